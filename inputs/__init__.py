@@ -1,0 +1,1 @@
+"""Built-in inputs: one module per component, importable as streamforge.inputs.<name>."""

@@ -1,0 +1,1 @@
+"""Built-in outputs: one module per component, importable as streamforge.outputs.<name>."""

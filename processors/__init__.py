@@ -1,0 +1,1 @@
+"""Built-in processors: one module per component, importable as streamforge.processors.<name>."""

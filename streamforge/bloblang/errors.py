@@ -1,0 +1,91 @@
+"""Bloblang errors: `ParseError` for bad mappings, `MappingError` for run-time failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MappingError", "ParseError", "type_error", "type_name", "describe"]
+
+
+class ParseError(Exception):
+    """A mapping failed to parse. `line` and `column` are 1-based.
+
+    The message quotes the offending line with a caret under the column.
+    """
+
+    def __init__(self, message: str, text: str, line: int, column: int) -> None:
+        self.reason = message
+        self.text = text
+        self.line = line
+        self.column = column
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        lines = self.text.splitlines() or [""]
+        src = lines[self.line - 1] if 0 < self.line <= len(lines) else ""
+        caret = " " * max(self.column - 1, 0) + "^"
+        return f"line {self.line} char {self.column}: {self.reason}\n  {src}\n  {caret}"
+
+
+class MappingError(Exception):
+    """A mapping failed while running: which expression failed and why."""
+
+    def __init__(self, message: str, expression: str | None = None) -> None:
+        self.reason = message
+        self.expression = expression
+        super().__init__(f"failed assignment ({expression}): {message}" if expression else message)
+
+
+def type_name(value: Any) -> str:
+    """Benthos' name for the type of a value."""
+    from datetime import datetime
+
+    from streamforge.bloblang.registry import DELETED, NOTHING
+
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (bytes, bytearray)):
+        return "bytes"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, datetime):
+        return "timestamp"
+    if value is DELETED:
+        return "delete"
+    if value is NOTHING:
+        return "nothing"
+    return "unknown"
+
+
+def describe(value: Any) -> str:
+    """A short rendering of a value for error messages, as Benthos does: string ("foo")."""
+    import json
+
+    t = type_name(value)
+    if t in ("null", "delete", "nothing"):
+        return t
+    try:
+        if isinstance(value, (bytes, bytearray)):
+            shown = json.dumps(bytes(value).decode("utf-8", "replace"))
+        elif t == "timestamp":
+            shown = json.dumps(value.isoformat())
+        else:
+            shown = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return f"{t} ({shown})" if t in ("string", "bytes", "timestamp") else f"{t} ({shown})"
+
+
+def type_error(expected: str, value: Any) -> MappingError:
+    """`expected number value, got string ("foo")`."""
+    return MappingError(f"expected {expected} value, got {describe(value)}")

@@ -1,0 +1,181 @@
+"""The registry of Bloblang functions and methods, and the values they pass around.
+
+Values: null=None, bool, int, float, str, bytes, list, dict, timestamps as timezone-aware
+`datetime`; `DELETED` (from `deleted()`) and `NOTHING` (no value, e.g. an unset root).
+
+Calling convention of implementations:
+  function: impl(*args)            or impl(ctx, *args) when `needs_ctx`
+  method:   impl(target, *args)    or impl(ctx, target, *args) when `needs_ctx`
+Arguments arrive positionally in the order of `params` (named arguments are reordered by
+the compiler; missing optional ones get their default). A param of kind "query" receives
+a callable `q(value) -> result` that evaluates the argument expression with `this` bound
+to `value` (lambdas `x -> ...` bind `x` instead). With `per_call_site=True` the registered
+callable is a factory called once per call site at compile time, returning the impl
+(used by `counter()` and anything that keeps state per call site).
+Implementations signal failures by raising `MappingError` (see errors.type_error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DELETED",
+    "NOTHING",
+    "ExecContext",
+    "FunctionSpec",
+    "MethodSpec",
+    "Param",
+    "function",
+    "method",
+    "functions",
+    "methods",
+]
+
+
+class _Sentinel:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+    def __reduce__(self) -> str:
+        return self._name
+
+
+DELETED: Any = _Sentinel("DELETED")
+NOTHING: Any = _Sentinel("NOTHING")
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+REQUIRED_ARG: Any = _NoDefault()
+
+PARAM_KINDS = frozenset(
+    {"any", "string", "int", "float", "number", "bool", "array", "object", "query", "timestamp"}
+)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a function or method."""
+
+    name: str
+    kind: str = "any"
+    default: Any = REQUIRED_ARG
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED_ARG
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    impl: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    category: str = "general"
+    description: str = ""
+    needs_ctx: bool = False
+    per_call_site: bool = False
+    variadic: bool = False  # extra positional args are passed through
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    impl: Callable[..., Any]
+    params: tuple[Param, ...] = ()
+    category: str = "general"
+    description: str = ""
+    needs_ctx: bool = False
+    per_call_site: bool = False
+    variadic: bool = False
+
+
+functions: dict[str, FunctionSpec] = {}
+methods: dict[str, MethodSpec] = {}
+
+
+def function(
+    name: str,
+    params: Sequence[Param] = (),
+    *,
+    category: str = "general",
+    description: str = "",
+    needs_ctx: bool = False,
+    per_call_site: bool = False,
+    variadic: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a Bloblang function."""
+
+    def deco(impl: Callable[..., Any]) -> Callable[..., Any]:
+        functions[name] = FunctionSpec(
+            name, impl, tuple(params), category, description or (impl.__doc__ or "").strip(),
+            needs_ctx, per_call_site, variadic,
+        )  # fmt: skip
+        return impl
+
+    return deco
+
+
+def method(
+    name: str,
+    params: Sequence[Param] = (),
+    *,
+    category: str = "general",
+    description: str = "",
+    needs_ctx: bool = False,
+    per_call_site: bool = False,
+    variadic: bool = False,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a Bloblang method."""
+
+    def deco(impl: Callable[..., Any]) -> Callable[..., Any]:
+        methods[name] = MethodSpec(
+            name, impl, tuple(params), category, description or (impl.__doc__ or "").strip(),
+            needs_ctx, per_call_site, variadic,
+        )  # fmt: skip
+        return impl
+
+    return deco
+
+
+class ExecContext:
+    """Per-execution state a function or method may read.
+
+    `this`: the context value; `meta_in`: metadata of the input message (read-only);
+    `meta_out`: metadata being written by the mapping; `message`: the input Message
+    (None for plain `Executor.query`); `batch`/`index`: the batch and the message's
+    position in it; `vars`: `let` variables.
+    """
+
+    __slots__ = ("this", "root", "vars", "meta_in", "meta_out", "message", "batch", "index")
+
+    def __init__(
+        self,
+        this: Any = None,
+        *,
+        meta_in: dict[str, Any] | None = None,
+        meta_out: dict[str, Any] | None = None,
+        message: Any = None,
+        batch: Sequence[Any] | None = None,
+        index: int = 0,
+    ) -> None:
+        self.this = this
+        self.root: Any = NOTHING
+        self.vars: dict[str, Any] = {}
+        self.meta_in = meta_in if meta_in is not None else {}
+        self.meta_out = meta_out if meta_out is not None else self.meta_in
+        self.message = message
+        self.batch = batch
+        self.index = index

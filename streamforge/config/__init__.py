@@ -1,0 +1,1 @@
+"""Config loading: YAML with positions, ${VAR} interpolation, validation against specs."""

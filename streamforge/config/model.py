@@ -1,0 +1,83 @@
+"""The validated, normalised form of a stream config that the compiler builds from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamforge.components import Kind
+
+__all__ = ["ComponentConfig", "ConfigError", "Location", "Problem", "StreamConfig"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a config file; line and column are 1-based."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One config problem, printed as `file:line:col: message`."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config has problems; nothing may start. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class ComponentConfig:
+    """One component in a stream: `type` is the registered name (or "resource").
+
+    `conf` is the value under the type key, validated, with defaults filled in; nested
+    component fields (type input/output/processor in the spec) hold ComponentConfig
+    objects (or lists of them). `processors` are the input- or output-level processors.
+    """
+
+    kind: Kind
+    type: str
+    conf: Any
+    path: str
+    location: Location
+    label: str | None = None
+    processors: list[ComponentConfig] = field(default_factory=list)
+
+    @property
+    def display_label(self) -> str:
+        """The label used in metrics and logs: explicit label or the config path."""
+        return self.label or self.path
+
+
+@dataclass
+class StreamConfig:
+    """One stream file, validated."""
+
+    name: str
+    path: Path
+    input: ComponentConfig
+    processors: list[ComponentConfig]
+    output: ComponentConfig
+    threads: int = -1
+    resources: dict[Kind, dict[str, ComponentConfig]] = field(default_factory=dict)
+    http: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "address": "0.0.0.0:4195"})
+    logger: dict[str, Any] = field(default_factory=lambda: {"level": "INFO", "format": "logfmt"})
+    plugins: list[str] = field(default_factory=list)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Running compiled dataflows: workers, cluster, recovery, metrics and HTTP endpoint."""
