@@ -299,6 +299,9 @@ class Processor(ABC):
 
     #: stateful processors are keyed and compiled to Bytewax stateful operators
     stateful: bool = False
+    #: error handlers (`catch`) also receive messages flagged with an error; other
+    #: processors only see healthy messages (errored ones pass them by untouched)
+    handles_errors: bool = False
 
     @abstractmethod
     def process_batch(self, batch: list[Message]) -> list[Message]:

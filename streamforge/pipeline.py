@@ -1,0 +1,64 @@
+"""A fused chain of processors run over whole batches.
+
+Healthy messages flow through every processor; messages flagged with an error skip the
+processors that do not handle errors (only `catch`-like processors see them).
+A processor that raises flags the messages it was given instead of killing the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from streamforge.components import Processor
+from streamforge.message import Message
+
+__all__ = ["ProcessorChain", "run_processor"]
+
+#: called as hook(processor_index, processor, batch_in, batch_out) after each processor
+ProcessorHook = Callable[[int, Processor, list[Message], list[Message]], None]
+
+
+def run_processor(proc: Processor, batch: list[Message]) -> list[Message]:
+    """Run one processor with the skip-errored rule; exceptions flag the batch."""
+    if proc.handles_errors:
+        healthy, errored = batch, []
+    else:
+        healthy = [m for m in batch if m.error is None]
+        if len(healthy) == len(batch):
+            errored = []
+        else:
+            errored = [m for m in batch if m.error is not None]
+            if not healthy:
+                return errored
+    try:
+        out = proc.process_batch(healthy)
+    except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills the flow
+        reason = f"{type(proc).__name__}: {exc}"
+        for m in healthy:
+            m.error = reason
+        out = healthy
+    return out + errored if errored else out
+
+
+class ProcessorChain(Processor):
+    """Consecutive stateless processors fused into one batch function."""
+
+    def __init__(self, processors: Sequence[Processor], hook: ProcessorHook | None = None) -> None:
+        self.processors = list(processors)
+        self.hook = hook
+        self.handles_errors = any(p.handles_errors for p in self.processors)
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        hook = self.hook
+        for i, proc in enumerate(self.processors):
+            if not batch:
+                return batch
+            out = run_processor(proc, batch)
+            if hook is not None:
+                hook(i, proc, batch, out)
+            batch = out
+        return batch
+
+    def close(self) -> None:
+        for proc in self.processors:
+            proc.close()
