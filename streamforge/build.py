@@ -63,6 +63,10 @@ class StreamBuilder:
         self.stream = stream
         self.stream_name = stream.name
 
+    def resolve(self, conf: ComponentConfig) -> ComponentConfig:
+        """The component config a `resource:` reference points to (itself otherwise)."""
+        return self._resolve(conf)
+
     def _resolve(self, conf: ComponentConfig) -> ComponentConfig:
         seen: set[str] = set()
         while conf.type == "resource":

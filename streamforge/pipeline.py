@@ -21,7 +21,7 @@ ProcessorHook = Callable[[int, Processor, list[Message], list[Message]], None]
 def run_processor(proc: Processor, batch: list[Message]) -> list[Message]:
     """Run one processor with the skip-errored rule; exceptions flag the batch."""
     if proc.handles_errors:
-        healthy, errored = batch, []
+        healthy, errored = batch, []  # type: list[Message], list[Message]
     else:
         healthy = [m for m in batch if m.error is None]
         if len(healthy) == len(batch):

@@ -1,0 +1,220 @@
+"""Core throughput: structured messages through a three-assignment mapping into `drop`.
+
+Runs over the same prebuilt rows `{id, x, y, s}` (and messages made from them), in one
+process:
+
+* StreamForge: a generate-like input -> `mapping` processor -> `drop`, compiled by
+  `streamforge.compile` and run by Bytewax (one worker).
+* plain loop: the same messages through the same processor in a Python `for` loop (no
+  dataflow) -- the ceiling StreamForge's runtime overhead is measured against.
+* naive Bytewax: single dicts, one per source poll, through one `op.map` per message doing
+  the mapping in plain Python, then an output -- one operator per processor per message.
+
+Prints throughputs and the two ratios: StreamForge / plain loop (target >= 0.5) and
+StreamForge / naive Bytewax (target >= 2). For context it also prints a hand-written Python
+loop over plain dicts (no messages, no Bloblang) and the naive dataflow with a source that
+hands Bytewax 1000 dicts per poll.
+
+    python bench/core_throughput.py [--count 1000000] [--batch-size 1000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.testing import TestingSource, run_main
+
+from streamforge.compile import compile_streams
+from streamforge.components import (
+    Field,
+    Input,
+    InputReader,
+    Processor,
+    load_builtins,
+    register_input,
+    register_processor,
+    registry,
+)
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.message import Message
+
+MAPPING = "root.a = this.x\nroot.b = this.y * 2\nroot.c = this.s.uppercase()"
+
+ROWS: list[dict[str, Any]] = []
+#: ROWS as structured messages, prebuilt once (the mapping never changes its input)
+MESSAGES: list[Message] = []
+
+
+def make_rows(count: int) -> list[dict[str, Any]]:
+    """The benchmark documents, built once and shared by every run."""
+    words = ["pump", "valve", "motor", "sensor", "boiler", "fan", "press", "drum"]
+    return [
+        {"id": i, "x": i * 0.5, "y": i % 1000, "s": words[i % len(words)]} for i in range(count)
+    ]
+
+
+# -- generate-like input over the prebuilt rows ----------------------------------------------
+
+
+class _RowsReader(InputReader):
+    def __init__(self, batch_size: int, start: int) -> None:
+        self.batch_size = batch_size
+        self.pos = start
+
+    def read(self) -> list[Message] | None:
+        pos = self.pos
+        if pos >= len(MESSAGES):
+            return None
+        end = pos + self.batch_size
+        self.pos = end
+        return MESSAGES[pos:end]
+
+    def snapshot(self) -> int:
+        return self.pos
+
+
+@register_input("bench_rows", fields=[Field("batch_size", "int", default=1000)])
+class RowsInput(Input):
+    """Emits the prebuilt MESSAGES, `batch_size` per batch."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        self.batch_size = int(conf["batch_size"])
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        return _RowsReader(self.batch_size, int(resume_state or 0))
+
+
+def _python_mapping(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"a": doc["x"], "b": doc["y"] * 2, "c": doc["s"].upper()}
+
+
+@register_processor("bench_python_mapping")
+class PythonMapping(Processor):
+    """The benchmark's mapping written in Python (used while Bloblang is unavailable)."""
+
+    def __init__(self, conf: Any, ctx: Any) -> None:
+        pass
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        out = []
+        for m in batch:
+            out.append(Message.from_value(_python_mapping(m.value), dict(m.metadata)))
+        return out
+
+
+def mapping_processor() -> tuple[str, Any]:
+    """The real `mapping` processor when Bloblang is available, else the Python stand-in."""
+    spec = registry.get("processor", "mapping")
+    if spec is not None:
+        try:
+            spec.factory(MAPPING, None)  # type: ignore[arg-type]
+            return "mapping", MAPPING
+        except ImportError:
+            pass
+    return "bench_python_mapping", {}
+
+
+# -- the three contenders -----------------------------------------------------------------------
+
+
+def run_streamforge(batch_size: int, proc_type: str, proc_conf: Any) -> None:
+    loc = Location("bench", 1, 1)
+    stream = StreamConfig(
+        name="bench",
+        path=Path("bench.yaml"),
+        input=ComponentConfig("input", "bench_rows", {"batch_size": batch_size}, "input", loc),
+        processors=[
+            ComponentConfig("processor", proc_type, proc_conf, "pipeline.processors.0", loc)
+        ],
+        output=ComponentConfig("output", "drop", {}, "output", loc),
+    )
+    compiled = compile_streams([stream])
+    run_main(compiled.flow)
+    compiled.close()
+
+
+def run_plain_loop(batch_size: int, proc_type: str, proc_conf: Any) -> None:
+    spec = registry.get("processor", proc_type)
+    assert spec is not None
+    proc = spec.factory(proc_conf, None)  # type: ignore[arg-type]
+    dropped = 0
+    for pos in range(0, len(MESSAGES), batch_size):
+        dropped += len(proc.process_batch(MESSAGES[pos : pos + batch_size]))
+
+
+class _DropPartition(StatelessSinkPartition[Any]):
+    def write_batch(self, items: list[Any]) -> None:
+        pass
+
+
+class _DropSink(DynamicSink[Any]):
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _DropPartition:
+        return _DropPartition()
+
+
+def run_naive_bytewax(source_batch: int) -> None:
+    flow = Dataflow("naive")
+    docs = op.input("input", flow, TestingSource(ROWS, batch_size=source_batch))
+    mapped = op.map("mapping", docs, _python_mapping)
+    op.output("drop", mapped, _DropSink())
+    run_main(flow)
+
+
+def run_dict_loop() -> None:
+    mapping = _python_mapping
+    out = None
+    for row in ROWS:
+        out = mapping(row)
+    del out
+
+
+def measure(fn: Callable[..., None], repeat: int, *args: Any) -> float:
+    """Best throughput (messages/second) of `repeat` runs."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - start)
+    return len(ROWS) / best
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--count", type=int, default=1_000_000, help="messages per run")
+    parser.add_argument("--batch-size", type=int, default=1000, help="messages per batch")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per contender; best wins")
+    args = parser.parse_args(argv)
+
+    load_builtins()
+    ROWS[:] = make_rows(args.count)
+    MESSAGES[:] = [Message.from_value(row) for row in ROWS]
+    proc_type, proc_conf = mapping_processor()
+    rates = {
+        "streamforge": measure(run_streamforge, args.repeat, args.batch_size, proc_type, proc_conf),
+        "plain_loop": measure(run_plain_loop, args.repeat, args.batch_size, proc_type, proc_conf),
+        "naive_bytewax": measure(run_naive_bytewax, args.repeat, 1),
+        "naive_bytewax_batched_source": measure(run_naive_bytewax, args.repeat, 1000),
+        "dict_loop": measure(run_dict_loop, args.repeat),
+    }
+    sf = rates["streamforge"]
+    print(f"messages: {args.count}  batch_size: {args.batch_size}  processor: {proc_type}")
+    for name, rate in rates.items():
+        print(f"{name:>29}: {rate:12,.0f} msg/s")
+    print(f"ratio streamforge / plain_loop:    {sf / rates['plain_loop']:.2f}  (target >= 0.5)")
+    print(f"ratio streamforge / naive_bytewax: {sf / rates['naive_bytewax']:.2f}  (target >= 2)")
+    print(
+        "context: streamforge / naive_bytewax_batched_source "
+        f"{sf / rates['naive_bytewax_batched_source']:.2f}, "
+        f"streamforge / dict_loop {sf / rates['dict_loop']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

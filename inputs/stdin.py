@@ -1,0 +1,118 @@
+"""`stdin` input: messages from standard input; the end of stdin ends the input."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any, BinaryIO
+
+from streamforge.components import BuildContext, Field, Input, InputReader, register_input
+from streamforge.inputs._codecs import Splitter, parse_input_codec
+from streamforge.message import Message
+
+__all__ = ["StdinInput", "StreamReader"]
+
+_POLL = timedelta(milliseconds=5)
+_CHUNK = 1 << 16
+_MAX_BATCH = 1024
+
+
+@register_input(
+    "stdin",
+    fields=[
+        Field(
+            "codec",
+            "string",
+            default="lines",
+            description="How stdin is split into messages: lines, all-bytes or delim:<x>.",
+            examples=("lines", "all-bytes", "delim:,"),
+        ),
+        Field(
+            "max_buffer",
+            "int",
+            default=1_000_000,
+            description="Longest record in bytes; longer ones are skipped and reported.",
+            advanced=True,
+        ),
+    ],
+    summary="Reads messages from standard input; the input ends when stdin closes.",
+    examples=("stdin:\n  codec: lines",),
+)
+class StdinInput(Input):
+    """Reads messages from standard input; the input ends when stdin closes."""
+
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        ctx: BuildContext | None = None,
+        *,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        self.codec = str(conf.get("codec") or "lines")
+        parse_input_codec(self.codec)
+        self.max_buffer = int(conf.get("max_buffer", 1_000_000) or 0)
+        self.stream = stream
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        stream = self.stream if self.stream is not None else sys.stdin.buffer
+        return StreamReader(stream, Splitter(self.codec, self.max_buffer))
+
+
+class StreamReader(InputReader):
+    """Reads a byte stream on a background thread so `read` never blocks the worker."""
+
+    def __init__(self, stream: BinaryIO, splitter: Splitter) -> None:
+        self.splitter = splitter
+        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._pending: list[Message] = []
+        self._eof = False
+        self._awake: datetime | None = None
+        self._thread = threading.Thread(
+            target=self._pump, args=(stream,), name="streamforge-stdin", daemon=True
+        )
+        self._thread.start()
+
+    def _pump(self, stream: BinaryIO) -> None:
+        read = getattr(stream, "read1", None) or stream.read
+        try:
+            while True:
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                self._chunks.put(chunk)
+        except (OSError, ValueError):
+            pass
+        finally:
+            self._chunks.put(None)
+
+    def read(self) -> list[Message] | None:
+        split = self.splitter
+        batch = self._pending
+        self._pending = []
+        while not self._eof and len(batch) < _MAX_BATCH:
+            try:
+                chunk = self._chunks.get_nowait()
+            except queue.Empty:
+                break
+            if chunk is None:
+                self._eof = True
+                batch.extend(Message(r) for r in split.feed(b""))
+                batch.extend(Message(r) for r in split.finish())
+            else:
+                batch.extend(Message(r) for r in split.feed(chunk))
+        while split.overflows:
+            batch.append(Message(b"", error=split.overflows.pop(0)))
+        if len(batch) > _MAX_BATCH:
+            batch, self._pending = batch[:_MAX_BATCH], batch[_MAX_BATCH:]
+        if batch:
+            self._awake = None
+            return batch
+        if self._eof:
+            return None
+        self._awake = datetime.now(timezone.utc) + _POLL
+        return []
+
+    def next_awake(self) -> datetime | None:
+        return self._awake

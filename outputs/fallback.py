@@ -1,0 +1,78 @@
+"""`fallback` output: each child output gets what the previous one failed to write.
+
+Messages passed on carry the failure reason in the metadata key `fallback_error`;
+their own processing error (if any) is left as it was so later outputs can still see it.
+What the last output fails is returned as failed.
+"""
+
+from __future__ import annotations
+
+from streamforge.components import BuildContext, Field, Output, register_output
+from streamforge.config.model import ComponentConfig
+from streamforge.message import Message
+
+__all__ = ["FallbackOutput"]
+
+
+@register_output(
+    "fallback",
+    config=Field(
+        "fallback",
+        "array",
+        item=Field("output", "output"),
+        description="Outputs tried in order; each receives the messages the previous one failed.",
+    ),
+    summary="Tries each child output in turn: the next one gets what the previous failed to write.",
+    examples=(
+        "fallback:\n  - reject_errored:\n      file: { path: ./ok.jsonl }\n"
+        "  - file: { path: ./dead_letter.jsonl }",
+    ),
+)
+class FallbackOutput(Output):
+    """Tries each child output in turn: the next one gets what the previous failed to write."""
+
+    def __init__(self, conf: list[ComponentConfig], ctx: BuildContext) -> None:
+        if not conf:
+            raise ValueError("fallback needs at least one output")
+        self.outputs = [ctx.build_output(c) for c in conf]
+
+    @classmethod
+    def of(cls, outputs: list[Output]) -> FallbackOutput:
+        """A fallback over already built outputs."""
+        self = cls.__new__(cls)
+        self.outputs = list(outputs)
+        return self
+
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        return self._cascade(batch, 0)
+
+    def _cascade(self, batch: list[Message], start: int) -> list[Message]:
+        last = len(self.outputs) - 1
+        for i in range(start, last + 1):
+            if not batch:
+                return []
+            own_errors = {id(m): m.error for m in batch}
+            failed = self.outputs[i].write_batch(batch)
+            if not failed or i == last:
+                return failed
+            for m in failed:
+                m.metadata["fallback_error"] = m.error or "output failed"
+                if id(m) in own_errors:
+                    m.error = own_errors[id(m)]
+            batch = failed
+        return []
+
+    def flush(self) -> list[Message]:
+        failed: list[Message] = []
+        for i, out in enumerate(self.outputs):
+            lost = out.flush()
+            if lost and i < len(self.outputs) - 1:
+                for m in lost:
+                    m.metadata["fallback_error"] = m.error or "output failed"
+                lost = self._cascade(lost, i + 1)
+            failed.extend(lost)
+        return failed
+
+    def close(self) -> None:
+        for out in self.outputs:
+            out.close()

@@ -1,0 +1,159 @@
+"""`file` output: payloads appended to files whose path may be interpolated per message."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, BinaryIO
+
+from streamforge.batching import batching_field, with_batching
+from streamforge.components import BuildContext, Field, Output, register_output
+from streamforge.inputs._codecs import WriteCodec, parse_output_codec
+from streamforge.message import Message
+
+__all__ = ["FileOutput", "FileWriter"]
+
+log = logging.getLogger("streamforge.outputs.file")
+
+#: files not written for this long are closed (they reopen on the next write)
+IDLE_SECONDS = 30.0
+#: at most this many files stay open per output instance
+MAX_OPEN = 64
+
+
+@register_output(
+    "file",
+    fields=[
+        Field(
+            "path",
+            "string",
+            interpolable=True,
+            description="The file to write to; interpolated per message. Parent dirs are created.",
+            examples=("/tmp/data.txt", "/tmp/${! @asset_id }/${! timestamp_unix() }.jsonl"),
+        ),
+        Field(
+            "codec",
+            "string",
+            default="lines",
+            description=(
+                "How payloads are written: lines, delim:<x>, append (no separator), or "
+                "all-bytes (each message replaces the file)."
+            ),
+            examples=("lines", "all-bytes", "delim:\\n---\\n"),
+        ),
+        batching_field(),
+    ],
+    summary="Writes payloads to files, by default one message per line; path may be dynamic.",
+    examples=("file:\n  path: ./out/${! @asset_id }.jsonl\n  codec: lines",),
+)
+def FileOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+    """Writes payloads to files, by default one message per line; path may be dynamic."""
+    writer = FileWriter(str(conf["path"]), str(conf.get("codec") or "lines"))
+    return with_batching(writer, conf.get("batching"))
+
+
+class FileWriter(Output):
+    """Keeps recently used files open in append mode; closes idle ones."""
+
+    def __init__(self, path: str, codec: str = "lines") -> None:
+        from streamforge.interpolation import InterpolatedString
+
+        self.path = InterpolatedString(path)
+        self.codec: WriteCodec = parse_output_codec(codec)
+        self._files: OrderedDict[str, tuple[BinaryIO, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        if not batch:
+            return []
+        failed: list[Message] = []
+        groups: dict[str, list[Message]] = {}
+        if self.path.is_static:
+            groups[self.path.render(batch[0], batch, 0)] = batch
+        else:
+            render = self.path.render
+            for i, msg in enumerate(batch):
+                try:
+                    target = render(msg, batch, i)
+                except Exception as exc:  # noqa: BLE001 - a bad path fails that message
+                    msg.error = f"failed to interpolate file path: {exc}"
+                    failed.append(msg)
+                    continue
+                groups.setdefault(target, []).append(msg)
+        with self._lock:
+            for target, msgs in groups.items():
+                try:
+                    self._write(target, msgs)
+                except OSError as exc:
+                    reason = f"failed to write file {target!r}: {exc}"
+                    for m in msgs:
+                        m.error = reason
+                    failed.extend(msgs)
+            self._close_idle()
+        return failed
+
+    def _write(self, target: str, msgs: list[Message]) -> None:
+        if self.codec.overwrite:
+            self._forget(target)
+            self._ensure_dir(target)
+            with open(target, "wb") as whole:
+                whole.write(msgs[-1].payload)
+            return
+        fh = self._handle(target)
+        try:
+            fh.write(self.codec.frame([m.payload for m in msgs]))
+            fh.flush()
+        except OSError:
+            self._forget(target)
+            raise
+
+    def _handle(self, target: str) -> BinaryIO:
+        now = time.monotonic()
+        entry = self._files.pop(target, None)
+        fh: BinaryIO
+        if entry is None:
+            self._ensure_dir(target)
+            fh = open(target, "ab")  # noqa: SIM115 - cached across batches
+        else:
+            fh = entry[0]
+        self._files[target] = (fh, now)
+        while len(self._files) > MAX_OPEN:
+            _, (old, _) = self._files.popitem(last=False)
+            old.close()
+        return fh
+
+    @staticmethod
+    def _ensure_dir(target: str) -> None:
+        parent = os.path.dirname(target)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+
+    def _forget(self, target: str) -> None:
+        entry = self._files.pop(target, None)
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                entry[0].close()
+
+    def _close_idle(self) -> None:
+        if not self._files:
+            return
+        cutoff = time.monotonic() - IDLE_SECONDS
+        while self._files:
+            target, (fh, used) = next(iter(self._files.items()))
+            if used >= cutoff:
+                break
+            self._forget(target)
+
+    @property
+    def open_files(self) -> list[str]:
+        """Paths currently held open."""
+        return list(self._files)
+
+    def close(self) -> None:
+        with self._lock:
+            for target in list(self._files):
+                self._forget(target)

@@ -1,0 +1,64 @@
+"""`mapping` processor: a Bloblang mapping builds a new document from each message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamforge.bloblang.errors import MappingError
+from streamforge.components import BuildContext, Field, Processor, register_processor
+from streamforge.message import Message
+
+__all__ = ["MAPPING_CONFIG", "MappingProcessor", "describe_error"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error text a failed message carries: Bloblang errors as they are, others typed."""
+    if isinstance(exc, MappingError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+MAPPING_CONFIG = Field(
+    "mapping",
+    "mapping",
+    description="A Bloblang mapping; `root` is the new document, `this` the incoming one.",
+    examples=("root.id = this.id\nroot.value = this.value * 2", "root = deleted()"),
+)
+
+
+@register_processor(
+    "mapping",
+    config=MAPPING_CONFIG,
+    summary="Builds a new document for each message with a Bloblang mapping.",
+    description=(
+        "The mapping starts from an empty document and a copy of the input metadata. "
+        "`root = deleted()` drops the message; a failing mapping flags the message with "
+        "the error and passes it on unchanged."
+    ),
+    examples=("mapping: |\n  root.asset = this.id.uppercase()\n  root.value = this.v * 2",),
+)
+class MappingProcessor(Processor):
+    """Builds a new document for each message with a Bloblang mapping."""
+
+    mutate = False
+
+    def __init__(self, conf: str, ctx: BuildContext | None = None) -> None:
+        from streamforge.bloblang import parse
+
+        self.executor: Any = parse(str(conf))
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        apply = self.executor.apply_message
+        mutate = self.mutate
+        out: list[Message] = []
+        append = out.append
+        for i, msg in enumerate(batch):
+            try:
+                res = apply(msg, batch, i, mutate=mutate)
+            except Exception as exc:  # noqa: BLE001 - a failing message is flagged, not fatal
+                msg.error = describe_error(exc)
+                append(msg)
+                continue
+            if res is not None:
+                append(res)
+        return out

@@ -1,0 +1,213 @@
+"""Output batching policies (`batching: {count, byte_size, period, check}`) as in Benthos.
+
+`BatchingOutput` buffers messages in front of an output and writes them when a trigger
+fires: `count` messages, `byte_size` bytes, a message matching `check`, or `period`
+elapsed since the last write (a timer thread flushes incomplete batches). A zero count,
+zero byte_size, empty period and empty check disable their trigger; with none set,
+batching is off and messages pass straight through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from streamforge.components import Field, Output
+from streamforge.durations import parse_duration
+from streamforge.message import Message
+
+__all__ = ["BATCHING_FIELD", "BatchPolicy", "BatchingOutput", "batching_field", "with_batching"]
+
+log = logging.getLogger("streamforge.batching")
+
+
+def batching_field(name: str = "batching") -> Field:
+    """The `batching` field that writing outputs declare (shared so docs stay identical)."""
+    return Field(
+        name,
+        "object",
+        default={"count": 0, "byte_size": 0, "period": "", "check": ""},
+        description="Groups messages into batches before writing; the first trigger to fire wins.",
+        examples=({"count": 100, "period": "1s"}, {"byte_size": 5000, "period": "500ms"}),
+        fields=(
+            Field(
+                "count",
+                "int",
+                default=0,
+                description="Messages per batch; 0 disables count-based batching.",
+            ),
+            Field(
+                "byte_size",
+                "int",
+                default=0,
+                description="Bytes at which a batch is written; 0 disables size-based batching.",
+            ),
+            Field(
+                "period",
+                "duration",
+                default="",
+                description="Write an incomplete batch after this long; empty disables it.",
+                examples=("1s", "500ms", "1m"),
+            ),
+            Field(
+                "check",
+                "query",
+                default="",
+                description="A Bloblang query; a message for which it is true ends the batch.",
+                examples=('this.type == "end_of_transaction"',),
+            ),
+        ),
+    )
+
+
+BATCHING_FIELD = batching_field()
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When a buffered batch is written."""
+
+    count: int = 0
+    byte_size: int = 0
+    period: float = 0.0
+    check: Any = None  # a compiled Bloblang query, or None
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any] | None) -> BatchPolicy:
+        """Build from a `batching:` mapping (missing keys disable their trigger)."""
+        conf = conf or {}
+        count = int(conf.get("count") or 0)
+        byte_size = int(conf.get("byte_size") or 0)
+        if count < 0 or byte_size < 0:
+            raise ValueError("batching count and byte_size must not be negative")
+        period = parse_duration(conf.get("period") or "")
+        check_text = str(conf.get("check") or "").strip()
+        check = None
+        if check_text:
+            from streamforge.bloblang import parse_query
+
+            check = parse_query(check_text)
+        return cls(count=count, byte_size=byte_size, period=max(period, 0.0), check=check)
+
+    @property
+    def active(self) -> bool:
+        """True when any trigger is configured."""
+        return bool(self.count or self.byte_size or self.period or self.check is not None)
+
+
+def with_batching(output: Output, conf: dict[str, Any] | None) -> Output:
+    """Wrap `output` in a BatchingOutput when `conf` configures any trigger."""
+    policy = BatchPolicy.from_conf(conf)
+    return BatchingOutput(output, policy) if policy.active else output
+
+
+class BatchingOutput(Output):
+    """Buffers messages in front of an output; writes when the policy triggers.
+
+    Failures of writes made by the period timer are returned by the next `write_batch`
+    or `flush` call.
+    """
+
+    def __init__(self, output: Output, policy: BatchPolicy) -> None:
+        self.output = output
+        self.policy = policy
+        self._lock = threading.Lock()
+        self._buffer: list[Message] = []
+        self._bytes = 0
+        self._failed: list[Message] = []
+        self._last_write = time.monotonic()
+        self._closed = threading.Event()
+        self._timer: threading.Thread | None = None
+
+    # -- buffering ------------------------------------------------------------------------
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        policy = self.policy
+        if self.policy.period and self._timer is None:
+            self._start_timer()
+        with self._lock:
+            failed: list[Message] = []
+            for i, msg in enumerate(batch):
+                self._buffer.append(msg)
+                if policy.byte_size:
+                    self._bytes += len(msg.payload)
+                if self._triggered(msg, batch, i):
+                    failed.extend(self._write_locked())
+            if self._failed:
+                failed = self._failed + failed
+                self._failed = []
+            return failed
+
+    def _triggered(self, msg: Message, batch: list[Message], index: int) -> bool:
+        policy = self.policy
+        if policy.count and len(self._buffer) >= policy.count:
+            return True
+        if policy.byte_size and self._bytes >= policy.byte_size:
+            return True
+        if policy.check is not None:
+            try:
+                return policy.check.query_message(msg, batch, index) is True
+            except Exception as exc:  # noqa: BLE001 - a bad check must not stop the output
+                log.warning("batching check failed: %s", exc)
+        return False
+
+    def _write_locked(self) -> list[Message]:
+        batch, self._buffer, self._bytes = self._buffer, [], 0
+        self._last_write = time.monotonic()
+        if not batch:
+            return []
+        try:
+            return self.output.write_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - an output failure fails the batch
+            reason = f"{type(self.output).__name__}: {exc}"
+            for m in batch:
+                m.error = reason
+            return batch
+
+    # -- period timer -----------------------------------------------------------------------
+    def _start_timer(self) -> None:
+        with self._lock:
+            if self._timer is not None or self._closed.is_set():
+                return
+            self._timer = threading.Thread(
+                target=self._run_timer, name="streamforge-batching", daemon=True
+            )
+            self._timer.start()
+
+    def _run_timer(self) -> None:
+        period = self.policy.period
+        while True:
+            with self._lock:
+                due = self._last_write + period
+            wait = due - time.monotonic()
+            if self._closed.wait(max(wait, 0.001)):
+                return
+            with self._lock:
+                if self._buffer and time.monotonic() >= self._last_write + period:
+                    self._failed.extend(self._write_locked())
+                elif not self._buffer and time.monotonic() >= self._last_write + period:
+                    self._last_write = time.monotonic()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def flush(self) -> list[Message]:
+        with self._lock:
+            failed = self._failed + self._write_locked()
+            self._failed = []
+        return failed + self.output.flush()
+
+    def close(self) -> None:
+        self._closed.set()
+        timer = self._timer
+        if timer is not None and timer is not threading.current_thread():
+            timer.join(timeout=5)
+        failed = self.flush()
+        if failed:
+            log.warning("%d message(s) could not be written when the output closed", len(failed))
+        self.output.close()
+
+    @property
+    def buffered(self) -> int:
+        """Messages waiting for a trigger."""
+        return len(self._buffer)

@@ -1,0 +1,129 @@
+"""Language-intrinsic Bloblang functions and methods: metadata, message state, errors.
+
+`catch`, `or`, `apply`, `from` and `from_all` are compiled specially (their target runs
+lazily); they are registered here so listings and docs show them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamforge.bloblang.errors import MappingError, describe
+from streamforge.bloblang.registry import DELETED, ExecContext, Param, function, method
+
+CATEGORY = "general"
+_MESSAGE_INFO = "message_info"
+
+
+def _to_string(value: Any) -> str:
+    from streamforge.bloblang.lib.coercion import to_string
+
+    return to_string(value)
+
+
+@function("meta", [Param("key", "string", "")], category=_MESSAGE_INFO, needs_ctx=True)
+def meta(ctx: ExecContext, key: str) -> Any:
+    """A metadata value of the input message as a string (null when absent); all when no key."""
+    if not key:
+        return {k: _to_string(v) for k, v in ctx.meta_in.items()}
+    value = ctx.meta_in.get(key)
+    return None if value is None else _to_string(value)
+
+
+@function("metadata", [Param("key", "string", "")], category=_MESSAGE_INFO, needs_ctx=True)
+def metadata(ctx: ExecContext, key: str) -> Any:
+    """A metadata value of the input message (null when absent); an object of all when no key."""
+    if not key:
+        return dict(ctx.meta_in)
+    return ctx.meta_in.get(key)
+
+
+@function("root_meta", [Param("key", "string", "")], category=_MESSAGE_INFO, needs_ctx=True)
+def root_meta(ctx: ExecContext, key: str) -> Any:
+    """A metadata value of the message being built, as a string (deprecated; use `@key`)."""
+    if not key:
+        return {k: _to_string(v) for k, v in ctx.meta_out.items()}
+    value = ctx.meta_out.get(key)
+    return None if value is None else _to_string(value)
+
+
+@function("deleted", category=CATEGORY)
+def deleted() -> Any:
+    """A value that deletes the assignment target (or drops the message when assigned to root)."""
+    return DELETED
+
+
+@function("content", category=_MESSAGE_INFO, needs_ctx=True)
+def content(ctx: ExecContext) -> bytes:
+    """The raw bytes of the message."""
+    msg = ctx.message
+    if msg is None:
+        from streamforge.message import serialise_value
+
+        return serialise_value(ctx.this)
+    return bytes(msg.payload)
+
+
+@function("error", category=_MESSAGE_INFO, needs_ctx=True)
+def error(ctx: ExecContext) -> Any:
+    """The error of a failed message, or null."""
+    msg = ctx.message
+    return None if msg is None else msg.error
+
+
+@function("errored", category=_MESSAGE_INFO, needs_ctx=True)
+def errored(ctx: ExecContext) -> bool:
+    """Whether the message has failed in an earlier processor."""
+    msg = ctx.message
+    return msg is not None and msg.error is not None
+
+
+@function("batch_index", category=_MESSAGE_INFO, needs_ctx=True)
+def batch_index(ctx: ExecContext) -> int:
+    """The position of the message in its batch."""
+    return ctx.index
+
+
+@function("batch_size", category=_MESSAGE_INFO, needs_ctx=True)
+def batch_size(ctx: ExecContext) -> int:
+    """The size of the batch the message is in."""
+    return len(ctx.batch) if ctx.batch is not None else 1
+
+
+@function("tracing_id", category=_MESSAGE_INFO, needs_ctx=True)
+def tracing_id(ctx: ExecContext) -> str:
+    """The trace id of the message; empty, as StreamForge does not trace messages."""
+    msg = ctx.message
+    if msg is not None:
+        value = msg.metadata.get("tracing_id") or msg.metadata.get("trace_id")
+        if value is not None:
+            return _to_string(value)
+    return ""
+
+
+@function("throw", [Param("why", "string")], category=CATEGORY)
+def throw(why: str) -> Any:
+    """Fail the mapping with the given message."""
+    err = MappingError(why if isinstance(why, str) else describe(why))
+    err.annotated = True  # type: ignore[attr-defined]
+    raise err
+
+
+def _compiled_specially(*_: Any) -> Any:
+    raise MappingError("this method is implemented by the Bloblang compiler")
+
+
+method("catch", [Param("fallback", "query")], category=CATEGORY,
+       description="If the target query fails, the argument is returned instead "
+                   "(a lambda receives the error message).")(_compiled_specially)  # fmt: skip
+method("or", [Param("fallback", "query")], category=CATEGORY,
+       description="If the target query fails or is null, the argument is returned "
+                   "instead.")(_compiled_specially)  # fmt: skip
+method("apply", [Param("mapping", "string")], category=CATEGORY,
+       description="Apply a declared map to the target value.")(_compiled_specially)
+method("from", [Param("index", "int")], category=CATEGORY,
+       description="Run the target query from the perspective of another message of the "
+                   "batch.")(_compiled_specially)  # fmt: skip
+method("from_all", category=CATEGORY,
+       description="Run the target query for every message of the batch; returns an "
+                   "array of the results.")(_compiled_specially)  # fmt: skip

@@ -1,0 +1,298 @@
+"""Bloblang encoding, hashing and compression methods (Benthos "Encoding and Encryption").
+
+`encode` returns a string; `decode`, `hash`, `compress` and `decompress` return bytes, as in
+Benthos. Also the HMAC-based JSON Web Token methods (`parse_jwt_hs*`, `sign_jwt_hs*`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import gzip
+import hashlib
+import hmac
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from streamforge.bloblang.errors import MappingError, type_error
+from streamforge.bloblang.lib import _codecs
+from streamforge.bloblang.lib.strings import as_bytes
+from streamforge.bloblang.registry import Param, method
+
+CATEGORY = "encoding"
+JWT_CATEGORY = "jwt"
+
+
+def _arg_str(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "replace")
+    raise type_error("string", value)
+
+
+# ---------------------------------------------------------------------------------------
+# encode / decode
+
+
+def _b64_decoder(altchars: bytes | None, pad: bool) -> Callable[[bytes], bytes]:
+    def dec(b: bytes) -> bytes:
+        b = b.replace(b"\r", b"").replace(b"\n", b"")
+        if not pad:
+            if b.endswith(b"="):
+                raise ValueError(f"illegal base64 data at input byte {b.index(b'=')}")
+            b += b"=" * (-len(b) % 4)
+        elif len(b) % 4:
+            raise ValueError("unexpected EOF")
+        return base64.b64decode(b, altchars=altchars, validate=True)
+
+    return dec
+
+
+def _hex_decode(b: bytes) -> bytes:
+    try:
+        return binascii.unhexlify(b)
+    except binascii.Error:
+        for c in b:
+            if chr(c) not in "0123456789abcdefABCDEF":
+                raise ValueError(f"encoding/hex: invalid byte: U+{c:04X} {chr(c)!r}") from None
+        raise ValueError("unexpected EOF") from None
+
+
+_ENCODERS: dict[str, Callable[[bytes], str]] = {
+    "base64": lambda b: base64.b64encode(b).decode("ascii"),
+    "base64url": lambda b: base64.urlsafe_b64encode(b).decode("ascii"),
+    "base64rawurl": lambda b: base64.urlsafe_b64encode(b).decode("ascii").rstrip("="),
+    "hex": lambda b: b.hex(),
+    "ascii85": lambda b: base64.a85encode(b).decode("ascii"),
+    "z85": _codecs.z85_encode,
+}
+_DECODERS: dict[str, Callable[[bytes], bytes]] = {
+    "base64": _b64_decoder(None, True),
+    "base64url": _b64_decoder(b"-_", True),
+    "base64rawurl": _b64_decoder(b"-_", False),
+    "hex": _hex_decode,
+    "ascii85": lambda b: base64.a85decode(b),
+    "z85": _codecs.z85_decode,
+}
+
+
+@method("encode", [Param("scheme", "string")], category=CATEGORY)
+def encode(target: Any, scheme: Any) -> str:
+    """Encode a string or bytes with base64, base64url, base64rawurl, hex or ascii85."""
+    enc = _ENCODERS.get(scheme)
+    if enc is None:
+        raise MappingError(f"unrecognized encoding type: {scheme}")
+    try:
+        return enc(as_bytes(target))
+    except ValueError as e:
+        raise MappingError(str(e)) from None
+
+
+@method("decode", [Param("scheme", "string")], category=CATEGORY)
+def decode(target: Any, scheme: Any) -> bytes:
+    """Decode a string encoded with base64, base64url, base64rawurl, hex or ascii85."""
+    dec = _DECODERS.get(scheme)
+    if dec is None:
+        raise MappingError(f"unrecognized encoding type: {scheme}")
+    try:
+        return dec(as_bytes(target))
+    except (ValueError, binascii.Error) as e:
+        msg = str(e)
+        if scheme.startswith("base64") and "illegal" not in msg and "EOF" not in msg:
+            msg = f"illegal base64 data: {msg}"
+        raise MappingError(msg) from None
+
+
+# ---------------------------------------------------------------------------------------
+# hash
+
+_CRC_POLYS = {"Castagnoli": 0x82F63B78, "Koopman": 0xEB31D82E}
+_DIGESTS = {"md5": "md5", "sha1": "sha1", "sha256": "sha256", "sha512": "sha512"}
+_HMACS = {
+    "hmac_sha1": "sha1",
+    "hmac-sha1": "sha1",
+    "hmac_sha256": "sha256",
+    "hmac-sha256": "sha256",
+    "hmac_sha512": "sha512",
+    "hmac-sha512": "sha512",
+}
+
+
+@method(
+    "hash",
+    [
+        Param("algorithm", "string"),
+        Param("key", "string", None),
+        Param("polynomial", "string", "IEEE"),
+    ],
+    category=CATEGORY,
+)
+def hash_(target: Any, algorithm: Any, key: Any = None, polynomial: Any = "IEEE") -> bytes:
+    """Hash a string or bytes: md5, sha1, sha256, sha512, hmac_sha*, xxhash64, crc32."""
+    data = as_bytes(target)
+    digest = _DIGESTS.get(algorithm)
+    if digest is not None:
+        return hashlib.new(digest, data).digest()
+    digest = _HMACS.get(algorithm)
+    if digest is not None:
+        if not key:
+            raise MappingError(f"hash algorithm {algorithm} requires a key argument")
+        return hmac.new(as_bytes(key), data, digest).digest()
+    if algorithm == "xxhash64":
+        return str(_codecs.xxh64(data)).encode("ascii")
+    if algorithm == "crc32":
+        if polynomial == "IEEE":
+            value = zlib.crc32(data)
+        elif polynomial in _CRC_POLYS:
+            value = _codecs.crc32(data, _CRC_POLYS[polynomial])
+        else:
+            raise MappingError(f'unsupported crc32 hash key "{polynomial}"')
+        return value.to_bytes(4, "big")
+    raise MappingError(f"unrecognized hash type: {algorithm}")
+
+
+# ---------------------------------------------------------------------------------------
+# compress / decompress
+
+
+def _level(level: Any) -> int:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or level != int(level):
+        raise type_error("integer", level)
+    lv = int(level)
+    if lv < -1 or lv > 9:
+        raise MappingError(f"invalid compression level: {lv}")
+    return lv
+
+
+def _deflate(data: bytes, level: int, wbits: int) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, wbits)
+    return c.compress(data) + c.flush()
+
+
+def _gzip(data: bytes, level: int) -> bytes:
+    return gzip.compress(data, compresslevel=6 if level < 0 else level, mtime=0)
+
+
+_COMPRESSORS: dict[str, Callable[[bytes, int], bytes]] = {
+    "flate": lambda d, lv: _deflate(d, lv, -15),
+    "zlib": lambda d, lv: _deflate(d, lv, 15),
+    "gzip": _gzip,
+    "pgzip": _gzip,
+    "lz4": lambda d, lv: _codecs.lz4_compress(d),
+    "snappy": lambda d, lv: _codecs.snappy_compress(d),
+}
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data) + d.flush()
+    if not d.eof:
+        raise ValueError("unexpected EOF")
+    return out
+
+
+_DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "flate": lambda d: _inflate(d, -15),
+    "zlib": lambda d: _inflate(d, 15),
+    "gzip": gzip.decompress,
+    "pgzip": gzip.decompress,
+    "bzip2": bz2.decompress,
+    "lz4": _codecs.lz4_decompress,
+    "snappy": _codecs.snappy_decompress,
+}
+
+
+@method("compress", [Param("algorithm", "string"), Param("level", "int", -1)], category=CATEGORY)
+def compress(target: Any, algorithm: Any, level: Any = -1) -> bytes:
+    """Compress a string or bytes with flate, gzip, pgzip, lz4, snappy or zlib."""
+    fn = _COMPRESSORS.get(algorithm)
+    if fn is None:
+        raise MappingError(f"unrecognised compression algorithm: {algorithm}")
+    return fn(as_bytes(target), _level(level))
+
+
+@method("decompress", [Param("algorithm", "string")], category=CATEGORY)
+def decompress(target: Any, algorithm: Any) -> bytes:
+    """Decompress bytes with gzip, pgzip, zlib, bzip2, flate, snappy or lz4."""
+    fn = _DECOMPRESSORS.get(algorithm)
+    if fn is None:
+        raise MappingError(f"unrecognised compression algorithm: {algorithm}")
+    try:
+        return fn(as_bytes(target))
+    except (OSError, EOFError, ValueError, zlib.error) as e:
+        raise MappingError(f"failed to decompress {algorithm} data: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# JSON Web Tokens (HMAC algorithms)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _jwt_parser(alg: str, digest: str) -> Callable[[Any, Any], Any]:
+    def parse_jwt(target: Any, signing_secret: Any) -> Any:
+        token = _arg_str(target) if not isinstance(target, str) else target
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise MappingError(
+                "failed to parse JWT string: token contains an invalid number of segments"
+            )
+        try:
+            header = json.loads(_b64url_decode(parts[0]))
+            claims = json.loads(_b64url_decode(parts[1]))
+            signature = _b64url_decode(parts[2])
+        except (ValueError, binascii.Error) as e:
+            raise MappingError(f"failed to parse JWT string: token is malformed: {e}") from None
+        if not isinstance(header, dict) or header.get("alg") != alg:
+            got = header.get("alg") if isinstance(header, dict) else None
+            raise MappingError(f"failed to parse JWT string: signing method {got} is invalid")
+        expected = hmac.new(
+            as_bytes(signing_secret), f"{parts[0]}.{parts[1]}".encode(), digest
+        ).digest()
+        if not hmac.compare_digest(expected, signature):
+            raise MappingError(
+                "failed to parse JWT string: token signature is invalid: signature is invalid"
+            )
+        if not isinstance(claims, dict):
+            raise MappingError("failed to parse JWT string: token claims are not an object")
+        return claims
+
+    parse_jwt.__doc__ = f"Parse the claims of a JWT signed with {alg} (claims are not validated)."
+    return parse_jwt
+
+
+def _jwt_signer(alg: str, digest: str) -> Callable[[Any, Any], str]:
+    header = _b64url(json.dumps({"alg": alg, "typ": "JWT"}, separators=(",", ":")).encode())
+
+    def sign_jwt(target: Any, signing_secret: Any) -> str:
+        if type(target) is not dict:
+            raise type_error("object", target)
+        payload = _b64url(
+            json.dumps(target, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+        )
+        signing_input = f"{header}.{payload}"
+        sig = hmac.new(as_bytes(signing_secret), signing_input.encode(), digest).digest()
+        return f"{signing_input}.{_b64url(sig)}"
+
+    sign_jwt.__doc__ = f"Sign an object of JWT claims with {alg}."
+    return sign_jwt
+
+
+for _bits in ("256", "384", "512"):
+    _alg, _digest = f"HS{_bits}", f"sha{_bits}"
+    method(f"parse_jwt_hs{_bits}", [Param("signing_secret", "string")], category=JWT_CATEGORY)(
+        _jwt_parser(_alg, _digest)
+    )
+    method(f"sign_jwt_hs{_bits}", [Param("signing_secret", "string")], category=JWT_CATEGORY)(
+        _jwt_signer(_alg, _digest)
+    )

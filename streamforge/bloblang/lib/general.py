@@ -1,0 +1,320 @@
+"""General Bloblang functions: identifiers (`uuid_v4`, `nanoid`, `ksuid`, ...), `counter`,
+`random_int`, `range`, and the environment functions `env`, `file` and `hostname`."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from streamforge.bloblang.errors import MappingError, type_error
+from streamforge.bloblang.lib.numbers import INT64_MAX, to_int64
+from streamforge.bloblang.registry import DELETED, NOTHING, ExecContext, Param, function
+
+__all__ = ["ksuid_string", "nanoid_string"]
+
+GENERAL = "general"
+ENVIRONMENT = "environment"
+
+
+def _resolve(arg: Any, this: Any) -> Any:
+    """Evaluate a query argument against `this`; plain values pass through."""
+    return arg(this) if callable(arg) else arg
+
+
+def _context_value(ctx: ExecContext) -> Any:
+    return ctx.this
+
+
+# -- counter ------------------------------------------------------------------------------
+
+
+def _counter_factory(*_: Any) -> Callable[..., Any]:
+    state: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def counter(ctx: ExecContext, min_: Any = 1, max_: Any = INT64_MAX, set_: Any = None) -> int:
+        this = _context_value(ctx)
+        with lock:
+            if "next" not in state:
+                try:
+                    low = to_int64(_resolve(min_, this))
+                except MappingError as exc:
+                    raise MappingError(f"failed to resolve min argument: {exc.reason}") from None
+                if low < 0:
+                    raise MappingError(f"min argument must be >0, got {low}")
+                try:
+                    high = to_int64(_resolve(max_, this))
+                except MappingError as exc:
+                    raise MappingError(f"failed to resolve max argument: {exc.reason}") from None
+                if high < 0 or high <= low:
+                    raise MappingError(f"max argument must be >0 and >min, got {high}")
+                state.update(min=low, max=high, next=low - 1)
+            if set_ is not None:
+                try:
+                    target = _resolve(set_, this)
+                except MappingError as exc:
+                    raise MappingError(f"failed to resolve set argument: {exc.reason}") from None
+                if target is None:
+                    return state["next"]
+                if target is DELETED:
+                    state["next"] = state["min"] - 1
+                elif target is not NOTHING:
+                    if isinstance(target, bool) or not isinstance(target, (int, float)):
+                        raise MappingError(
+                            "failed to resolve set argument: " + type_error("number", target).reason
+                        )
+                    state["next"] = int(target)
+                    return state["next"]
+            state["next"] += 1
+            value = state["next"]
+            if value >= state["max"]:
+                state["next"] = state["min"] - 1
+            return value
+
+    return counter
+
+
+function(
+    "counter",
+    [Param("min", "query", 1), Param("max", "query", INT64_MAX), Param("set", "query", None)],
+    category=GENERAL,
+    needs_ctx=True,
+    per_call_site=True,
+    description=(
+        "An incrementing integer with its own count per call site, starting at `min` and "
+        "wrapping after `max`; `set` may reset (number), peek (null) or restart (deleted)."
+    ),
+)(_counter_factory)
+
+
+# -- random_int ---------------------------------------------------------------------------
+
+
+def _random_int_factory(*_: Any) -> Callable[..., Any]:
+    state: dict[str, random.Random] = {}
+    lock = threading.Lock()
+
+    def random_int(
+        ctx: ExecContext, seed: Any = 0, min_: Any = 0, max_: Any = INT64_MAX - 1
+    ) -> int:
+        low = to_int64(min_)
+        high = to_int64(max_)
+        if low < 0:
+            raise MappingError(f"min ({low}) must be a positive number")
+        if high < low:
+            raise MappingError(f"min ({low}) must be smaller or equal than max ({high})")
+        if high == INT64_MAX:
+            raise MappingError(
+                f"max must be smaller than the max allowed for an int64 ({INT64_MAX})"
+            )
+        with lock:
+            rng = state.get("rng")
+            if rng is None:
+                try:
+                    seed_value = to_int64(_resolve(seed, _context_value(ctx)))
+                except MappingError as exc:
+                    raise MappingError(
+                        f"failed to seed random number generator: {exc.reason}"
+                    ) from None
+                rng = state["rng"] = random.Random(seed_value)
+            return rng.randint(low, high)
+
+    return random_int
+
+
+function(
+    "random_int",
+    [Param("seed", "query", 0), Param("min", "int", 0), Param("max", "int", INT64_MAX - 1)],
+    category=GENERAL,
+    needs_ctx=True,
+    per_call_site=True,
+    description=(
+        "A pseudo-random non-negative integer between `min` and `max`; the generator of each "
+        "call site is seeded once from `seed`."
+    ),
+)(_random_int_factory)
+
+
+# -- range --------------------------------------------------------------------------------
+
+
+@function("range", [Param("start", "int"), Param("stop", "int"), Param("step", "int", 1)])
+def range_(start: Any, stop: Any, step: Any = 1) -> list[int]:
+    """The integers from `start` up to (not including) `stop`, `step` apart."""
+    start, stop, step = to_int64(start), to_int64(stop), to_int64(step)
+    if step == 0:
+        raise MappingError("step must be greater than or less than 0")
+    if step < 0:
+        if stop > start:
+            raise MappingError(f"with negative step arg stop ({stop}) must be <= start ({start})")
+    elif start >= stop:
+        raise MappingError(f"with positive step arg start ({start}) must be < stop ({stop})")
+    return list(range(start, stop, step))
+
+
+# -- identifiers --------------------------------------------------------------------------
+
+
+@function("uuid_v4", category=GENERAL)
+def uuid_v4() -> str:
+    """A random RFC 4122 version 4 UUID."""
+    return str(uuid.uuid4())
+
+
+@function("uuid_v7", category=GENERAL)
+def uuid_v7() -> str:
+    """A time-ordered RFC 9562 version 7 UUID."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80  # unix_ts_ms
+    value |= 0x7 << 76  # version
+    value |= (rand >> 68) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)  # rand_b
+    return str(uuid.UUID(int=value))
+
+
+NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def nanoid_string(length: int = 21, alphabet: str = NANOID_ALPHABET) -> str:
+    """A random id of `length` characters drawn uniformly from `alphabet`."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@function("nanoid", [Param("length", "int", None), Param("alphabet", "string", None)])
+def nanoid(length: Any = None, alphabet: Any = None) -> str:
+    """A random URL-safe nanoid (21 characters unless `length` is given)."""
+    if alphabet is not None and length is None:
+        raise MappingError("field length must be specified when an alphabet is specified")
+    size = 21 if length is None else to_int64(length)
+    if size <= 0:
+        raise MappingError("size must be positive integer")
+    if alphabet is None:
+        return nanoid_string(size)
+    if not isinstance(alphabet, str):
+        raise type_error("string", alphabet)
+    if not 0 < len(alphabet) <= 255:
+        raise MappingError("alphabet must not be empty and contain no more than 255 chars")
+    return nanoid_string(size, alphabet)
+
+
+KSUID_EPOCH = 1_400_000_000
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def ksuid_string(timestamp: float | None = None, payload: bytes | None = None) -> str:
+    """A KSUID: 32-bit seconds since 2014-05-13 and 128 random bits, base62, 27 characters."""
+    seconds = int(time.time() if timestamp is None else timestamp) - KSUID_EPOCH
+    body = payload if payload is not None else secrets.token_bytes(16)
+    number = int.from_bytes((seconds & 0xFFFFFFFF).to_bytes(4, "big") + body, "big")
+    chars = []
+    while number:
+        number, rem = divmod(number, 62)
+        chars.append(_BASE62[rem])
+    return "".join(reversed(chars)).rjust(27, "0")
+
+
+@function("ksuid", category=GENERAL)
+def ksuid() -> str:
+    """A new K-sortable unique identifier."""
+    return ksuid_string()
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+@function(
+    "ulid",
+    [Param("encoding", "string", "crockford"), Param("random_source", "string", "secure_random")],
+    category=GENERAL,
+)
+def ulid(encoding: Any = "crockford", random_source: Any = "secure_random") -> str:
+    """A ULID: 48-bit milliseconds and 80 random bits, Crockford base32 (or hex)."""
+    if random_source == "secure_random":
+        entropy = secrets.token_bytes(10)
+    elif random_source == "fast_random":
+        entropy = random.getrandbits(80).to_bytes(10, "big")
+    else:
+        raise MappingError(f"invalid ulid random source: {random_source}")
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + entropy
+    if encoding == "hex":
+        return raw.hex()
+    if encoding != "crockford":
+        raise MappingError(f"invalid ulid encoding: {encoding}")
+    number = int.from_bytes(raw, "big")
+    return "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(125, -1, -5))
+
+
+# -- environment --------------------------------------------------------------------------
+
+
+#: distinct keys a call site remembers; dynamic keys beyond this are looked up every time
+_CACHE_LIMIT = 256
+
+
+def _cached_lookup(load: Callable[[str], Any]) -> Callable[..., Callable[..., Any]]:
+    """Factory of per-call-site implementations that cache by key unless `no_cache` is set."""
+
+    def factory(*_: Any) -> Callable[..., Any]:
+        cache: dict[str, Any] = {}
+
+        def impl(key: Any, no_cache: Any = False) -> Any:
+            if isinstance(key, (bytes, bytearray)):
+                key = bytes(key).decode("utf-8", "replace")
+            if not isinstance(key, str):
+                raise type_error("string", key)
+            if no_cache:
+                return load(key)
+            if key in cache:
+                return cache[key]
+            value = load(key)
+            if len(cache) < _CACHE_LIMIT:
+                cache[key] = value
+            return value
+
+        return impl
+
+    return factory
+
+
+def _read_env(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+def _read_file(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise MappingError(f"open {path}: {exc.strerror or exc}") from None
+
+
+function(
+    "env",
+    [Param("name", "string"), Param("no_cache", "bool", False)],
+    category=ENVIRONMENT,
+    per_call_site=True,
+    description="The value of an environment variable, or null when it is not set.",
+)(_cached_lookup(_read_env))
+
+function(
+    "file",
+    [Param("path", "string"), Param("no_cache", "bool", False)],
+    category=ENVIRONMENT,
+    per_call_site=True,
+    description="The contents of a file as bytes; relative paths start at the working directory.",
+)(_cached_lookup(_read_file))
+
+
+@function("hostname", category=ENVIRONMENT)
+def hostname() -> str:
+    """The hostname of the machine."""
+    return socket.gethostname()

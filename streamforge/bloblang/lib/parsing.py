@@ -1,0 +1,857 @@
+"""Bloblang parsing and formatting methods (Benthos category "Parsing").
+
+JSON, YAML, CSV, XML, MessagePack, URL-encoded forms and URLs, plus `bloblang` for
+dynamic mappings. Formatting methods return bytes, as in Benthos.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import struct
+import urllib.parse
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+
+from streamforge.bloblang.errors import MappingError, type_error
+from streamforge.bloblang.lib._gofmt import go_float_json
+from streamforge.bloblang.lib.strings import as_str
+from streamforge.bloblang.registry import Param, method
+
+__all__ = ["go_json_dumps"]
+
+CATEGORY = "parsing"
+
+
+# ---------------------------------------------------------------------------------------
+# JSON
+
+_HTML_JSON = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+_LINE_SEPS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def _rfc3339(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
+    if ts.microsecond:
+        text += f".{ts.microsecond:06d}".rstrip("0")
+    off = ts.utcoffset()
+    if not off:
+        return text + "Z"
+    secs = int(off.total_seconds())
+    sign = "+" if secs >= 0 else "-"
+    secs = abs(secs)
+    return f"{text}{sign}{secs // 3600:02d}:{secs % 3600 // 60:02d}"
+
+
+def go_json_dumps(value: Any, indent: str | None = None, escape_html: bool = True) -> str:
+    """Serialise like Go's encoding/json: sorted keys, Go number text, HTML-safe strings."""
+    out: list[str] = []
+    esc = _HTML_JSON if escape_html else _LINE_SEPS
+
+    def enc_str(s: str) -> str:
+        return json.dumps(s, ensure_ascii=False).translate(esc)
+
+    def enc(v: Any, depth: int) -> None:
+        if v is None:
+            out.append("null")
+        elif v is True:
+            out.append("true")
+        elif v is False:
+            out.append("false")
+        elif isinstance(v, str):
+            out.append(enc_str(v))
+        elif isinstance(v, int):
+            out.append(str(v))
+        elif isinstance(v, float):
+            if math.isnan(v) or math.isinf(v):
+                raise MappingError(f"json: unsupported value: {v}")
+            out.append(go_float_json(v))
+        elif isinstance(v, dict):
+            if not v:
+                out.append("{}")
+                return
+            out.append("{")
+            first = True
+            for k in sorted(v, key=str):
+                if not first:
+                    out.append(",")
+                first = False
+                if indent is not None:
+                    out.append("\n" + indent * (depth + 1))
+                out.append(enc_str(str(k)))
+                out.append(": " if indent is not None else ":")
+                enc(v[k], depth + 1)
+            if indent is not None:
+                out.append("\n" + indent * depth)
+            out.append("}")
+        elif isinstance(v, (list, tuple)):
+            if not v:
+                out.append("[]")
+                return
+            out.append("[")
+            for i, item in enumerate(v):
+                if i:
+                    out.append(",")
+                if indent is not None:
+                    out.append("\n" + indent * (depth + 1))
+                enc(item, depth + 1)
+            if indent is not None:
+                out.append("\n" + indent * depth)
+            out.append("]")
+        elif isinstance(v, (bytes, bytearray)):
+            out.append('"' + base64.b64encode(bytes(v)).decode("ascii") + '"')
+        elif isinstance(v, datetime):
+            out.append(enc_str(_rfc3339(v)))
+        else:
+            raise MappingError(f"json: unsupported type: {type(v).__name__}")
+
+    enc(value, 0)
+    return "".join(out)
+
+
+_JSON_DECODER = json.JSONDecoder()
+
+
+@method("parse_json", [Param("use_number", "bool", None)], category=CATEGORY)
+def parse_json(target: Any, use_number: Any = None) -> Any:
+    """Parse a string as a JSON document (the first document; trailing text is ignored)."""
+    text = target if type(target) is str else as_str(target)
+    try:
+        start = len(text) - len(text.lstrip(" \t\r\n"))
+        value, _ = _JSON_DECODER.raw_decode(text, start)
+    except json.JSONDecodeError as e:
+        if not text.strip():
+            raise MappingError("failed to parse value as JSON: EOF") from None
+        raise MappingError(f"failed to parse value as JSON: {e.msg} at offset {e.pos}") from None
+    return value
+
+
+@method(
+    "format_json",
+    [
+        Param("indent", "string", "    "),
+        Param("no_indent", "bool", False),
+        Param("escape_html", "bool", True),
+    ],
+    category=CATEGORY,
+)
+def format_json(
+    target: Any, indent: Any = "    ", no_indent: Any = False, escape_html: Any = True
+) -> bytes:
+    """Serialise a value as JSON bytes, indented with `indent` unless `no_indent`."""
+    ind = None if no_indent else as_str(indent)
+    return go_json_dumps(target, ind, bool(escape_html)).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# YAML
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2-style scalars: only true/false are booleans, timestamps stay strings."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [
+        (tag, rx)
+        for tag, rx in v
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
+    ]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def _yaml_clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k) if not isinstance(k, str) else k: _yaml_clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_yaml_clean(x) for x in v]
+    return v
+
+
+@method("parse_yaml", category=CATEGORY)
+def parse_yaml(target: Any) -> Any:
+    """Parse a string as a single YAML document."""
+    try:
+        return _yaml_clean(yaml.load(as_str(target), Loader=_Loader))  # noqa: S506
+    except yaml.YAMLError as e:
+        raise MappingError(f"failed to parse value as YAML: {e}") from None
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indent block sequences inside mappings, as Go's yaml.v3 does."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _yaml_ready(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _yaml_ready(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_yaml_ready(x) for x in v]
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "replace")
+    if isinstance(v, datetime):
+        return _rfc3339(v)
+    return v
+
+
+@method("format_yaml", category=CATEGORY)
+def format_yaml(target: Any) -> bytes:
+    """Serialise a value as YAML bytes."""
+    text = yaml.dump(
+        _yaml_ready(target),
+        Dumper=_Dumper,
+        default_flow_style=False,
+        sort_keys=True,
+        allow_unicode=True,
+        indent=4,
+        width=1 << 30,
+    )
+    if text.endswith("\n...\n"):
+        text = text[:-4]
+    return text.encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# CSV (Go encoding/csv rules)
+
+
+def _csv_records(text: str, delim: str, lazy: bool) -> list[list[str]]:
+    records: list[list[str]] = []
+    text = text.replace("\r\n", "\n")
+    i, n, line = 0, len(text), 1
+    while i < n:
+        if text[i] == "\n":
+            i += 1
+            line += 1
+            continue
+        record: list[str] = []
+        rec_line = line
+        while True:
+            if i < n and text[i] == '"':
+                field: list[str] = []
+                start_col = i
+                i += 1
+                while True:
+                    if i >= n:
+                        if not lazy:
+                            raise MappingError(
+                                f"parse error on line {rec_line}, column "
+                                f'{i - start_col}: extraneous or missing " in '
+                                "quoted-field"
+                            )
+                        break
+                    c = text[i]
+                    if c == '"':
+                        nxt = text[i + 1] if i + 1 < n else "\n"
+                        if nxt == '"':
+                            field.append('"')
+                            i += 2
+                        elif nxt == delim or nxt == "\n":
+                            i += 1
+                            break
+                        elif lazy:
+                            field.append('"')
+                            i += 1
+                        else:
+                            raise MappingError(
+                                f"parse error on line {line}, column {i + 2}: "
+                                'extraneous or missing " in quoted-field'
+                            )
+                    else:
+                        if c == "\n":
+                            line += 1
+                        field.append(c)
+                        i += 1
+                record.append("".join(field))
+            else:
+                j = i
+                while j < n and text[j] != delim and text[j] != "\n":
+                    j += 1
+                value = text[i:j]
+                if not lazy and '"' in value:
+                    raise MappingError(
+                        f"parse error on line {line}, column "
+                        f'{value.index(chr(34)) + 1}: bare " in non-quoted-field'
+                    )
+                record.append(value)
+                i = j
+            if i < n and text[i] == delim:
+                i += 1
+                continue
+            if i < n and text[i] == "\n":
+                i += 1
+                line += 1
+            break
+        if records and len(record) != len(records[0]):
+            raise MappingError(f"record on line {rec_line}: wrong number of fields")
+        records.append(record)
+    return records
+
+
+@method(
+    "parse_csv",
+    [
+        Param("parse_header_row", "bool", True),
+        Param("delimiter", "string", ","),
+        Param("lazy_quotes", "bool", False),
+    ],
+    category=CATEGORY,
+)
+def parse_csv(
+    target: Any, parse_header_row: Any = True, delimiter: Any = ",", lazy_quotes: Any = False
+) -> list[Any]:
+    """Parse CSV (RFC 4180) into objects keyed by the header row, or into row arrays."""
+    delim = as_str(delimiter)
+    if len(delim) != 1:
+        raise MappingError("delimiter value must be exactly one character")
+    if delim in ('"', "\n", "\r"):
+        raise MappingError("csv: invalid field or comment delimiter")
+    records = _csv_records(as_str(target), delim, bool(lazy_quotes))
+    if not records:
+        raise MappingError("zero records were parsed")
+    if not parse_header_row:
+        return records
+    headers = records[0]
+    return [dict(zip(headers, rec)) for rec in records[1:]]
+
+
+# ---------------------------------------------------------------------------------------
+# XML
+
+_XML_TOKEN = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[(?P<cdata>.*?)\]\]>|<\?.*?\?>|<!(?:[^<>]|<[^>]*>)*>"
+    r"|</\s*(?P<end>[^\s>]+)\s*>|<(?P<start>[^\s/>!?][^\s/>]*)(?P<attrs>[^>]*?)(?P<self>/?)>"
+    r"|(?P<text>[^<]+)|<",
+    re.S,
+)
+_XML_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
+_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|[A-Za-z][A-Za-z0-9]*);")
+_XML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": '"'}
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_BOOLS = {
+    "1": True,
+    "t": True,
+    "T": True,
+    "TRUE": True,
+    "true": True,
+    "True": True,
+    "0": False,
+    "f": False,
+    "F": False,
+    "FALSE": False,
+    "false": False,
+    "False": False,
+}
+
+
+def _unescape_xml(s: str) -> str:
+    if "&" not in s:
+        return s
+
+    def sub(m: re.Match[str]) -> str:
+        ref = m.group(1)
+        if ref.startswith("#x"):
+            return chr(int(ref[2:], 16))
+        if ref.startswith("#"):
+            return chr(int(ref[1:]))
+        return _XML_ENTITIES.get(ref, m.group(0))
+
+    return _ENTITY.sub(sub, s)
+
+
+def _cast(s: str) -> Any:
+    if _NUMBER.match(s):
+        f = float(s)
+        if f.is_integer() and abs(f) < 2**63 and "." not in s and "e" not in s.lower():
+            return int(s)
+        return f
+    return _BOOLS.get(s, s)
+
+
+class _XmlNode:
+    __slots__ = ("name", "attrs", "children", "text")
+
+    def __init__(self, name: str, attrs: list[tuple[str, str]]) -> None:
+        self.name = name
+        self.attrs = attrs
+        self.children: list[_XmlNode] = []
+        self.text: list[str] = []
+
+
+def _xml_value(node: _XmlNode, cast: bool) -> Any:
+    text = "".join(node.text).strip()
+    if not node.attrs and not node.children:
+        return _cast(text) if cast and text else text
+    obj: dict[str, Any] = {}
+    for k, v in node.attrs:
+        obj["-" + k] = _cast(v) if cast else v
+    for child in node.children:
+        val = _xml_value(child, cast)
+        if child.name in obj:
+            prev = obj[child.name]
+            if isinstance(prev, list):
+                prev.append(val)
+            else:
+                obj[child.name] = [prev, val]
+        else:
+            obj[child.name] = val
+    if text:
+        obj["#text"] = _cast(text) if cast else text
+    return obj
+
+
+@method("parse_xml", [Param("cast", "bool", False)], category=CATEGORY)
+def parse_xml(target: Any, cast: Any = False) -> Any:
+    """Parse XML: attributes become "-name" keys, text beside them "#text", repeats arrays."""
+    text = as_str(target).lstrip("\ufeff")
+    root = _XmlNode("", [])
+    stack = [root]
+    for m in _XML_TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind == "text":
+            stack[-1].text.append(_unescape_xml(m.group("text")))
+        elif kind == "cdata":
+            stack[-1].text.append(m.group("cdata"))
+        elif m.group("start") is not None:
+            attrs = [
+                (a.group(1), _unescape_xml(a.group(2) or a.group(3) or a.group(4) or ""))
+                for a in _XML_ATTR.finditer(m.group("attrs") or "")
+            ]
+            node = _XmlNode(m.group("start"), attrs)
+            stack[-1].children.append(node)
+            if not m.group("self"):
+                stack.append(node)
+        elif m.group("end") is not None:
+            name = m.group("end")
+            for depth in range(len(stack) - 1, 0, -1):
+                if stack[depth].name == name:
+                    del stack[depth:]
+                    break
+            else:
+                raise MappingError(f"XML syntax error: unexpected end element </{name}>")
+        elif m.group(0) == "<":
+            raise MappingError("XML syntax error: unexpected <")
+    if len(stack) > 1:
+        raise MappingError(
+            f"XML syntax error: unexpected EOF, element <{stack[-1].name}> is not closed"
+        )
+    if not root.children:
+        raise MappingError("XML syntax error: EOF")
+    result: dict[str, Any] = {}
+    for child in root.children:
+        result[child.name] = _xml_value(child, bool(cast))
+    return result
+
+
+def _xml_escape(s: str, attr: bool = False) -> str:
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if attr:
+        s = s.replace('"', "&#34;").replace("'", "&#39;")
+    return s
+
+
+def _xml_scalar(v: Any) -> str:
+    if v is None:
+        return ""
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return go_float_json(v)
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "replace")
+    if isinstance(v, datetime):
+        return _rfc3339(v)
+    if isinstance(v, (dict, list)):
+        return go_json_dumps(v)
+    return str(v)
+
+
+def _xml_element(out: list[str], name: str, v: Any, indent: str | None, depth: int) -> None:
+    pad = "" if indent is None else indent * depth
+    nl = "" if indent is None else "\n"
+    if isinstance(v, list):
+        for item in v:
+            _xml_element(out, name, item, indent, depth)
+        return
+    if not isinstance(v, dict):
+        out.append(f"{nl if out else ''}{pad}<{name}>{_xml_escape(_xml_scalar(v))}</{name}>")
+        return
+    attrs = "".join(
+        f' {k[1:]}="{_xml_escape(_xml_scalar(x), True)}"'
+        for k, x in sorted(v.items())
+        if k.startswith("-")
+    )
+    text = v.get("#text")
+    children = [(k, x) for k, x in sorted(v.items()) if not k.startswith("-") and k != "#text"]
+    prefix = f"{nl if out else ''}{pad}<{name}{attrs}"
+    if not children:
+        if text is None:
+            out.append(prefix + f"></{name}>")
+        else:
+            out.append(prefix + f">{_xml_escape(_xml_scalar(text))}</{name}>")
+        return
+    out.append(prefix + ">" + (_xml_escape(_xml_scalar(text)) if text is not None else ""))
+    for k, x in children:
+        _xml_element(out, k, x, indent, depth + 1)
+    out.append(f"{nl}{pad}</{name}>")
+
+
+@method(
+    "format_xml",
+    [Param("indent", "string", "    "), Param("no_indent", "bool", False)],
+    category=CATEGORY,
+)
+def format_xml(target: Any, indent: Any = "    ", no_indent: Any = False) -> bytes:
+    """Serialise an object as XML bytes ("-name" keys become attributes, "#text" text)."""
+    if type(target) is not dict:
+        raise type_error("object", target)
+    ind = None if no_indent else as_str(indent)
+    out: list[str] = []
+    if len(target) == 1:
+        ((name, value),) = target.items()
+        _xml_element(out, str(name), value, ind, 0)
+    else:
+        _xml_element(out, "doc", target, ind, 0)
+    return "".join(out).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------
+# URLs and forms
+
+
+@method("parse_form_url_encoded", category=CATEGORY)
+def parse_form_url_encoded(target: Any) -> dict[str, Any]:
+    """Parse an x-www-form-urlencoded string; repeated keys give arrays of values."""
+    text = as_str(target)
+    result: dict[str, Any] = {}
+    for part in text.split("&"):
+        if not part:
+            continue
+        if ";" in part:
+            raise MappingError("invalid semicolon separator in query")
+        key, _, value = part.partition("=")
+        try:
+            _check_escapes(key)
+            _check_escapes(value)
+        except MappingError as e:
+            raise MappingError(f"failed to parse value as url-encoded data: {e}") from None
+        k = urllib.parse.unquote_plus(key)
+        v = urllib.parse.unquote_plus(value)
+        if k in result:
+            prev = result[k]
+            result[k] = prev + [v] if isinstance(prev, list) else [prev, v]
+        else:
+            result[k] = v
+    return result
+
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")
+
+
+def _check_escapes(s: str) -> None:
+    m = _BAD_ESCAPE.search(s)
+    if m:
+        raise MappingError(f'invalid URL escape "{s[m.start() : m.start() + 3]}"')
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def _go_url_parse(raw: str) -> dict[str, Any]:
+    rest, hash_, frag = raw.partition("#")
+
+    def fail(msg: str) -> MappingError:
+        return MappingError(f'parse "{rest}": {msg}')
+
+    for s in (rest, frag):
+        m = _BAD_ESCAPE.search(s)
+        if m:
+            raise fail(f'invalid URL escape "{s[m.start() : m.start() + 3]}"')
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in rest):
+        raise fail("net/url: invalid control character in URL")
+    scheme = ""
+    m = _SCHEME.match(rest)
+    if m:
+        scheme = m.group(1).lower()
+        rest = rest[m.end() :]
+    elif rest.startswith(":"):
+        raise fail("missing protocol scheme")
+    raw_query = ""
+    if "?" in rest:
+        rest, _, raw_query = rest.partition("?")
+    result: dict[str, Any] = {
+        "scheme": scheme,
+        "opaque": "",
+        "host": "",
+        "path": "",
+        "raw_path": "",
+        "raw_query": raw_query,
+        "fragment": urllib.parse.unquote(frag),
+        "raw_fragment": "",
+    }
+    if scheme and not rest.startswith("/"):
+        result["opaque"] = rest
+        return result
+    if not scheme and ":" in rest.split("/", 1)[0]:
+        raise fail("first path segment in URL cannot contain colon")
+    if rest.startswith("//") and (scheme or not rest.startswith("///")):
+        authority, slash, path = rest[2:].partition("/")
+        rest = slash + path
+        userinfo, at, host = authority.rpartition("@")
+        if at:
+            name, colon, password = userinfo.partition(":")
+            user: dict[str, Any] = {"name": urllib.parse.unquote(name)}
+            if colon:
+                user["password"] = urllib.parse.unquote(password)
+            result["user"] = user
+        if ":" in host and not host.startswith("["):
+            port = host.rsplit(":", 1)[1]
+            if port and not port.isdigit():
+                raise fail(f'invalid port ":{port}" after host')
+        result["host"] = urllib.parse.unquote(host)
+    path = urllib.parse.unquote(rest)
+    result["path"] = path
+    if urllib.parse.quote(path, safe="/!$&'()*+,;=:@~") != rest:
+        result["raw_path"] = rest
+    return result
+
+
+@method("parse_url", category=CATEGORY)
+def parse_url(target: Any) -> dict[str, Any]:
+    """Parse a URL into scheme, opaque, user, host, path, raw_query, fragment and more."""
+    return _go_url_parse(as_str(target))
+
+
+# ---------------------------------------------------------------------------------------
+# MessagePack
+
+
+def _mp_pack(v: Any, out: bytearray) -> None:
+    if v is None:
+        out.append(0xC0)
+    elif v is True or v is False:
+        out.append(0xC3 if v else 0xC2)
+    elif isinstance(v, int):
+        if 0 <= v < 0x80:
+            out.append(v)
+        elif -32 <= v < 0:
+            out.append(v & 0xFF)
+        elif 0 <= v <= 0xFF:
+            out += b"\xcc" + struct.pack(">B", v)
+        elif 0 <= v <= 0xFFFF:
+            out += b"\xcd" + struct.pack(">H", v)
+        elif 0 <= v <= 0xFFFFFFFF:
+            out += b"\xce" + struct.pack(">I", v)
+        elif 0 <= v < 1 << 64:
+            out += b"\xcf" + struct.pack(">Q", v)
+        elif v >= -0x80:
+            out += b"\xd0" + struct.pack(">b", v)
+        elif v >= -0x8000:
+            out += b"\xd1" + struct.pack(">h", v)
+        elif v >= -0x80000000:
+            out += b"\xd2" + struct.pack(">i", v)
+        elif v >= -(1 << 63):
+            out += b"\xd3" + struct.pack(">q", v)
+        else:
+            raise MappingError("msgpack: integer out of range")
+    elif isinstance(v, float):
+        out += b"\xcb" + struct.pack(">d", v)
+    elif isinstance(v, str):
+        raw = v.encode("utf-8")
+        n = len(raw)
+        if n < 32:
+            out.append(0xA0 | n)
+        elif n <= 0xFF:
+            out += b"\xd9" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xda" + struct.pack(">H", n)
+        else:
+            out += b"\xdb" + struct.pack(">I", n)
+        out += raw
+    elif isinstance(v, (bytes, bytearray)):
+        n = len(v)
+        if n <= 0xFF:
+            out += b"\xc4" + struct.pack(">B", n)
+        elif n <= 0xFFFF:
+            out += b"\xc5" + struct.pack(">H", n)
+        else:
+            out += b"\xc6" + struct.pack(">I", n)
+        out += v
+    elif isinstance(v, (list, tuple)):
+        n = len(v)
+        if n < 16:
+            out.append(0x90 | n)
+        elif n <= 0xFFFF:
+            out += b"\xdc" + struct.pack(">H", n)
+        else:
+            out += b"\xdd" + struct.pack(">I", n)
+        for item in v:
+            _mp_pack(item, out)
+    elif isinstance(v, dict):
+        n = len(v)
+        if n < 16:
+            out.append(0x80 | n)
+        elif n <= 0xFFFF:
+            out += b"\xde" + struct.pack(">H", n)
+        else:
+            out += b"\xdf" + struct.pack(">I", n)
+        for k in sorted(v, key=str):
+            _mp_pack(str(k), out)
+            _mp_pack(v[k], out)
+    elif isinstance(v, datetime):
+        _mp_pack(_rfc3339(v), out)
+    else:
+        raise MappingError(f"msgpack: unsupported type {type(v).__name__}")
+
+
+class _MpReader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def take(self, n: int) -> bytes:
+        chunk = self.data[self.pos : self.pos + n]
+        if len(chunk) != n:
+            raise MappingError("msgpack: unexpected end of data")
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str, n: int) -> Any:
+        return struct.unpack(fmt, self.take(n))[0]
+
+    def read(self, depth: int = 0) -> Any:
+        if depth > 1000:
+            raise MappingError("msgpack: nesting too deep")
+        b = self.take(1)[0]
+        if b <= 0x7F:
+            return b
+        if b >= 0xE0:
+            return b - 0x100
+        if 0xA0 <= b <= 0xBF:
+            return self.take(b & 0x1F).decode("utf-8", "replace")
+        if 0x90 <= b <= 0x9F:
+            return [self.read(depth + 1) for _ in range(b & 0x0F)]
+        if 0x80 <= b <= 0x8F:
+            return self.read_map(b & 0x0F, depth)
+        simple = {0xC0: None, 0xC2: False, 0xC3: True}
+        if b in simple:
+            return simple[b]
+        sized = {0xC4: (">B", 1), 0xC5: (">H", 2), 0xC6: (">I", 4)}
+        if b in sized:
+            return self.take(self.unpack(*sized[b]))
+        strs = {0xD9: (">B", 1), 0xDA: (">H", 2), 0xDB: (">I", 4)}
+        if b in strs:
+            return self.take(self.unpack(*strs[b])).decode("utf-8", "replace")
+        nums = {
+            0xCA: (">f", 4),
+            0xCB: (">d", 8),
+            0xCC: (">B", 1),
+            0xCD: (">H", 2),
+            0xCE: (">I", 4),
+            0xCF: (">Q", 8),
+            0xD0: (">b", 1),
+            0xD1: (">h", 2),
+            0xD2: (">i", 4),
+            0xD3: (">q", 8),
+        }
+        if b in nums:
+            return self.unpack(*nums[b])
+        if b in (0xDC, 0xDD):
+            n = self.unpack(">H", 2) if b == 0xDC else self.unpack(">I", 4)
+            return [self.read(depth + 1) for _ in range(n)]
+        if b in (0xDE, 0xDF):
+            n = self.unpack(">H", 2) if b == 0xDE else self.unpack(">I", 4)
+            return self.read_map(n, depth)
+        exts = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
+        if b in exts or b in (0xC7, 0xC8, 0xC9):
+            if b in exts:
+                n = exts[b]
+            else:
+                n = self.unpack(*{0xC7: (">B", 1), 0xC8: (">H", 2), 0xC9: (">I", 4)}[b])
+            ext_type = self.unpack(">b", 1)
+            payload = self.take(n)
+            if ext_type == -1:
+                return _mp_timestamp(payload)
+            return payload
+        raise MappingError(f"msgpack: invalid code 0x{b:02x}")
+
+    def read_map(self, n: int, depth: int) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for _ in range(n):
+            k = self.read(depth + 1)
+            obj[k if isinstance(k, str) else _key_text(k)] = self.read(depth + 1)
+        return obj
+
+
+def _key_text(k: Any) -> str:
+    if isinstance(k, (bytes, bytearray)):
+        return bytes(k).decode("utf-8", "replace")
+    return go_json_dumps(k) if not isinstance(k, str) else k
+
+
+def _mp_timestamp(payload: bytes) -> datetime:
+    if len(payload) == 4:
+        secs, nanos = struct.unpack(">I", payload)[0], 0
+    elif len(payload) == 8:
+        v = struct.unpack(">Q", payload)[0]
+        secs, nanos = v & 0x3FFFFFFFF, v >> 34
+    else:
+        nanos, secs = struct.unpack(">Iq", payload)
+    return datetime.fromtimestamp(secs + nanos / 1e9, tz=timezone.utc)
+
+
+@method("format_msgpack", category=CATEGORY)
+def format_msgpack(target: Any) -> bytes:
+    """Serialise a value as MessagePack bytes."""
+    out = bytearray()
+    _mp_pack(target, out)
+    return bytes(out)
+
+
+@method("parse_msgpack", category=CATEGORY)
+def parse_msgpack(target: Any) -> Any:
+    """Parse MessagePack bytes into a structured value."""
+    data = target if isinstance(target, (bytes, bytearray)) else as_str(target).encode()
+    return _MpReader(bytes(data)).read()
+
+
+# ---------------------------------------------------------------------------------------
+# Dynamic mappings
+
+_DYNAMIC: dict[str, Any] = {}
+
+
+@method("bloblang", [Param("mapping", "string")], category=CATEGORY)
+def bloblang(target: Any, mapping: Any) -> Any:
+    """Execute a Bloblang mapping given as a string against the target."""
+    from streamforge.bloblang import parse
+
+    text = as_str(mapping)
+    executor = _DYNAMIC.get(text)
+    if executor is None:
+        try:
+            executor = parse(text)
+        except Exception as e:  # noqa: BLE001 - ParseError of the dynamic mapping
+            raise MappingError(f"failed to parse mapping: {e}") from None
+        if len(_DYNAMIC) >= 256:
+            _DYNAMIC.clear()
+        _DYNAMIC[text] = executor
+    return executor.query(target)

@@ -1,0 +1,331 @@
+"""Stream configs -> one Bytewax Dataflow.
+
+Each stream is a namespaced sub-graph (`streamforge.<stream>.input`, `.processors`,
+`.output`). Input-level and pipeline processors that are stateless fuse into one
+`flat_map_batch` step that runs a `ProcessorChain` over whole batches, so Bytewax sees
+batches, never per-message operators. Stateful processors are where the stream would be keyed
+and handed to Bytewax stateful operators; that path is not built yet and fails compilation
+with a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream, operator
+
+from streamforge.build import BuildError, StreamBuilder
+from streamforge.components import Processor
+from streamforge.config.model import ComponentConfig, StreamConfig
+from streamforge.message import Message
+from streamforge.pipeline import ProcessorChain
+from streamforge.runtime.logging import RateLimitedErrorLogger
+from streamforge.runtime.metrics import ComponentMetrics, component_metrics
+from streamforge.runtime.sinks import OutputSink
+from streamforge.runtime.sources import InputSource, Item
+
+__all__ = [
+    "CompileError",
+    "CompiledFlow",
+    "CompiledStream",
+    "FusedStage",
+    "compile_streams",
+]
+
+log = logging.getLogger("streamforge.pipeline")
+
+FLOW_ID = "streamforge"
+
+
+class CompileError(Exception):
+    """Streams could not be compiled; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _ChainObserver:
+    """Per-processor metrics and error logging, called by ProcessorChain after each step."""
+
+    __slots__ = ("metrics", "errors", "_t", "_errored")
+
+    def __init__(
+        self, metrics: list[ComponentMetrics], errors: list[RateLimitedErrorLogger]
+    ) -> None:
+        self.metrics = metrics
+        self.errors = errors
+        self._t = 0.0
+        self._errored = 0
+
+    def start(self, batch: list[Message]) -> None:
+        self._errored = sum(1 for m in batch if m.error is not None)
+        self._t = time.perf_counter()
+
+    def after(
+        self, index: int, proc: Processor, batch_in: list[Message], batch_out: list[Message]
+    ) -> None:
+        elapsed = time.perf_counter() - self._t
+        m = self.metrics[index]
+        m.seconds.observe(elapsed)
+        m.received.inc(len(batch_in))
+        m.sent.inc(len(batch_out))
+        errored = [msg for msg in batch_out if msg.error is not None]
+        new = len(errored) - self._errored
+        if new > 0:
+            m.errors.inc(new)
+            self.errors[index].report(new, errored[0])
+        self._errored = len(errored)
+        self._t = time.perf_counter()
+
+
+class FusedStage:
+    """Consecutive stateless processors run as one batch function.
+
+    Each worker thread gets its own processor instances; the ones built at compile time
+    (which proved the config builds) go to the first worker.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        labels: Sequence[str],
+        build: Callable[[], list[Processor]],
+        first: list[Processor] | None = None,
+    ) -> None:
+        self.labels = list(labels)
+        self.metrics = [component_metrics(stream, label) for label in self.labels]
+        self.errors = [RateLimitedErrorLogger(log, stream, label) for label in self.labels]
+        self._build = build
+        self._first = first
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._chains: list[ProcessorChain] = []
+
+    def _new_chain(self) -> tuple[ProcessorChain, _ChainObserver]:
+        with self._lock:
+            procs, self._first = self._first, None
+        if procs is None:
+            procs = self._build()
+        observer = _ChainObserver(self.metrics, self.errors)
+        chain = ProcessorChain(procs, hook=observer.after)
+        with self._lock:
+            self._chains.append(chain)
+        self._local.state = (chain, observer)
+        return chain, observer
+
+    def __call__(self, items: list[Item]) -> list[Item]:
+        try:
+            chain, observer = self._local.state
+        except AttributeError:
+            chain, observer = self._new_chain()
+        out: list[Item] = []
+        for batch in items:
+            if batch:
+                observer.start(batch)
+                batch = chain.process_batch(batch)
+                if batch:
+                    out.append(batch)
+        return out
+
+    def close(self) -> None:
+        """Close every processor instance and log failures not yet reported."""
+        with self._lock:
+            chains, self._chains = self._chains, []
+            first, self._first = self._first, None
+        for chain in chains:
+            chain.close()
+        for proc in first or []:
+            proc.close()
+        for errors in self.errors:
+            errors.flush()
+
+
+@dataclass
+class CompiledStream:
+    """One stream's Bytewax pieces."""
+
+    name: str
+    config: StreamConfig
+    source: InputSource
+    stages: list[FusedStage]
+    sink: OutputSink
+    step_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompiledFlow:
+    """The Dataflow of all streams and what is needed to run and close it."""
+
+    flow: Dataflow
+    streams: list[CompiledStream]
+
+    @property
+    def threads(self) -> int:
+        """Workers the streams ask for (`pipeline.threads`; -1 or 0 count as 1)."""
+        return max([max(s.config.threads, 1) for s in self.streams] or [1])
+
+    def close(self) -> None:
+        """Release processors, and outputs no worker took over."""
+        for stream in self.streams:
+            for stage in stream.stages:
+                stage.close()
+            stream.sink.discard_unused()
+
+
+def _step_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_\-]", "_", name)
+    return cleaned or "stream"
+
+
+def _segments(
+    procs: list[tuple[ComponentConfig, Processor]],
+) -> list[list[tuple[ComponentConfig, Processor]]]:
+    """Split processors into runs of stateless ones and single stateful ones."""
+    segments: list[list[tuple[ComponentConfig, Processor]]] = []
+    current: list[tuple[ComponentConfig, Processor]] = []
+    for conf, proc in procs:
+        if proc.stateful:
+            if current:
+                segments.append(current)
+                current = []
+            segments.append([(conf, proc)])
+        else:
+            current.append((conf, proc))
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _stateful_stage(stream: StreamConfig, conf: ComponentConfig, proc: Processor) -> Any:
+    """Where a stateful processor would key the stream and become a Bytewax stateful step."""
+    raise CompileError(
+        [
+            f"{conf.location}: processor {conf.type!r} ({conf.display_label}) is stateful; "
+            "stateful processors cannot run in a compiled stream yet"
+        ]
+    )
+
+
+@dataclass
+class _StreamPlan:
+    source: InputSource
+    stages: list[tuple[str, FusedStage]]
+    sink: OutputSink
+
+
+@operator
+def _stream_graph(step_id: str, flow: Dataflow, plan: _StreamPlan) -> None:
+    """One stream: input -> fused processor stages -> output, namespaced by stream name."""
+    items: Stream[Item] = op.input("input", flow, plan.source)
+    for name, stage in plan.stages:
+        items = op.flat_map_batch(name, items, stage)
+    op.output("output", items, plan.sink)
+
+
+def _fuse(
+    stream: StreamConfig,
+    proc_confs: list[ComponentConfig],
+    procs: list[tuple[ComponentConfig, Processor]],
+) -> list[tuple[str, FusedStage]]:
+    """Named stages: each run of stateless processors becomes one FusedStage."""
+    stage_list: list[tuple[str, FusedStage]] = []
+    segments = _segments(procs)
+    offset = 0
+    for seg in segments:
+        if len(seg) == 1 and seg[0][1].stateful:
+            _stateful_stage(stream, *seg[0])
+        seg_confs = proc_confs[offset : offset + len(seg)]
+        offset += len(seg)
+
+        def build(confs: list[ComponentConfig] = seg_confs) -> list[Processor]:
+            return StreamBuilder(stream).build_processors(confs)
+
+        stage = FusedStage(
+            stream.name, [c.display_label for c, _ in seg], build, [p for _, p in seg]
+        )
+        name = "processors" if len(segments) == 1 else f"processors_{len(stage_list)}"
+        stage_list.append((name, stage))
+    return stage_list
+
+
+def _compile_one(
+    flow: Dataflow,
+    stream: StreamConfig,
+    step_name: str,
+    on_worker_start: Callable[[int, int], None] | None,
+    stop: threading.Event | None,
+) -> CompiledStream:
+    builder = StreamBuilder(stream)
+    input_conf = builder.resolve(stream.input)
+    inp = builder.build_input(stream.input)
+    proc_confs = list(input_conf.processors or stream.input.processors) + list(stream.processors)
+    procs: list[tuple[ComponentConfig, Processor]] = []
+    try:
+        for c in proc_confs:
+            procs.append((builder.resolve(c), builder.build_processor(c)))
+        stage_list = _fuse(stream, proc_confs, procs)
+        output_conf = builder.resolve(stream.output)
+        first_output = builder.build_output(stream.output)
+    except BaseException:
+        for _, proc in procs:
+            proc.close()
+        raise
+
+    def build_output() -> Any:
+        return StreamBuilder(stream).build_output(stream.output)
+
+    source = InputSource(inp, component_metrics(stream.name, input_conf.display_label), stop)
+    sink = OutputSink(
+        build_output,
+        component_metrics(stream.name, output_conf.display_label),
+        first=first_output,
+        on_build=on_worker_start,
+    )
+    _stream_graph(step_name, flow, _StreamPlan(source, stage_list, sink))
+    prefix = f"{flow.flow_id}.{step_name}"
+    step_ids = [f"{prefix}.input"] + [f"{prefix}.{n}" for n, _ in stage_list]
+    step_ids.append(f"{prefix}.output")
+    return CompiledStream(stream.name, stream, source, [s for _, s in stage_list], sink, step_ids)
+
+
+def compile_streams(
+    streams: Sequence[StreamConfig],
+    *,
+    flow_id: str = FLOW_ID,
+    on_worker_start: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> CompiledFlow:
+    """Build every stream's components and wire them into one Dataflow.
+
+    Raises `CompileError` listing every stream that failed to build; nothing is left open.
+    `on_worker_start(worker_index, worker_count)` runs when a worker starts its output;
+    setting `stop` ends every input at its next read (graceful shutdown).
+    """
+    flow = Dataflow(flow_id)
+    compiled: list[CompiledStream] = []
+    problems: list[str] = []
+    used: set[str] = set()
+    for stream in streams:
+        step_name = _step_name(stream.name)
+        base, n = step_name, 2
+        while step_name in used:
+            step_name, n = f"{base}_{n}", n + 1
+        used.add(step_name)
+        try:
+            compiled.append(_compile_one(flow, stream, step_name, on_worker_start, stop))
+        except CompileError as exc:
+            problems.extend(exc.problems)
+        except BuildError as exc:
+            problems.append(str(exc))
+    if problems:
+        CompiledFlow(flow, compiled).close()
+        raise CompileError(problems)
+    return CompiledFlow(flow, compiled)

@@ -1,0 +1,90 @@
+"""JSON Schema (draft 2020-12) of stream configs, generated from the component specs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamforge.components import KINDS, Field, Kind, registry
+from streamforge.config.validate import IGNORED_TOP_LEVEL, STREAM_FIELDS
+
+__all__ = ["component_schema", "field_schema", "stream_schema"]
+
+_SCALARS: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "mapping": {"type": "string", "format": "bloblang-mapping"},
+    "query": {"type": "string", "format": "bloblang-query"},
+    "duration": {"type": ["string", "number"], "format": "duration"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+    "any": {},
+}
+_LABEL = {"type": "string", "pattern": "^[a-z0-9][a-z0-9_]*$"}
+
+
+def field_schema(f: Field) -> dict[str, Any]:
+    """The schema of one field (component fields refer to `#/$defs/<kind>`)."""
+    schema: dict[str, Any]
+    if f.type in KINDS:
+        schema = {"$ref": f"#/$defs/{f.type}"}
+    elif f.type == "object":
+        schema = {
+            "type": "object",
+            "properties": {c.name: field_schema(c) for c in f.fields},
+            "additionalProperties": False,
+        }
+        required = [c.name for c in f.fields if c.required]
+        if required:
+            schema["required"] = required
+    elif f.type == "array":
+        schema = {"type": "array"}
+        if f.item is not None:
+            schema["items"] = field_schema(f.item)
+    elif f.type == "map":
+        schema = {"type": "object"}
+        if f.item is not None:
+            schema["additionalProperties"] = field_schema(f.item)
+    else:
+        schema = dict(_SCALARS[f.type])
+    if f.options:
+        schema["enum"] = list(f.options)
+    if f.description:
+        schema["description"] = f.description
+    if not f.required and f.type not in KINDS:
+        schema["default"] = f.default
+    if f.examples:
+        schema["examples"] = list(f.examples)
+    return schema
+
+
+def component_schema(kind: Kind) -> dict[str, Any]:
+    """One component of `kind`: exactly one type key, plus `label` (and `processors`)."""
+    props: dict[str, Any] = {"label": _LABEL, "resource": {"type": "string"}}
+    names = ["resource"]
+    for spec in registry.specs(kind):
+        props[spec.name] = field_schema(spec.config)
+        if spec.summary:
+            props[spec.name].setdefault("description", spec.summary)
+        names.append(spec.name)
+    if kind != "processor":
+        props["processors"] = {"type": "array", "items": {"$ref": "#/$defs/processor"}}
+    return {
+        "type": "object",
+        "properties": props,
+        "additionalProperties": False,
+        "oneOf": [{"required": [n]} for n in names],
+    }
+
+
+def stream_schema() -> dict[str, Any]:
+    """The schema of a whole stream file, with every registered component."""
+    root = field_schema(STREAM_FIELDS)
+    root["required"] = []
+    for key in sorted(IGNORED_TOP_LEVEL):
+        root["properties"][key] = {}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "StreamForge stream",
+        **root,
+        "$defs": {k: component_schema(k) for k in KINDS},
+    }

@@ -1,0 +1,494 @@
+"""Validate a stream document against the component specs; collect every problem.
+
+The result is a StreamConfig whose component configs have defaults filled in and
+nested components turned into ComponentConfig objects. Every problem carries the
+file, line and column of the offending key or value.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Sequence
+from pathlib import Path as FsPath
+from typing import Any, cast
+
+from streamforge.components import (
+    REQUIRED,
+    Field,
+    Kind,
+    PluginError,
+    load_builtins,
+    load_plugins,
+    registry,
+)
+from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
+from streamforge.config.yamlpos import Path, YamlDocument, path_str
+from streamforge.durations import DurationError, parse_duration
+
+__all__ = [
+    "IGNORED_TOP_LEVEL",
+    "LABEL_PATTERN",
+    "STREAM_FIELDS",
+    "validate_document",
+]
+
+#: Benthos' rule for component labels (and it must not start with an underscore)
+LABEL_PATTERN = re.compile(r"^[a-z0-9_]+$")
+
+#: Benthos v4 top-level keys that are accepted and kept in `raw` but not used
+IGNORED_TOP_LEVEL = frozenset(
+    {
+        "metrics", "tracer", "shutdown_timeout", "shutdown_delay", "buffer",
+        "cache_resources", "rate_limit_resources",
+    }
+)  # fmt: skip
+
+_COMPONENT_TYPES: dict[str, Kind] = {"input": "input", "processor": "processor", "output": "output"}
+_RESOURCE_KEYS: dict[str, Kind] = {
+    "input_resources": "input",
+    "processor_resources": "processor",
+    "output_resources": "output",
+}
+_CHOICES_SHOWN = 15
+
+
+def _resource_list(name: str, kind: Kind) -> Field:
+    return Field(
+        name, "array", default=[], item=Field(kind, kind),
+        description=f"{kind.capitalize()}s referenced elsewhere as `resource: <label>`.",
+    )  # fmt: skip
+
+
+#: The stream document itself, described with the same Field types as components.
+STREAM_FIELDS = Field(
+    "stream",
+    "object",
+    default={},
+    fields=(
+        Field("http", "object", default={}, description="The HTTP server for metrics and probes.",
+              fields=(
+                  Field("enabled", "bool", default=True),
+                  Field("address", "string", default="0.0.0.0:4195"),
+                  Field("root_path", "string", default="/benthos", advanced=True),
+                  Field("debug_endpoints", "bool", default=False, advanced=True),
+              )),
+        Field("input", "input", description="Where messages come from."),
+        Field("pipeline", "object", default={}, description="Processors applied to every message.",
+              fields=(
+                  Field("threads", "int", default=-1,
+                        description="Workers; -1 means one per CPU core."),
+                  Field("processors", "array", default=[], item=Field("processor", "processor")),
+              )),
+        Field("output", "output", description="Where messages go."),
+        Field("resources", "object", default={}, description="Labelled reusable components.",
+              fields=tuple(_resource_list(k, v) for k, v in _RESOURCE_KEYS.items())),
+        *(_resource_list(k, v) for k, v in _RESOURCE_KEYS.items()),
+        Field("logger", "object", default={}, fields=(
+            Field("level", "string", default="INFO",
+                  options=("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF")),
+            Field("format", "string", default="logfmt", options=("logfmt", "json")),
+            Field("add_timestamp", "bool", default=False),
+            Field("static_fields", "map", default={}),
+        )),
+        Field("plugins", "array", default=[], item=Field("plugin", "string"),
+              description="Python files (relative to this config) or modules to load."),
+        Field("tests", "array", default=[], item=Field("test", "any"),
+              description="Config unit tests in the Benthos format."),
+    ),
+)  # fmt: skip
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _suggest(name: str, choices: Sequence[str]) -> str:
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f', did you mean "{match[0]}"?' if match else ""
+
+
+def _choices(choices: Sequence[str]) -> str:
+    if not choices or len(choices) > _CHOICES_SHOWN:
+        return ""
+    return f" (valid: {', '.join(choices)})"
+
+
+def _bloblang() -> Any:
+    try:
+        import streamforge.bloblang as bloblang
+    except ImportError:
+        return None
+    return bloblang if hasattr(bloblang, "parse_query") else None
+
+
+class _Validator:
+    def __init__(self, doc: YamlDocument, base_dir: FsPath | None) -> None:
+        self.doc = doc
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self.labels: dict[str, Location] = {}
+        self.references: list[tuple[ComponentConfig, Path]] = []
+        self.bloblang = _bloblang()
+
+    # -- reporting ----------------------------------------------------------------------
+    def report(self, loc: Location, message: str) -> None:
+        self.problems.append(Problem(loc, message))
+
+    def at(self, path: Path, message: str) -> None:
+        self.report(self.doc.location(path), message)
+
+    def at_key(self, path: Path, message: str) -> None:
+        self.report(self.doc.key_location(path), message)
+
+    # -- fields -------------------------------------------------------------------------
+    def value(self, f: Field, value: Any, path: Path, name: str, where: str) -> Any:
+        """Check `value` against `f`; returns it normalised with defaults filled in."""
+        t = f.type
+        if t in _COMPONENT_TYPES:
+            return self.component(_COMPONENT_TYPES[t], value, path)
+        if value is None and t in ("object", "map", "array"):
+            value = [] if t == "array" else {}
+        if t == "object":
+            if not isinstance(value, dict):
+                return self.wrong_type(path, name, "object", value)
+            return self.object(f.fields, value, path, name, where)
+        if t == "array":
+            if not isinstance(value, list):
+                return self.wrong_type(path, name, "array", value)
+            if f.item is None:
+                return copy.deepcopy(value)
+            return [
+                self.value(f.item, v, (*path, i), f"{name}.{i}" if name else str(i), where)
+                for i, v in enumerate(value)
+            ]
+        if t == "map":
+            if not isinstance(value, dict):
+                return self.wrong_type(path, name, "object", value)
+            if f.item is None:
+                return copy.deepcopy(value)
+            return {
+                k: self.value(f.item, v, (*path, k), f"{name}.{k}" if name else str(k), where)
+                for k, v in value.items()
+            }
+        if t == "any":
+            return copy.deepcopy(value)
+        return self.scalar(f, value, path, name)
+
+    def wrong_type(self, path: Path, name: str, expected: str, value: Any) -> Any:
+        label = f"field {name}: " if name else ""
+        self.at(path, f"{label}expected {expected}, got {_type_name(value)}")
+        return value
+
+    def scalar(self, f: Field, value: Any, path: Path, name: str) -> Any:
+        t = f.type
+        if t == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                return self.wrong_type(path, name, "int", value)
+        elif t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return self.wrong_type(path, name, "number", value)
+        elif t == "bool":
+            if not isinstance(value, bool):
+                return self.wrong_type(path, name, "bool", value)
+        elif t == "duration":
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                return self.wrong_type(path, name, "duration", value)
+            try:
+                parse_duration(value)
+            except DurationError as exc:
+                self.at(path, f"field {name}: {exc}")
+        else:  # string, mapping, query
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (int, float)) and t == "string":
+                value = str(value)
+            if not isinstance(value, str):
+                return self.wrong_type(path, name, "string", value)
+            if t == "mapping":
+                self.check_bloblang(value, path, name, query=False)
+            elif t == "query":
+                self.check_bloblang(value, path, name, query=True)
+            elif f.interpolable:
+                self.check_interpolation(value, path, name)
+        if f.options:
+            self.check_option(f, value, path, name)
+        return value
+
+    def check_option(self, f: Field, value: Any, path: Path, name: str) -> None:
+        options = list(f.options)
+        if value in options:
+            return
+        if isinstance(value, str) and name.endswith("level"):
+            upper = value.upper()
+            if upper in options:
+                return
+        hint = _suggest(str(value), options)
+        self.at(path, f'field {name}: "{value}" is not one of {", ".join(options)}{hint}')
+
+    def check_bloblang(self, text: str, path: Path, name: str, *, query: bool) -> None:
+        bl = self.bloblang
+        if bl is None or (query and not text.strip()):
+            return
+        try:
+            if query:
+                bl.parse_query(text)
+            else:
+                imports = (str(self.base_dir),) if self.base_dir is not None else ()
+                bl.parse(text, import_paths=imports)
+        except bl.ParseError as exc:
+            loc = self.doc.scalar_location(path, text, exc.line, exc.column)
+            self.report(loc, f"field {name}: bad Bloblang: {exc.reason}")
+
+    def check_interpolation(self, text: str, path: Path, name: str) -> None:
+        if "${" not in text or self.bloblang is None:
+            return
+        from streamforge.bloblang.errors import ParseError
+        from streamforge.interpolation import InterpolatedString
+
+        try:
+            InterpolatedString(text)
+        except ParseError as exc:
+            loc = self.doc.scalar_location(path, text, exc.line, exc.column)
+            self.report(loc, f"field {name}: bad interpolation: {exc.reason}")
+
+    def object(
+        self, fields: Sequence[Field], value: dict[str, Any], path: Path, name: str, where: str
+    ) -> dict[str, Any]:
+        known = {f.name: f for f in fields}
+        out: dict[str, Any] = {}
+        for key in value:
+            if key not in known:
+                prefix = f"{where}.{name}" if name else where
+                self.at_key(
+                    (*path, key),
+                    f'unknown field "{key}" in {prefix}{_suggest(str(key), list(known))}'
+                    + ("" if _suggest(str(key), list(known)) else _choices(list(known))),
+                )
+        for f in fields:
+            sub = f"{name}.{f.name}" if name else f.name
+            if f.name in value:
+                out[f.name] = self.value(f, value[f.name], (*path, f.name), sub, where)
+            elif f.default is REQUIRED:
+                self.at_key(path, f'{where}: missing required field "{sub}"')
+            else:
+                out[f.name] = self.default(f)
+        return out
+
+    def default(self, f: Field) -> Any:
+        value = copy.deepcopy(f.default)
+        if f.type == "object" and isinstance(value, dict) and f.fields:
+            for sub in f.fields:
+                if sub.name not in value and sub.default is not REQUIRED:
+                    value[sub.name] = self.default(sub)
+        return value
+
+    # -- components ---------------------------------------------------------------------
+    def component(self, kind: Kind, value: Any, path: Path) -> ComponentConfig | None:
+        if not isinstance(value, dict):
+            article = "an" if kind[0] in "aeiou" else "a"
+            self.at(path, f"expected {article} {kind} config (an object), got {_type_name(value)}")
+            return None
+        extra = {"label", "processors"} if kind != "processor" else {"label"}
+        names = registry.names(kind)
+        type_keys = [k for k in value if k not in extra]
+        valid = [k for k in type_keys if k == "resource" or registry.get(kind, k) is not None]
+        if len(valid) > 1:
+            self.at_key(
+                (*path, valid[1]),
+                f"{kind} has more than one type: {', '.join(valid)} (use one per {kind})",
+            )
+            return None
+        if not valid:
+            if not type_keys:
+                self.at(path, f"{kind} has no type{_choices(names)}")
+                return None
+            for key in type_keys:
+                self.at_key(
+                    (*path, key),
+                    f'unknown {kind} type "{key}"{_suggest(str(key), names)}{_choices(names)}',
+                )
+            return None
+        ctype = valid[0]
+        for key in type_keys:
+            if key != ctype:
+                hint = _suggest(str(key), sorted(extra))
+                self.at_key((*path, key), f'unknown field "{key}" in {kind} {ctype}{hint}')
+        where = f"{kind} {ctype}"
+        label = self.label(value, path)
+        cc = ComponentConfig(
+            kind=kind,
+            type=ctype,
+            conf=None,
+            path=path_str(path),
+            location=self.doc.location(path),
+            label=label,
+        )
+        if ctype == "resource":
+            ref = value[ctype]
+            if not isinstance(ref, str) or not ref:
+                self.at((*path, ctype), f"resource: expected a label, got {_type_name(ref)}")
+                return None
+            cc.conf = ref
+            self.references.append((cc, path))
+        else:
+            spec = registry.get(kind, ctype)
+            assert spec is not None
+            raw = value[ctype]
+            conf_path = (*path, ctype)
+            if spec.config.type == "object":
+                if raw is None:
+                    raw = {}
+                if not isinstance(raw, dict):
+                    self.at(conf_path, f"{where}: expected an object, got {_type_name(raw)}")
+                    return None
+                cc.conf = self.object(spec.config.fields, raw, conf_path, "", where)
+            else:
+                cc.conf = self.value(spec.config, raw, conf_path, ctype, where)
+        if "processors" in value and kind != "processor":
+            procs = value["processors"]
+            if procs is None:
+                procs = []
+            if not isinstance(procs, list):
+                got = _type_name(procs)
+                self.at((*path, "processors"), f"processors: expected array, got {got}")
+            else:
+                built = [
+                    self.component("processor", p, (*path, "processors", i))
+                    for i, p in enumerate(procs)
+                ]
+                cc.processors = [p for p in built if p is not None]
+        return cc
+
+    def label(self, value: dict[str, Any], path: Path) -> str | None:
+        if "label" not in value or value["label"] in (None, ""):
+            return None
+        label = value["label"]
+        lpath = (*path, "label")
+        if not isinstance(label, str):
+            self.at(lpath, f"label: expected string, got {_type_name(label)}")
+            return None
+        if label.startswith("_") or not LABEL_PATTERN.match(label):
+            self.at(
+                lpath,
+                f'label "{label}" is invalid: labels must match /^[a-z0-9_]+$/ '
+                "and must not start with an underscore",
+            )
+        first = self.labels.get(label)
+        if first is not None:
+            self.at(lpath, f'duplicate label "{label}" (first used at line {first.line})')
+        else:
+            self.labels[label] = self.doc.location(lpath)
+        return label
+
+
+def _load_plugins(v: _Validator, data: dict[str, Any]) -> None:
+    plugins = data.get("plugins")
+    if not isinstance(plugins, list):
+        return
+    for i, ref in enumerate(plugins):
+        if not isinstance(ref, str):
+            continue
+        try:
+            load_plugins([ref], base_dir=v.base_dir)
+        except PluginError as exc:
+            v.at(("plugins", i), str(exc))
+
+
+def validate_document(
+    doc: YamlDocument,
+    name: str,
+    file_path: FsPath,
+    *,
+    default_components: bool = True,
+) -> tuple[StreamConfig | None, list[Problem]]:
+    """Validate a loaded YAML document as one stream; returns (config or None, problems).
+
+    Built-in components are loaded first, then the document's `plugins:`. When
+    `default_components` is true, a missing `input`/`output` means `stdin`/`stdout`
+    as in Benthos.
+    """
+    problems = list(doc.problems)
+    v = _Validator(doc, file_path.parent if file_path.name else None)
+    data = doc.data
+    if data is None and not doc.problems:
+        data = {}
+    if not isinstance(data, dict):
+        if data is not None:
+            v.at((), f"expected an object at the top of the config, got {_type_name(data)}")
+        return None, problems + v.problems
+    try:
+        load_builtins()
+    except PluginError as exc:
+        v.at((), str(exc))
+    _load_plugins(v, data)
+
+    body = {k: val for k, val in data.items() if k not in IGNORED_TOP_LEVEL}
+    for key, default in (("input", "stdin"), ("output", "stdout")):
+        registered = registry.get(cast(Kind, key), default) is not None
+        if key not in body and default_components and registered:
+            body[key] = {default: None}
+    conf = v.object(STREAM_FIELDS.fields, body, (), "", "stream")
+    if isinstance(conf.get("logger"), dict) and isinstance(conf["logger"].get("level"), str):
+        conf["logger"]["level"] = conf["logger"]["level"].upper()
+
+    resources: dict[Kind, dict[str, ComponentConfig]] = {k: {} for k in _RESOURCE_KEYS.values()}
+    res_lists: list[tuple[str, Any, Path]] = [(k, conf.get(k) or [], (k,)) for k in _RESOURCE_KEYS]
+    res_lists += [
+        (k, (conf.get("resources") or {}).get(k) or [], ("resources", k)) for k in _RESOURCE_KEYS
+    ]
+    for key, items, base in res_lists:
+        kind = _RESOURCE_KEYS[key]
+        for i, cc in enumerate(items):
+            if not isinstance(cc, ComponentConfig):
+                continue
+            if not cc.label:
+                v.at((*base, i), f"{kind} resource needs a label to be referenced by")
+                continue
+            resources[kind][cc.label] = cc
+    for ref, ref_path in v.references:
+        target = str(ref.conf)
+        if target not in resources[ref.kind]:
+            known = sorted(resources[ref.kind])
+            hint = _suggest(target, known)
+            listing = "" if hint else (f" (known: {', '.join(known)})" if known else "")
+            v.report(
+                doc.location((*ref_path, "resource")),
+                f'{ref.kind} resource "{target}" is not defined{hint}{listing}',
+            )
+
+    problems += v.problems
+    inp, out = conf.get("input"), conf.get("output")
+    if problems or not isinstance(inp, ComponentConfig) or not isinstance(out, ComponentConfig):
+        return None, problems
+    pipeline = conf["pipeline"]
+    stream = StreamConfig(
+        name=name,
+        path=file_path,
+        input=inp,
+        processors=[p for p in pipeline["processors"] if isinstance(p, ComponentConfig)],
+        output=out,
+        threads=pipeline["threads"],
+        resources={k: r for k, r in resources.items() if r},
+        http=conf["http"],
+        logger=conf["logger"],
+        plugins=list(conf["plugins"]),
+        tests=list(conf["tests"]),
+        raw=data,
+    )
+    return stream, []

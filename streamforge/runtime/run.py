@@ -1,0 +1,197 @@
+"""Run compiled streams: workers, a Bytewax cluster of processes, recovery, HTTP endpoint.
+
+The first SIGINT/SIGTERM ends every input at its next read so outputs flush and close
+(graceful); a second one aborts the dataflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bytewax.recovery import RecoveryConfig, init_db_dir
+from bytewax.run import cli_main
+
+from streamforge.compile import CompiledFlow, compile_streams
+from streamforge.config.model import StreamConfig
+from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
+from streamforge.runtime.logging import configure_logging
+
+__all__ = ["RunOptions", "prepare_recovery", "run_compiled", "run_streams", "worker_count"]
+
+log = logging.getLogger("streamforge.run")
+
+#: Bytewax's own default epoch length when no recovery is configured
+DEFAULT_EPOCH_SECONDS = 10.0
+
+
+@dataclass
+class RunOptions:
+    """How to run: workers per process, cluster membership, recovery."""
+
+    workers: int | None = None
+    process_id: int | None = None
+    addresses: list[str] = field(default_factory=list)
+    recovery_dir: Path | None = None
+    snapshot_interval: float = DEFAULT_EPOCH_SECONDS
+    backup_interval: float = 0.0
+    configure_logging: bool = True
+    http: bool = True
+
+    @property
+    def process_count(self) -> int:
+        return max(len(self.addresses), 1)
+
+
+def worker_count(options: RunOptions, compiled: CompiledFlow) -> int:
+    """`-w` wins when given; otherwise the largest `pipeline.threads` (-1 counts as 1)."""
+    if options.workers is not None and options.workers > 0:
+        return options.workers
+    return compiled.threads
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: Path) -> Iterator[None]:
+    with open(directory / ".streamforge-init.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def prepare_recovery(directory: Path, partitions: int, backup_interval: float) -> RecoveryConfig:
+    """A RecoveryConfig for `directory`, creating it and its partitions when empty."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with _dir_lock(directory):
+        if not any(directory.glob("part-*.sqlite3")):
+            init_db_dir(directory, max(partitions, 1))
+            log.info(
+                "initialised %d recovery partition(s) in %s",
+                partitions,
+                directory,
+                extra={"fields": {"recovery_dir": str(directory)}},
+            )
+    return RecoveryConfig(directory, timedelta(seconds=backup_interval))
+
+
+class _Signals:
+    """First signal: graceful stop; second: abort (KeyboardInterrupt)."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        log.info("stopping: inputs end now, outputs flush (signal again to abort)")
+        self.stop.set()
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _http_settings(streams: Sequence[StreamConfig]) -> tuple[bool, str]:
+    conf = dict(streams[0].http or {}) if streams else {}
+    return bool(conf.get("enabled", True)), str(conf.get("address") or DEFAULT_ADDRESS)
+
+
+def run_compiled(
+    compiled: CompiledFlow,
+    options: RunOptions,
+    stop: threading.Event,
+    readiness: Readiness,
+) -> int:
+    """Execute a compiled flow until every input ended (0), or it failed (1)/was aborted (130)."""
+    workers = worker_count(options, compiled)
+    recovery = None
+    epoch = timedelta(seconds=DEFAULT_EPOCH_SECONDS)
+    if options.recovery_dir is not None:
+        recovery = prepare_recovery(
+            options.recovery_dir, workers * options.process_count, options.backup_interval
+        )
+        epoch = timedelta(seconds=options.snapshot_interval)
+    cluster: dict[str, Any] = {}
+    if options.addresses:
+        cluster = {"process_id": options.process_id or 0, "addresses": options.addresses}
+    names = ", ".join(s.name for s in compiled.streams)
+    log.info(
+        "running %d stream(s): %s",
+        len(compiled.streams),
+        names,
+        extra={
+            "fields": {
+                "workers": workers,
+                "processes": options.process_count,
+                "process_id": options.process_id or 0,
+            }
+        },
+    )
+    try:
+        with _Signals(stop):
+            cli_main(
+                compiled.flow,
+                workers_per_process=workers,
+                epoch_interval=epoch,
+                recovery_config=recovery,
+                **cluster,
+            )
+    except KeyboardInterrupt:
+        log.warning("aborted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a failed dataflow is reported, not re-raised
+        log.error("dataflow failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
+        return 1
+    finally:
+        readiness.set(False)
+    log.info("all inputs ended; streams finished")
+    return 0
+
+
+def run_streams(streams: Sequence[StreamConfig], options: RunOptions | None = None) -> int:
+    """Compile `streams` into one dataflow and run it with the HTTP endpoint beside it.
+
+    Raises `CompileError` (nothing started) when a component cannot be built.
+    """
+    options = options or RunOptions()
+    if options.configure_logging and streams:
+        logger_conf = streams[0].logger or {}
+        configure_logging(
+            logger_conf.get("level", "INFO"),
+            logger_conf.get("format", "logfmt"),
+            static_fields=logger_conf.get("static_fields"),
+        )
+    stop = threading.Event()
+    readiness = Readiness()
+
+    def on_worker_start(index: int, count: int) -> None:
+        readiness.set(True)
+
+    compiled = compile_streams(streams, on_worker_start=on_worker_start, stop=stop)
+    http: HttpServer | None = None
+    enabled, address = _http_settings(streams)
+    if options.http and enabled:
+        http = start_http_server(address, readiness)
+    try:
+        return run_compiled(compiled, options, stop, readiness)
+    finally:
+        compiled.close()
+        if http is not None:
+            http.stop()

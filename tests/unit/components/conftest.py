@@ -1,0 +1,18 @@
+"""Fixtures for component tests."""
+
+from __future__ import annotations
+
+import pytest
+from component_helpers import Ctx
+
+from streamforge.components import load_builtins
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _builtins() -> None:
+    load_builtins()
+
+
+@pytest.fixture
+def ctx() -> Ctx:
+    return Ctx()

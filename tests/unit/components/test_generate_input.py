@@ -1,0 +1,89 @@
+"""`generate` input: mapping per message, count, batch_size, interval and resume."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from component_helpers import build
+
+from streamforge.message import Message
+
+
+def read_all(reader, limit: int = 10_000) -> list[Message]:  # type: ignore[no-untyped-def]
+    out: list[Message] = []
+    for _ in range(limit):
+        batch = reader.read()
+        if batch is None:
+            return out
+        out.extend(batch)
+    raise AssertionError("generate did not end")
+
+
+def conf(**kw):  # type: ignore[no-untyped-def]
+    base = {"mapping": "root = {}", "interval": "", "count": 0, "batch_size": 1}
+    base.update(kw)
+    return base
+
+
+def test_count_limits_total_messages_and_functions_run_per_message() -> None:
+    inp = build(
+        "input", "generate", conf(mapping='root = {"n": counter(), "id": uuid_v4()}', count=5)
+    )
+    out = read_all(inp.open("0", None))
+    assert [m.value["n"] for m in out] == [1, 2, 3, 4, 5]
+    assert len({m.value["id"] for m in out}) == 5
+
+
+def test_batch_size_groups_messages_and_last_batch_is_partial() -> None:
+    inp = build("input", "generate", conf(count=5, batch_size=2))
+    reader = inp.open("0", None)
+    sizes = []
+    while (batch := reader.read()) is not None:
+        sizes.append(len(batch))
+    assert sizes == [2, 2, 1]
+
+
+def test_metadata_assignments_land_in_message_metadata() -> None:
+    inp = build("input", "generate", conf(mapping='meta asset = "pump-1"\nroot = "hello"', count=1))
+    (msg,) = read_all(inp.open("0", None))
+    assert msg.metadata == {"asset": "pump-1"}
+    assert msg.payload == b"hello"
+
+
+def test_interval_schedules_the_next_batch_instead_of_sleeping() -> None:
+    inp = build("input", "generate", conf(interval="1h", count=3))
+    reader = inp.open("0", None)
+    assert len(reader.read()) == 1
+    due = reader.next_awake()
+    assert due is not None and due > datetime.now(timezone.utc)
+    assert reader.read() == []
+
+
+def test_snapshot_resumes_the_count() -> None:
+    inp = build("input", "generate", conf(mapping="root = counter()", count=5))
+    reader = inp.open("0", None)
+    reader.read()
+    reader.read()
+    assert reader.snapshot() == 2
+    rest = read_all(inp.open("0", reader.snapshot()))
+    assert len(rest) == 3
+
+
+def test_a_failing_mapping_yields_a_flagged_message() -> None:
+    inp = build("input", "generate", conf(mapping='root = throw("no")', count=1))
+    (msg,) = read_all(inp.open("0", None))
+    assert msg.error is not None and "no" in msg.error
+
+
+def test_deleted_root_generates_nothing() -> None:
+    inp = build("input", "generate", conf(mapping="root = deleted()", count=3))
+    assert read_all(inp.open("0", None)) == []
+
+
+@pytest.mark.parametrize("interval", ["", "0s"])
+def test_empty_interval_is_as_fast_as_possible(interval: str) -> None:
+    inp = build("input", "generate", conf(interval=interval, count=2))
+    reader = inp.open("0", None)
+    assert len(reader.read()) == 1
+    assert reader.next_awake() is None

@@ -1,0 +1,79 @@
+"""`stdout`, `file` and `drop` outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from component_helpers import build, msgs
+
+from streamforge.message import Message
+
+
+def test_stdout_writes_lines(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    out = build("output", "stdout", {"codec": "lines"})
+    assert out.write_batch([Message(b"a"), Message.from_value({"x": 1})]) == []
+    assert capsysbinary.readouterr().out == b'a\n{"x":1}\n'
+
+
+def test_stdout_custom_delimiter(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    out = build("output", "stdout", {"codec": "delim:|"})
+    out.write_batch(msgs("a", "b"))
+    assert capsysbinary.readouterr().out == b"a|b|"
+
+
+def test_stdout_with_batching_writes_on_count(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    out = build("output", "stdout", {"batching": {"count": 2}})
+    out.write_batch(msgs("a"))
+    assert capsysbinary.readouterr().out == b""
+    out.write_batch(msgs("b"))
+    assert capsysbinary.readouterr().out == b"a\nb\n"
+
+
+def test_file_appends_lines_and_creates_parent_dirs(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "dir" / "out.jsonl"
+    out = build("output", "file", {"path": str(target), "codec": "lines"})
+    out.write_batch([Message.from_value({"n": 1})])
+    out.write_batch(msgs("two"))
+    assert target.read_bytes() == b'{"n":1}\ntwo\n'
+    out.close()
+    out = build("output", "file", {"path": str(target)})
+    out.write_batch(msgs("three"))
+    out.close()
+    assert target.read_bytes().endswith(b"two\nthree\n")
+
+
+def test_file_all_bytes_replaces_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "latest.json"
+    out = build("output", "file", {"path": str(target), "codec": "all-bytes"})
+    out.write_batch(msgs("first"))
+    out.write_batch(msgs("second"))
+    assert target.read_bytes() == b"second"
+
+
+def test_file_write_failure_fails_the_messages(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("x")
+    out = build("output", "file", {"path": str(blocker / "out.txt")})
+    failed = out.write_batch(msgs("a", "b"))
+    assert len(failed) == 2
+    assert "failed to write file" in (failed[0].error or "")
+
+
+def test_file_closes_idle_handles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamforge.outputs import file as file_output
+
+    writer = file_output.FileWriter(str(tmp_path / "a.txt"))
+    writer.write_batch(msgs("x"))
+    assert writer.open_files == [str(tmp_path / "a.txt")]
+    monkeypatch.setattr(file_output, "IDLE_SECONDS", -1.0)
+    writer.write_batch(msgs("y"))
+    assert writer.open_files == []
+    assert (tmp_path / "a.txt").read_text() == "x\ny\n"
+    assert os.path.exists(tmp_path / "a.txt")
+
+
+def test_drop_discards_everything() -> None:
+    out = build("output", "drop", {})
+    assert out.write_batch(msgs("a", "b")) == []
