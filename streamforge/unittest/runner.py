@@ -296,15 +296,17 @@ def run_case(tf: TestFile, case: TestCase) -> CaseResult:
     except DefinitionError as exc:
         result.failures.append(f"bad test definition: {exc}")
         return result
+    outputs: list[list[Message]] = []
     with environment(parsed.environment):
         try:
-            procs = provide_processors(parsed, tf)
+            chain = ProcessorChain(provide_processors(parsed, tf))
         except TestSetupError as exc:
             result.failures.extend(exc.problems)
             return result
-        chain = ProcessorChain(procs)
+        except Exception as exc:  # noqa: BLE001 - one broken test must not stop the others
+            result.failures.append(f"cannot build the processors: {type(exc).__name__}: {exc}")
+            return result
         try:
-            outputs = []
             for batch in parsed.input_batches:
                 out = chain.process_batch(batch)
                 if out:

@@ -411,3 +411,19 @@ def test_streamforge_test_subcommand(capsys: pytest.CaptureFixture[str]) -> None
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS  " in out and "mapping file with an import" in out
+
+
+def test_standalone_test_file_without_a_config_says_how_to_name_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write(
+        tmp_path / "orphan_test.yaml",
+        """\
+        tests:
+          - name: no target
+            input_batch: [{content: x}]
+        """,
+    )
+    code, out = run_cli(capsys, tmp_path / "orphan_test.yaml")
+    assert code == 1
+    assert "no config to test" in out and "target_mapping" in out
