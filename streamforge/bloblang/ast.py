@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "Node", "Literal", "ObjectLit", "ArrayLit", "This", "Root", "Var", "Name", "MetaGet",
@@ -150,7 +150,7 @@ class Import(Node):
     path: str
 
 
-Stmt = Union[Assign, IfStmt, MapDef, Import]
+Stmt = Assign | IfStmt | MapDef | Import
 
 
 @dataclass

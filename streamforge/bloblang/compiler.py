@@ -278,7 +278,7 @@ class Compiler:
         self.map_defs: dict[str, tuple[ast.MapDef, str]] = {}
         self.cur_text = text
 
-    # -- names and constants ------------------------------------------------------------
+    # -- names and constants --
     def tmp(self, prefix: str = "_t") -> str:
         self.counter += 1
         return f"{prefix}{self.counter}"
@@ -324,7 +324,7 @@ class Compiler:
         self.em.line(f"{name} = {code}")
         return name
 
-    # -- annotations ----------------------------------------------------------------------
+    # -- annotations --
     def annotation(self, node: ast.Node) -> str:
         if isinstance(node, ast.Literal):
             return f"{type_name(node.value)} literal"
@@ -363,7 +363,7 @@ class Compiler:
             return "if expression"
         return "expression"
 
-    # -- programs -------------------------------------------------------------------------
+    # -- programs --
     def compile_program(self, mapping: ast.Mapping | None, query: ast.Node | None) -> Any:
         self.collect_maps(mapping, self.text, base_dir=None) if mapping else None
         for name, (mdef, text) in self.map_defs.items():
@@ -456,7 +456,7 @@ class Compiler:
             em.line("return _root")
         em.line(f"_maps.fns[{self.const(name)}] = {fn_name}")
 
-    # -- statements -----------------------------------------------------------------------
+    # -- statements --
     def statements(self, stmts: list[ast.Stmt], scope: _Scope) -> None:
         for stmt in stmts:
             if isinstance(stmt, ast.Assign):
@@ -547,7 +547,7 @@ class Compiler:
             with em.block(f"if not {done}"):
                 self.statements(stmt.otherwise, scope)
 
-    # -- expressions ------------------------------------------------------------------------
+    # -- expressions --
     def expr(self, node: ast.Node, scope: _Scope) -> str:
         """Emit the statements `node` needs and return a Python expression of its value."""
         if self.em.depth >= _MAX_BLOCK_DEPTH and not isinstance(node, _SIMPLE):
@@ -660,7 +660,7 @@ class Compiler:
             return self.path_from(self.this_ref(scope), segments, scope.this_dict)
         return self.path_from(self.expr(target, scope), node.segments)
 
-    # -- operators --------------------------------------------------------------------------
+    # -- operators --
     def x_Not(self, node: ast.Not, scope: _Scope) -> str:
         v = self.own(self.expr(node.operand, scope))
         return f"(False if {v} is True else True if {v} is False else _chkb({v}))"
@@ -688,9 +688,8 @@ class Compiler:
                 checks.append(f"type({left}) in _NUMS")
             if not rnum:
                 checks.append(f"type({right}) in _NUMS")
-            if op == "/":
-                if not (rnum and rnode.value != 0):  # type: ignore[attr-defined]
-                    checks.append(f"{right}")
+            if op == "/" and not (rnum and rnode.value != 0):  # type: ignore[attr-defined]
+                checks.append(f"{right}")
             guard = " and ".join(checks) or "True"
             slow = {
                 "+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod",
@@ -755,7 +754,7 @@ class Compiler:
             em.line(f"{result} = {code}")
         return result
 
-    # -- conditionals -------------------------------------------------------------------------
+    # -- conditionals --
     def x_IfExpr(self, node: ast.IfExpr, scope: _Scope) -> str:
         em = self.em
         result = self.tmp()
@@ -821,7 +820,7 @@ class Compiler:
                     em.line(f"{result} = {code}")
         return result
 
-    # -- lambdas and contexts -------------------------------------------------------------------
+    # -- lambdas and contexts --
     def x_ContextMap(self, node: ast.ContextMap, scope: _Scope) -> str:
         target = self.own(self.expr(node.target, scope))
         lam = node.body
@@ -852,7 +851,7 @@ class Compiler:
             em.line(f"return {code}")
         return name
 
-    # -- calls --------------------------------------------------------------------------------------
+    # -- calls --
     def bind_args(
         self, node: ast.Call | ast.MethodCall, params: tuple[Param, ...], variadic: bool,
         what: str,

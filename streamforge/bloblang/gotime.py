@@ -149,6 +149,9 @@ class Timestamp(datetime):
              nanos_of(self), self.tzinfo, self.fold),
         )  # fmt: skip
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__reduce__()
+
     def __copy__(self) -> Timestamp:
         return self
 

@@ -7,7 +7,19 @@ from typing import Any
 from streamforge.bloblang import ast
 from streamforge.bloblang.errors import ParseError
 from streamforge.bloblang.lexer import (
-    EOF, IDENT, META, NL, NUM, OP, RAW, STR, VAR, Token, error_at, line_col, tokenize,
+    EOF,
+    IDENT,
+    META,
+    NL,
+    NUM,
+    OP,
+    RAW,
+    STR,
+    VAR,
+    Token,
+    error_at,
+    line_col,
+    tokenize,
 )  # fmt: skip
 
 __all__ = ["parse_mapping", "parse_query_ast", "MAX_DEPTH"]

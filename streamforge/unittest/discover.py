@@ -171,7 +171,7 @@ def load_definition(definition: Path, config: Path, explicit: bool) -> TestFile 
     except (OSError, UnicodeDecodeError) as exc:
         return TestFile(definition, config, error=f"{definition}: cannot read: {exc}")
     try:
-        doc = yaml.load(text, Loader=_CoreSchemaLoader)  # noqa: S506
+        doc = yaml.load(text, Loader=_CoreSchemaLoader)
     except yaml.YAMLError as exc:
         if not explicit and not _HAS_TESTS.search(text):
             return None

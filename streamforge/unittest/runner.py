@@ -183,12 +183,15 @@ def _remap_nodes(
     sources: list[list[Any] | None],
     mocked: list[list[Any]],
 ) -> dict[tuple[Any, ...], Any]:
-    """Positions for the synthetic stream: targets keep the lines they came from."""
+    """Positions for the synthetic stream: targets keep the lines they came from.
+
+    A mocked component keeps the position of what it replaced, but nothing inside it.
+    """
     pipeline = ("pipeline", "processors")
     dead = [tuple(m) for m in mocked]
 
     def alive(p: tuple[Any, ...]) -> bool:
-        return not any(p[: len(d)] == d for d in dead)
+        return not any(len(p) > len(d) and p[: len(d)] == d for d in dead)
 
     out = {p: info for p, info in nodes.items() if p[:2] != pipeline and alive(p)}
     for j, src in enumerate(sources):

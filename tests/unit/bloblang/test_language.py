@@ -10,6 +10,7 @@ from streamforge.bloblang import DELETED, NOTHING, MappingError, parse, parse_qu
 from streamforge.bloblang.registry import Param, method, methods
 
 # (mapping, input document, expected new root)
+# fmt: off
 CASES: list[tuple[str, Any, Any]] = [
     # assignments and paths
     ("root.id = this.thing.id\nroot.type = \"yo\"", {"thing": {"id": "w1"}},
@@ -28,7 +29,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ("root = this.value", {"value": "text"}, "text"),
     ("this.foo", {"foo": 7}, 7),
     # literals
-    ('root.a = {"x": 1, "y": [true, null, 1.5, "s"]}', {}, {"a": {"x": 1, "y": [True, None, 1.5, "s"]}}),
+    ('root.a = {"x": 1, "y": [true, null, 1.5, "s"]}', {},
+     {"a": {"x": 1, "y": [True, None, 1.5, "s"]}}),
     ("root.a = {this.k: this.v}", {"k": "key", "v": 3}, {"a": {"key": 3}}),
     ('root.a = {"x": deleted(), "y": [1, deleted(), 2]}', {}, {"a": {"y": [1, 2]}}),
     ('root.a = "esc \\n \\t \\" \\u00e9"', {}, {"a": "esc \n \t \" \u00e9"}),
@@ -42,9 +44,12 @@ CASES: list[tuple[str, Any, Any]] = [
     ('root.a = "foo" + "bar"\nroot.b = this.s + "!"', {"s": "x"}, {"a": "foobar", "b": "x!"}),
     ("root.a = 5 - -2\nroot.b = this.x - 1", {"x": 1.5}, {"a": 7, "b": 0.5}),
     # comparison
-    ("root.a = 1 == 1.0\nroot.b = \"1\" == 1\nroot.c = true == 1", {}, {"a": True, "b": False, "c": False}),
-    ("root.a = [1, {\"x\": 2}] == [1, {\"x\": 2}]\nroot.b = null == null", {}, {"a": True, "b": True}),
-    ("root.a = {\"a\": 1} != {\"a\": 2}\nroot.b = this.x != \"y\"", {"x": "y"}, {"a": True, "b": False}),
+    ("root.a = 1 == 1.0\nroot.b = \"1\" == 1\nroot.c = true == 1", {},
+     {"a": True, "b": False, "c": False}),
+    ("root.a = [1, {\"x\": 2}] == [1, {\"x\": 2}]\nroot.b = null == null", {},
+     {"a": True, "b": True}),
+    ("root.a = {\"a\": 1} != {\"a\": 2}\nroot.b = this.x != \"y\"", {"x": "y"},
+     {"a": True, "b": False}),
     ("root.a = 3 > 2.5\nroot.b = 2 >= 2\nroot.c = \"a\" < \"b\"\nroot.d = 1 <= 0", {},
      {"a": True, "b": True, "c": True, "d": False}),
     # boolean logic with short-circuit
@@ -58,7 +63,8 @@ CASES: list[tuple[str, Any, Any]] = [
     ('root.a = this.x.uppercase() | "fallback"', {"x": 5}, {"a": "fallback"}),
     ("root.a = this.a.number().catch(0)", {"a": "zz"}, {"a": 0}),
     ('root.a = throw("boom").catch(e -> e + "!")', {}, {"a": "boom!"}),
-    ('root.a = this.x.or("d")\nroot.b = this.y.uppercase().or("e")', {"y": 1}, {"a": "d", "b": "e"}),
+    ('root.a = this.x.or("d")\nroot.b = this.y.uppercase().or("e")', {"y": 1},
+     {"a": "d", "b": "e"}),
     ('root.a = this.x.or("d")', {"x": False}, {"a": False}),
     # if expressions and statements
     ('root.a = if this.n > 3 { "big" } else { "small" }', {"n": 5}, {"a": "big"}),
@@ -92,7 +98,8 @@ CASES: list[tuple[str, Any, Any]] = [
     # maps and apply
     ("map thing {\n  root.inner = this.first\n}\nroot.foo = this.doc.apply(\"thing\")",
      {"doc": {"first": "hello world"}}, {"foo": {"inner": "hello world"}}),
-    ("map create_foo {\n  root.name = \"a foo\"\n}\nroot = this\nroot.foo = null.apply(\"create_foo\")",
+    ("map create_foo {\n  root.name = \"a foo\"\n}\nroot = this\n"
+     "root.foo = null.apply(\"create_foo\")",
      {"id": "1234"}, {"id": "1234", "foo": {"name": "a foo"}}),
     ("map inc {\n  root = this + 1\n}\nroot.a = this.n.apply(\"inc\").apply(\"inc\")", {"n": 1},
      {"a": 3}),
@@ -104,6 +111,7 @@ CASES: list[tuple[str, Any, Any]] = [
     ("root.a = [\n  1,\n  2,\n]\nroot.b = {\n  \"x\": 1,\n}", {}, {"a": [1, 2], "b": {"x": 1}}),
     ("root.a = this.a +\n  this.b", {"a": 1, "b": 2}, {"a": 3}),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(("mapping", "doc", "expected"), CASES)

@@ -114,7 +114,8 @@ def test_spec_documents_fields(plugin: ModuleType) -> None:
     assert spec is not None
     names = [f.name for f in spec.fields]
     assert names == ["field", "from", "to", "precision", "unit_field"]
-    assert spec.config.child("to") is not None and spec.config.child("to").required
+    to = spec.config.child("to")
+    assert to is not None and to.required
 
 
 def test_example_stream_inline_tests_pass(plugin: ModuleType) -> None:
