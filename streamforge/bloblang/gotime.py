@@ -686,13 +686,13 @@ def _atoi(s: str) -> int:
 
 
 def _getnum(s: str, fixed: bool) -> tuple[int, str]:
-    if not _is_digit(s, 0):
-        raise _Bad
-    if not _is_digit(s, 1):
+    if s and "0" <= s[0] <= "9":
+        if len(s) > 1 and "0" <= s[1] <= "9":
+            return int(s[:2]), s[2:]
         if fixed:
             raise _Bad
         return ord(s[0]) - 48, s[1:]
-    return (ord(s[0]) - 48) * 10 + ord(s[1]) - 48, s[2:]
+    raise _Bad
 
 
 def _getnum3(s: str, fixed: bool) -> tuple[int, str]:
@@ -705,16 +705,30 @@ def _getnum3(s: str, fixed: bool) -> tuple[int, str]:
     return n, s[i:]
 
 
-def _lookup(table: tuple[str, ...], value: str) -> tuple[int, str]:
+@lru_cache(maxsize=8)
+def _name_index(table: tuple[str, ...]) -> tuple[tuple[int, dict[str, int]], ...]:
+    """Per name length, lower-cased names to their position (no name prefixes another)."""
+    by_len: dict[int, dict[str, int]] = {}
     for i, name in enumerate(table):
-        seg = value[: len(name)]
-        if len(seg) == len(name) and seg.isascii() and seg.lower() == name.lower():
-            return i, value[len(name) :]
+        by_len.setdefault(len(name), {})[name.lower()] = i
+    return tuple(sorted(by_len.items()))
+
+
+def _lookup(table: tuple[str, ...], value: str) -> tuple[int, str]:
+    """Go's case-insensitive (ASCII) lookup of a month or day name at the start of value."""
+    for length, names in _name_index(table):
+        seg = value[:length]
+        if seg.isascii():
+            i = names.get(seg.lower())
+            if i is not None:
+                return i, value[length:]
     raise _Bad
 
 
 def _skip(value: str, prefix: str) -> tuple[bool, str]:
     """Match literal layout text; a space matches any run of spaces (Go's `skip`)."""
+    if value.startswith(prefix) and " " not in prefix:
+        return True, value[len(prefix) :]
     i = j = 0
     while i < len(prefix):
         if prefix[i] == " ":

@@ -66,7 +66,13 @@ class _Parser:
         return t.kind == IDENT and t.value == value
 
     def error(self, message: str, tok: Token | None = None) -> ParseError:
-        return error_at(self.text, (tok or self.tok).pos, message)
+        t = tok or self.tok
+        pos = t.pos
+        if t.kind == EOF:
+            content_end = len(self.text.rstrip())
+            if "\n" in self.text[content_end:]:
+                pos = content_end
+        return error_at(self.text, pos, message)
 
     def expected(self, what: str) -> ParseError:
         return self.error(f"expected {what}, got {self.tok.describe()}")

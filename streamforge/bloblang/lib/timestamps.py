@@ -208,9 +208,9 @@ _PERIOD_NUMBER = r"[+-]?[0-9]+(?:[.,][0-9]*)?"
 _PERIOD_RE = re.compile(
     (
         r"(?P<sign>[+-]?)P(?:(?P<Y>N)Y)?(?:(?P<M>N)M)?(?:(?P<W>N)W)?(?:(?P<D>N)D)?"
-        r"(?P<T>T(?:(?P<h>N)H)?(?:(?P<m>N)M)?(?:(?P<s>N)S)?)?"
+        r"(?:(?P<T>T)(?:(?P<h>N)H)?(?:(?P<m>N)M)?(?:(?P<s>N)S)?|(?:(?P<h2>N)H)?(?:(?P<s2>N)S)?)"
     ).replace("N", _PERIOD_NUMBER)
-)
+)  # hours and seconds are also accepted without the "T" ("P3.5S"), as Benthos does
 # Nanoseconds in a tenth of each field; years and months are averages (365.2425 days a year).
 _TENTH_NS = {
     "Y": 31_556_952 * _NS // 10,
@@ -272,12 +272,17 @@ def parse_iso_period(text: str) -> IsoPeriod:
     if body == "P0":
         return IsoPeriod({})
     m = _PERIOD_RE.fullmatch(text)
-    names = ("Y", "M", "W", "D", "h", "m", "s")
-    if m is None or all(m.group(k) is None for k in names):
+    if m is None:
         raise MappingError(f"{text}: expected a number and a designator (Y, M, W, D, H, M, S)")
-    if m.group("T") is not None and all(m.group(k) is None for k in "hms"):
+    fields = m.groupdict()
+    fields["h"] = fields["h"] or fields.pop("h2")
+    fields["s"] = fields["s"] or fields.pop("s2")
+    names = ("Y", "M", "W", "D", "h", "m", "s")
+    if all(fields[k] is None for k in names):
+        raise MappingError(f"{text}: expected a number and a designator (Y, M, W, D, H, M, S)")
+    if m.group("T") is not None and all(fields[k] is None for k in "hms"):
         raise MappingError(f"{text}: expected a number and a designator after 'T'")
-    tenths = {k: _tenths(m.group(k)) for k in names if m.group(k) is not None}
+    tenths = {k: _tenths(fields[k]) for k in names if fields[k] is not None}
     period = IsoPeriod(tenths)
     return period.negate() if m.group("sign") == "-" else period
 

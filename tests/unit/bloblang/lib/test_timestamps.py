@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from streamforge.bloblang import MappingError, parse
-from streamforge.bloblang import gotime
-from streamforge.bloblang.gotime import Timestamp, format_rfc3339_nano, parse_go, RFC3339_NANO
+from streamforge.bloblang import MappingError, gotime, parse
+from streamforge.bloblang.gotime import RFC3339_NANO, Timestamp, format_rfc3339_nano, parse_go
 
 Run = Callable[[str, Any], Any]
 
@@ -137,7 +136,9 @@ def test_documented_duration_arithmetic(mapping: str, value: Any, expected: floa
     reason="streamforge.message._json_default writes datetime.isoformat() (microseconds, "
     "padded zeros) instead of Go's RFC3339Nano",
 )
-def test_timestamps_in_a_message_serialise_as_rfc3339_nano(run_doc: Callable[[str, str], str]) -> None:
+def test_timestamps_in_a_message_serialise_as_rfc3339_nano(
+    run_doc: Callable[[str, str], str],
+) -> None:
     out = run_doc('root.t = this.t.ts_parse("2006-01-02T15:04:05.999999999Z07:00")',
                   '{"t":"2020-08-14T11:50:26.123456789Z"}')  # fmt: skip
     assert out == '{"t":"2020-08-14T11:50:26.123456789Z"}'
@@ -176,17 +177,21 @@ def test_timestamp_unix_functions_count_from_the_epoch(run: Run, name: str, scal
 # -- targets and zones -------------------------------------------------------------------------
 
 
-def test_unix_numbers_are_shown_in_the_local_zone(run: Run, local_tz: Callable[[str], None]) -> None:
+def test_unix_numbers_are_shown_in_the_local_zone(
+    run: Run, local_tz: Callable[[str], None]
+) -> None:
     local_tz("America/New_York")
     assert run('root = this.ts_format("2006-01-02 15:04:05 MST")', 1597405526) == (
         "2020-08-14 07:45:26 EDT"
     )
-    assert run('root = this.ts_format()', 1597405526.5) == "2020-08-14T07:45:26.5-04:00"
+    assert run("root = this.ts_format()", 1597405526.5) == "2020-08-14T07:45:26.5-04:00"
     assert run('root = this.ts_tz("Local").ts_format("MST")', "2020-01-14T00:00:00Z") == "EST"
 
 
 def test_rfc3339_strings_keep_their_offset(run: Run) -> None:
-    assert run('root = this.ts_format("15:04 -07:00")', "2021-02-03T17:05:06+01:00") == "17:05 +01:00"
+    assert (
+        run('root = this.ts_format("15:04 -07:00")', "2021-02-03T17:05:06+01:00") == "17:05 +01:00"
+    )
 
 
 def test_ts_tz_follows_daylight_saving_time(run: Run) -> None:
@@ -217,12 +222,19 @@ def test_ts_round_counts_from_go_zero_time(run: Run) -> None:
 
 
 def test_ts_add_iso8601_follows_the_calendar(run: Run) -> None:
-    assert doc('root = this.ts_add_iso8601("P1M")', "2020-01-31T00:00:00Z") == '"2020-03-02T00:00:00Z"'
-    assert doc('root = this.ts_add_iso8601("P1W")', "2020-02-25T10:00:00Z") == '"2020-03-03T10:00:00Z"'
+    assert (
+        doc('root = this.ts_add_iso8601("P1M")', "2020-01-31T00:00:00Z") == '"2020-03-02T00:00:00Z"'
+    )
+    assert (
+        doc('root = this.ts_add_iso8601("P1W")', "2020-02-25T10:00:00Z") == '"2020-03-03T10:00:00Z"'
+    )
     assert doc('root = this.ts_add_iso8601("PT1.5S")', "2020-02-25T10:00:00Z") == (
         '"2020-02-25T10:00:01.5Z"'
     )
-    assert doc('root = this.ts_add_iso8601("-P1D")', "2020-03-01T10:00:00Z") == '"2020-02-29T10:00:00Z"'
+    assert (
+        doc('root = this.ts_add_iso8601("-P1D")', "2020-03-01T10:00:00Z")
+        == '"2020-02-29T10:00:00Z"'
+    )
     # Across a DST change a day keeps the wall clock, an hour count does not.
     day = 'root = this.ts_tz("Europe/Berlin").ts_add_iso8601("P1D").ts_format("15:04 MST")'
     hours = 'root = this.ts_tz("Europe/Berlin").ts_add_iso8601("PT24H").ts_format("15:04 MST")'
@@ -256,7 +268,9 @@ def test_coercion_method_timestamp(run: Run) -> None:
 
 
 def test_deprecated_aliases_still_work(run: Run) -> None:
-    assert run('root = this.parse_timestamp("2006-Jan-02")', "2020-Aug-14") == "2020-08-14T00:00:00Z"
+    assert (
+        run('root = this.parse_timestamp("2006-Jan-02")', "2020-Aug-14") == "2020-08-14T00:00:00Z"
+    )
     assert run('root = this.parse_timestamp_strptime("%Y-%b-%d")', "2020-Aug-14") == (
         "2020-08-14T00:00:00Z"
     )
@@ -272,9 +286,15 @@ def test_ts_parse_accepts_bytes_and_timestamps(
     assert run_doc('root = content().ts_parse("2006-01-02").ts_unix()', "2020-01-02") == (
         "1577923200"
     )
-    assert format_rfc3339_nano(
-        run('root = this.ts_parse("2006-01-02").ts_parse("2006-01-02T15:04:05Z07:00")', "2020-01-02")
-    ) == "2020-01-02T00:00:00Z"
+    assert (
+        format_rfc3339_nano(
+            run(
+                'root = this.ts_parse("2006-01-02").ts_parse("2006-01-02T15:04:05Z07:00")',
+                "2020-01-02",
+            )
+        )
+        == "2020-01-02T00:00:00Z"
+    )
 
 
 # -- errors ------------------------------------------------------------------------------------
