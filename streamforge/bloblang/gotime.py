@@ -323,16 +323,20 @@ def local_zone() -> tzinfo:
         return UTC
 
 
-@lru_cache(maxsize=256)
 def load_location(name: str) -> tzinfo:
     """Go's `time.LoadLocation`: "" and "UTC" are UTC, "Local" the local zone, else IANA.
 
     Raises MappingError with Go's wording for unknown names.
     """
-    if name in ("", "UTC"):
-        return UTC
     if name == "Local":
         return local_zone()
+    return _load_named_location(name)
+
+
+@lru_cache(maxsize=256)
+def _load_named_location(name: str) -> tzinfo:
+    if name in ("", "UTC"):
+        return UTC
     try:
         if name.startswith("/") or ".." in name.split("/"):
             raise ValueError(name)

@@ -217,8 +217,7 @@ class _Builder:
             if key in first_seen:
                 self.problem(
                     key_node.start_mark,
-                    f'duplicate key "{key}" (first defined at line '
-                    f"{first_seen[key].line + 1})",
+                    f'duplicate key "{key}" (first defined at line {first_seen[key].line + 1})',
                 )
                 continue
             first_seen[key] = key_node.start_mark

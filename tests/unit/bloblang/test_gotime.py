@@ -388,3 +388,14 @@ def test_strftime_then_strptime_round_trips_to_the_microsecond(stamp: Timestamp)
     fmt = "%Y-%m-%d %H:%M:%S.%f %z"
     back = parse_strptime(format_strftime(stamp, fmt), fmt)
     assert back == stamp and back.utcoffset() == stamp.utcoffset()
+
+
+@settings(max_examples=200, deadline=None)
+@given(fmt=st.text(alphabet="%-_^#0123:zZYmdHMSfjabpcs+ xQ", max_size=20), stamp=_stamps)
+def test_any_strftime_format_formats_and_parses_without_crashing(
+    fmt: str, stamp: Timestamp
+) -> None:
+    text = format_strftime(stamp, fmt)
+    assert isinstance(text, str)
+    with contextlib.suppress(MappingError):
+        parse_strptime(text, fmt)

@@ -21,7 +21,7 @@ from streamforge.bloblang import ParseError, parse, parse_query
         ('root = this.apply("nomap")', 1, 19, "map 'nomap' was not found"),
         ("root = {\"a\" 1}", 1, 13, "expected ':'"),
         ("root = [1, 2", 1, 13, "expected ',' or ']'"),
-        ("if this.x {\n  root = 1\n", 3, 1, "expected '}'"),
+        ("if this.x {\n  root = 1\n", 2, 11, "expected '}'"),
         ("root = match this { 1 2 }", 1, 23, "expected '=>'"),
         ('root = "x".uppercase(1)', 1, 12, "wrong number of arguments"),
         ('root = """never closed', 1, 8, "closing triple quote"),

@@ -389,8 +389,8 @@ def test_bad_bloblang_is_reported_at_its_place_in_the_file(write: Write) -> None
     assert [p.split(": field ")[0] for p in found] == [
         "stream.yaml:3:31",
         "stream.yaml:8:26",
-        "stream.yaml:10:30",
-        "stream.yaml:13:27",
+        "stream.yaml:10:29",
+        "stream.yaml:13:29",
     ]
     assert all(": bad Bloblang: " in p for p in found[:3])
     assert ": bad interpolation: " in found[3]
