@@ -45,10 +45,10 @@ _INT64_MAX = (1 << 63) - 1
 _INT64_MIN = -(1 << 63)
 _ZERO_TIME_UNIX_S = 62_135_596_800  # seconds from 0001-01-01T00:00:00Z to the unix epoch
 
-_TIME = "Timestamp Manipulation"
-_ENV = "Environment"
-_DEPRECATED = "Deprecated"
-_COERCION = "Type Coercion"
+_TIME = "timestamp_manipulation"
+_ENV = "environment"
+_DEPRECATED = "deprecated"
+_COERCION = "coercion"
 
 _NO_DEFAULT: Any = type("_NoDefault", (), {"__repr__": lambda self: "<none>"})()
 
