@@ -45,8 +45,15 @@ def make_messages(n: int) -> list[Message]:
     types = ["a", "b", "c"]
     return [
         Message.from_value(
-            {"id": i, "name": f"sensor-{i}", "price": 1.5 + i % 7, "qty": i % 13,
-             "label": f"line {i % 5}", "type": types[i % 3], "extra": {"x": i}},
+            {
+                "id": i,
+                "name": f"sensor-{i}",
+                "price": 1.5 + i % 7,
+                "qty": i % 13,
+                "label": f"line {i % 5}",
+                "type": types[i % 3],
+                "extra": {"x": i},
+            },
             {"source": f"plc-{i % 4}", "kafka_key": str(i)},
         )  # fmt: skip
         for i in range(n)

@@ -13,6 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from streamforge.bloblang.errors import ParseError
+from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.message import Message, serialise_value
 
 if TYPE_CHECKING:
@@ -47,9 +48,7 @@ def render_value(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, _dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=_dt.timezone.utc)
-        return value.isoformat().replace("+00:00", "Z")
+        return format_rfc3339_nano(value)
     if isinstance(value, (list, dict, tuple)):
         return serialise_value(value).decode("utf-8")
     return "null"  # DELETED / NOTHING

@@ -20,7 +20,9 @@ _UNSET: Any = object()
 
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, _dt.datetime):
-        return obj.isoformat().replace("+00:00", "Z")
+        from streamforge.bloblang.gotime import format_rfc3339_nano
+
+        return format_rfc3339_nano(obj)
     if isinstance(obj, (bytes, bytearray)):
         return bytes(obj).decode("utf-8", errors="replace")
     if isinstance(obj, (set, frozenset, tuple)):

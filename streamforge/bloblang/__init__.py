@@ -1,8 +1,8 @@
 """Bloblang, the Benthos mapping language, parsed once and compiled to Python.
 
-    exe = parse('root.name = this.name.uppercase()')
-    exe.query({"name": "ada"})            # {"name": "ADA"}
-    exe.apply_message(msg)                 # a new Message (or None when deleted)
+exe = parse('root.name = this.name.uppercase()')
+exe.query({"name": "ada"})            # {"name": "ADA"}
+exe.apply_message(msg)                 # a new Message (or None when deleted)
 """
 
 from __future__ import annotations

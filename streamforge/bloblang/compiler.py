@@ -174,9 +174,7 @@ class _Maps:
     def __init__(self) -> None:
         self.fns: dict[str, Callable[..., Any]] = {}
 
-    def apply(
-        self, name: Any, value: Any, ctx: Any, mi: Any, mo: Any, depth: int
-    ) -> Any:
+    def apply(self, name: Any, value: Any, ctx: Any, mi: Any, mo: Any, depth: int) -> Any:
         fn = self.fns.get(name) if type(name) is str else None
         if fn is None:
             raise MappingError(f"map {name!r} was not found")
@@ -700,9 +698,7 @@ class Compiler:
                 if op == "+":
                     guard = f"({guard}) or (type({left}) is str and type({right}) is str)"
                 return f"({left} {op} {right} if {guard} else {slow}({left}, {right}, {anns}))"
-            return (
-                f"({left} {op} {right} if {guard} else _cmp({op!r}, {left}, {right}, {anns}))"
-            )
+            return f"({left} {op} {right} if {guard} else _cmp({op!r}, {left}, {right}, {anns}))"
         if op in ("==", "!="):
             code = self.equality(lnode, rnode, left, right)
             return code if op == "==" else f"(not {code})"
@@ -739,9 +735,7 @@ class Compiler:
             em.line(f"{result} = _boolerr({left})")
         return result
 
-    def coalesce(
-        self, left: ast.Node, right: ast.Node, scope: _Scope, catch_all: bool
-    ) -> str:
+    def coalesce(self, left: ast.Node, right: ast.Node, scope: _Scope, catch_all: bool) -> str:
         em = self.em
         result = self.tmp()
         with em.block("try"):
@@ -853,7 +847,10 @@ class Compiler:
 
     # -- calls --
     def bind_args(
-        self, node: ast.Call | ast.MethodCall, params: tuple[Param, ...], variadic: bool,
+        self,
+        node: ast.Call | ast.MethodCall,
+        params: tuple[Param, ...],
+        variadic: bool,
         what: str,
     ) -> list[tuple[Param | None, ast.Node | None]]:
         bound: list[tuple[Param | None, ast.Node | None]] = []
@@ -878,7 +875,7 @@ class Compiler:
                 raise self.error(node.pos, f"{what}: missing required argument {p.name!r}")
             else:
                 bound.append((p, None))
-        for extra in node.args[len(params):]:
+        for extra in node.args[len(params) :]:
             bound.append((None, extra))
         # trailing omitted optional args are passed as their defaults
         return bound
@@ -1028,9 +1025,7 @@ class Compiler:
         result = self.tmp()
         err = self.tmp("_e")
         with self.em.block("try"):
-            self.em.line(
-                f"{result} = _maps.apply({name}, {target}, ctx, _mi, _mo, _depth)"
-            )
+            self.em.line(f"{result} = _maps.apply({name}, {target}, ctx, _mi, _mo, _depth)")
         with self.em.block(f"except Exception as {err}"):
             self.em.line(f"raise _annot({err}, {ann}) from None")
         return result

@@ -76,7 +76,9 @@ def describe(value: Any) -> str:
         if isinstance(value, (bytes, bytearray)):
             shown = json.dumps(bytes(value).decode("utf-8", "replace"))
         elif t == "timestamp":
-            shown = json.dumps(value.isoformat())
+            from streamforge.bloblang.gotime import format_rfc3339_nano
+
+            shown = json.dumps(format_rfc3339_nano(value))
         else:
             shown = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
     except (TypeError, ValueError):

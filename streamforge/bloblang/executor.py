@@ -19,7 +19,7 @@ _UNSET: Any = object()
 def _parse_reason(exc: Exception) -> str:
     text = str(exc)
     prefix = "failed to parse message as JSON: "
-    return "parse as json: " + (text[len(prefix):] if text.startswith(prefix) else text)
+    return "parse as json: " + (text[len(prefix) :] if text.startswith(prefix) else text)
 
 
 def _this_of(msg: Message) -> Any:
@@ -166,9 +166,7 @@ class Executor:
             return Message(root, meta_out, error=msg.error)
         return Message(metadata=meta_out, value=root, error=msg.error)
 
-    def _mutate(
-        self, msg: Message, batch: Sequence[Message] | None, index: int
-    ) -> Message | None:
+    def _mutate(self, msg: Message, batch: Sequence[Message] | None, index: int) -> Message | None:
         this = _this_of(msg)
         root = NOTHING if type(this) is ops.BadThis else this
         meta = msg.metadata

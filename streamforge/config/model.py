@@ -76,7 +76,9 @@ class StreamConfig:
     output: ComponentConfig
     threads: int = -1
     resources: dict[Kind, dict[str, ComponentConfig]] = field(default_factory=dict)
-    http: dict[str, Any] = field(default_factory=lambda: {"enabled": True, "address": "0.0.0.0:4195"})
+    http: dict[str, Any] = field(
+        default_factory=lambda: {"enabled": True, "address": "0.0.0.0:4195"}
+    )
     logger: dict[str, Any] = field(default_factory=lambda: {"level": "INFO", "format": "logfmt"})
     plugins: list[str] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)

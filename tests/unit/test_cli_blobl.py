@@ -55,7 +55,7 @@ def test_raw_lines_and_string_results(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_query_shorthand_and_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, _ = _run(
-        ['if this.drop { root = deleted() } else { root = this.v }'],
+        ["if this.drop { root = deleted() } else { root = this.v }"],
         '{"drop":true,"v":1}\n{"drop":false,"v":2}\n',
         monkeypatch,
     )

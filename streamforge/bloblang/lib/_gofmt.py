@@ -8,6 +8,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from streamforge.bloblang.gotime import nanos_of
+
 __all__ = ["go_quote", "go_unquote", "go_sprintf", "go_float_g", "go_float_json"]
 
 _SIMPLE_ESC = {
@@ -217,8 +219,9 @@ def _type_name(v: Any) -> str:
 
 def _go_time(v: datetime) -> str:
     text = v.strftime("%Y-%m-%d %H:%M:%S")
-    if v.microsecond:
-        text += f".{v.microsecond:06d}".rstrip("0")
+    ns = nanos_of(v)
+    if ns:
+        text += f".{ns:09d}".rstrip("0")
     off = v.strftime("%z") or "+0000"
     zone = v.tzname() or "UTC"
     if zone.startswith(("UTC+", "UTC-")):

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, type_error, type_name
+from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.bloblang.lib.numbers import format_go_float, is_number, norm_float, to_float
 from streamforge.bloblang.registry import Param, method
 
@@ -21,18 +22,7 @@ _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 with only the significant fraction digits and `Z` for UTC (Go's RFC3339Nano)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
-    offset = value.utcoffset()
-    if not offset:
-        return text + "Z"
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    minutes = abs(minutes)
-    return f"{text}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return format_rfc3339_nano(value)
 
 
 def _json_default(obj: Any) -> Any:

@@ -119,8 +119,12 @@ method("catch", [Param("fallback", "query")], category=CATEGORY,
 method("or", [Param("fallback", "query")], category=CATEGORY,
        description="If the target query fails or is null, the argument is returned "
                    "instead.")(_compiled_specially)  # fmt: skip
-method("apply", [Param("mapping", "string")], category=CATEGORY,
-       description="Apply a declared map to the target value.")(_compiled_specially)
+method(
+    "apply",
+    [Param("mapping", "string")],
+    category=CATEGORY,
+    description="Apply a declared map to the target value.",
+)(_compiled_specially)
 method("from", [Param("index", "int")], category=CATEGORY,
        description="Run the target query from the perspective of another message of the "
                    "batch.")(_compiled_specially)  # fmt: skip

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from streamforge.bloblang.errors import MappingError, type_error
+from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.bloblang.lib._gofmt import go_float_json
 from streamforge.bloblang.lib.strings import as_str
 from streamforge.bloblang.registry import Param, method
@@ -37,18 +38,7 @@ _LINE_SEPS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029"})
 
 
 def _rfc3339(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    text = ts.strftime("%Y-%m-%dT%H:%M:%S")
-    if ts.microsecond:
-        text += f".{ts.microsecond:06d}".rstrip("0")
-    off = ts.utcoffset()
-    if not off:
-        return text + "Z"
-    secs = int(off.total_seconds())
-    sign = "+" if secs >= 0 else "-"
-    secs = abs(secs)
-    return f"{text}{sign}{secs // 3600:02d}:{secs % 3600 // 60:02d}"
+    return format_rfc3339_nano(ts)
 
 
 def go_json_dumps(value: Any, indent: str | None = None, escape_html: bool = True) -> str:

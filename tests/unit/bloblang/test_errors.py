@@ -14,43 +14,76 @@ from streamforge.message import Message
 @pytest.mark.parametrize(
     ("mapping", "doc", "message"),
     [
-        ("root.a = this.b + 1", {"b": "x"},
-         "failed assignment (line 1): cannot add types string (from field `this.b`) "
-         "and number (from number literal)"),
-        ("root.a = 1\nroot.b = null + 1", {},
-         "failed assignment (line 2): cannot add types null (from null literal) "
-         "and number (from number literal)"),
-        ("root.a = this.a * this.b", {"a": 2, "b": True},
-         "failed assignment (line 1): cannot multiply types number (from field `this.a`) "
-         "and bool (from field `this.b`)"),
-        ("root.a = 1 > \"b\"", {},
-         "failed assignment (line 1): cannot compare types number (from number literal) "
-         "and string (from string literal)"),
-        ("root.a = 5 / 0", {},
-         "failed assignment (line 1): number literal: attempted to divide by zero"),
-        ("root.a = this.x - \"1\"", {"x": 3}, "cannot subtract types number"),
-        ("root.a = this.a.uppercase()", {"a": 5},
-         'failed assignment (line 1): field `this.a`: expected string value, got number (5)'),
+        (
+            "root.a = this.b + 1",
+            {"b": "x"},
+            "failed assignment (line 1): cannot add types string (from field `this.b`) "
+            "and number (from number literal)",
+        ),
+        (
+            "root.a = 1\nroot.b = null + 1",
+            {},
+            "failed assignment (line 2): cannot add types null (from null literal) "
+            "and number (from number literal)",
+        ),
+        (
+            "root.a = this.a * this.b",
+            {"a": 2, "b": True},
+            "failed assignment (line 1): cannot multiply types number (from field `this.a`) "
+            "and bool (from field `this.b`)",
+        ),
+        (
+            'root.a = 1 > "b"',
+            {},
+            "failed assignment (line 1): cannot compare types number (from number literal) "
+            "and string (from string literal)",
+        ),
+        (
+            "root.a = 5 / 0",
+            {},
+            "failed assignment (line 1): number literal: attempted to divide by zero",
+        ),
+        ('root.a = this.x - "1"', {"x": 3}, "cannot subtract types number"),
+        (
+            "root.a = this.a.uppercase()",
+            {"a": 5},
+            "failed assignment (line 1): field `this.a`: expected string value, got number (5)",
+        ),
         ("root.a = this.a.uppercase()", {"a": "foo"}, None),
         ("root.a = $nope", {}, "failed assignment (line 1): variable 'nope' undefined"),
         ('root.a = throw("custom failure")', {}, "failed assignment (line 1): custom failure"),
-        ("root.a = true && this.x", {"x": 5},
-         "failed assignment (line 1): expected bool value, got number (5)"),
+        (
+            "root.a = true && this.x",
+            {"x": 5},
+            "failed assignment (line 1): expected bool value, got number (5)",
+        ),
         ("root.a = !this.x", {"x": "s"}, 'expected bool value, got string ("s")'),
         ("root.a = if this.x { 1 }", {"x": 1}, "expected bool value, got number (1)"),
-        ("if this.x {\n  root.a = 1\n}", {"x": "y"},
-         'failed assignment (line 1): expected bool value, got string ("y")'),
+        (
+            "if this.x {\n  root.a = 1\n}",
+            {"x": "y"},
+            'failed assignment (line 1): expected bool value, got string ("y")',
+        ),
         ("root.a = match this.x { this + 1 => 2 }", {"x": 5}, "expected bool value"),
         ("root.a = {this.k: 1}", {"k": 1}, "object keys must be strings, got number (1)"),
-        ("root.a = 5\nroot.a.b = 3", {},
-         "failed assignment (line 2): unable to set target path a.b as the value of a was a "
-         "non-object type (number)"),
-        ("root = 5\nroot.b = 3", {},
-         "unable to set target path b as the value of the root was a non-object type (number)"),
+        (
+            "root.a = 5\nroot.a.b = 3",
+            {},
+            "failed assignment (line 2): unable to set target path a.b as the value of a was a "
+            "non-object type (number)",
+        ),
+        (
+            "root = 5\nroot.b = 3",
+            {},
+            "unable to set target path b as the value of the root was a non-object type (number)",
+        ),
         ("meta = 5", {}, "setting root meta object requires object value"),
         ("root.a = -this.s", {"s": "x"}, 'field `this.s`: expected number value, got string ("x")'),
-        ("root.a = 1\nif this.x > 1 {\n  root.b = 1\n  root.c = this.x.uppercase()\n}", {"x": 2},
-         "failed assignment (line 4): field `this.x`: expected string value"),
+        (
+            "root.a = 1\nif this.x > 1 {\n  root.b = 1\n  root.c = this.x.uppercase()\n}",
+            {"x": 2},
+            "failed assignment (line 4): field `this.x`: expected string value",
+        ),
     ],
 )
 def test_runtime_error_messages(mapping: str, doc: Any, message: str | None) -> None:
@@ -64,7 +97,7 @@ def test_runtime_error_messages(mapping: str, doc: Any, message: str | None) -> 
 
 
 def test_error_names_the_failed_statement_line_in_a_map() -> None:
-    exe = parse("map m {\n  root.a = 1\n  root.b = this.uppercase()\n}\nroot = 5.apply(\"m\")")
+    exe = parse('map m {\n  root.a = 1\n  root.b = this.uppercase()\n}\nroot = 5.apply("m")')
     with pytest.raises(MappingError, match=r"failed assignment \(line 3\)"):
         exe.query({})
 

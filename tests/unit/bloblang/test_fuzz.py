@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 from streamforge.bloblang import MappingError, ParseError, parse
 
 SEEDS = [
-    "root.id = this.thing.id\nroot.type = \"yo\"",
-    "root = this\nroot.foo = this.a.b.uppercase().catch(\"x\")",
+    'root.id = this.thing.id\nroot.type = "yo"',
+    'root = this\nroot.foo = this.a.b.uppercase().catch("x")',
     'root.k = match this.t { "a" => "alpha", this > 3 => "b", _ => "other" }',
     "if this.n > 3 {\n  root.big = true\n} else if this.n > 1 {\n  root.mid = 1\n} else {\n"
     "  root.small = [1, 2.5, null]\n}",
     'map thing {\n  root.inner = this.first\n}\nroot.foo = this.doc.apply("thing")',
-    "let x = {\"a\": -1, this.k: [true, false]}\nroot.y = $x.a * 2 / 3 % 4 - 5",
+    'let x = {"a": -1, this.k: [true, false]}\nroot.y = $x.a * 2 / 3 % 4 - 5',
     'meta foo = @bar | meta("baz") | "d"\nmeta = deleted()\n@x = 1',
     "root = this.foo.(x -> x + 1).or(this.(a | b))\n# comment",
     'root = """raw text""" + "esc\\n\\u00e9"\nroot."quoted key".0 = !this.f && this.g || false',

@@ -142,17 +142,26 @@ def test_assignment_copies_the_input_value() -> None:
     ("mapping", "expected_meta", "expected_root"),
     [
         ('meta foo = "bar"\nroot.a = @foo', {"in": "1", "foo": "bar"}, {"a": "bar"}),
-        ('@foo = "bar"\nroot.all = @', {"in": "1", "foo": "bar"},
-         {"all": {"in": "1", "foo": "bar"}}),
+        (
+            '@foo = "bar"\nroot.all = @',
+            {"in": "1", "foo": "bar"},
+            {"all": {"in": "1", "foo": "bar"}},
+        ),
         ('meta "spaced key" = 1', {"in": "1", "spaced key": 1}, NOTHING),
         ("meta in = deleted()", {}, NOTHING),
         ("meta = deleted()", {}, NOTHING),
         ('meta = {"x": "y", "n": 2}', {"x": "y", "n": 2}, NOTHING),
         ('meta foo = {"nested": [1]}', {"in": "1", "foo": {"nested": [1]}}, NOTHING),
-        ('root.a = meta("in")\nroot.b = metadata("in")\nroot.c = @in', {"in": "1"},
-         {"a": "1", "b": "1", "c": "1"}),
-        ('root.missing = meta("nope")\nroot.m = metadata("nope")', {"in": "1"},
-         {"missing": None, "m": None}),
+        (
+            'root.a = meta("in")\nroot.b = metadata("in")\nroot.c = @in',
+            {"in": "1"},
+            {"a": "1", "b": "1", "c": "1"},
+        ),
+        (
+            'root.missing = meta("nope")\nroot.m = metadata("nope")',
+            {"in": "1"},
+            {"missing": None, "m": None},
+        ),
     ],
 )
 def test_metadata_assignment_and_reads(
@@ -178,7 +187,7 @@ def test_meta_function_reads_input_metadata_and_at_reads_output() -> None:
 
 
 def test_query_executor_returns_the_value() -> None:
-    exe = parse_query('this.a + 1')
+    exe = parse_query("this.a + 1")
     assert exe.query({"a": 2}) == 3
     assert parse_query('@k + "!"').query(None, {"k": "v"}) == "v!"
 
@@ -249,9 +258,9 @@ class TestQueryParams:
         assert parse("root = this._test_each(this * 2)").query([1, 2]) == [2, 4]
 
     def test_lambda_with_if_and_deleted(self) -> None:
-        out = parse(
-            "root = this._test_each(n -> if n < 10 { deleted() } else { n - 10 })"
-        ).query([1, 12, 30])
+        out = parse("root = this._test_each(n -> if n < 10 { deleted() } else { n - 10 })").query(
+            [1, 12, 30]
+        )
         assert out == [2, 20]
 
     def test_named_argument(self) -> None:
@@ -273,7 +282,7 @@ def test_from_and_from_all_read_other_messages() -> None:
 
 def test_errors_inside_mappings_propagate() -> None:
     with pytest.raises(MappingError):
-        parse('root.a = this.a.uppercase()').query({"a": 1})
+        parse("root.a = this.a.uppercase()").query({"a": 1})
 
 
 class TestMessages:

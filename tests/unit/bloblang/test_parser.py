@@ -19,7 +19,7 @@ from streamforge.bloblang import ParseError, parse, parse_query
         ("root = this.a ~ 2", 1, 15, "unexpected character"),
         ("root.a = 1 root.b = 2", 1, 12, "end of statement"),
         ('root = this.apply("nomap")', 1, 19, "map 'nomap' was not found"),
-        ("root = {\"a\" 1}", 1, 13, "expected ':'"),
+        ('root = {"a" 1}', 1, 13, "expected ':'"),
         ("root = [1, 2", 1, 13, "expected ',' or ']'"),
         ("if this.x {\n  root = 1\n", 2, 11, "expected '}'"),
         ("root = match this { 1 2 }", 1, 23, "expected '=>'"),
@@ -90,11 +90,11 @@ def test_import_of_a_broken_file_names_it(tmp_path: object) -> None:
         "root.a = this.a # trailing comment",
         'meta = {"a": "b"}',
         "@ = {}",
-        'let x = 1\nroot = $x',
+        "let x = 1\nroot = $x",
         "root = this.foo.(x -> x)",
-        'root = match {\n  this.a => 1,\n  _ => 2,\n}',
+        "root = match {\n  this.a => 1,\n  _ => 2,\n}",
         "root = if true { 1 } else if false { 2 } else { 3 }",
-        "map m {\n}\nroot = 1.apply(\"m\")",
+        'map m {\n}\nroot = 1.apply("m")',
         'root = "a".uppercase()\n  .lowercase()',
         'root = this.a.0.b."c d"',
     ],
@@ -119,7 +119,7 @@ def test_generated_code_never_contains_user_identifiers() -> None:
 
 @pytest.mark.parametrize(
     "evil",
-    ['root = "\'); import os; (\'"', "root = \"\\\\\" + \"'''\"", 'root."a\'b" = 1'],
+    ["root = \"'); import os; ('\"", 'root = "\\\\" + "\'\'\'"', 'root."a\'b" = 1'],
 )
 def test_string_literals_are_escaped(evil: str) -> None:
     parse(evil).query({})

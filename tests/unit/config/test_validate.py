@@ -100,14 +100,12 @@ def test_every_problem_is_reported_sorted_with_positions(write: Write) -> None:
     )
     found = problems(path)
     assert found[5].startswith(
-        'stream.yaml:10:7: unknown processor type "test_only_uper", '
-        'did you mean "test_only_upper"?'
+        'stream.yaml:10:7: unknown processor type "test_only_uper", did you mean "test_only_upper"?'
     )
     del found[5]
     assert found == [
         "stream.yaml:3:12: field count: expected int, got string",
-        'stream.yaml:4:5: unknown field "intervl" in input test_only_gen, '
-        'did you mean "interval"?',
+        'stream.yaml:4:5: unknown field "intervl" in input test_only_gen, did you mean "interval"?',
         'stream.yaml:5:12: field codec: "line" is not one of lines, all-bytes, '
         'did you mean "lines"?',
         "stream.yaml:6:15: field interval: invalid duration 'soon': expected a number "
@@ -282,8 +280,9 @@ def test_missing_input_defaults_to_stdin_and_stdout(write: Write) -> None:
 
 def test_top_level_must_be_an_object(write: Write) -> None:
     path = write("- a\n- b\n")
-    assert problems(path) == ["stream.yaml:1:1: expected an object at the top of the config, "
-                              "got array"]
+    assert problems(path) == [
+        "stream.yaml:1:1: expected an object at the top of the config, got array"
+    ]
 
 
 def test_environment_variables_in_config(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -115,7 +115,7 @@ def test_missing_env_variable_is_reported_where_it_is_used() -> None:
 
 
 def test_keys_are_not_env_interpolated_and_bloblang_is_kept() -> None:
-    doc = _load('path: \'${! meta("k") }\'\n')
+    doc = _load("path: '${! meta(\"k\") }'\n")
     assert doc.data == {"path": '${! meta("k") }'}
     assert doc.problems == []
 

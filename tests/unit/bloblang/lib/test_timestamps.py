@@ -131,11 +131,6 @@ def test_documented_duration_arithmetic(mapping: str, value: Any, expected: floa
     assert parse(mapping).query(value)["delay_for_s"] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="streamforge.message._json_default writes datetime.isoformat() (microseconds, "
-    "padded zeros) instead of Go's RFC3339Nano",
-)
 def test_timestamps_in_a_message_serialise_as_rfc3339_nano(
     run_doc: Callable[[str, str], str],
 ) -> None:
