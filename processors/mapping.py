@@ -48,17 +48,4 @@ class MappingProcessor(Processor):
         self.executor: Any = parse(str(conf))
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
-        apply = self.executor.apply_message
-        mutate = self.mutate
-        out: list[Message] = []
-        append = out.append
-        for i, msg in enumerate(batch):
-            try:
-                res = apply(msg, batch, i, mutate=mutate)
-            except Exception as exc:  # noqa: BLE001 - a failing message is flagged, not fatal
-                msg.error = describe_error(exc)
-                append(msg)
-                continue
-            if res is not None:
-                append(res)
-        return out
+        return self.executor.map_batch(batch, mutate=self.mutate)  # type: ignore[no-any-return]

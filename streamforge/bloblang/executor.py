@@ -9,6 +9,7 @@ from streamforge.bloblang import ops
 from streamforge.bloblang.compiler import CompiledProgram
 from streamforge.bloblang.errors import MappingError
 from streamforge.bloblang.registry import DELETED, NOTHING, ExecContext
+from streamforge.message import _UNSET as _MSG_UNSET
 from streamforge.message import Message, PayloadError
 
 __all__ = ["Executor", "context_for"]
@@ -188,3 +189,58 @@ class Executor:
         else:
             msg.set_value(root)
         return msg
+
+    def map_batch(self, batch: list[Message], *, mutate: bool = False) -> list[Message]:
+        """Run the mapping over a whole batch (the `mapping`/`mutation` processors' loop).
+
+        Deleted messages are left out; a message whose mapping fails is kept unchanged with
+        its `error` set to the failure.
+        """
+        if mutate or self._needs_ctx:
+            return self._map_batch_slow(batch, mutate)
+        main = self._main
+        uses_this = self._uses_this
+        out: list[Message] = []
+        append = out.append
+        for msg in batch:
+            meta_out = dict(msg.metadata)
+            this = None
+            if uses_this:
+                this = msg._value
+                if this is _MSG_UNSET:
+                    this = _this_of(msg)
+            try:
+                root = main(None, this, msg.metadata, meta_out, NOTHING, None, 0)
+            except MappingError as exc:
+                msg.error = str(exc)
+                append(msg)
+                continue
+            except Exception as exc:  # noqa: BLE001 - RecursionError and friends
+                msg.error = str(ops.plain(exc))
+                append(msg)
+                continue
+            if root is DELETED:
+                continue
+            if root is NOTHING:
+                new = msg.shallow_copy()
+                new.metadata = meta_out
+                append(new)
+            elif type(root) is str or type(root) is bytes:
+                append(Message(root, meta_out, error=msg.error))
+            else:
+                append(Message(metadata=meta_out, value=root, error=msg.error))
+        return out
+
+    def _map_batch_slow(self, batch: list[Message], mutate: bool) -> list[Message]:
+        out: list[Message] = []
+        for i, msg in enumerate(batch):
+            try:
+                res = self.apply_message(msg, batch, i, mutate=mutate)
+            except Exception as exc:  # noqa: BLE001 - a failing message is flagged, not fatal
+                reason = str(exc) if isinstance(exc, MappingError) else f"{type(exc).__name__}: {exc}"
+                msg.error = reason
+                out.append(msg)
+                continue
+            if res is not None:
+                out.append(res)
+        return out
