@@ -103,9 +103,7 @@ def run_streamforge(batch_size: int) -> None:
         name="bench",
         path=Path("bench.yaml"),
         input=ComponentConfig("input", "bench_rows", {"batch_size": batch_size}, "input", loc),
-        processors=[
-            ComponentConfig("processor", "mapping", MAPPING, "pipeline.processors.0", loc)
-        ],
+        processors=[ComponentConfig("processor", "mapping", MAPPING, "pipeline.processors.0", loc)],
         output=ComponentConfig("output", "drop", {}, "output", loc),
     )
     compiled = compile_streams([stream])

@@ -31,6 +31,10 @@ def _this_of(msg: Message) -> Any:
         return ops.BadThis(_parse_reason(exc))
 
 
+def _describe(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, MappingError) else f"{type(exc).__name__}: {exc}"
+
+
 class MessageContext(ExecContext):
     """An ExecContext whose `this` is parsed from the message only when first read."""
 
@@ -237,8 +241,7 @@ class Executor:
             try:
                 res = self.apply_message(msg, batch, i, mutate=mutate)
             except Exception as exc:  # noqa: BLE001 - a failing message is flagged, not fatal
-                reason = str(exc) if isinstance(exc, MappingError) else f"{type(exc).__name__}: {exc}"
-                msg.error = reason
+                msg.error = _describe(exc)
                 out.append(msg)
                 continue
             if res is not None:
