@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,17 +31,40 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"value of type {type(obj).__name__} is not serialisable")
 
 
+#: a whole-number float as Python's JSON writes it ("6.0"), which Go writes as "6"
+_WHOLE_FLOAT = re.compile(r"\d\.0(?=[,}\]]|$)")
+
+
+def _whole_floats_as_ints(value: Any) -> Any:
+    t = type(value)
+    if t is float:
+        return int(value) if value.is_integer() and abs(value) < 1e21 else value
+    if t is dict:
+        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
+    if t is list:
+        return [_whole_floats_as_ints(v) for v in value]
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
 def serialise_value(value: Any) -> bytes:
-    """Serialise a structured value the way Benthos does: bytes raw, strings unquoted, else JSON."""
+    """Serialise a structured value the way Benthos does: bytes raw, strings unquoted, else JSON.
+
+    Numbers print as Go prints them: a whole-number float is written without `.0`.
+    """
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, bytearray):
         return bytes(value)
-    return json.dumps(
-        value, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    ).encode("utf-8")
+    text = _dumps(value)
+    if _WHOLE_FLOAT.search(text):
+        text = _dumps(_whole_floats_as_ints(value))
+    return text.encode("utf-8")
 
 
 class Message:
