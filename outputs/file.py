@@ -23,6 +23,8 @@ log = logging.getLogger("streamforge.outputs.file")
 IDLE_SECONDS = 30.0
 #: at most this many files stay open per output instance
 MAX_OPEN = 64
+#: how many distinct files a writer names in its log before it stops naming them
+MAX_ANNOUNCED = 20
 
 
 @register_output(
@@ -66,6 +68,7 @@ class FileWriter(Output):
         self.codec: WriteCodec = parse_output_codec(codec)
         self._files: OrderedDict[str, tuple[BinaryIO, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._announced: set[str] = set()
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
@@ -118,6 +121,7 @@ class FileWriter(Output):
         if entry is None:
             self._ensure_dir(target)
             fh = open(target, "ab")  # noqa: SIM115 - cached across batches
+            self._announce(target)
         else:
             fh = entry[0]
         self._files[target] = (fh, now)
@@ -125,6 +129,15 @@ class FileWriter(Output):
             _, (old, _) = self._files.popitem(last=False)
             old.close()
         return fh
+
+    def _announce(self, target: str) -> None:
+        """Say once where output goes, for the first files this writer opens."""
+        if target in self._announced or len(self._announced) >= MAX_ANNOUNCED:
+            return
+        self._announced.add(target)
+        log.info("writing to %s", os.path.abspath(target))
+        if len(self._announced) == MAX_ANNOUNCED:
+            log.info("more files follow; not naming each of them")
 
     @staticmethod
     def _ensure_dir(target: str) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "ComponentMetrics",
     "component_metrics",
     "render_metrics",
+    "stream_totals",
 ]
 
 #: the registry served on /metrics; nothing else registers into it
@@ -83,6 +84,25 @@ def component_metrics(stream: str, component: str) -> ComponentMetrics:
         seconds=PROCESSING_SECONDS.labels(**labels),
         batch_size=BATCH_SIZE.labels(**labels),
     )
+
+
+def stream_totals(stream: str, input_label: str, output_label: str) -> dict[str, int]:
+    """Messages read by the input, written by the output and flagged anywhere in a stream."""
+
+    def value(name: str, component: str) -> int:
+        sample = REGISTRY.get_sample_value(name, {"stream": stream, "component": component})
+        return int(sample or 0)
+
+    failed = 0
+    for metric in ERRORS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.labels.get("stream") == stream:
+                failed += int(sample.value)
+    return {
+        "read": value("streamforge_received_total", input_label),
+        "written": value("streamforge_sent_total", output_label),
+        "failed": failed,
+    }
 
 
 def render_metrics() -> bytes:

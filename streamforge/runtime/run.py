@@ -21,10 +21,12 @@ from typing import Any
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
+from streamforge.build import StreamBuilder
 from streamforge.compile import CompiledFlow, compile_streams
 from streamforge.config.model import StreamConfig
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 from streamforge.runtime.logging import configure_logging
+from streamforge.runtime.metrics import stream_totals
 
 __all__ = ["RunOptions", "prepare_recovery", "run_compiled", "run_streams", "worker_count"]
 
@@ -162,6 +164,18 @@ def run_compiled(
     finally:
         readiness.set(False)
     log.info("all inputs ended; streams finished")
+    for compiled_stream in compiled.streams:
+        stream = compiled_stream.config
+        builder = StreamBuilder(stream)
+        totals = stream_totals(
+            stream.name,
+            builder.resolve(stream.input).display_label,
+            builder.resolve(stream.output).display_label,
+        )
+        log.info(
+            "stream %s: %d read, %d written, %d failed",
+            stream.name, totals["read"], totals["written"], totals["failed"],
+        )  # fmt: skip
     return 0
 
 
