@@ -39,6 +39,7 @@ __all__ = [
     "PluginError",
     "Registry",
     "registry",
+    "register",
     "register_input",
     "register_output",
     "register_processor",
@@ -196,18 +197,25 @@ registry = Registry()
 T = TypeVar("T")
 
 
-def _register(
+def register(
     kind: Kind,
     name: str,
-    fields: Sequence[Field] | None,
-    config: Field | None,
-    summary: str,
-    description: str,
-    examples: Sequence[str],
-    status: str,
+    fields: Sequence[Field] | None = None,
+    *,
+    config: Field | None = None,
+    summary: str = "",
+    description: str = "",
+    examples: Sequence[str] = (),
+    status: str = "stable",
 ) -> Callable[[T], T]:
+    """Register a component of `kind`; the decorated callable is called as `factory(conf, ctx)`.
+
+    `fields` describe an object config; `config` replaces them for components whose YAML
+    value is not an object. `summary` defaults to the first line of the factory's docstring.
+    """
     if config is None:
         config = Field(name, "object", default={}, fields=tuple(fields or ()))
+    spec_config = config
 
     def decorate(factory: T) -> T:
         doc = (getattr(factory, "__doc__", None) or "").strip()
@@ -215,7 +223,7 @@ def _register(
             ComponentSpec(
                 name=name,
                 kind=kind,
-                config=config,
+                config=spec_config,
                 factory=factory,  # type: ignore[arg-type]
                 summary=summary or (doc.splitlines()[0] if doc else ""),
                 description=description,
@@ -230,45 +238,24 @@ def _register(
 
 
 def register_input(
-    name: str,
-    fields: Sequence[Field] | None = None,
-    *,
-    config: Field | None = None,
-    summary: str = "",
-    description: str = "",
-    examples: Sequence[str] = (),
-    status: str = "stable",
+    name: str, fields: Sequence[Field] | None = None, **options: Any
 ) -> Callable[[T], T]:
-    """Register an input. The decorated callable is called as `factory(conf, ctx)`."""
-    return _register("input", name, fields, config, summary, description, examples, status)
+    """Register an input (options as for `register`)."""
+    return register("input", name, fields, **options)
 
 
 def register_processor(
-    name: str,
-    fields: Sequence[Field] | None = None,
-    *,
-    config: Field | None = None,
-    summary: str = "",
-    description: str = "",
-    examples: Sequence[str] = (),
-    status: str = "stable",
+    name: str, fields: Sequence[Field] | None = None, **options: Any
 ) -> Callable[[T], T]:
-    """Register a processor. The decorated callable is called as `factory(conf, ctx)`."""
-    return _register("processor", name, fields, config, summary, description, examples, status)
+    """Register a processor (options as for `register`)."""
+    return register("processor", name, fields, **options)
 
 
 def register_output(
-    name: str,
-    fields: Sequence[Field] | None = None,
-    *,
-    config: Field | None = None,
-    summary: str = "",
-    description: str = "",
-    examples: Sequence[str] = (),
-    status: str = "stable",
+    name: str, fields: Sequence[Field] | None = None, **options: Any
 ) -> Callable[[T], T]:
-    """Register an output. The decorated callable is called as `factory(conf, ctx)`."""
-    return _register("output", name, fields, config, summary, description, examples, status)
+    """Register an output (options as for `register`)."""
+    return register("output", name, fields, **options)
 
 
 # -- runtime interfaces ---------------------------------------------------------------------

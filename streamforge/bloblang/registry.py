@@ -80,6 +80,8 @@ class Param:
 
 @dataclass(frozen=True)
 class FunctionSpec:
+    """A registered function or method: its implementation and parameters."""
+
     name: str
     impl: Callable[..., Any]
     params: tuple[Param, ...] = ()
@@ -90,64 +92,44 @@ class FunctionSpec:
     variadic: bool = False  # extra positional args are passed through
 
 
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    impl: Callable[..., Any]
-    params: tuple[Param, ...] = ()
-    category: str = "general"
-    description: str = ""
-    needs_ctx: bool = False
-    per_call_site: bool = False
-    variadic: bool = False
+#: methods are described exactly like functions
+MethodSpec = FunctionSpec
 
 
 functions: dict[str, FunctionSpec] = {}
-methods: dict[str, MethodSpec] = {}
+methods: dict[str, FunctionSpec] = {}
 
 
-def function(
-    name: str,
-    params: Sequence[Param] = (),
-    *,
-    category: str = "general",
-    description: str = "",
-    needs_ctx: bool = False,
-    per_call_site: bool = False,
-    variadic: bool = False,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a Bloblang function."""
+def _registrar(
+    table: dict[str, FunctionSpec], kind: str
+) -> Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    def register(
+        name: str,
+        params: Sequence[Param] = (),
+        *,
+        category: str = "general",
+        description: str = "",
+        needs_ctx: bool = False,
+        per_call_site: bool = False,
+        variadic: bool = False,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def deco(impl: Callable[..., Any]) -> Callable[..., Any]:
+            table[name] = FunctionSpec(
+                name, impl, tuple(params), category,
+                description or (impl.__doc__ or "").strip(), needs_ctx, per_call_site, variadic,
+            )  # fmt: skip
+            return impl
 
-    def deco(impl: Callable[..., Any]) -> Callable[..., Any]:
-        functions[name] = FunctionSpec(
-            name, impl, tuple(params), category, description or (impl.__doc__ or "").strip(),
-            needs_ctx, per_call_site, variadic,
-        )  # fmt: skip
-        return impl
+        return deco
 
-    return deco
+    register.__doc__ = f"Register a Bloblang {kind} (see the module docstring for conventions)."
+    return register
 
 
-def method(
-    name: str,
-    params: Sequence[Param] = (),
-    *,
-    category: str = "general",
-    description: str = "",
-    needs_ctx: bool = False,
-    per_call_site: bool = False,
-    variadic: bool = False,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a Bloblang method."""
-
-    def deco(impl: Callable[..., Any]) -> Callable[..., Any]:
-        methods[name] = MethodSpec(
-            name, impl, tuple(params), category, description or (impl.__doc__ or "").strip(),
-            needs_ctx, per_call_site, variadic,
-        )  # fmt: skip
-        return impl
-
-    return deco
+#: `@function(name, params, ...)` registers a Bloblang function
+function = _registrar(functions, "function")
+#: `@method(name, params, ...)` registers a Bloblang method
+method = _registrar(methods, "method")
 
 
 class ExecContext:
