@@ -6,15 +6,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.components import BuildContext, Field, Input, InputReader, register_input
+from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
 from streamforge.message import Message
 
 __all__ = ["GenerateInput", "GenerateReader", "parse_interval"]
 
 
-def parse_interval(text: str) -> float:
+def parse_interval(text: str | float | None) -> float:
     """Seconds between batches; 0 means as fast as possible. Accepts `@every <duration>`."""
-    s = (text or "").strip()
+    s = "" if text is None else str(text).strip()
     if s.startswith("@every "):
         s = s[len("@every ") :].strip()
     elif s.startswith("@") or " " in s:
@@ -34,9 +35,10 @@ def parse_interval(text: str) -> float:
             description="A Bloblang mapping run without an input document to build each message.",
             examples=('root = "hello world"', 'root = {"id": uuid_v4(), "n": counter()}'),
         ),
-        Field(
+        ParsedField(
             "interval",
             "duration",
+            parser=parse_interval,
             default="1s",
             description='Time between batches; "" or "0s" generates as fast as possible.',
             examples=("5s", "1m", "", "@every 1s"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message
+from streamforge.processors._errors import asks_about_errors, interpolation_asks_about_errors
 from streamforge.processors.mapping import describe_error
 
 __all__ = ["LEVELS", "LogProcessor"]
@@ -79,6 +80,9 @@ class LogProcessor(Processor):
             from streamforge.bloblang import parse
 
             self.fields = parse(mapping)
+        self.handles_errors = interpolation_asks_about_errors(
+            str(conf.get("message") or "")
+        ) or asks_about_errors(str(conf.get("fields_mapping") or ""))
         where = (("stream", getattr(ctx, "stream", "")), ("label", getattr(ctx, "label", "")))
         self.context = {k: v for k, v in where if v}
 

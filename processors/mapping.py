@@ -7,6 +7,7 @@ from typing import Any
 from streamforge.bloblang.errors import MappingError
 from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message
+from streamforge.processors._errors import asks_about_errors
 
 __all__ = ["MAPPING_CONFIG", "MappingProcessor", "describe_error"]
 
@@ -33,7 +34,9 @@ MAPPING_CONFIG = Field(
     description=(
         "The mapping starts from an empty document and a copy of the input metadata. "
         "`root = deleted()` drops the message; a failing mapping flags the message with "
-        "the error and passes it on unchanged."
+        "the error and passes it on unchanged. Messages that failed earlier skip the "
+        "mapping unless it calls `errored()` or `error()` (e.g. "
+        "`root = if errored() { deleted() }` drops failed messages)."
     ),
     examples=("mapping: |\n  root.asset = this.id.uppercase()\n  root.value = this.v * 2",),
 )
@@ -46,6 +49,7 @@ class MappingProcessor(Processor):
         from streamforge.bloblang import parse
 
         self.executor: Any = parse(str(conf))
+        self.handles_errors = asks_about_errors(str(conf))
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         return self.executor.map_batch(batch, mutate=self.mutate)  # type: ignore[no-any-return]

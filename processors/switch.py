@@ -8,6 +8,7 @@ from streamforge.bloblang.errors import describe
 from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message
 from streamforge.pipeline import ProcessorChain
+from streamforge.processors._errors import asks_about_errors
 from streamforge.processors._ordering import Keyed, in_order, key_results
 from streamforge.processors.mapping import describe_error
 
@@ -52,7 +53,9 @@ __all__ = ["SwitchProcessor"]
         "Each message runs the processors of the first case whose check passes; with "
         "`fallthrough` the next case runs too. A check that fails or does not return a "
         "bool flags the message, which is then not tested against other cases. The "
-        "resulting batch keeps the order in which messages arrived."
+        "resulting batch keeps the order in which messages arrived. Messages that "
+        "failed earlier are tested only when a check calls `errored()` or `error()`; "
+        "the processors of such a case all run on the failed messages it takes."
     ),
     examples=(
         'switch:\n  - check: this.user.name == "George"\n    processors:\n'
@@ -71,8 +74,14 @@ class SwitchProcessor(Processor):
                 from streamforge.bloblang import parse_query
 
                 check = parse_query(text)
-            chain = ProcessorChain(ctx.build_processors(list(case.get("processors") or [])))
+            for_errors = asks_about_errors(text)
+            chain = ProcessorChain(
+                ctx.build_processors(list(case.get("processors") or [])),
+                skip_errored=not for_errors,
+            )
             self.cases.append((check, chain, bool(case.get("fallthrough", False))))
+            if for_errors:
+                self.handles_errors = True
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         remaining: list[Keyed] = [(float(i), m) for i, m in enumerate(batch)]

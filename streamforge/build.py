@@ -36,12 +36,16 @@ class ComponentContext:
 
 
 class OutputWithProcessors(Output):
-    """An output with output-level `processors:` that run right before it writes."""
+    """An output with output-level `processors:` that run right before it writes.
+
+    They run on errored messages too: a dead-letter output's processors see what is
+    routed to it (e.g. to add `error()` to the document).
+    """
 
     def __init__(self, processors: list[Processor], output: Output) -> None:
         from streamforge.pipeline import ProcessorChain
 
-        self.chain = ProcessorChain(processors)
+        self.chain = ProcessorChain(processors, skip_errored=False)
         self.output = output
 
     def write_batch(self, batch: list[Message]) -> list[Message]:

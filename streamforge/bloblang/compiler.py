@@ -8,6 +8,7 @@ rest goes through `streamforge.bloblang.ops`.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 from streamforge.bloblang import ast, ops
 from streamforge.bloblang.errors import MappingError, ParseError, describe, type_name
-from streamforge.bloblang.lexer import error_at
+from streamforge.bloblang.lexer import EOF, IDENT, NL, STR, error_at, tokenize
 from streamforge.bloblang.parser import parse_mapping
 from streamforge.bloblang.registry import DELETED, NOTHING, Param, functions, methods
 
@@ -148,6 +149,13 @@ def _no_meta() -> Any:
     raise MappingError("unable to assign metadata in the current context")
 
 
+def _with_this(ctx: Any, value: Any) -> Any:
+    """A copy of an execution context whose `this` is the current (lambda or map) context."""
+    new = copy.copy(ctx)
+    new.this = value
+    return new
+
+
 def _from(ctx: Any, fn: Callable[[Any], Any], index: Any) -> Any:
     from streamforge.bloblang.executor import context_for
 
@@ -218,8 +226,12 @@ _RUNTIME: dict[str, Any] = {
     "_dkey": _dynamic_key,
     "_nometa": _no_meta,
     "_from": _from,
+    "_withthis": _with_this,
     "_fromall": _from_all,
     "_NUMS": frozenset({int, float}),
+    "_I64MIN": -(2**63),
+    "_I64MAX": 2**63 - 1,
+    "_wrap": ops.wrap_int64,
 }
 
 
@@ -275,6 +287,7 @@ class Compiler:
         self.ns["_maps"] = self.maps
         self.map_defs: dict[str, tuple[ast.MapDef, str]] = {}
         self.cur_text = text
+        self.base_dir: str | None = None
 
     # -- names and constants --
     def tmp(self, prefix: str = "_t") -> str:
@@ -363,7 +376,7 @@ class Compiler:
 
     # -- programs --
     def compile_program(self, mapping: ast.Mapping | None, query: ast.Node | None) -> Any:
-        self.collect_maps(mapping, self.text, base_dir=None) if mapping else None
+        self.collect_maps(mapping, self.text, base_dir=self.base_dir) if mapping else None
         for name, (mdef, text) in self.map_defs.items():
             self.compile_map(name, mdef, text)
         self.cur_text = self.text
@@ -666,7 +679,7 @@ class Compiler:
     def x_Neg(self, node: ast.Neg, scope: _Scope) -> str:
         v = self.atom(self.expr(node.operand, scope))
         ann = self.const(self.annotation(node.operand))
-        return f"(-{v} if type({v}) in _NUMS else _neg({v}, {ann}))"
+        return f"(-{v} if type({v}) in _NUMS and {v} != _I64MIN else _neg({v}, {ann}))"
 
     def x_BinOp(self, node: ast.BinOp, scope: _Scope) -> str:
         op = node.op
@@ -697,7 +710,13 @@ class Compiler:
             if slow:
                 if op == "+":
                     guard = f"({guard}) or (type({left}) is str and type({right}) is str)"
-                return f"({left} {op} {right} if {guard} else {slow}({left}, {right}, {anns}))"
+                code = f"({left} {op} {right} if {guard} else {slow}({left}, {right}, {anns}))"
+                if op == "/":
+                    return code
+                res = self.tmp()
+                self.em.line(f"{res} = {code}")
+                in_range = f"type({res}) is not int or _I64MIN <= {res} <= _I64MAX"
+                return f"({res} if {in_range} else _wrap({res}))"
             return f"({left} {op} {right} if {guard} else _cmp({op!r}, {left}, {right}, {anns}))"
         if op in ("==", "!="):
             code = self.equality(lnode, rnode, left, right)
@@ -771,6 +790,14 @@ class Compiler:
 
     def x_Match(self, node: ast.Match, scope: _Scope) -> str:
         em = self.em
+        if any(isinstance(p, (ast.ObjectLit, ast.ArrayLit)) for p, _ in node.cases):
+            cases: list[tuple[ast.Node | None, ast.Node]] = []
+            for pattern, body in node.cases:
+                static, value = _static_value(pattern) if pattern is not None else (False, None)
+                if static and pattern is not None:
+                    pattern = ast.Literal(pattern.pos, value)
+                cases.append((pattern, body))
+            node = ast.Match(node.pos, node.subject, cases)
         inner = scope
         if node.subject is not None:
             subject = self.own(self.expr(node.subject, scope))
@@ -785,7 +812,10 @@ class Compiler:
                 if pattern is None:
                     header = "else" if i else "if True"
                 else:
-                    cond = self.equality(ast.This(0), pattern, this_code, "")
+                    assert isinstance(pattern, ast.Literal)
+                    cond = self.equality(
+                        ast.This(0), pattern, this_code, self.const_any(pattern.value)
+                    )
                     header = f"elif {cond}" if i else f"if {cond}"
                 with em.block(header):
                     code = self.expr(body, inner)
@@ -803,7 +833,11 @@ class Compiler:
                 elif isinstance(pattern, ast.Literal):
                     if inner is scope:
                         this_code = self.this_ref(scope)
-                    cond = self.own(self.equality(ast.This(0), pattern, this_code, ""))
+                    cond = self.own(
+                        self.equality(
+                            ast.This(0), pattern, this_code, self.const_any(pattern.value)
+                        )
+                    )
                 else:
                     c = self.own(self.expr(pattern, inner))
                     em.line(f"if {c} is not True and {c} is not False: _boolerr({c})")
@@ -939,7 +973,10 @@ class Compiler:
         fn = self.bind(impl, "_f")
         if spec.needs_ctx:
             self.needs_ctx = True
-            args.insert(0, "ctx")
+            if scope.top or not any(p is not None and p.kind == "query" for p, _ in bound):
+                args.insert(0, "ctx")
+            else:
+                args.insert(0, f"_withthis(ctx, {scope.this})")
         return f"{fn}({', '.join(args)})"
 
     def x_MethodCall(self, node: ast.MethodCall, scope: _Scope) -> str:
@@ -1093,6 +1130,31 @@ def _may_be(node: ast.Node) -> tuple[bool, bool]:
     return True, True
 
 
+def _static_value(node: ast.Node) -> tuple[bool, Any]:
+    """The value of a literal made only of constants (object and array literals included)."""
+    if isinstance(node, ast.Literal):
+        return True, node.value
+    if isinstance(node, ast.ArrayLit):
+        items = []
+        for item in node.items:
+            ok, value = _static_value(item)
+            if not ok:
+                return False, None
+            items.append(value)
+        return True, items
+    if isinstance(node, ast.ObjectLit):
+        obj: dict[str, Any] = {}
+        for key, item in node.items:
+            if not (isinstance(key, ast.Literal) and type(key.value) is str):
+                return False, None
+            ok, value = _static_value(item)
+            if not ok:
+                return False, None
+            obj[key.value] = value
+        return True, obj
+    return False, None
+
+
 class _nullcontext:
     def __enter__(self) -> None:
         return None
@@ -1107,9 +1169,14 @@ def _did_you_mean(name: str, candidates: Any) -> str:
 
 
 def _program(
-    text: str, mapping: ast.Mapping | None, query: ast.Node | None, import_paths: Sequence[str]
+    text: str,
+    mapping: ast.Mapping | None,
+    query: ast.Node | None,
+    import_paths: Sequence[str],
+    base_dir: str | None = None,
 ) -> CompiledProgram:
     compiler = Compiler(text, import_paths)
+    compiler.base_dir = base_dir
     try:
         main, source = compiler.compile_program(mapping, query)
     except RecursionError:
@@ -1117,9 +1184,49 @@ def _program(
     return CompiledProgram(main, compiler.uses_this, compiler.needs_ctx, source, query is not None)
 
 
+def _from_file_target(text: str) -> tuple[str, int] | None:
+    """The path of a mapping written as `from "<path>"` (the whole mapping lives in a file)."""
+    try:
+        tokens = tokenize(text)
+    except ParseError:
+        return None
+    kinds = [t for t in tokens if t.kind != NL]
+    if (
+        len(kinds) == 3
+        and kinds[0].kind == IDENT
+        and kinds[0].value == "from"
+        and kinds[1].kind == STR
+        and kinds[2].kind == EOF
+    ):
+        return kinds[1].value, kinds[0].pos
+    return None
+
+
 def compile_mapping(text: str, import_paths: Sequence[str] = ()) -> CompiledProgram:
-    """Parse and compile a mapping."""
-    return _program(text, parse_mapping(text), None, import_paths)
+    """Parse and compile a mapping (or the mapping file named by `from "<path>"`)."""
+    target = _from_file_target(text)
+    if target is None:
+        return _program(text, parse_mapping(text), None, import_paths)
+    name, pos = target
+    path = Compiler(text, import_paths).resolve_import(name, None)
+    if path is None:
+        raise error_at(text, pos, f"failed to read import: {name}: no such file")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            sub_text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error_at(text, pos, f"failed to read import: {name}: {exc}") from None
+    try:
+        mapping = parse_mapping(sub_text)
+    except ParseError as exc:
+        raise error_at(
+            text, pos, f"failed to import {name!r}: {exc.reason} "
+            f"(line {exc.line} char {exc.column} of the imported file)",
+        ) from None  # fmt: skip
+    try:
+        return _program(sub_text, mapping, None, import_paths, os.path.dirname(path))
+    except ParseError as exc:
+        raise error_at(text, pos, f"failed to import {name!r}: {exc.reason}") from None
 
 
 def compile_query(text: str) -> CompiledProgram:

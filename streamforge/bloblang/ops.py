@@ -182,6 +182,11 @@ def add(left: Any, right: Any, anns: tuple[str, str]) -> Any:
     raise _mismatch("add", left, right, anns)
 
 
+def wrap_int64(value: int) -> int:
+    """An integer result reduced to a signed 64-bit value, as Go's int64 arithmetic wraps."""
+    return ((value + 2**63) % 2**64) - 2**63
+
+
 def sub(left: Any, right: Any, anns: tuple[str, str]) -> Any:
     if is_num(left) and is_num(right):
         return left - right
@@ -213,6 +218,8 @@ def mod(left: Any, right: Any, anns: tuple[str, str]) -> Any:
 
 
 def neg(value: Any, ann: str) -> Any:
+    if type(value) is int:
+        return wrap_int64(-value)
     if is_num(value):
         return -value
     raise MappingError(f"{ann}: expected number value, got {describe(value)}")

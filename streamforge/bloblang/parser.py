@@ -261,6 +261,8 @@ class _Parser:
             if not self.is_op("."):
                 return node
             dot = self.advance()
+            while self.tok.kind == NL:
+                self.i += 1
             seg = self.tok
             if seg.kind == IDENT and self.is_op("(", self.peek()):
                 self.advance()
@@ -369,9 +371,9 @@ class _Parser:
             if word == "root":
                 self.advance()
                 return ast.Root(t.pos)
-            if word == "if" and not self.is_op("(", self.peek()):
+            if word == "if":
                 return self.parse_if_expr()
-            if word == "match" and not self.is_op("(", self.peek()):
+            if word == "match":
                 return self.parse_match()
             if self.is_op("(", self.peek()):
                 self.advance()

@@ -209,9 +209,10 @@ class _Validator:
         elif t == "duration":
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 return self.wrong_type(path, name, "duration", value)
+            parser = getattr(f, "parser", None) or parse_duration
             try:
-                parse_duration(value)
-            except DurationError as exc:
+                parser(value)
+            except (DurationError, ValueError) as exc:
                 self.at(path, f"field {name}: {exc}")
         else:  # string, mapping, query
             if isinstance(value, bool):

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from streamforge.config.env import interpolate_env
+from streamforge.config.env import has_env_reference, interpolate_env
 from streamforge.config.model import Location, Problem
 
 __all__ = ["NodeInfo", "Path", "YamlDocument", "load_yaml", "path_str"]
@@ -166,9 +166,12 @@ def path_str(path: Path) -> str:
 
 
 class _Builder:
-    def __init__(self, doc: YamlDocument, environ: Mapping[str, str] | None) -> None:
+    def __init__(
+        self, doc: YamlDocument, environ: Mapping[str, str] | None, *, swap_env: bool = True
+    ) -> None:
         self.doc = doc
         self.environ = environ
+        self.swap_env = swap_env
         self.resolver = _CoreLoader("")
 
     def loc(self, mark: Any) -> Location:
@@ -233,7 +236,7 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode) -> Any:
         value: str = node.value
         tag = node.tag
-        if "${" in value and tag in (_STR, _INT, _FLOAT, _BOOL, _NULL):
+        if self.swap_env and "${" in value and tag in (_STR, _INT, _FLOAT, _BOOL, _NULL):
             res = interpolate_env(value, self.environ)
             for name in res.missing:
                 self.problem(
@@ -292,6 +295,8 @@ def load_yaml(
     try:
         node = yaml.compose(source, Loader=_CoreLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
+        if has_env_reference(source) and _load_swapped(doc, environ):
+            return doc
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         reason = exc.problem or exc.context or "malformed YAML"
@@ -307,3 +312,30 @@ def load_yaml(
         return doc
     doc.data = _Builder(doc, environ).build(node, (), None)
     return doc
+
+
+def _load_swapped(doc: YamlDocument, environ: Mapping[str, str] | None) -> bool:
+    """Swap `${VAR}` references in the raw text first, then parse, as Benthos does.
+
+    Only used when the text is not valid YAML as written (e.g. `{ path: ${DIR}/x }` in a
+    flow mapping). Returns False when the swapped text does not parse either.
+    """
+    swapped = interpolate_env(doc.source, environ)
+    try:
+        node = yaml.compose(swapped.text, Loader=_CoreLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError:
+        return False
+    for name in swapped.missing:
+        at = max(doc.source.find("${" + name), 0)
+        line = doc.source.count("\n", 0, at)
+        column = at - (doc.source.rfind("\n", 0, at) + 1)
+        doc.problems.append(
+            Problem(
+                Location(doc.file, line + 1, column + 1),
+                f'environment variable "{name}" is not set and has no default '
+                f"(write ${{{name}:default}} to give one)",
+            )
+        )
+    if node is not None:
+        doc.data = _Builder(doc, environ, swap_env=False).build(node, (), None)
+    return True

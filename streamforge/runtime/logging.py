@@ -174,10 +174,12 @@ class RateLimitedErrorLogger:
             return
         with self._lock:
             self._pending += count
-            self._sample = sample
             now = time.monotonic()
             if now - self._last < self.interval:
+                # kept for a later line: later stages (e.g. output processors) may change it
+                self._sample = sample.copy()
                 return
+            self._sample = sample
             count, self._pending, self._last = self._pending, 0, now
         self._log(count, sample)
 

@@ -256,6 +256,15 @@ def provide_processors(case: ParsedCase, tf: TestFile) -> list[Processor]:
     return _processors_from_config(case, tf)
 
 
+def _is_output_level(case: ParsedCase) -> bool:
+    """Whether the target is an output's own `processors:` (these see errored messages)."""
+    if case.target_mapping:
+        return False
+    parts = case.target_processors.strip("/").split("/")
+    outputs = parts[0] == "output" or "output_resources" in parts[:2]
+    return outputs and parts[-1] == "processors" and parts.count("processors") == 1
+
+
 def _contents(batch: list[Message]) -> str:
     return "[" + ", ".join(repr(m.payload.decode("utf-8", "replace")) for m in batch) + "]"
 
@@ -302,7 +311,10 @@ def run_case(tf: TestFile, case: TestCase) -> CaseResult:
     outputs: list[list[Message]] = []
     with environment(parsed.environment):
         try:
-            chain = ProcessorChain(provide_processors(parsed, tf))
+            chain = ProcessorChain(
+                provide_processors(parsed, tf),
+                skip_errored=not _is_output_level(parsed),
+            )
         except TestSetupError as exc:
             result.failures.extend(exc.problems)
             return result

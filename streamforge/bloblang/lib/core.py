@@ -6,6 +6,7 @@ lazily); they are registered here so listings and docs show them.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, describe
@@ -45,6 +46,45 @@ def root_meta(ctx: ExecContext, key: str) -> Any:
         return {k: _to_string(v) for k, v in ctx.meta_out.items()}
     value = ctx.meta_out.get(key)
     return None if value is None else _to_string(value)
+
+
+@function("json", [Param("path", "string", "")], category=_MESSAGE_INFO, needs_ctx=True)
+def json_field(ctx: ExecContext, path: str) -> Any:
+    """A field of the message's JSON document by dot path (the whole document when empty).
+
+    Always reads the message itself, whatever the current context (deprecated in Benthos).
+    """
+    from streamforge.bloblang.ops import BadThis, get_field
+
+    msg = ctx.message
+    if msg is not None:
+        from streamforge.bloblang.executor import _this_of
+
+        doc = _this_of(msg)
+    else:
+        doc = ctx.this
+    if type(doc) is BadThis:
+        doc.fail(path)
+    if not path:
+        return doc
+    for seg in path.split("."):
+        doc = get_field(doc, seg.replace("~1", ".").replace("~0", "~"))
+        if doc is None:
+            return None
+    return doc
+
+
+_COUNTERS: dict[str, int] = {}
+_COUNTERS_LOCK = threading.Lock()
+
+
+@function("count", [Param("name", "string")], category=CATEGORY)
+def count(name: str) -> int:
+    """A process-wide counter per name, starting at 1 (deprecated in Benthos; see `counter`)."""
+    with _COUNTERS_LOCK:
+        value = _COUNTERS.get(name, 0) + 1
+        _COUNTERS[name] = value
+    return value
 
 
 @function("deleted", category=CATEGORY)
