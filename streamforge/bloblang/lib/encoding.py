@@ -1,7 +1,7 @@
 """Bloblang encoding, hashing and compression methods (Benthos "Encoding and Encryption").
 
 `encode` returns a string; `decode`, `hash`, `compress` and `decompress` return bytes, as in
-Benthos. Also the HMAC-based JSON Web Token methods (`parse_jwt_hs*`, `sign_jwt_hs*`).
+Benthos. Encryption, password hashes and JSON Web Tokens live in `crypto`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,15 @@ import bz2
 import gzip
 import hashlib
 import hmac
-import json
+import io
 import zlib
 from collections.abc import Callable
 from typing import Any
+
+import cramjam
+import lz4.frame
+import xxhash
+import zstandard
 
 from streamforge.bloblang.errors import MappingError, type_error
 from streamforge.bloblang.lib import _codecs
@@ -23,15 +28,6 @@ from streamforge.bloblang.lib.strings import as_bytes
 from streamforge.bloblang.registry import Param, method
 
 CATEGORY = "encoding"
-JWT_CATEGORY = "jwt"
-
-
-def _arg_str(value: Any) -> str:
-    if type(value) is str:
-        return value
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    raise type_error("string", value)
 
 
 # ---------------------------------------------------------------------------------------
@@ -143,7 +139,7 @@ def hash_(target: Any, algorithm: Any, key: Any = None, polynomial: Any = "IEEE"
             raise MappingError(f"hash algorithm {algorithm} requires a key argument")
         return hmac.new(as_bytes(key), data, digest).digest()
     if algorithm == "xxhash64":
-        return str(_codecs.xxh64(data)).encode("ascii")
+        return str(xxhash.xxh64_intdigest(data)).encode("ascii")
     if algorithm == "crc32":
         if polynomial == "IEEE":
             value = zlib.crc32(data)
@@ -177,13 +173,31 @@ def _gzip(data: bytes, level: int) -> bytes:
     return gzip.compress(data, compresslevel=6 if level < 0 else level, mtime=0)
 
 
+def _lz4(data: bytes, level: int) -> bytes:
+    # A streaming frame keeps the 4 MiB block size and content checksum Benthos writes.
+    c = lz4.frame.LZ4FrameCompressor(
+        block_size=lz4.frame.BLOCKSIZE_MAX4MB,
+        block_linked=False,
+        content_checksum=True,
+        compression_level=max(level, 0),
+    )
+    return c.begin() + c.compress(data) + c.flush()
+
+
+def _zstd(data: bytes, level: int) -> bytes:
+    # Benthos maps the level onto four encoder speeds; these are their zstd equivalents.
+    zlevel = 1 if level < 3 else 3 if level < 6 else 7 if level < 10 else 11
+    return zstandard.ZstdCompressor(level=zlevel).compress(data)
+
+
 _COMPRESSORS: dict[str, Callable[[bytes, int], bytes]] = {
     "flate": lambda d, lv: _deflate(d, lv, -15),
     "zlib": lambda d, lv: _deflate(d, lv, 15),
     "gzip": _gzip,
     "pgzip": _gzip,
-    "lz4": lambda d, lv: _codecs.lz4_compress(d),
-    "snappy": lambda d, lv: _codecs.snappy_compress(d),
+    "lz4": _lz4,
+    "snappy": lambda d, lv: bytes(cramjam.snappy.compress_raw(d)),
+    "zstd": _zstd,
 }
 
 
@@ -195,104 +209,68 @@ def _inflate(data: bytes, wbits: int) -> bytes:
     return out
 
 
+def _unlz4(data: bytes) -> bytes:
+    out = bytearray()
+    while data:
+        d = lz4.frame.LZ4FrameDecompressor()
+        out += d.decompress(data)
+        if not d.eof:
+            raise ValueError("unexpected EOF")
+        data = d.unused_data
+    return bytes(out)
+
+
+_SNAPPY_STREAM = b"\xff\x06\x00\x00sNaPpY"
+
+
+def _unsnappy(data: bytes) -> bytes:
+    if data.startswith(_SNAPPY_STREAM):
+        return bytes(cramjam.snappy.decompress(data))
+    return bytes(cramjam.snappy.decompress_raw(data))
+
+
+def _unzstd(data: bytes) -> bytes:
+    reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data), read_across_frames=True)
+    return reader.read()
+
+
 _DECOMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "flate": lambda d: _inflate(d, -15),
     "zlib": lambda d: _inflate(d, 15),
     "gzip": gzip.decompress,
     "pgzip": gzip.decompress,
     "bzip2": bz2.decompress,
-    "lz4": _codecs.lz4_decompress,
-    "snappy": _codecs.snappy_decompress,
+    "lz4": _unlz4,
+    "snappy": _unsnappy,
+    "zstd": _unzstd,
 }
+_DECOMPRESS_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    zlib.error,
+    cramjam.DecompressionError,
+    zstandard.ZstdError,
+)
 
 
 @method("compress", [Param("algorithm", "string"), Param("level", "int", -1)], category=CATEGORY)
 def compress(target: Any, algorithm: Any, level: Any = -1) -> bytes:
-    """Compress a string or bytes with flate, gzip, pgzip, lz4, snappy or zlib."""
+    """Compress a string or bytes with flate, gzip, pgzip, lz4, snappy, zlib or zstd."""
     fn = _COMPRESSORS.get(algorithm)
     if fn is None:
-        raise MappingError(f"unrecognised compression algorithm: {algorithm}")
+        raise MappingError(f"compression type not recognised: {algorithm}")
     return fn(as_bytes(target), _level(level))
 
 
 @method("decompress", [Param("algorithm", "string")], category=CATEGORY)
 def decompress(target: Any, algorithm: Any) -> bytes:
-    """Decompress bytes with gzip, pgzip, zlib, bzip2, flate, snappy or lz4."""
+    """Decompress bytes with gzip, pgzip, zlib, bzip2, flate, snappy, lz4 or zstd."""
     fn = _DECOMPRESSORS.get(algorithm)
     if fn is None:
-        raise MappingError(f"unrecognised compression algorithm: {algorithm}")
+        raise MappingError(f"compression type not recognised: {algorithm}")
     try:
         return fn(as_bytes(target))
-    except (OSError, EOFError, ValueError, zlib.error) as e:
+    except _DECOMPRESS_ERRORS as e:
         raise MappingError(f"failed to decompress {algorithm} data: {e}") from None
-
-
-# ---------------------------------------------------------------------------------------
-# JSON Web Tokens (HMAC algorithms)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _jwt_parser(alg: str, digest: str) -> Callable[[Any, Any], Any]:
-    def parse_jwt(target: Any, signing_secret: Any) -> Any:
-        token = _arg_str(target) if not isinstance(target, str) else target
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise MappingError(
-                "failed to parse JWT string: token contains an invalid number of segments"
-            )
-        try:
-            header = json.loads(_b64url_decode(parts[0]))
-            claims = json.loads(_b64url_decode(parts[1]))
-            signature = _b64url_decode(parts[2])
-        except (ValueError, binascii.Error) as e:
-            raise MappingError(f"failed to parse JWT string: token is malformed: {e}") from None
-        if not isinstance(header, dict) or header.get("alg") != alg:
-            got = header.get("alg") if isinstance(header, dict) else None
-            raise MappingError(f"failed to parse JWT string: signing method {got} is invalid")
-        expected = hmac.new(
-            as_bytes(signing_secret), f"{parts[0]}.{parts[1]}".encode(), digest
-        ).digest()
-        if not hmac.compare_digest(expected, signature):
-            raise MappingError(
-                "failed to parse JWT string: token signature is invalid: signature is invalid"
-            )
-        if not isinstance(claims, dict):
-            raise MappingError("failed to parse JWT string: token claims are not an object")
-        return claims
-
-    parse_jwt.__doc__ = f"Parse the claims of a JWT signed with {alg} (claims are not validated)."
-    return parse_jwt
-
-
-def _jwt_signer(alg: str, digest: str) -> Callable[[Any, Any], str]:
-    header = _b64url(json.dumps({"alg": alg, "typ": "JWT"}, separators=(",", ":")).encode())
-
-    def sign_jwt(target: Any, signing_secret: Any) -> str:
-        if type(target) is not dict:
-            raise type_error("object", target)
-        payload = _b64url(
-            json.dumps(target, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
-        )
-        signing_input = f"{header}.{payload}"
-        sig = hmac.new(as_bytes(signing_secret), signing_input.encode(), digest).digest()
-        return f"{signing_input}.{_b64url(sig)}"
-
-    sign_jwt.__doc__ = f"Sign an object of JWT claims with {alg}."
-    return sign_jwt
-
-
-for _bits in ("256", "384", "512"):
-    _alg, _digest = f"HS{_bits}", f"sha{_bits}"
-    method(f"parse_jwt_hs{_bits}", [Param("signing_secret", "string")], category=JWT_CATEGORY)(
-        _jwt_parser(_alg, _digest)
-    )
-    method(f"sign_jwt_hs{_bits}", [Param("signing_secret", "string")], category=JWT_CATEGORY)(
-        _jwt_signer(_alg, _digest)
-    )

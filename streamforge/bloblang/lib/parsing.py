@@ -10,11 +10,11 @@ import base64
 import json
 import math
 import re
-import struct
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
+import msgpack
 import yaml
 
 from streamforge.bloblang.errors import MappingError, type_error
@@ -23,7 +23,7 @@ from streamforge.bloblang.lib._gofmt import go_float_json
 from streamforge.bloblang.lib.strings import as_str
 from streamforge.bloblang.registry import Param, method
 
-__all__ = ["go_json_dumps"]
+__all__ = ["go_json_dumps", "go_json_error"]
 
 CATEGORY = "parsing"
 
@@ -107,7 +107,104 @@ def go_json_dumps(value: Any, indent: str | None = None, escape_html: bool = Tru
     return "".join(out)
 
 
-_JSON_DECODER = json.JSONDecoder()
+class _BadConstant(ValueError):
+    """NaN/Infinity, which Go's decoder rejects."""
+
+
+def _reject_constant(name: str) -> Any:
+    if name == "-Infinity":
+        raise _BadConstant("invalid character 'I' in numeric literal")
+    raise _BadConstant(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+_JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r"}
+_GO_ESCAPES.update({"\t": "\\t", "\v": "\\v", "\\": "\\\\"})
+_JSON_LITERALS = {"t": "true", "f": "false", "n": "null"}
+
+
+def _go_char(c: str) -> str:
+    """A character quoted as Go's JSON scanner quotes the byte it rejects."""
+    if c == "'":
+        return "'\\''"
+    if ord(c) >= 0x80:
+        c = chr(c.encode("utf-8")[0])
+    if c in _GO_ESCAPES:
+        return f"'{_GO_ESCAPES[c]}'"
+    if c.isprintable():
+        return f"'{c}'"
+    return f"'\\x{ord(c):02x}'" if ord(c) < 0x80 else f"'\\u{ord(c):04x}'"
+
+
+def _open_container(text: str, pos: int) -> str:
+    """The innermost bracket still open at `pos` ('{' or '['), ignoring string contents."""
+    stack: list[str] = []
+    in_str = escaped = False
+    for c in text[:pos]:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "{[":
+            stack.append(c)
+        elif c in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
+
+
+def go_json_error(text: str, exc: json.JSONDecodeError) -> str:
+    """The message Go's encoding/json decoder gives for the document Python rejected."""
+    msg, pos, n = exc.msg, exc.pos, len(text)
+    if msg.startswith("Illegal trailing comma"):
+        pos = exc.pos + 1
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        msg = "Expecting value" if msg.endswith("array") else "Expecting property name"
+    if pos >= n or msg.startswith("Unterminated string"):
+        return "unexpected EOF"
+    c = text[pos]
+    if msg.startswith("Expecting value"):
+        word = _JSON_LITERALS.get(c)
+        if word is not None or c == "-":
+            expect = word or "-0"
+            for i in range(1, len(expect)):
+                if pos + i >= n:
+                    return "unexpected EOF"
+                got = text[pos + i]
+                if word is None:
+                    if not got.isdigit():
+                        return f"invalid character {_go_char(got)} in numeric literal"
+                    break
+                if got != word[i]:
+                    return (
+                        f"invalid character {_go_char(got)} in literal {word} "
+                        f"(expecting '{word[i]}')"
+                    )
+        return f"invalid character {_go_char(c)} looking for beginning of value"
+    if msg.startswith("Expecting property name"):
+        return f"invalid character {_go_char(c)} looking for beginning of object key string"
+    if msg.startswith("Expecting ':'"):
+        return f"invalid character {_go_char(c)} after object key"
+    if msg.startswith("Expecting ','"):
+        where = "object key:value pair" if _open_container(text, pos) == "{" else "array element"
+        return f"invalid character {_go_char(c)} after {where}"
+    if msg.startswith("Invalid control character"):
+        return f"invalid character {_go_char(c)} in string literal"
+    if msg.startswith("Invalid \\uXXXX"):
+        start = text.find("u", pos) + 1
+        for i in range(start, start + 4):
+            if i >= n:
+                return "unexpected EOF"
+            if text[i] not in "0123456789abcdefABCDEF":
+                return f"invalid character {_go_char(text[i])} in \\u hexadecimal character escape"
+    if msg.startswith("Invalid \\escape") and pos + 1 < n:
+        return f"invalid character {_go_char(text[pos + 1])} in string escape code"
+    return f"{msg} at offset {pos}"
 
 
 @method("parse_json", [Param("use_number", "bool", None)], category=CATEGORY)
@@ -118,9 +215,11 @@ def parse_json(target: Any, use_number: Any = None) -> Any:
         start = len(text) - len(text.lstrip(" \t\r\n"))
         value, _ = _JSON_DECODER.raw_decode(text, start)
     except json.JSONDecodeError as e:
-        if not text.strip():
+        if not text.strip(" \t\r\n"):
             raise MappingError("failed to parse value as JSON: EOF") from None
-        raise MappingError(f"failed to parse value as JSON: {e.msg} at offset {e.pos}") from None
+        raise MappingError(f"failed to parse value as JSON: {go_json_error(text, e)}") from None
+    except _BadConstant as e:
+        raise MappingError(f"failed to parse value as JSON: {e}") from None
     return value
 
 
@@ -632,195 +731,62 @@ def parse_url(target: Any) -> dict[str, Any]:
 # MessagePack
 
 
-def _mp_pack(v: Any, out: bytearray) -> None:
-    if v is None:
-        out.append(0xC0)
-    elif v is True or v is False:
-        out.append(0xC3 if v else 0xC2)
-    elif isinstance(v, int):
-        if 0 <= v < 0x80:
-            out.append(v)
-        elif -32 <= v < 0:
-            out.append(v & 0xFF)
-        elif 0 <= v <= 0xFF:
-            out += b"\xcc" + struct.pack(">B", v)
-        elif 0 <= v <= 0xFFFF:
-            out += b"\xcd" + struct.pack(">H", v)
-        elif 0 <= v <= 0xFFFFFFFF:
-            out += b"\xce" + struct.pack(">I", v)
-        elif 0 <= v < 1 << 64:
-            out += b"\xcf" + struct.pack(">Q", v)
-        elif v >= -0x80:
-            out += b"\xd0" + struct.pack(">b", v)
-        elif v >= -0x8000:
-            out += b"\xd1" + struct.pack(">h", v)
-        elif v >= -0x80000000:
-            out += b"\xd2" + struct.pack(">i", v)
-        elif v >= -(1 << 63):
-            out += b"\xd3" + struct.pack(">q", v)
-        else:
-            raise MappingError("msgpack: integer out of range")
-    elif isinstance(v, float):
-        out += b"\xcb" + struct.pack(">d", v)
-    elif isinstance(v, str):
-        raw = v.encode("utf-8")
-        n = len(raw)
-        if n < 32:
-            out.append(0xA0 | n)
-        elif n <= 0xFF:
-            out += b"\xd9" + struct.pack(">B", n)
-        elif n <= 0xFFFF:
-            out += b"\xda" + struct.pack(">H", n)
-        else:
-            out += b"\xdb" + struct.pack(">I", n)
-        out += raw
-    elif isinstance(v, (bytes, bytearray)):
-        n = len(v)
-        if n <= 0xFF:
-            out += b"\xc4" + struct.pack(">B", n)
-        elif n <= 0xFFFF:
-            out += b"\xc5" + struct.pack(">H", n)
-        else:
-            out += b"\xc6" + struct.pack(">I", n)
-        out += v
-    elif isinstance(v, (list, tuple)):
-        n = len(v)
-        if n < 16:
-            out.append(0x90 | n)
-        elif n <= 0xFFFF:
-            out += b"\xdc" + struct.pack(">H", n)
-        else:
-            out += b"\xdd" + struct.pack(">I", n)
-        for item in v:
-            _mp_pack(item, out)
-    elif isinstance(v, dict):
-        n = len(v)
-        if n < 16:
-            out.append(0x80 | n)
-        elif n <= 0xFFFF:
-            out += b"\xde" + struct.pack(">H", n)
-        else:
-            out += b"\xdf" + struct.pack(">I", n)
-        for k in sorted(v, key=str):
-            _mp_pack(str(k), out)
-            _mp_pack(v[k], out)
-    elif isinstance(v, datetime):
-        _mp_pack(_rfc3339(v), out)
-    else:
-        raise MappingError(f"msgpack: unsupported type {type(v).__name__}")
+def _mp_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return _rfc3339(v)
+    raise MappingError(f"msgpack: unsupported type {type(v).__name__}")
 
 
-class _MpReader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        chunk = self.data[self.pos : self.pos + n]
-        if len(chunk) != n:
-            raise MappingError("msgpack: unexpected end of data")
-        self.pos += n
-        return chunk
-
-    def unpack(self, fmt: str, n: int) -> Any:
-        return struct.unpack(fmt, self.take(n))[0]
-
-    def read(self, depth: int = 0) -> Any:
-        if depth > 1000:
-            raise MappingError("msgpack: nesting too deep")
-        b = self.take(1)[0]
-        if b <= 0x7F:
-            return b
-        if b >= 0xE0:
-            return b - 0x100
-        if 0xA0 <= b <= 0xBF:
-            return self.take(b & 0x1F).decode("utf-8", "replace")
-        if 0x90 <= b <= 0x9F:
-            return [self.read(depth + 1) for _ in range(b & 0x0F)]
-        if 0x80 <= b <= 0x8F:
-            return self.read_map(b & 0x0F, depth)
-        simple = {0xC0: None, 0xC2: False, 0xC3: True}
-        if b in simple:
-            return simple[b]
-        sized = {0xC4: (">B", 1), 0xC5: (">H", 2), 0xC6: (">I", 4)}
-        if b in sized:
-            return self.take(self.unpack(*sized[b]))
-        strs = {0xD9: (">B", 1), 0xDA: (">H", 2), 0xDB: (">I", 4)}
-        if b in strs:
-            return self.take(self.unpack(*strs[b])).decode("utf-8", "replace")
-        nums = {
-            0xCA: (">f", 4),
-            0xCB: (">d", 8),
-            0xCC: (">B", 1),
-            0xCD: (">H", 2),
-            0xCE: (">I", 4),
-            0xCF: (">Q", 8),
-            0xD0: (">b", 1),
-            0xD1: (">h", 2),
-            0xD2: (">i", 4),
-            0xD3: (">q", 8),
-        }
-        if b in nums:
-            return self.unpack(*nums[b])
-        if b in (0xDC, 0xDD):
-            n = self.unpack(">H", 2) if b == 0xDC else self.unpack(">I", 4)
-            return [self.read(depth + 1) for _ in range(n)]
-        if b in (0xDE, 0xDF):
-            n = self.unpack(">H", 2) if b == 0xDE else self.unpack(">I", 4)
-            return self.read_map(n, depth)
-        exts = {0xD4: 1, 0xD5: 2, 0xD6: 4, 0xD7: 8, 0xD8: 16}
-        if b in exts or b in (0xC7, 0xC8, 0xC9):
-            if b in exts:
-                n = exts[b]
-            else:
-                n = self.unpack(*{0xC7: (">B", 1), 0xC8: (">H", 2), 0xC9: (">I", 4)}[b])
-            ext_type = self.unpack(">b", 1)
-            payload = self.take(n)
-            if ext_type == -1:
-                return _mp_timestamp(payload)
-            return payload
-        raise MappingError(f"msgpack: invalid code 0x{b:02x}")
-
-    def read_map(self, n: int, depth: int) -> dict[str, Any]:
-        obj: dict[str, Any] = {}
-        for _ in range(n):
-            k = self.read(depth + 1)
-            obj[k if isinstance(k, str) else _key_text(k)] = self.read(depth + 1)
-        return obj
+def _mp_sorted(v: Any) -> Any:
+    """Objects with sorted keys, so that the bytes do not depend on insertion order."""
+    if type(v) is dict:
+        return {k: _mp_sorted(v[k]) for k in sorted(v, key=str)}
+    if type(v) is list:
+        return [_mp_sorted(x) for x in v]
+    return v
 
 
-def _key_text(k: Any) -> str:
+def _mp_key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
     if isinstance(k, (bytes, bytearray)):
         return bytes(k).decode("utf-8", "replace")
-    return go_json_dumps(k) if not isinstance(k, str) else k
+    return go_json_dumps(k)
 
 
-def _mp_timestamp(payload: bytes) -> datetime:
-    if len(payload) == 4:
-        secs, nanos = struct.unpack(">I", payload)[0], 0
-    elif len(payload) == 8:
-        v = struct.unpack(">Q", payload)[0]
-        secs, nanos = v & 0x3FFFFFFFF, v >> 34
-    else:
-        nanos, secs = struct.unpack(">Iq", payload)
-    return datetime.fromtimestamp(secs + nanos / 1e9, tz=timezone.utc)
+def _mp_object(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    return {_mp_key(k): v for k, v in pairs}
 
 
 @method("format_msgpack", category=CATEGORY)
 def format_msgpack(target: Any) -> bytes:
     """Serialise a value as MessagePack bytes."""
-    out = bytearray()
-    _mp_pack(target, out)
-    return bytes(out)
+    try:
+        return msgpack.packb(_mp_sorted(target), default=_mp_default, use_bin_type=True)
+    except (OverflowError, ValueError, TypeError) as e:
+        raise MappingError(f"msgpack: {e}") from None
 
 
 @method("parse_msgpack", category=CATEGORY)
 def parse_msgpack(target: Any) -> Any:
     """Parse MessagePack bytes into a structured value."""
     data = target if isinstance(target, (bytes, bytearray)) else as_str(target).encode()
-    return _MpReader(bytes(data)).read()
+    try:
+        return msgpack.unpackb(
+            bytes(data),
+            raw=False,
+            unicode_errors="replace",
+            strict_map_key=False,
+            object_pairs_hook=_mp_object,
+            timestamp=3,
+            ext_hook=lambda _code, payload: payload,
+        )
+    except msgpack.ExtraData as e:
+        return e.unpacked
+    except msgpack.StackError:
+        raise MappingError("msgpack: nesting too deep") from None
+    except ValueError as e:
+        raise MappingError(f"msgpack: {str(e) or 'invalid data'}") from None
 
 
 # ---------------------------------------------------------------------------------------

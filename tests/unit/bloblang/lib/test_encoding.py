@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import zlib
@@ -139,7 +140,7 @@ def test_decompress_documented_examples(run: Any, run_doc: Any) -> None:
     ) == {"result": "hello world I love space"}
 
 
-@pytest.mark.parametrize("algorithm", ["gzip", "pgzip", "zlib", "flate", "lz4", "snappy"])
+@pytest.mark.parametrize("algorithm", ["gzip", "pgzip", "zlib", "flate", "lz4", "snappy", "zstd"])
 def test_compression_round_trips(run: Any, algorithm: str) -> None:
     text = "the quick brown fox jumps over the lazy dog " * 200 + "tail"
     packed = run(f'root = this.v.compress("{algorithm}")', {"v": text})
@@ -163,6 +164,57 @@ def test_decompress_reads_standard_formats(run: Any) -> None:
     ):
         b64 = __import__("base64").b64encode(packed).decode()
         assert run(f'root = this.v.decode("base64").decompress("{algorithm}")', {"v": b64}) == data
+
+
+def test_lz4_reads_concatenated_frames_and_honours_levels(run: Any) -> None:
+    frame = base64.b64decode(LZ4_DOC)
+    b64 = base64.b64encode(frame + frame).decode()
+    assert run('root = this.v.decode("base64").decompress("lz4").string()', {"v": b64}) == (
+        "hello world I love space" * 2
+    )
+    text = "abcdefgh" * 500
+    packed = run('root = this.v.compress("lz4", 9)', {"v": text})
+    assert run('root = this.v.decompress("lz4").string()', {"v": packed}) == text
+
+
+def test_snappy_reads_the_block_format(run: Any) -> None:
+    # Hand-assembled from the format description: length varint, literal tag, copy-1 tag.
+    literal = bytes([11, (11 - 1) << 2]) + b"hello world"
+    copy = bytes([12, (4 - 1) << 2]) + b"abcd" + bytes([((8 - 4) << 2) | 1, 4])
+    for packed, expected in ((literal, b"hello world"), (copy, b"abcdabcdabcd")):
+        b64 = base64.b64encode(packed).decode()
+        assert run('root = this.v.decode("base64").decompress("snappy")', {"v": b64}) == expected
+
+
+def test_zstd_reads_streamed_and_concatenated_frames(run: Any) -> None:
+    import io
+
+    import zstandard
+
+    sink = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(sink, closefd=False) as w:
+        w.write(b"streamed, size unknown;")
+    data = sink.getvalue() + zstandard.ZstdCompressor().compress(b" second frame")
+    b64 = base64.b64encode(data).decode()
+    assert run('root = this.v.decode("base64").decompress("zstd")', {"v": b64}) == (
+        b"streamed, size unknown; second frame"
+    )
+    with pytest.raises(MappingError, match="failed to decompress zstd data"):
+        run('root = this.v.decompress("zstd")', {"v": "not zstd"})
+
+
+def test_z85_matches_the_zeromq_reference_vector(run: Any) -> None:
+    assert run('root = this.v.decode("hex").encode("z85")', {"v": "864fd26fb559f75b"}) == (
+        "HelloWorld"
+    )
+    assert run('root = this.v.decode("z85").encode("hex")', {"v": "HelloWorld"}) == (
+        "864fd26fb559f75b"
+    )
+    for bad, message in (("Hello", "illegal character"), ("Hell~", "illegal character")):
+        with pytest.raises(MappingError, match=message):
+            run('root = this.v.decode("z85")', {"v": bad.replace("o", "_")})
+    with pytest.raises(MappingError, match="multiple of 4"):
+        run('root = "abc".encode("z85")', None)
 
 
 def test_compress_level_is_applied(run: Any) -> None:
@@ -204,7 +256,10 @@ def test_jwt_round_trip_and_bad_secret(run: Any) -> None:
         ('root = this.v.hash("sha3")', {"v": "x"}, "unrecognized hash type: sha3"),
         ('root = this.v.hash("hmac_sha256")', {"v": "x"}, "requires a key"),
         ('root = this.v.hash("crc32", polynomial: "nope")', {"v": "x"}, "unsupported crc32"),
-        ('root = this.v.compress("brotli")', {"v": "x"}, "brotli"),
+        ('root = this.v.compress("brotli")', {"v": "x"}, "compression type not recognised: brotli"),
+        ('root = this.v.compress("bzip2")', {"v": "x"}, "compression type not recognised: bzip2"),
+        ('root = this.v.decompress("lz4")', {"v": "not lz4"}, "failed to decompress lz4"),
+        ('root = this.v.decompress("snappy")', {"v": "\xff"}, "failed to decompress snappy"),
         ('root = this.v.decompress("gzip")', {"v": "not gzip"}, "failed to decompress"),
         ('root = this.v.encode("hex")', {"v": 12}, "expected string value, got number (12)"),
     ],

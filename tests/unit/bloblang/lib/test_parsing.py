@@ -336,3 +336,49 @@ def test_parse_url_error_is_catchable_as_documented(run: Any) -> None:
     assert 'parse \\"invalid %&\\": invalid URL escape \\"%&\\"' in __import__("json").dumps(
         out["url"]["error"]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("oops", "invalid character 'o' looking for beginning of value"),
+        ("not valid json", "invalid character 'o' in literal null (expecting 'u')"),
+        ("", "EOF"),
+        ('{"a":1', "unexpected EOF"),
+        ('"open', "unexpected EOF"),
+        ("[1 2]", "invalid character '2' after array element"),
+        ('{"a":"}" "b":2}', "invalid character '\"' after object key:value pair"),
+        ('{"a" 1}', "invalid character '1' after object key"),
+        ("{a:1}", "invalid character 'a' looking for beginning of object key string"),
+        ('{"a":1,}', "invalid character '}' looking for beginning of object key string"),
+        ("[1,]", "invalid character ']' looking for beginning of value"),
+        ('"a\nb"', "invalid character '\\n' in string literal"),
+        ('"\\q"', "invalid character 'q' in string escape code"),
+        ("-x", "invalid character 'x' in numeric literal"),
+        ("NaN", "invalid character 'N' looking for beginning of value"),
+        ("'x'", "invalid character '\\'' looking for beginning of value"),
+    ],
+)
+def test_parse_json_errors_read_as_go_decoder_errors(run: Any, text: str, reason: str) -> None:
+    with pytest.raises(MappingError) as info:
+        run("root = this.v.parse_json()", {"v": text})
+    assert str(info.value) == (
+        f"failed assignment (line 1): field `this.v`: failed to parse value as JSON: {reason}"
+    )
+
+
+def test_parse_json_error_on_a_raw_payload_names_its_target(run_doc: Any) -> None:
+    with pytest.raises(MappingError) as info:
+        run_doc("root = content().parse_json()", "oops")
+    assert str(info.value) == (
+        "failed assignment (line 1): function content: "
+        "failed to parse value as JSON: invalid character 'o' looking for beginning of value"
+    )
+
+
+def test_msgpack_timestamps_and_extension_payloads(run: Any) -> None:
+    # fixext 4 with type -1 is a 32-bit seconds timestamp; other types keep their payload.
+    ts = run('root = this.v.decode("hex").parse_msgpack().ts_unix()', {"v": "d6ff5a4ec2e0"})
+    assert ts == 0x5A4EC2E0
+    assert run('root = this.v.decode("hex").parse_msgpack()', {"v": "d40161"}) == b"a"
+    assert run('root = this.v.decode("hex").parse_msgpack()', {"v": "8101a178"}) == {"1": "x"}
