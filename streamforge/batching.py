@@ -190,6 +190,10 @@ class BatchingOutput(Output):
                 elif not self._buffer and time.monotonic() >= self._last_write + period:
                     self._last_write = time.monotonic()
 
+    def buffered(self) -> int:
+        """Messages waiting for a trigger (and any its output still holds)."""
+        return len(self._buffer) + self.output.buffered()
+
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> list[Message]:
         with self._lock:
@@ -206,8 +210,3 @@ class BatchingOutput(Output):
         if failed:
             log.warning("%d message(s) could not be written when the output closed", len(failed))
         self.output.close()
-
-    @property
-    def buffered(self) -> int:
-        """Messages waiting for a trigger."""
-        return len(self._buffer)

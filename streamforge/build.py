@@ -55,6 +55,9 @@ class OutputWithProcessors(Output):
     def flush(self) -> list[Message]:
         return self.output.flush()
 
+    def buffered(self) -> int:
+        return self.output.buffered()
+
     def close(self) -> None:
         self.chain.close()
         self.output.close()

@@ -21,6 +21,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
+from streamforge.acks import AckBatch
 from streamforge.build import BuildError, StreamBuilder
 from streamforge.components import Processor
 from streamforge.config.model import ComponentConfig, StreamConfig
@@ -128,11 +129,18 @@ class FusedStage:
             chain, observer = self._new_chain()
         out: list[Item] = []
         for batch in items:
-            if batch:
-                observer.start(batch)
-                batch = chain.process_batch(batch)
-                if batch:
-                    out.append(batch)
+            if not batch:
+                continue
+            ack = batch.ack if type(batch) is AckBatch else None
+            observer.start(batch)
+            result = chain.process_batch(batch)
+            if ack is None:
+                if result:
+                    out.append(result)
+            elif result:
+                out.append(AckBatch(result, ack))
+            else:
+                ack(None)  # every message was dropped: the stream is done with the batch
         return out
 
     def close(self) -> None:

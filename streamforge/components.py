@@ -313,6 +313,14 @@ class InputReader(ABC):
         """Resume state for recovery (e.g. offset); None when not resumable."""
         return None
 
+    def ack(self, batch: list[Message], error: str | None) -> None:  # noqa: B027 - optional
+        """The stream is done with a batch `read` returned (override to acknowledge to a peer).
+
+        Called once per batch, from a worker thread, after every message derived from it was
+        written (`error` None) or when writing failed (`error` says why). Readers that do not
+        override this method cost nothing.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources."""
 
@@ -339,6 +347,10 @@ class Output(ABC):
     def flush(self) -> list[Message]:
         """Write anything buffered; return failures. Called on period timers and close."""
         return []
+
+    def buffered(self) -> int:
+        """Messages accepted but not written yet (held by a batching policy)."""
+        return 0
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streamforge.runtime.connection import connections_down
 from streamforge.runtime.metrics import render_metrics
 
 __all__ = ["DEFAULT_ADDRESS", "HttpServer", "Readiness", "parse_address", "start_http_server"]
@@ -62,10 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
         elif path == "/ready":
-            if self.server.readiness.ready:
-                self._send(200, b"OK\n")
-            else:
+            down = connections_down()
+            if not self.server.readiness.ready:
                 self._send(503, b"not ready: the dataflow is not running\n")
+            elif down:
+                lines = "".join(f"{line}\n" for line in down)
+                self._send(503, f"not ready:\n{lines}".encode())
+            else:
+                self._send(200, b"OK\n")
         elif path in ("/health/live", "/ping"):
             self._send(200, b"OK\n")
         else:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from streamforge.acks import AckBatch
 from streamforge.components import Output
 from streamforge.message import Message
 from streamforge.runtime.logging import RateLimitedErrorLogger
@@ -38,11 +39,16 @@ class OutputPartition(StatelessSinkPartition[Item]):
             log, metrics.stream, metrics.component, what="write failed"
         )
         self._closed = False
+        self._unacked: list[AckBatch] = []
+        self._failed_pending: dict[int, Message] = {}
 
     def write_batch(self, items: list[Item]) -> None:
         batch = items[0] if len(items) == 1 else [m for item in items for m in item]
         if not batch:
             return
+        for item in items:
+            if type(item) is AckBatch:
+                self._unacked.append(item)
         m = self.metrics
         n = len(batch)
         m.received.inc(n)
@@ -58,6 +64,27 @@ class OutputPartition(StatelessSinkPartition[Item]):
         m.seconds.observe(time.perf_counter() - start)
         self._account(n, failed)
 
+    def _acknowledge(self, failed: list[Message], *, final: bool = False) -> None:
+        """Acknowledge input batches whose messages the output has written (or failed)."""
+        if not self._unacked:
+            return
+        failed_by_id = {id(m): m for m in failed}
+        if failed_by_id:
+            self._failed_pending.update(failed_by_id)
+        if self.output.buffered() and not final:
+            return  # some messages are still held by a batching policy
+        unacked, self._unacked = self._unacked, []
+        pending, self._failed_pending = self._failed_pending, {}
+        for item in unacked:
+            error = None
+            if pending:
+                for msg in item:
+                    bad = pending.get(id(msg))
+                    if bad is not None:
+                        error = bad.error or "write failed"
+                        break
+            item.ack(error)
+
     def _account(self, written: int, failed: list[Message]) -> None:
         if failed:
             self.metrics.errors.inc(len(failed))
@@ -65,13 +92,16 @@ class OutputPartition(StatelessSinkPartition[Item]):
         sent = written - len(failed)
         if sent > 0:
             self.metrics.sent.inc(sent)
+        self._acknowledge(failed)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         try:
-            self._account(0, self.output.flush())
+            failed = self.output.flush()
+            self._account(0, failed)
+            self._acknowledge(failed, final=True)
         finally:
             self.output.close()
             self._errors.flush()

@@ -14,6 +14,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from streamforge.acks import AckBatch, Acknowledgement
 from streamforge.components import Input, InputReader
 from streamforge.message import Message
 from streamforge.runtime.metrics import ComponentMetrics
@@ -40,6 +41,7 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         self._stop = stop
         self._metrics = metrics
         self._closed = False
+        self._acks = type(reader).ack is not InputReader.ack
 
     def next_batch(self) -> list[Item]:
         if self._stop is not None and self._stop.is_set():
@@ -67,6 +69,8 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
             n = len(batch)
             self._metrics.received.inc(n)
             self._metrics.batch_size.observe(n)
+            if self._acks:
+                return [AckBatch(batch, Acknowledgement(self._reader.ack, batch))]
             return [batch]
         return []
 

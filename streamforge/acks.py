@@ -1,0 +1,53 @@
+"""Acknowledgements: an input learns when the stream is done with each batch it read.
+
+An input reader that overrides `InputReader.ack` gets its batches wrapped in `AckBatch`. The
+fused processor stage carries the acknowledgement to the batch it produces (or acknowledges at
+once when every message was dropped), and the output acknowledges after writing: with no error
+when every message was written, with the first write error otherwise. MQTT acknowledges QoS 1/2
+messages to the broker and Kafka commits offsets only then.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from streamforge.message import Message
+
+__all__ = ["AckBatch", "Acknowledgement"]
+
+
+class Acknowledgement:
+    """Acknowledges one input batch, once, however many times it is called."""
+
+    __slots__ = ("_callback", "_batch", "_done", "_lock")
+
+    def __init__(
+        self, callback: Callable[[list[Message], str | None], None], batch: list[Message]
+    ) -> None:
+        self._callback = callback
+        self._batch = batch
+        self._done = False
+        self._lock = threading.Lock()
+
+    def __call__(self, error: str | None = None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        self._callback(self._batch, error)
+
+
+class AckBatch(list):  # type: ignore[type-arg]
+    """A batch of messages carrying the acknowledgement of the input batch it came from."""
+
+    __slots__ = ("ack",)
+
+    def __init__(self, messages: Iterable[Message], ack: Acknowledgement) -> None:
+        super().__init__(messages)
+        self.ack = ack
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # an acknowledgement never leaves its process; a copy elsewhere is a plain batch
+        return (list, (list(self),))

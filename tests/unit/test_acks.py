@@ -1,0 +1,152 @@
+"""Inputs are acknowledged only after the outputs are done with what came from each batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bytewax.testing import run_main
+
+from streamforge.compile import compile_streams
+from streamforge.components import (
+    Field,
+    Input,
+    InputReader,
+    Output,
+    load_builtins,
+    register_input,
+    register_output,
+)
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.message import Message
+
+#: input name -> (first value of each acknowledged batch, error)
+ACKS: dict[str, list[tuple[int, str | None]]] = {}
+#: output name -> values written, in the order they were written
+WRITES: dict[str, list[int]] = {}
+#: input name -> a check run on every acknowledgement (value of the batch's first message)
+ON_ACK: dict[str, Callable[[int], None]] = {}
+
+
+class _AckingReader(InputReader):
+    def __init__(self, name: str, batches: int, size: int) -> None:
+        self.name, self.batches, self.size, self.sent = name, batches, size, 0
+
+    def read(self) -> list[Message] | None:
+        if self.sent >= self.batches:
+            return None
+        start = self.sent * self.size
+        self.sent += 1
+        return [Message.from_value({"n": n}) for n in range(start, start + self.size)]
+
+    def ack(self, batch: list[Message], error: str | None) -> None:
+        first = batch[0].value["n"]
+        if self.name in ON_ACK:
+            ON_ACK[self.name](first)
+        ACKS.setdefault(self.name, []).append((first, error))
+
+
+@register_input(
+    "tack_source",
+    fields=[Field("name", "string"), Field("batches", "int"), Field("size", "int", default=3)],
+)
+class AckingInput(Input):
+    """Batches of numbers; records every acknowledgement it gets."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        self.conf = conf
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        c = self.conf
+        return _AckingReader(c["name"], c["batches"], c["size"])
+
+
+@register_output("tack_sink", fields=[Field("name", "string"), Field("fail_over", "int")])
+class FailingOutput(Output):
+    """Writes numbers up to `fail_over`; fails the larger ones. Records acks seen at write."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        self.name, self.limit = conf["name"], conf["fail_over"]
+
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        failed = []
+        for msg in batch:
+            n = msg.value["n"]
+            if n > self.limit:
+                failed.append(msg.fail(f"refused {n}"))
+            else:
+                # nothing may be acknowledged before it was written
+                assert all(first > n or first + 3 <= n for first, _ in ACKS.get(self.name, []))
+                WRITES.setdefault(self.name, []).append(n)
+        return failed
+
+
+def _stream(name: str, batches: int, fail_over: int, processors: list[ComponentConfig],
+            output: ComponentConfig | None = None) -> StreamConfig:  # fmt: skip
+    loc = Location(f"{name}.yaml", 1, 1)
+    return StreamConfig(
+        name=name,
+        path=Path(f"{name}.yaml"),
+        input=ComponentConfig(
+            "input", "tack_source", {"name": name, "batches": batches, "size": 3}, "input", loc
+        ),
+        processors=processors,
+        output=output
+        or ComponentConfig(
+            "output", "tack_sink", {"name": name, "fail_over": fail_over}, "output", loc
+        ),
+    )
+
+
+def _run(stream: StreamConfig) -> None:
+    compiled = compile_streams([stream])
+    run_main(compiled.flow)
+    compiled.close()
+
+
+def test_every_batch_is_acknowledged_after_its_messages_were_written() -> None:
+    _run(_stream("acks_ok", batches=4, fail_over=1000, processors=[]))
+    assert sorted(ACKS["acks_ok"]) == [(0, None), (3, None), (6, None), (9, None)]
+    assert WRITES["acks_ok"] == list(range(12))
+
+
+def test_a_batch_with_a_failed_write_is_acknowledged_with_the_error() -> None:
+    _run(_stream("acks_fail", batches=3, fail_over=4, processors=[]))
+    assert sorted(ACKS["acks_fail"]) == [(0, None), (3, "refused 5"), (6, "refused 6")]
+
+
+def test_a_batch_whose_messages_were_all_dropped_is_acknowledged() -> None:
+    load_builtins()
+    loc = Location("acks_drop.yaml", 3, 5)
+    drop_odd_batches = ComponentConfig(
+        "processor", "mapping", "root = if this.n >= 3 && this.n < 6 { deleted() }",
+        "pipeline.processors.0", loc,
+    )  # fmt: skip
+    _run(_stream("acks_drop", batches=3, fail_over=1000, processors=[drop_odd_batches]))
+    assert sorted(ACKS["acks_drop"]) == [(0, None), (3, None), (6, None)]
+    assert WRITES["acks_drop"] == [0, 1, 2, 6, 7, 8]
+
+
+def test_batches_held_by_a_batching_policy_are_acknowledged_when_written(
+    tmp_path: Path,
+) -> None:
+    load_builtins()
+    loc = Location("acks_batching.yaml", 9, 3)
+    out = ComponentConfig(
+        "output", "file",
+        {"path": str(tmp_path / "out.jsonl"), "codec": "lines",
+         "batching": {"count": 7, "byte_size": 0, "period": "", "check": ""}},
+        "output", loc,
+    )  # fmt: skip
+    target = tmp_path / "out.jsonl"
+
+    def written_before_ack(first: int) -> None:
+        assert len(target.read_text().splitlines()) >= first + 3
+
+    ON_ACK["acks_batching"] = written_before_ack
+    _run(_stream("acks_batching", batches=4, fail_over=0, processors=[], output=out))
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    assert sorted(first for first, _ in ACKS["acks_batching"]) == [0, 3, 6, 9]
+    assert all(err is None for _, err in ACKS["acks_batching"])
