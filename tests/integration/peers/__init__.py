@@ -1,0 +1,1 @@
+"""Real protocol peers started by pytest fixtures on free loopback ports."""
