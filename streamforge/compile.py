@@ -107,7 +107,9 @@ class FusedStage:
         self._build = build
         self._first = first
         self._lock = threading.Lock()
-        self._local = threading.local()
+        # keyed by OS thread id: Bytewax worker threads are not Python threads, so their
+        # thread-local storage does not survive between calls
+        self._by_thread: dict[int, tuple[ProcessorChain, _ChainObserver]] = {}
         self._chains: list[ProcessorChain] = []
 
     def _new_chain(self) -> tuple[ProcessorChain, _ChainObserver]:
@@ -119,14 +121,12 @@ class FusedStage:
         chain = ProcessorChain(procs, hook=observer.after)
         with self._lock:
             self._chains.append(chain)
-        self._local.state = (chain, observer)
+            self._by_thread[threading.get_ident()] = (chain, observer)
         return chain, observer
 
     def __call__(self, items: list[Item]) -> list[Item]:
-        try:
-            chain, observer = self._local.state
-        except AttributeError:
-            chain, observer = self._new_chain()
+        state = self._by_thread.get(threading.get_ident())
+        chain, observer = state if state is not None else self._new_chain()
         out: list[Item] = []
         for batch in items:
             if not batch:

@@ -89,6 +89,21 @@ class Tag(Processor):
         return batch
 
 
+#: stream name -> how many times a tcomp_count_builds processor was constructed
+PROCESSORS_BUILT: dict[str, int] = {}
+
+
+@register_processor("tcomp_count_builds", fields=[Field("name", "string")])
+class CountBuilds(Processor):
+    """Counts its own constructions; passes messages on."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        PROCESSORS_BUILT[conf["name"]] = PROCESSORS_BUILT.get(conf["name"], 0) + 1
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        return batch
+
+
 @register_processor("tcomp_fail_odd")
 class FailOdd(Processor):
     """Flags messages with an odd `n`."""
@@ -371,6 +386,16 @@ def test_partitions_spread_over_workers_each_with_its_own_output() -> None:
     keys = sorted((m.value["part"], m.value["n"]) for m in out)
     assert keys == sorted((f"p{p}", n) for p in range(4) for n in range(50))
     assert OUTPUTS_BUILT["workers"] == 2
+
+
+def test_each_worker_builds_its_processors_once_for_the_whole_run() -> None:
+    counter = comp("processor", "tcomp_count_builds", {"name": "reuse"}, "pipeline.processors.0")
+    s = stream("reuse", count=400, partitions=4, batch=5, processors=[counter])
+    compiled = compile_streams([s])
+    cli_main(compiled.flow, workers_per_process=2)
+    compiled.close()
+    assert len(messages("reuse")) == 1600
+    assert PROCESSORS_BUILT["reuse"] <= 2  # one per worker (the first reuses the compile-time one)
 
 
 def test_stop_event_ends_endless_inputs_and_outputs_still_close() -> None:
