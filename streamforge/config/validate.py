@@ -51,7 +51,7 @@ _RESOURCE_KEYS: dict[str, Kind] = {
     "processor_resources": "processor",
     "output_resources": "output",
 }
-_CHOICES_SHOWN = 15
+_CHOICES_SHOWN = 25
 
 
 def _resource_list(name: str, kind: Kind) -> Field:

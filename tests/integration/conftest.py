@@ -2,3 +2,6 @@
 
 # Each peer module defines its fixtures; importing them here makes them available to every
 # integration test.
+from peers.http_sink import http_sink  # noqa: F401
+from peers.mosquitto import mosquitto  # noqa: F401
+from peers.tansu import tansu, tansu_restartable  # noqa: F401

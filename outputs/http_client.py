@@ -1,0 +1,485 @@
+"""`http_client` output: one HTTP request per message, with retries, backoff and a circuit breaker.
+
+A response is successful when its status is 2xx or listed in `successful_on` (and not listed in
+`backoff_on` or `drop_on`). Anything else is retried up to `retries` times; then the message
+fails with the status and the start of the response body, so `fallback` can route it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import ssl
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from streamforge.batching import batching_field, with_batching
+from streamforge.components import BuildContext, Field, Output, register_output
+from streamforge.durations import parse_duration
+from streamforge.interpolation import InterpolatedString
+from streamforge.message import Message
+from streamforge.outputs._circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
+from streamforge.runtime.connection import Backoff, Connection, connection
+
+__all__ = ["HttpClientWriter"]
+
+log = logging.getLogger("streamforge.outputs.http_client")
+# httpx logs every request at INFO; a stream's log should not carry one line per message
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+#: characters of a failed response's body quoted in the message's error
+BODY_EXCERPT = 200
+#: seconds a start-up reachability probe of the URL's host may take
+PROBE_TIMEOUT = 2.0
+
+
+def _metadata_filter_field() -> Field:
+    return Field(
+        "metadata",
+        "object",
+        default={"include_prefixes": [], "include_patterns": []},
+        description="Metadata keys sent as request headers (none by default).",
+        fields=(
+            Field("include_prefixes", "array", default=[], item=Field("prefix", "string"),
+                  description="Keys starting with any of these prefixes are sent."),
+            Field("include_patterns", "array", default=[], item=Field("pattern", "string"),
+                  description="Keys matching any of these regular expressions are sent."),
+        ),
+        advanced=True,
+    )  # fmt: skip
+
+
+def _status_list(name: str, default: list[int], description: str) -> Field:
+    return Field(name, "array", default=default, item=Field("status", "int"),
+                 description=description, advanced=True)  # fmt: skip
+
+
+@register_output(
+    "http_client",
+    fields=[
+        Field(
+            "url",
+            "string",
+            interpolable=True,
+            description="The URL to send each message to.",
+            examples=("http://localhost:8080/ingest", "http://api/${! @asset_id }/values"),
+        ),
+        Field(
+            "verb",
+            "string",
+            default="POST",
+            description="The HTTP method of each request.",
+            examples=("POST", "PUT", "PATCH"),
+        ),
+        Field(
+            "headers",
+            "map",
+            default={},
+            item=Field("value", "string", interpolable=True),
+            description="Request headers; values are interpolated per message. Content-Type "
+            "defaults to application/octet-stream.",
+            examples=({"Content-Type": "application/json", "X-Asset": "${! @asset_id }"},),
+        ),
+        _metadata_filter_field(),
+        Field("timeout", "duration", default="5s", description="How long one request may take."),
+        Field(
+            "retries",
+            "int",
+            default=3,
+            description="Attempts after the first one before a message fails; 0 never retries.",
+        ),
+        Field(
+            "retry_period",
+            "duration",
+            default="1s",
+            description="Pause before the first retry; it doubles (with jitter) on each retry.",
+        ),
+        Field(
+            "max_retry_backoff",
+            "duration",
+            default="300s",
+            description="The longest pause between two retries.",
+        ),
+        _status_list(
+            "backoff_on",
+            [429],
+            "Statuses that fail the attempt and are retried with exponential backoff "
+            "(a Retry-After header is honoured).",
+        ),
+        _status_list("drop_on", [], "Statuses that fail the message at once, without retries."),
+        _status_list(
+            "successful_on",
+            [],
+            "Statuses counted as success besides 2xx (e.g. 409 for already written).",
+        ),
+        Field(
+            "follow_redirects",
+            "bool",
+            default=True,
+            advanced=True,
+            description="Follow 3xx redirects.",
+        ),
+        Field(
+            "basic_auth",
+            "object",
+            default={"enabled": False, "username": "", "password": ""},
+            description="HTTP basic authentication.",
+            fields=(
+                Field("enabled", "bool", default=False, description="Send basic auth."),
+                Field("username", "string", default="", description="The user name."),
+                Field("password", "string", default="", description="The password."),
+            ),
+        ),
+        Field(
+            "tls",
+            "object",
+            default={
+                "enabled": False,
+                "skip_cert_verify": False,
+                "root_cas_file": "",
+                "client_certs": [],
+            },
+            description="TLS settings for https URLs (https works without them, using the "
+            "system's CAs).",
+            fields=(
+                Field("enabled", "bool", default=False, description="Apply the settings below."),
+                Field(
+                    "skip_cert_verify",
+                    "bool",
+                    default=False,
+                    description="Do not verify the server's certificate (tests only).",
+                ),
+                Field(
+                    "root_cas_file",
+                    "string",
+                    default="",
+                    description="A PEM file of CAs to trust instead of the system's.",
+                ),
+                Field(
+                    "client_certs",
+                    "array",
+                    default=[],
+                    description="Client certificates for mutual TLS.",
+                    item=Field(
+                        "cert",
+                        "object",
+                        fields=(
+                            Field("cert_file", "string", description="PEM certificate file."),
+                            Field("key_file", "string", description="PEM key file."),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        Field(
+            "circuit_breaker",
+            "object",
+            default={"failures": 5, "reset_after": "30s"},
+            description="After `failures` consecutive failed attempts (connection errors, "
+            "timeouts, 5xx) requests fail at once; after `reset_after` one trial request "
+            "decides whether to resume. `failures: 0` turns it off.",
+            fields=(
+                Field(
+                    "failures",
+                    "int",
+                    default=5,
+                    description="Consecutive failures that open the circuit.",
+                ),
+                Field(
+                    "reset_after",
+                    "duration",
+                    default="30s",
+                    description="How long the circuit stays open before a trial request.",
+                ),
+            ),
+        ),
+        Field(
+            "max_in_flight",
+            "int",
+            default=64,
+            description="Requests of one batch sent in parallel.",
+        ),
+        batching_field(),
+    ],
+    summary="Sends each message as an HTTP request; failed responses become message errors.",
+    description=(
+        "A failed request (connection error, timeout, or a status that is not successful) is "
+        "retried up to `retries` times with exponential backoff and jitter starting at "
+        "`retry_period`; then the message fails with the status and the start of the response "
+        "body, for `fallback` or `switch` to route. `drop_on` statuses fail at once. "
+        "Connection errors, timeouts and 5xx count towards the circuit breaker and mark the "
+        "component not connected in `/ready` and `streamforge_connected`; any other answer "
+        "marks it connected."
+    ),
+    examples=(
+        "http_client:\n  url: http://localhost:8080/values/${! @asset_id }\n  verb: POST\n"
+        "  headers:\n    Content-Type: application/json\n  retries: 3\n",
+    ),
+)
+def HttpClientOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+    """Sends each message as an HTTP request; failed responses become message errors."""
+    stream = getattr(ctx, "stream", "") or "stream"
+    label = getattr(ctx, "label", "") or "http_client"
+    writer = HttpClientWriter(conf, stream=stream, label=label)
+    return with_batching(writer, conf.get("batching"))
+
+
+def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
+    if not tls.get("enabled"):
+        return True
+    cafile = str(tls.get("root_cas_file") or "") or None
+    context = ssl.create_default_context(cafile=cafile)
+    if tls.get("skip_cert_verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    for pair in tls.get("client_certs") or []:
+        context.load_cert_chain(str(pair["cert_file"]), str(pair["key_file"]))
+    return context
+
+
+def _describe(exc: BaseException) -> str:
+    """The innermost cause of a transport error, e.g. "[Errno 111] Connection refused"."""
+    inner: BaseException = exc
+    while inner.__cause__ is not None or inner.__context__ is not None:
+        nxt = inner.__cause__ or inner.__context__
+        assert nxt is not None
+        inner = nxt
+    text = str(inner) or str(exc) or type(exc).__name__
+    return text
+
+
+class HttpClientWriter(Output):
+    """Sends requests over one pooled httpx client; parallel within a batch up to max_in_flight."""
+
+    def __init__(self, conf: dict[str, Any], *, stream: str = "stream", label: str = "") -> None:
+        self.stream = stream
+        self.label = label or "http_client"
+        self.url = InterpolatedString(str(conf["url"]))
+        self.verb = str(conf.get("verb") or "POST").upper()
+        self.headers = {
+            str(k): InterpolatedString(str(v)) for k, v in (conf.get("headers") or {}).items()
+        }
+        if not any(k.lower() == "content-type" for k in self.headers):
+            self.headers["Content-Type"] = InterpolatedString("application/octet-stream")
+        meta = conf.get("metadata") or {}
+        self.meta_prefixes = tuple(str(p) for p in meta.get("include_prefixes") or ())
+        self.meta_patterns = [re.compile(str(p)) for p in meta.get("include_patterns") or ()]
+        self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
+        self.retries = max(int(conf.get("retries", 3)), 0)
+        self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.0)
+        self.max_retry_backoff = max(
+            parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
+        )
+        self.backoff_on = frozenset(int(s) for s in conf.get("backoff_on", [429]) or ())
+        self.drop_on = frozenset(int(s) for s in conf.get("drop_on") or ())
+        self.successful_on = frozenset(int(s) for s in conf.get("successful_on") or ())
+        self.max_in_flight = max(int(conf.get("max_in_flight", 64) or 1), 1)
+        breaker = conf.get("circuit_breaker") or {}
+        self.breaker = CircuitBreaker(
+            int(breaker.get("failures", 5)),
+            parse_duration(breaker.get("reset_after", "30s")),
+            on_change=self._circuit_changed,
+        )
+        auth = conf.get("basic_auth") or {}
+        basic = (
+            httpx.BasicAuth(str(auth.get("username", "")), str(auth.get("password", "")))
+            if auth.get("enabled")
+            else None
+        )
+        self.peer = self._peer_name()
+        self._fields = {"stream": self.stream, "component": self.label}
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(self.timeout),
+            verify=_ssl_context(conf.get("tls") or {}),
+            auth=basic,
+            follow_redirects=bool(conf.get("follow_redirects", True)),
+            limits=httpx.Limits(
+                max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight
+            ),
+        )
+        self.conn: Connection = connection(self.stream, self.label, self.peer)
+        self._probe()
+
+    # -- connection state ------------------------------------------------------------------------
+    def _peer_name(self) -> str:
+        if not self.url.is_static:
+            return self.url.text
+        parts = urlsplit(self.url.text)
+        return f"{parts.scheme}://{parts.netloc}" if parts.netloc else self.url.text
+
+    def _probe(self) -> None:
+        """Learn at start whether the (static) URL's host accepts connections."""
+        if not self.url.is_static:
+            self.conn.up()  # unknown until a request is made; do not hold /ready back
+            return
+        parts = urlsplit(self.url.text)
+        host = parts.hostname
+        if not host:
+            self.conn.down(f"invalid url {self.url.text!r}")
+            return
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+
+        def probe() -> None:
+            try:
+                with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+                    pass
+            except OSError as exc:
+                if not self.conn.connected:
+                    self.conn.down(f"cannot connect to {host}:{port}: {exc}")
+                    log.warning(
+                        "http_client %s: cannot connect to %s:%s: %s",
+                        self.label, host, port, exc, extra={"fields": self._fields},
+                    )  # fmt: skip
+                return
+            self.conn.up()
+
+        threading.Thread(target=probe, name="streamforge-http-probe", daemon=True).start()
+
+    def _circuit_changed(self, state: State, error: str, trial_failed: bool = False) -> None:
+        extra = {"fields": self._fields}
+        if state == OPEN and trial_failed:
+            log.warning(
+                "http_client %s: trial request failed (%s); circuit breaker open again for %gs",
+                self.label, error, self.breaker.reset_after, extra=extra,
+            )  # fmt: skip
+        elif state == OPEN:
+            log.warning(
+                "http_client %s: circuit breaker open after %d consecutive failures (%s); "
+                "requests to %s fail at once for %gs",
+                self.label, self.breaker.threshold, error, self.peer, self.breaker.reset_after,
+                extra=extra,
+            )  # fmt: skip
+        elif state == HALF_OPEN:
+            log.info(
+                "http_client %s: circuit breaker half-open; sending a trial request to %s",
+                self.label, self.peer, extra=extra,
+            )  # fmt: skip
+        elif state == CLOSED:
+            log.info(
+                "http_client %s: circuit breaker closed; %s answers again",
+                self.label, self.peer, extra=extra,
+            )  # fmt: skip
+
+    # -- writing ---------------------------------------------------------------------------------
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        if not batch:
+            return []
+        requests: list[tuple[Message, str, dict[str, str]]] = []
+        failed: list[Message] = []
+        for i, msg in enumerate(batch):
+            try:
+                url = self.url.render(msg, batch, i)
+                headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
+            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
+                msg.error = f"http_client {self.label}: failed to interpolate url or headers: {exc}"
+                failed.append(msg)
+                continue
+            if self.meta_prefixes or self.meta_patterns:
+                headers.update(self._metadata_headers(msg))
+            requests.append((msg, url, headers))
+        if len(requests) <= 1 or self.max_in_flight == 1:
+            errors = [self._send(*req) for req in requests]
+        else:
+            errors = list(self._executor().map(lambda req: self._send(*req), requests))
+        for (msg, _, _), error in zip(requests, errors):
+            if error is not None:
+                msg.error = error
+                failed.append(msg)
+        return failed
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.max_in_flight, thread_name_prefix="streamforge-http-client"
+                )
+            return self._pool
+
+    def _metadata_headers(self, msg: Message) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for key, value in msg.metadata.items():
+            prefixed = bool(self.meta_prefixes) and key.startswith(self.meta_prefixes)
+            if prefixed or any(p.search(key) for p in self.meta_patterns):
+                out[key] = str(value)
+        return out
+
+    def _successful(self, status: int) -> bool:
+        if status in self.backoff_on or status in self.drop_on:
+            return False
+        return 200 <= status < 300 or status in self.successful_on
+
+    def _send(self, msg: Message, url: str, headers: dict[str, str]) -> str | None:
+        """Send one message with retries; None on success, else the reason it failed."""
+        backoff = Backoff(initial=max(self.retry_period, 0.001), maximum=self.max_retry_backoff)
+        request = f"{self.verb} {url}"
+        where = f"http_client {self.label}: {request}"
+        attempt = 0
+        while True:
+            if not self.breaker.allow():
+                return (
+                    f"{where}: circuit breaker open after {self.breaker.threshold} consecutive "
+                    f"failures (last: {self.breaker.last_error}); "
+                    f"next trial in {self.breaker.retry_in():.1f}s"
+                )
+            delay: float | None = None
+            try:
+                resp = self.client.request(self.verb, url, content=msg.payload, headers=headers)
+            except httpx.TimeoutException as exc:
+                cause = f"timed out after {self.timeout:g}s ({_describe(exc)})"
+                self._peer_failed(f"{request}: {cause}")
+            except httpx.HTTPError as exc:
+                cause = _describe(exc)
+                self._peer_failed(f"{request}: {cause}")
+            except Exception as exc:  # noqa: BLE001 - e.g. an invalid URL fails only this message
+                self.breaker.release()
+                return f"{where}: {type(exc).__name__}: {exc}"
+            else:
+                status = resp.status_code
+                if self._successful(status):
+                    self.breaker.success()
+                    self.conn.up()
+                    return None
+                excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
+                cause = f"HTTP {status} {resp.reason_phrase}" + (f": {excerpt}" if excerpt else "")
+                if status >= 500:
+                    self._peer_failed(f"{request}: HTTP {status} {resp.reason_phrase}")
+                else:
+                    self.breaker.success()
+                    self.conn.up()
+                if status in self.drop_on:
+                    return f"{where}: {cause}"
+                if status in self.backoff_on:
+                    delay = backoff.next_delay()
+                    retry_after = resp.headers.get("Retry-After", "")
+                    if retry_after.isdigit():
+                        delay = min(max(delay, float(retry_after)), self.max_retry_backoff)
+            if attempt >= self.retries:
+                retried = f" (after {self.retries} retries)" if self.retries else ""
+                return f"{where}: {cause}{retried}"
+            attempt += 1
+            if delay is None:
+                delay = backoff.next_delay()
+            if self._stop.wait(delay):
+                return f"{where}: {cause} (output closing)"
+
+    def _peer_failed(self, error: str) -> None:
+        self.breaker.failure(error)
+        self.conn.down(error)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._stop.set()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self.client.close()
+        self.conn.close()
