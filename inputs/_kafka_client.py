@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -38,6 +39,14 @@ STATS_INTERVAL_MS = 1000
 RECONNECT_BACKOFF_MAX_MS = 2000
 #: the same cause is logged again at most this often while it persists
 LOG_REPEAT_SECONDS = 30.0
+#: reasons that only say a broker is unreachable; the last specific cause is appended to them
+GENERIC_REASONS = ("Broker transport failure", "brokers are down", "Message timed out")
+#: how long a specific cause (TLS, SASL, refused connection) explains generic reasons
+CAUSE_SECONDS = 60.0
+#: librdkafka's per-attempt suffix, which would defeat the rate limit on repeated causes
+_ATTEMPT_SUFFIX = re.compile(
+    r" \(after \d+ms in state \w+(?:, \d+ identical error\(s\) suppressed)?\)"
+)
 
 
 def addresses_field() -> Field:
@@ -211,6 +220,7 @@ class ClientHealth:
         self.conn: Connection = connection(stream, label, peer)
         self._lock = threading.Lock()
         self._logged: dict[str, float] = {}
+        self._cause: tuple[str, float] | None = None
         self._fields = {"fields": {"stream": stream, "component": label}}
 
     # -- librdkafka callbacks ----------------------------------------------------------------
@@ -218,6 +228,9 @@ class ClientHealth:
         """librdkafka reports a client-level error (it keeps retrying by itself)."""
         reason = _describe(err)
         fatal = bool(getattr(err, "fatal", lambda: False)())
+        if not any(g in reason for g in GENERIC_REASONS):
+            with self._lock:
+                self._cause = (reason, time.monotonic())
         self.down(reason if not fatal else f"fatal: {reason}")
 
     def stats_cb(self, stats_json: str) -> None:
@@ -238,6 +251,7 @@ class ClientHealth:
         self.conn.up()
         with self._lock:
             self._logged.clear()
+            self._cause = None
         if was_down:
             log.info(
                 "%s %s: connected to %s again",
@@ -249,6 +263,7 @@ class ClientHealth:
 
     def down(self, reason: str) -> None:
         """The broker is unreachable or refused us; log the cause (rate-limited)."""
+        reason = self.explain(reason)
         self.conn.down(reason)
         now = time.monotonic()
         with self._lock:
@@ -259,6 +274,16 @@ class ClientHealth:
         log.error(
             "%s %s: %s: %s", self.what, self.label, self.conn.peer, reason, extra=self._fields
         )
+
+    def explain(self, reason: str) -> str:
+        """`reason`, with the last specific cause appended when it only says "unreachable"."""
+        if not any(g in reason for g in GENERIC_REASONS):
+            return reason
+        with self._lock:
+            cause = self._cause
+        if cause is None or time.monotonic() - cause[1] > CAUSE_SECONDS:
+            return reason
+        return f"{reason} (last cause: {cause[0]})"
 
     def warn(self, reason: str) -> None:
         """Log a problem that is not a lost connection (rate-limited like `down`)."""
@@ -277,6 +302,6 @@ class ClientHealth:
 
 def _describe(err: Any) -> str:
     """librdkafka's error as one readable line."""
-    text = err.str() if hasattr(err, "str") else str(err)
+    text = _ATTEMPT_SUFFIX.sub("", err.str() if hasattr(err, "str") else str(err))
     name = err.name() if hasattr(err, "name") else ""
     return f"{text} ({name})" if name and name not in text else text

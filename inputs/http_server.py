@@ -47,7 +47,8 @@ IDLE_POLL = timedelta(milliseconds=2)
 
 REJECTED = Counter(
     "streamforge_http_server_rejected",
-    "Requests an http_server input answered with an error status without reading them.",
+    "Requests an http_server input answered with an error status of its own (not an "
+    "output's result): 404, 405, 408, 413, 429, 503.",
     ("stream", "component", "status"),
     registry=REGISTRY,
 )
@@ -485,11 +486,16 @@ class _Handler(BaseHTTPRequestHandler):
         pending = reader.submit(messages)
         if pending is None:
             reason = "server closing" if reader._closed else "too many requests waiting"
+            reader.rejected(503, reason)
             self._reply(503, f"{reason}\n")
             return
         if not pending.done.wait(src.timeout):
-            reader.abandon(pending)
-            self._reply(408, "request timed out\n")
+            dropped = reader.abandon(pending)
+            reason = f"not written within timeout {src.timeout:g}s" + (
+                "; dropped before the stream read it" if dropped else "; the stream goes on with it"
+            )
+            reader.rejected(408, reason)
+            self._reply(408, f"request timed out: {reason}\n")
             return
         if pending.state == "closed":
             self._reply(503, "server closing\n")

@@ -212,6 +212,7 @@ class KafkaInput(Input):
         try:
             meta = admin.list_topics(topic, timeout=METADATA_TIMEOUT)
         except KafkaException as exc:
+            admin.poll(0)  # serves error_cb, which records the specific cause
             health.down(
                 f"cannot list the partitions of topic {topic!r}: {exc.args[0].str()}; "
                 "the whole topic is read by one worker once the broker answers"
@@ -319,6 +320,7 @@ class KafkaReader(InputReader):
                 why = tmeta.error.str() if tmeta is not None and tmeta.error else "no partitions"
                 self.health.warn(f"topic {self.topic!r} is not available ({why}); retrying")
             except KafkaException as exc:
+                self.consumer.poll(0)  # unassigned: only serves error_cb (the specific cause)
                 self.health.down(f"cannot list topic {self.topic!r}: {exc.args[0].str()}")
             except RuntimeError:
                 return  # the consumer was closed

@@ -49,19 +49,9 @@ class Tansu:
         """Start the broker (again) and wait until it accepts connections."""
         if self.running:
             return
-        url = f"tcp://{self.address}"
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
-            [
-                self.binary,
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -72,6 +62,24 @@ class Tansu:
         except TimeoutError:
             self.kill()
             raise RuntimeError(f"tansu did not start: {self.log_tail()}") from None
+
+    def command(self) -> list[str]:
+        """The broker's command line (a variant may add options or advertise another address)."""
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            self.binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def client_conf(self) -> dict[str, Any]:
+        """Settings every test client of this broker needs (a TLS variant adds its own)."""
+        return {"bootstrap.servers": self.address}
 
     def kill(self) -> None:
         """Kill the broker at once (SIGKILL): connections drop, memory storage is lost."""
@@ -107,7 +115,7 @@ class Tansu:
         """Create a topic and wait until its partitions are listed."""
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient({"bootstrap.servers": self.address})
+        admin = AdminClient(self.client_conf())
         for fut in admin.create_topics([NewTopic(name, partitions, 1)]).values():
             fut.result(timeout=10)
         deadline = time.monotonic() + 10
@@ -122,7 +130,7 @@ class Tansu:
         """A confluent Producer that batches (Tansu fetches about one batch at a time)."""
         from confluent_kafka import Producer
 
-        return Producer({"bootstrap.servers": self.address, "linger.ms": 20, **conf})
+        return Producer({**self.client_conf(), "linger.ms": 20, **conf})
 
     def produce(
         self,
@@ -172,7 +180,7 @@ class Tansu:
 
         consumer = Consumer(
             {
-                "bootstrap.servers": self.address,
+                **self.client_conf(),
                 "group.id": group or f"reader-{next(_names)}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": False,
@@ -203,7 +211,7 @@ class Tansu:
         """The group's committed offset per partition (negative when none)."""
         from confluent_kafka import Consumer, TopicPartition
 
-        consumer = Consumer({"bootstrap.servers": self.address, "group.id": group})
+        consumer = Consumer({**self.client_conf(), "group.id": group})
         try:
             tps = consumer.committed(
                 [TopicPartition(topic, p) for p in range(partitions)], timeout=10
