@@ -51,6 +51,8 @@ LINGER_MS = 5
 IDEMPOTENT_MAX_IN_FLIGHT = 5
 #: extra time over `timeout` to wait for delivery reports librdkafka owes us
 REPORT_GRACE = 2.0
+#: longest wait for the batch's last delivery report before polling again
+REPORT_WAIT = 0.01
 
 
 @register_output(
@@ -390,23 +392,30 @@ class KafkaWriter(Output):
                 if err is not None:
                     msg.error = (
                         f"kafka output {self.label}: delivery to topic {topic!r} failed: "
-                        f"{err.str()}"
+                        f"{self.health.explain(err.str())}"
                     )
                     state.failed.append(msg)
+                if not state.pending:
+                    state.cond.notify_all()
 
         return delivered
 
     def _await_reports(self, state: _Deliveries, deadline: float) -> None:
-        """Serve delivery reports until every record of the batch has one (or time is up)."""
+        """Wait until every record of the batch has a delivery report (or time is up).
+
+        Reports are served by this thread's polls and by the idle poller thread alike, so
+        the wait is on the batch's condition (notified by the last report), not on a poll.
+        """
         self.producer.flush(0)
         while True:
+            self.producer.poll(0)
             with state.cond:
                 if not state.pending:
                     return
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self.producer.poll(min(left, 0.05))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                state.cond.wait(min(left, REPORT_WAIT))
         with state.cond:
             state.timed_out = True
             reason = (
