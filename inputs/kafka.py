@@ -55,7 +55,7 @@ METADATA_TIMEOUT = 3.0
 #: how long one look for a missing topic may take (a stopping stream waits for it)
 DISCOVERY_TIMEOUT = 1.0
 #: most messages returned by one read
-MAX_BATCH = 1000
+MAX_BATCH = 5000
 #: how soon to read again when nothing was ready
 IDLE_DELAY = timedelta(milliseconds=5)
 #: a partition key for a topic whose partitions were not known when the stream was built

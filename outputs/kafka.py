@@ -46,7 +46,7 @@ PARTITIONERS = {
 }
 COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
 #: librdkafka waits this long for more messages before sending a produce request
-LINGER_MS = 5
+LINGER_MS = 1
 #: librdkafka allows at most this many in-flight requests with idempotence
 IDEMPOTENT_MAX_IN_FLIGHT = 5
 #: extra time over `timeout` to wait for delivery reports librdkafka owes us

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 __all__ = ["Batch", "Message", "PayloadError", "serialise_value"]
 
 
@@ -46,8 +48,23 @@ def _whole_floats_as_ints(value: Any) -> Any:
     return value
 
 
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode("utf-8")
+    except (TypeError, orjson.JSONEncodeError):
+        # integers beyond 64 bits and other values orjson refuses: the standard library
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse JSON bytes; the standard library's error messages when they are not valid."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)  # big integers, or a real error worded as Python words it
 
 
 def serialise_value(value: Any) -> bytes:
@@ -126,7 +143,7 @@ class Message:
         if self._value is _UNSET:
             raw = self._payload or b""
             try:
-                self._value = json.loads(raw)
+                self._value = parse_json(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise PayloadError(f"failed to parse message as JSON: {exc}") from None
         return self._value
