@@ -12,7 +12,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -35,15 +34,19 @@ IDLE_POLL = timedelta(milliseconds=5)
 CLOSE_GRACE = 5.0
 
 
-@dataclass(frozen=True)
 class _Received:
     """A message as the broker delivered it (kept pristine for acks and replays)."""
 
-    payload: bytes
-    meta: dict[str, Any]
-    mid: int
-    qos: int
-    generation: int
+    __slots__ = ("generation", "meta", "mid", "payload", "qos")
+
+    def __init__(
+        self, payload: bytes, meta: dict[str, Any], mid: int, qos: int, generation: int
+    ) -> None:
+        self.payload = payload
+        self.meta = meta
+        self.mid = mid
+        self.qos = qos
+        self.generation = generation
 
     def message(self) -> Message:
         return Message(self.payload, dict(self.meta))
@@ -135,7 +138,9 @@ class MqttReader(InputReader):
         self.source = source
         self._lock = threading.Lock()
         self._not_full = threading.Condition(self._lock)
+        #: appended by the network thread alone (without the lock), popped under the lock
         self._queue: deque[_Received] = deque()
+        self._full = False
         self._pending: dict[int, list[_Received]] = {}
         self._replays: deque[tuple[float, list[_Received]]] = deque()
         self._replay_backoff = Backoff(initial=0.5, maximum=10.0)
@@ -170,22 +175,27 @@ class MqttReader(InputReader):
         client.subscribe([(topic, qos) for topic in self.source.topics])
 
     def _received(self, message: Any) -> None:
+        mid, qos = int(message.mid), int(message.qos)
         meta = {
             "mqtt_topic": message.topic,
-            "mqtt_qos": int(message.qos),
+            "mqtt_qos": qos,
             "mqtt_retained": bool(message.retain),
             "mqtt_duplicate": bool(message.dup),
-            "mqtt_message_id": int(message.mid),
+            "mqtt_message_id": mid,
         }
-        rec = _Received(bytes(message.payload), meta, message.mid, message.qos, self._gen())
+        queue = self._queue
+        if len(queue) >= QUEUE_LIMIT:
+            self._wait_for_room()
+        queue.append(_Received(bytes(message.payload), meta, mid, qos, self.client.generation))
+
+    def _wait_for_room(self) -> None:
+        """Hold the network thread (and so the broker) while read() is behind."""
         stop = self.client.stop_event
         with self._not_full:
+            self._full = True
             while len(self._queue) >= QUEUE_LIMIT and not stop.is_set():
                 self._not_full.wait(0.1)
-            self._queue.append(rec)
-
-    def _gen(self) -> int:
-        return self.client.generation
+            self._full = False
 
     # -- worker thread ---------------------------------------------------------------------
 
@@ -194,10 +204,12 @@ class MqttReader(InputReader):
         if self._replays and self._replays[0][0] <= now:
             _, records = self._replays.popleft()
             return self._emit(records)
-        with self._not_full:
-            n = min(len(self._queue), READ_BATCH)
-            records = [self._queue.popleft() for _ in range(n)]
-            if n:
+        with self._lock:
+            queue = self._queue
+            n = min(len(queue), READ_BATCH)
+            records = [queue.popleft() for _ in range(n)]
+        if n and self._full:
+            with self._not_full:
                 self._not_full.notify_all()
         if not records:
             self._awake = datetime.now(timezone.utc) + IDLE_POLL
@@ -242,9 +254,10 @@ class MqttReader(InputReader):
         else:
             self._replay_backoff.reset()
         current = self.client.generation
+        self.client.puback([r.mid for r in records if r.qos == 1 and r.generation == current])
         for r in records:
-            if r.qos and r.generation == current:
-                self.client.client.ack(r.mid, r.qos)
+            if r.qos == 2 and r.generation == current:
+                self.client.client.ack(r.mid, 2)
 
     def _warn_nack(self, n: int, error: str, action: str) -> None:
         now = time.monotonic()

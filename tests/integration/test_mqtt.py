@@ -375,6 +375,40 @@ def test_messages_published_while_stopped_arrive_after_start(
     assert out_lines(out) == ["before"] + [f"while-down-{i}" for i in range(200)]
 
 
+def test_written_messages_are_not_delivered_again_after_a_restart(
+    mosquitto: Mosquitto, tmp_path: Path, runs: list[Run]
+) -> None:
+    out = tmp_path / "out.txt"
+    cfg = input_stream(
+        tmp_path,
+        "acked",
+        f"""
+        urls: [ {mosquitto.url} ]
+        topics: [ acked/# ]
+        client_id: sf-acked
+        clean_session: false
+        qos: 1
+        """,
+        out,
+    )
+    first = Run(cfg)
+    runs.append(first)
+    first.wait_log("connected to")
+    sent = [f"m-{i}".encode() for i in range(500)]
+    publish_all(mosquitto, "acked/a", sent)
+    wait_until(lambda: len(out_lines(out)) >= 500, 20, "the first 500 messages")
+    assert first.stop() == 0
+    second = Run(cfg)
+    runs.append(second)
+    second.wait_log("session resumed")
+    # the broker resends unacknowledged messages before new ones: a marker arriving means
+    # nothing of the first 500 was left unacknowledged
+    publish_all(mosquitto, "acked/a", [b"marker"])
+    wait_until(lambda: "marker" in out_lines(out), 20, "the marker")
+    assert second.stop() == 0
+    assert out_lines(out) == [p.decode() for p in sent] + ["marker"]
+
+
 def test_messages_the_output_failed_are_not_acknowledged(
     mosquitto: Mosquitto, tmp_path: Path, runs: list[Run]
 ) -> None:
