@@ -29,6 +29,7 @@ from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
+from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.runtime.http import parse_address
 from streamforge.runtime.metrics import REGISTRY
 
@@ -190,27 +191,8 @@ _SYNC_DEFAULT = {
                     item=Field("value", "string", interpolable=True),
                     description="Response headers, interpolated against the message.",
                 ),
-                Field(
-                    "metadata_headers",
-                    "object",
-                    default=_SYNC_DEFAULT["metadata_headers"],
-                    description="Message metadata returned as response headers.",
-                    fields=(
-                        Field(
-                            "include_prefixes",
-                            "array",
-                            default=[],
-                            item=Field("prefix", "string"),
-                            description="Keys starting with one of these prefixes.",
-                        ),
-                        Field(
-                            "include_patterns",
-                            "array",
-                            default=[],
-                            item=Field("pattern", "string"),
-                            description="Keys matching one of these regular expressions.",
-                        ),
-                    ),
+                metadata_filter_field(
+                    "metadata_headers", "Message metadata returned as response headers."
                 ),
             ),
         ),
@@ -257,8 +239,7 @@ class HttpServerInput(Input):
         headers = sync.get("headers", _SYNC_DEFAULT["headers"]) or {}
         self.headers = {str(k): InterpolatedString(str(v)) for k, v in headers.items()}
         mh = sync.get("metadata_headers") or {}
-        self.meta_prefixes = tuple(str(p) for p in mh.get("include_prefixes") or ())
-        self.meta_patterns = [re.compile(str(p)) for p in mh.get("include_patterns") or ()]
+        self.meta_filter = MetadataFilter(mh)
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         return HttpServerReader(self)
@@ -422,12 +403,7 @@ class HttpServerReader(InputReader):
                     "http_server %s: sync_response header %s: %s", src.label, name, exc,
                     extra={"fields": self._fields},
                 )  # fmt: skip
-        if src.meta_prefixes or src.meta_patterns:
-            for key, value in msg.metadata.items():
-                if (src.meta_prefixes and key.startswith(src.meta_prefixes)) or any(
-                    p.search(key) for p in src.meta_patterns
-                ):
-                    headers[key] = str(value)
+        headers.update(src.meta_filter.select(msg.metadata))
         return status, headers
 
 

@@ -8,7 +8,6 @@ fails with the status and the start of the response body, so `fallback` can rout
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import ssl
 import threading
@@ -23,6 +22,7 @@ from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
+from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.outputs._circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
 from streamforge.runtime.connection import Backoff, Connection, connection
 
@@ -39,19 +39,9 @@ PROBE_TIMEOUT = 2.0
 
 
 def _metadata_filter_field() -> Field:
-    return Field(
-        "metadata",
-        "object",
-        default={"include_prefixes": [], "include_patterns": []},
-        description="Metadata keys sent as request headers (none by default).",
-        fields=(
-            Field("include_prefixes", "array", default=[], item=Field("prefix", "string"),
-                  description="Keys starting with any of these prefixes are sent."),
-            Field("include_patterns", "array", default=[], item=Field("pattern", "string"),
-                  description="Keys matching any of these regular expressions are sent."),
-        ),
-        advanced=True,
-    )  # fmt: skip
+    return metadata_filter_field(
+        "metadata", "Metadata keys sent as request headers (none by default).", advanced=True
+    )
 
 
 def _status_list(name: str, default: list[int], description: str) -> Field:
@@ -267,8 +257,7 @@ class HttpClientWriter(Output):
         if not any(k.lower() == "content-type" for k in self.headers):
             self.headers["Content-Type"] = InterpolatedString("application/octet-stream")
         meta = conf.get("metadata") or {}
-        self.meta_prefixes = tuple(str(p) for p in meta.get("include_prefixes") or ())
-        self.meta_patterns = [re.compile(str(p)) for p in meta.get("include_patterns") or ()]
+        self.meta_filter = MetadataFilter(meta)
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
         self.retries = max(int(conf.get("retries", 3)), 0)
         self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.0)
@@ -382,8 +371,8 @@ class HttpClientWriter(Output):
                 msg.error = f"http_client {self.label}: failed to interpolate url or headers: {exc}"
                 failed.append(msg)
                 continue
-            if self.meta_prefixes or self.meta_patterns:
-                headers.update(self._metadata_headers(msg))
+            if self.meta_filter.active:
+                headers.update(self.meta_filter.select(msg.metadata))
             requests.append((msg, url, headers))
         if len(requests) <= 1 or self.max_in_flight == 1:
             errors = [self._send(*req) for req in requests]
@@ -402,14 +391,6 @@ class HttpClientWriter(Output):
                     self.max_in_flight, thread_name_prefix="streamforge-http-client"
                 )
             return self._pool
-
-    def _metadata_headers(self, msg: Message) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, value in msg.metadata.items():
-            prefixed = bool(self.meta_prefixes) and key.startswith(self.meta_prefixes)
-            if prefixed or any(p.search(key) for p in self.meta_patterns):
-                out[key] = str(value)
-        return out
 
     def _successful(self, status: int) -> bool:
         if status in self.backoff_on or status in self.drop_on:

@@ -9,7 +9,6 @@ statistics drive the output's connection state (metrics and /ready).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from itertools import count
@@ -31,6 +30,7 @@ from streamforge.inputs._kafka_client import (
 )
 from streamforge.interpolation import InterpolatedString, render_value
 from streamforge.message import Message
+from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 
 __all__ = ["PARTITIONERS", "KafkaWriter", "header_filter"]
 
@@ -137,38 +137,11 @@ REPORT_WAIT = 0.01
             description="The largest record in bytes; larger ones fail without being sent.",
             advanced=True,
         ),
-        Field(
+        metadata_filter_field(
             "metadata",
-            "object",
-            default={"include_prefixes": [], "include_patterns": [], "exclude_prefixes": []},
-            description=(
-                "Which metadata is sent as record headers: keys matching an include prefix or "
-                "pattern, minus keys with an excluded prefix. Nothing by default."
-            ),
-            fields=(
-                Field(
-                    "include_prefixes",
-                    "array",
-                    default=[],
-                    item=Field("prefix", "string"),
-                    description="Metadata keys starting with one of these become headers.",
-                ),
-                Field(
-                    "include_patterns",
-                    "array",
-                    default=[],
-                    item=Field("pattern", "string"),
-                    description="Metadata keys matching one of these regexes become headers.",
-                    examples=([".*"], ["_timestamp_unix$"]),
-                ),
-                Field(
-                    "exclude_prefixes",
-                    "array",
-                    default=[],
-                    item=Field("prefix", "string"),
-                    description="Metadata keys starting with one of these are never headers.",
-                ),
-            ),
+            "Which metadata is sent as record headers: keys matching an include prefix or "
+            "pattern, minus keys with an excluded prefix. Nothing by default.",
+            exclude=True,
         ),
         client_id_field(),
         tls_field(),
@@ -186,23 +159,10 @@ def KafkaOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output
     return with_batching(KafkaWriter(conf, ctx), conf.get("batching"))
 
 
-def header_filter(conf: dict[str, Any] | None) -> Any:
-    """A function choosing which metadata keys become headers (None when none can)."""
-    conf = conf or {}
-    prefixes = tuple(str(p) for p in conf.get("include_prefixes") or [])
-    patterns = [re.compile(str(p)) for p in conf.get("include_patterns") or []]
-    excluded = tuple(str(p) for p in conf.get("exclude_prefixes") or [])
-    if not prefixes and not patterns:
-        return None
-
-    def wanted(key: str) -> bool:
-        if excluded and key.startswith(excluded):
-            return False
-        if prefixes and key.startswith(prefixes):
-            return True
-        return any(p.search(key) for p in patterns)
-
-    return wanted
+def header_filter(conf: dict[str, Any] | None) -> MetadataFilter | None:
+    """The filter choosing which metadata keys become headers (None when none can)."""
+    wanted = MetadataFilter(conf)
+    return wanted if wanted.active else None
 
 
 def _header_value(value: Any) -> bytes:

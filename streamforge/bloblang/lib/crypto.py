@@ -12,6 +12,7 @@ import base64
 import binascii
 import hmac
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -156,15 +157,16 @@ def _b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class _Signer:
+class _Signer(ABC):
     """How one JWT algorithm turns a secret into keys, signs and verifies."""
 
     def __init__(self, alg: str) -> None:
         self.alg = alg
         self._keys: dict[tuple[str, bool], Any] = {}
 
+    @abstractmethod
     def load(self, secret: bytes, private: bool) -> Any:
-        raise NotImplementedError
+        """The key object for a PEM or raw secret."""
 
     def key(self, secret: Any, private: bool) -> Any:
         raw = as_bytes(secret)
@@ -177,12 +179,13 @@ class _Signer:
             self._keys[cache_key] = key
         return key
 
+    @abstractmethod
     def sign(self, key: Any, msg: bytes) -> bytes:
-        raise NotImplementedError
+        """The signature of `msg`."""
 
+    @abstractmethod
     def verify(self, key: Any, msg: bytes, sig: bytes) -> str | None:
         """None when the signature is valid, else the reason it is not."""
-        raise NotImplementedError
 
 
 class _HMAC(_Signer):
