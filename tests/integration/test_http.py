@@ -121,6 +121,8 @@ def get(url: str) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
+    except urllib.error.URLError:
+        return 0, ""  # the endpoint is not up yet (it starts after the components are built)
 
 
 def jsonl(path: Path) -> list[dict]:

@@ -67,6 +67,8 @@ class Run:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+        except urllib.error.URLError:
+            return 0, ""  # the endpoint starts after the components are built: not yet
 
     def connected(self, component: str) -> float | None:
         """The `streamforge_connected` gauge of a component, None before it exists."""

@@ -61,6 +61,8 @@ class Run:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+        except urllib.error.URLError:
+            return 0, ""  # the endpoint is not up yet (it starts after the components are built)
 
     def stop(self, timeout: float = 20.0) -> int:
         if self.proc.poll() is None:
