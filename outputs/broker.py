@@ -151,6 +151,9 @@ class Broker(Output):
             restore_errors(pending, errors)
         return []
 
+    def buffered(self) -> int:
+        return sum(out.buffered() for out in self.outputs)
+
     def flush(self) -> list[Message]:
         failed: list[Message] = []
         for out in self.outputs:

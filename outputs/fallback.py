@@ -62,6 +62,9 @@ class FallbackOutput(Output):
             batch = failed
         return []
 
+    def buffered(self) -> int:
+        return sum(out.buffered() for out in self.outputs)
+
     def flush(self) -> list[Message]:
         failed: list[Message] = []
         for i, out in enumerate(self.outputs):

@@ -50,5 +50,8 @@ class RejectErroredOutput(Output):
     def flush(self) -> list[Message]:
         return self.output.flush()
 
+    def buffered(self) -> int:
+        return self.output.buffered()
+
     def close(self) -> None:
         self.output.close()

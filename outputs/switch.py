@@ -132,6 +132,9 @@ class SwitchOutput(Output):
                 failed.extend(deliver(out, msgs))
         return _originals(failed, owners)
 
+    def buffered(self) -> int:
+        return sum(out.buffered() for out in self.outputs)
+
     def flush(self) -> list[Message]:
         failed: list[Message] = []
         for out in self.outputs:

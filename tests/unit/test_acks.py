@@ -150,3 +150,28 @@ def test_batches_held_by_a_batching_policy_are_acknowledged_when_written(
     assert len(lines) == 12
     assert sorted(first for first, _ in ACKS["acks_batching"]) == [0, 3, 6, 9]
     assert all(err is None for _, err in ACKS["acks_batching"])
+
+
+def test_batches_held_inside_a_fallback_are_acknowledged_when_written(tmp_path: Path) -> None:
+    load_builtins()
+    loc = Location("acks_fallback.yaml", 9, 3)
+    target = tmp_path / "primary.jsonl"
+    primary = ComponentConfig(
+        "output", "file",
+        {"path": str(target), "codec": "lines",
+         "batching": {"count": 5, "byte_size": 0, "period": "", "check": ""}},
+        "output.fallback.0", loc,
+    )  # fmt: skip
+    dead_letters = ComponentConfig(
+        "output", "file", {"path": str(tmp_path / "dlq.jsonl"), "codec": "lines"},
+        "output.fallback.1", loc,
+    )  # fmt: skip
+    out = ComponentConfig("output", "fallback", [primary, dead_letters], "output", loc)
+
+    def written_before_ack(first: int) -> None:
+        assert len(target.read_text().splitlines()) >= first + 3
+
+    ON_ACK["acks_fallback"] = written_before_ack
+    _run(_stream("acks_fallback", batches=4, fail_over=0, processors=[], output=out))
+    assert len(target.read_text().splitlines()) == 12
+    assert sorted(first for first, _ in ACKS["acks_fallback"]) == [0, 3, 6, 9]
