@@ -154,6 +154,9 @@ class Broker(Output):
     def buffered(self) -> int:
         return sum(out.buffered() for out in self.outputs)
 
+    def take_failures(self) -> list[Message]:
+        return [m for out in self.outputs for m in out.take_failures()]
+
     def flush(self) -> list[Message]:
         failed: list[Message] = []
         for out in self.outputs:

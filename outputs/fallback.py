@@ -65,6 +65,17 @@ class FallbackOutput(Output):
     def buffered(self) -> int:
         return sum(out.buffered() for out in self.outputs)
 
+    def take_failures(self) -> list[Message]:
+        failed: list[Message] = []
+        for i, out in enumerate(self.outputs):
+            lost = out.take_failures()
+            if lost and i < len(self.outputs) - 1:
+                for m in lost:
+                    m.metadata["fallback_error"] = m.error or "output failed"
+                lost = self._cascade(lost, i + 1)
+            failed.extend(lost)
+        return failed
+
     def flush(self) -> list[Message]:
         failed: list[Message] = []
         for i, out in enumerate(self.outputs):

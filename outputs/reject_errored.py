@@ -53,5 +53,8 @@ class RejectErroredOutput(Output):
     def buffered(self) -> int:
         return self.output.buffered()
 
+    def take_failures(self) -> list[Message]:
+        return self.output.take_failures()
+
     def close(self) -> None:
         self.output.close()

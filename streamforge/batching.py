@@ -190,9 +190,18 @@ class BatchingOutput(Output):
                 elif not self._buffer and time.monotonic() >= self._last_write + period:
                     self._last_write = time.monotonic()
 
+    def take_failures(self) -> list[Message]:
+        with self._lock:
+            failed, self._failed = self._failed, []
+        return failed + self.output.take_failures()
+
     def buffered(self) -> int:
-        """Messages waiting for a trigger (and any its output still holds)."""
-        return len(self._buffer) + self.output.buffered()
+        """Messages waiting for a trigger (and any its output still holds).
+
+        Waits for a write in progress, so a message being written still counts as held.
+        """
+        with self._lock:
+            return len(self._buffer) + self.output.buffered()
 
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> list[Message]:

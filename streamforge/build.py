@@ -58,6 +58,9 @@ class OutputWithProcessors(Output):
     def buffered(self) -> int:
         return self.output.buffered()
 
+    def take_failures(self) -> list[Message]:
+        return self.output.take_failures()
+
     def close(self) -> None:
         self.chain.close()
         self.output.close()

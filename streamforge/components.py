@@ -352,6 +352,10 @@ class Output(ABC):
         """Messages accepted but not written yet (held by a batching policy)."""
         return 0
 
+    def take_failures(self) -> list[Message]:
+        """Messages that writes made on the output's own (a batching period) failed since asked."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
@@ -26,7 +27,16 @@ log = logging.getLogger("streamforge.output")
 
 
 class OutputPartition(StatelessSinkPartition[Item]):
-    """The output of one worker."""
+    """The output of one worker.
+
+    Input batches are acknowledged once the output wrote every message they led to. Outputs
+    write in order, so a batch is written when the messages handed over after it outnumber
+    what the output still holds (`Output.buffered`); a small timer re-checks while batches
+    wait, so writes a batching period makes on its own are acknowledged too.
+    """
+
+    #: how often waiting acknowledgements are re-checked (seconds)
+    RECHECK_INTERVAL = 0.01
 
     def __init__(
         self,
@@ -39,16 +49,17 @@ class OutputPartition(StatelessSinkPartition[Item]):
             log, metrics.stream, metrics.component, what="write failed"
         )
         self._closed = False
-        self._unacked: list[AckBatch] = []
-        self._failed_pending: dict[int, Message] = {}
+        self._lock = threading.Lock()
+        self._given = 0  # messages handed to the output so far
+        self._unacked: deque[tuple[int, AckBatch]] = deque()  # (position after it, batch)
+        self._failed: dict[int, Message] = {}  # failed messages of batches not yet acknowledged
+        self._timer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def write_batch(self, items: list[Item]) -> None:
         batch = items[0] if len(items) == 1 else [m for item in items for m in item]
         if not batch:
             return
-        for item in items:
-            if type(item) is AckBatch:
-                self._unacked.append(item)
         m = self.metrics
         n = len(batch)
         m.received.inc(n)
@@ -62,28 +73,74 @@ class OutputPartition(StatelessSinkPartition[Item]):
                 msg.error = reason
             failed = batch
         m.seconds.observe(time.perf_counter() - start)
+        with self._lock:
+            pos = self._given
+            for item in items:
+                pos += len(item)
+                if type(item) is AckBatch:
+                    self._unacked.append((pos, item))
+            self._given = pos
         self._account(n, failed)
+        self._acknowledge(failed)
 
     def _acknowledge(self, failed: list[Message], *, final: bool = False) -> None:
         """Acknowledge input batches whose messages the output has written (or failed)."""
-        if not self._unacked:
-            return
-        failed_by_id = {id(m): m for m in failed}
-        if failed_by_id:
-            self._failed_pending.update(failed_by_id)
-        if self.output.buffered() and not final:
-            return  # some messages are still held by a batching policy
-        unacked, self._unacked = self._unacked, []
-        pending, self._failed_pending = self._failed_pending, {}
-        for item in unacked:
-            error = None
-            if pending:
-                for msg in item:
-                    bad = pending.get(id(msg))
-                    if bad is not None:
-                        error = bad.error or "write failed"
-                        break
+        # Read in this order: what was handed over, then what is still held, then the failures
+        # of writes made meanwhile; `given - held` then never counts a held message as written.
+        with self._lock:
+            given = self._given
+        held = 0 if final else self.output.buffered()
+        late = self.output.take_failures()
+        if late:
+            self._account(0, late)
+        ready: list[AckBatch] = []
+        with self._lock:
+            for msg in (*failed, *late):
+                self._failed[id(msg)] = msg
+            if not self._unacked:
+                self._failed.clear()
+                return
+            written_upto = given - held
+            while self._unacked and self._unacked[0][0] <= written_upto:
+                ready.append(self._unacked.popleft()[1])
+            bad = self._failed
+            errors = [self._error_of(item, bad) for item in ready]
+            if not self._unacked:
+                self._failed = {}
+            waiting = bool(self._unacked)
+        for item, error in zip(ready, errors):
             item.ack(error)
+        if waiting and not final:
+            self._start_recheck()
+
+    @staticmethod
+    def _error_of(item: AckBatch, failed: dict[int, Message]) -> str | None:
+        if failed:
+            for msg in item:
+                bad = failed.pop(id(msg), None)
+                if bad is not None:
+                    return bad.error or "write failed"
+        return None
+
+    def _start_recheck(self) -> None:
+        with self._lock:
+            if self._timer is not None or self._stop.is_set():
+                return
+            self._timer = threading.Thread(
+                target=self._recheck, name="streamforge-acks", daemon=True
+            )
+            self._timer.start()
+
+    def _recheck(self) -> None:
+        while not self._stop.wait(self.RECHECK_INTERVAL):
+            with self._lock:
+                if not self._unacked:
+                    self._timer = None
+                    return
+            try:
+                self._acknowledge([])
+            except Exception as exc:  # noqa: BLE001 - a failing ack must not kill the thread
+                log.warning("acknowledging input failed: %s", exc)
 
     def _account(self, written: int, failed: list[Message]) -> None:
         if failed:
@@ -92,12 +149,12 @@ class OutputPartition(StatelessSinkPartition[Item]):
         sent = written - len(failed)
         if sent > 0:
             self.metrics.sent.inc(sent)
-        self._acknowledge(failed)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
         try:
             failed = self.output.flush()
             self._account(0, failed)

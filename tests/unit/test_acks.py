@@ -175,3 +175,60 @@ def test_batches_held_inside_a_fallback_are_acknowledged_when_written(tmp_path: 
     _run(_stream("acks_fallback", batches=4, fail_over=0, processors=[], output=out))
     assert len(target.read_text().splitlines()) == 12
     assert sorted(first for first, _ in ACKS["acks_fallback"]) == [0, 3, 6, 9]
+
+
+class _OneInFlightReader(_AckingReader):
+    """Hands over the next batch only once the previous one was acknowledged (a broker's
+    in-flight window of one batch)."""
+
+    def __init__(self, name: str, batches: int, size: int) -> None:
+        super().__init__(name, batches, size)
+        self.waiting = False
+
+    def read(self) -> list[Message] | None:
+        if self.waiting:
+            return []
+        batch = super().read()
+        self.waiting = bool(batch)
+        return batch
+
+    def ack(self, batch: list[Message], error: str | None) -> None:
+        super().ack(batch, error)
+        self.waiting = False
+
+    def next_awake(self) -> Any:
+        from datetime import datetime, timedelta, timezone
+
+        return datetime.now(timezone.utc) + timedelta(milliseconds=2) if self.waiting else None
+
+
+@register_input(
+    "tack_one_in_flight",
+    fields=[Field("name", "string"), Field("batches", "int"), Field("size", "int", default=3)],
+)
+class OneInFlightInput(AckingInput):
+    """Like tack_source, but waits for each acknowledgement before reading on."""
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        c = self.conf
+        return _OneInFlightReader(c["name"], c["batches"], c["size"])
+
+
+def test_a_batching_period_releases_acknowledgements_an_input_waits_for(tmp_path: Path) -> None:
+    load_builtins()
+    loc = Location("acks_window.yaml", 2, 3)
+    target = tmp_path / "out.jsonl"
+    out = ComponentConfig(
+        "output", "file",
+        {"path": str(target), "codec": "lines",
+         "batching": {"count": 100, "byte_size": 0, "period": "20ms", "check": ""}},
+        "output", loc,
+    )  # fmt: skip
+    stream = _stream("acks_window", batches=5, fail_over=0, processors=[], output=out)
+    stream.input = ComponentConfig(
+        "input", "tack_one_in_flight", {"name": "acks_window", "batches": 5, "size": 3}, "input",
+        loc,
+    )  # fmt: skip
+    _run(stream)
+    assert len(target.read_text().splitlines()) == 15
+    assert sorted(first for first, _ in ACKS["acks_window"]) == [0, 3, 6, 9, 12]
