@@ -316,9 +316,9 @@ class InputReader(ABC):
     def ack(self, batch: list[Message], error: str | None) -> None:  # noqa: B027 - optional
         """The stream is done with a batch `read` returned (override to acknowledge to a peer).
 
-        Called once per batch, from a worker thread, after every message derived from it was
-        written (`error` None) or when writing failed (`error` says why). Readers that do not
-        override this method cost nothing.
+        Called once per batch, from the worker thread or the output's acknowledgement timer
+        (lock accordingly), after every message derived from it was written (`error` None) or
+        when writing failed (`error` says why). Readers that do not override it cost nothing.
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook
