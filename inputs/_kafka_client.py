@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from streamforge.components import Field
+from streamforge.inputs._tls_spec import tls_field as broker_tls_field
 from streamforge.runtime.connection import Connection, connection
 
 __all__ = [
@@ -73,51 +74,7 @@ def client_id_field() -> Field:
 
 def tls_field() -> Field:
     """The `tls` object, as in Benthos."""
-    return Field(
-        "tls",
-        "object",
-        default={"enabled": False},
-        description="Custom TLS settings.",
-        advanced=True,
-        fields=(
-            Field("enabled", "bool", default=False, description="Whether TLS is used."),
-            Field(
-                "skip_cert_verify",
-                "bool",
-                default=False,
-                description="Do not verify the broker's certificate chain and host name.",
-            ),
-            Field(
-                "root_cas",
-                "string",
-                default="",
-                description="PEM certificate authorities to trust, inline.",
-            ),
-            Field(
-                "root_cas_file",
-                "string",
-                default="",
-                description="A file of PEM certificate authorities to trust.",
-            ),
-            Field(
-                "client_certs",
-                "array",
-                default=[],
-                description="A client certificate and key (the first item is used).",
-                item=Field(
-                    "client_cert",
-                    "object",
-                    fields=(
-                        Field("cert_file", "string", default="", description="PEM certificate."),
-                        Field("key_file", "string", default="", description="PEM private key."),
-                        Field("cert", "string", default="", description="Inline PEM cert."),
-                        Field("key", "string", default="", description="Inline PEM key."),
-                        Field("password", "string", default="", description="Key password."),
-                    ),
-                ),
-            ),
-        ),
-    )
+    return broker_tls_field("Custom TLS settings.", default={"enabled": False})
 
 
 def sasl_field() -> Field:

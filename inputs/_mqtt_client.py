@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from streamforge.components import BuildContext, Field
 from streamforge.durations import parse_duration
+from streamforge.inputs._tls_spec import tls_field
 from streamforge.runtime.connection import Backoff, Connection, connection
 
 __all__ = [
@@ -156,55 +157,16 @@ def connection_fields() -> list[Field]:
             description="Seconds between keep-alive pings; a silent broker counts as lost.",
             advanced=True,
         ),
-        Field(
-            "tls",
-            "object",
+        tls_field(
+            "TLS settings; also enabled by ssl:// and wss:// URLs.",
             default={},
-            description="TLS settings; also enabled by ssl:// and wss:// URLs.",
-            advanced=True,
-            fields=(
-                Field("enabled", "bool", default=False, description="Connect with TLS."),
-                Field(
-                    "skip_cert_verify",
-                    "bool",
-                    default=False,
-                    description="Do not verify the broker's certificate nor its host name.",
-                ),
+            extra=(
                 Field(
                     "enable_renegotiation",
                     "bool",
                     default=False,
                     description="Accepted for Benthos compatibility; has no effect.",
                     advanced=True,
-                ),
-                Field(
-                    "root_cas",
-                    "string",
-                    default="",
-                    description="PEM certificates of the authorities to trust, inline.",
-                ),
-                Field(
-                    "root_cas_file",
-                    "string",
-                    default="",
-                    description="A PEM file of the certificate authorities to trust.",
-                ),
-                Field(
-                    "client_certs",
-                    "array",
-                    default=[],
-                    description="Client certificates for mutual TLS.",
-                    item=Field(
-                        "client_cert",
-                        "object",
-                        fields=(
-                            Field("cert_file", "string", default="", description="PEM cert."),
-                            Field("key_file", "string", default="", description="PEM key."),
-                            Field("cert", "string", default="", description="Inline cert."),
-                            Field("key", "string", default="", description="Inline key."),
-                            Field("password", "string", default="", description="Key password."),
-                        ),
-                    ),
                 ),
             ),
         ),

@@ -8,7 +8,7 @@ import threading
 from streamforge.components import Output
 from streamforge.message import Message
 
-__all__ = ["deliver", "restore_errors", "retry_until_written"]
+__all__ = ["OutputGroup", "deliver", "restore_errors", "retry_until_written"]
 
 log = logging.getLogger("streamforge.outputs")
 
@@ -54,3 +54,26 @@ def retry_until_written(
         restore_errors(failed, errors)
         failed = deliver(output, failed)
     return failed
+
+
+class OutputGroup(Output):
+    """An output over child outputs: what they hold, their late failures, flushing, closing."""
+
+    outputs: list[Output]
+    #: set on close so retry loops give up
+    _stop: threading.Event | None = None
+
+    def buffered(self) -> int:
+        return sum(out.buffered() for out in self.outputs)
+
+    def take_failures(self) -> list[Message]:
+        return [m for out in self.outputs for m in out.take_failures()]
+
+    def flush(self) -> list[Message]:
+        return [m for out in self.outputs for m in out.flush()]
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        for out in self.outputs:
+            out.close()

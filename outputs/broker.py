@@ -22,6 +22,7 @@ from streamforge.message import Message
 from streamforge.outputs._delivery import (
     BACKOFF_MAX,
     BACKOFF_START,
+    OutputGroup,
     deliver,
     restore_errors,
     retry_until_written,
@@ -84,7 +85,7 @@ def BrokerOutput(conf: dict[str, Any], ctx: BuildContext) -> Output:  # noqa: N8
     return with_batching(Broker(outputs, pattern), conf.get("batching"))
 
 
-class Broker(Output):
+class Broker(OutputGroup):
     """The brokering logic over already built outputs."""
 
     def __init__(self, outputs: list[Output], pattern: str = "fan_out") -> None:
@@ -150,20 +151,3 @@ class Broker(Output):
                 delay = min(delay * 2, BACKOFF_MAX)
             restore_errors(pending, errors)
         return []
-
-    def buffered(self) -> int:
-        return sum(out.buffered() for out in self.outputs)
-
-    def take_failures(self) -> list[Message]:
-        return [m for out in self.outputs for m in out.take_failures()]
-
-    def flush(self) -> list[Message]:
-        failed: list[Message] = []
-        for out in self.outputs:
-            failed.extend(out.flush())
-        return failed
-
-    def close(self) -> None:
-        self._stop.set()
-        for out in self.outputs:
-            out.close()

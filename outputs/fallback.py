@@ -10,6 +10,7 @@ from __future__ import annotations
 from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.config.model import ComponentConfig
 from streamforge.message import Message
+from streamforge.outputs._delivery import OutputGroup
 
 __all__ = ["FallbackOutput"]
 
@@ -28,7 +29,7 @@ __all__ = ["FallbackOutput"]
         "  - file: { path: ./dead_letter.jsonl }",
     ),
 )
-class FallbackOutput(Output):
+class FallbackOutput(OutputGroup):
     """Tries each child output in turn: the next one gets what the previous failed to write."""
 
     def __init__(self, conf: list[ComponentConfig], ctx: BuildContext) -> None:
@@ -62,9 +63,6 @@ class FallbackOutput(Output):
             batch = failed
         return []
 
-    def buffered(self) -> int:
-        return sum(out.buffered() for out in self.outputs)
-
     def take_failures(self) -> list[Message]:
         failed: list[Message] = []
         for i, out in enumerate(self.outputs):
@@ -86,7 +84,3 @@ class FallbackOutput(Output):
                 lost = self._cascade(lost, i + 1)
             failed.extend(lost)
         return failed
-
-    def close(self) -> None:
-        for out in self.outputs:
-            out.close()

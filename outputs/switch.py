@@ -8,7 +8,7 @@ from typing import Any
 
 from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.message import Message
-from streamforge.outputs._delivery import deliver, retry_until_written
+from streamforge.outputs._delivery import OutputGroup, deliver, retry_until_written
 
 __all__ = ["SwitchOutput"]
 
@@ -64,7 +64,7 @@ log = logging.getLogger("streamforge.outputs.switch")
         "{ path: ./alarms.jsonl } }\n    - output: { drop: {} }",
     ),
 )
-class SwitchOutput(Output):
+class SwitchOutput(OutputGroup):
     """Routes messages to different outputs by Bloblang checks on their contents."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext) -> None:
@@ -131,23 +131,6 @@ class SwitchOutput(Output):
             else:
                 failed.extend(deliver(out, msgs))
         return _originals(failed, owners)
-
-    def buffered(self) -> int:
-        return sum(out.buffered() for out in self.outputs)
-
-    def take_failures(self) -> list[Message]:
-        return [m for out in self.outputs for m in out.take_failures()]
-
-    def flush(self) -> list[Message]:
-        failed: list[Message] = []
-        for out in self.outputs:
-            failed.extend(out.flush())
-        return failed
-
-    def close(self) -> None:
-        self._stop.set()
-        for out in self.outputs:
-            out.close()
 
 
 def _originals(failed: list[Message], owners: dict[int, Message]) -> list[Message]:

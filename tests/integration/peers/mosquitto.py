@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from peers.ports import free_port, wait_listening
+from peers.process import PeerProcess
 
 __all__ = ["Mosquitto", "TlsFiles", "mosquitto"]
 
@@ -41,7 +41,7 @@ class TlsFiles:
 
 
 @dataclass
-class Mosquitto:
+class Mosquitto(PeerProcess):
     """A running broker: ports, credentials, PKI, and stop/start for restart tests."""
 
     binary: str
@@ -102,23 +102,6 @@ class Mosquitto:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-    def restart(self, down_for: float = 0.0) -> None:
-        """Stop, stay down for `down_for` seconds, start again."""
-        self.stop()
-        if down_for:
-            time.sleep(down_for)
-        self.start()
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
 
 
 def _find_binary() -> str | None:

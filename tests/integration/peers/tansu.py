@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from peers.ports import free_port, wait_listening
+from peers.process import PeerProcess
 
 __all__ = ["Tansu", "tansu", "tansu_restartable"]
 
@@ -29,7 +30,7 @@ _names = itertools.count()
 
 
 @dataclass
-class Tansu:
+class Tansu(PeerProcess):
     """A running Tansu broker: its address, topic helpers, and kill/start for restart tests."""
 
     binary: str
@@ -89,24 +90,10 @@ class Tansu:
         proc.kill()
         proc.wait()
 
-    def restart(self, down_for: float = 0.0) -> None:
-        """Kill, stay down for `down_for` seconds, start again on the same port."""
+    def stop(self) -> None:
+        """Kill the broker (restart tests want it gone at once)."""
         self.kill()
-        if down_for:
-            time.sleep(down_for)
-        self.start()
 
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    # -- helpers for tests -------------------------------------------------------------------
     def new_topic_name(self, prefix: str = "t") -> str:
         """A topic name no other test uses."""
         return f"{prefix}-{next(_names)}-{time.monotonic_ns() % 1_000_000}"
