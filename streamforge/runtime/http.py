@@ -63,11 +63,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
         elif path == "/ready":
-            down = connections_down()
+            reasons = connections_down()
             if not self.server.readiness.ready:
-                self._send(503, b"not ready: the dataflow is not running\n")
-            elif down:
-                lines = "".join(f"{line}\n" for line in down)
+                reasons.insert(0, "the dataflow is not running")
+            if reasons:
+                lines = "".join(f"{line}\n" for line in reasons)
                 self._send(503, f"not ready:\n{lines}".encode())
             else:
                 self._send(200, b"OK\n")
