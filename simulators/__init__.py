@@ -1,0 +1,1 @@
+"""Plant simulators: Modbus TCP and OPC UA servers with a small, living plant for demos."""
