@@ -4,5 +4,6 @@
 # integration test.
 from peers.http_sink import http_sink  # noqa: F401
 from peers.mosquitto import mosquitto  # noqa: F401
+from peers.stream_run import runs  # noqa: F401
 from peers.tansu import tansu, tansu_restartable  # noqa: F401
 from peers.tansu_secure import tansu_auth, tansu_tls  # noqa: F401

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,69 +14,9 @@ import paho.mqtt.client as paho
 import pytest
 from peers.mosquitto import Mosquitto
 from peers.ports import free_port
-
-CLI = [sys.executable, "-m", "streamforge", "run"]
-
+from peers.stream_run import Run, out_lines, wait_until, write
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-class Run:
-    """`streamforge run` in a subprocess, stopped with SIGTERM."""
-
-    def __init__(self, config: Path, http_port: int | None = None) -> None:
-        self.http_port = http_port
-        self.log = config.with_suffix(".log")
-        self._fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [*CLI, str(config)], stdout=self._fh, stderr=subprocess.STDOUT, env=dict(os.environ)
-        )
-
-    def logs(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_log(self, text: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.logs():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not in the logs:\n{self.logs()}")
-            time.sleep(0.05)
-
-    def get(self, path: str) -> tuple[int, str]:
-        url = f"http://127.0.0.1:{self.http_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except urllib.error.URLError:
-            return 0, ""  # the endpoint is not up yet (it starts after the components are built)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self._fh.close()
-        return rc
-
-
-@pytest.fixture
-def runs() -> Iterator[list[Run]]:
-    started: list[Run] = []
-    yield started
-    for run in started:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
 
 
 def client(broker: Mosquitto, client_id: str = "", **kw: Any) -> paho.Client:
@@ -140,18 +73,6 @@ class Subscriber:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
-
-
-def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def out_lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
 
 
 def input_stream(

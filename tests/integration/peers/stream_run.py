@@ -1,0 +1,98 @@
+"""Run `streamforge run` as a child process from a test: logs, HTTP endpoint, graceful stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "streamforge", "run"]
+
+
+def write(path: Path, text: str) -> Path:
+    """Write a dedented config (or any text) and return its path."""
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `cond` until true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def out_lines(path: Path) -> list[str]:
+    """Lines of an output file (none while it does not exist)."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class Run:
+    """`streamforge run` in a subprocess, stopped with SIGTERM."""
+
+    def __init__(
+        self, config: Path, http_port: int | None = None, extra_args: tuple[str, ...] = ()
+    ) -> None:
+        self.http_port = http_port
+        self.log = config.with_suffix(".log")
+        self._fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*CLI, *extra_args, str(config)],
+            stdout=self._fh,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ),
+        )
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.logs():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the logs:\n{self.logs()}")
+            time.sleep(0.05)
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET on the stream's HTTP endpoint; (0, "") while it is not up yet."""
+        url = f"http://127.0.0.1:{self.http_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except urllib.error.URLError:
+            return 0, ""
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self._fh.close()
+        return rc
+
+
+@pytest.fixture
+def runs() -> Iterator[list[Run]]:
+    """Runs a test started; any still running at the end are killed."""
+    started: list[Run] = []
+    yield started
+    for run in started:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
