@@ -158,7 +158,22 @@ class _Validator:
 
     # -- fields -------------------------------------------------------------------------
     def value(self, f: Field, value: Any, path: Path, name: str, where: str) -> Any:
-        """Check `value` against `f`; returns it normalised with defaults filled in."""
+        """Check `value` against `f`; returns it normalised with defaults filled in.
+
+        A field with its own `parser` (ParsedField) is also checked by it, so lint reports
+        exactly what the component would refuse, at the value's place.
+        """
+        before = len(self.problems)
+        result = self._value(f, value, path, name, where)
+        parser = getattr(f, "parser", None)
+        if parser is not None and f.type != "duration" and len(self.problems) == before:
+            try:
+                parser(result)
+            except ValueError as exc:
+                self.at(path, _name_problem(name, str(exc)))
+        return result
+
+    def _value(self, f: Field, value: Any, path: Path, name: str, where: str) -> Any:
         t = f.type
         if t in _COMPONENT_TYPES:
             return self.component(_COMPONENT_TYPES[t], value, path)
@@ -493,3 +508,11 @@ def validate_document(
         raw=data,
     )
     return stream, []
+
+
+def _name_problem(name: str, problem: str) -> str:
+    """`field <name>: <problem>`, unless the problem already starts with the field's name."""
+    leaf = name.rsplit(".", 1)[-1]
+    if not name or problem.startswith((f"{name}:", f"{leaf}:")):
+        return problem
+    return f"field {name}: {problem}"

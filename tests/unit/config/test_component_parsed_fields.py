@@ -85,3 +85,19 @@ def test_unit_tests_of_output_processors_see_errored_messages(write: Write) -> N
     assert problems == []
     results = run_file(files[0])
     assert [r.failures for r in results] == [[], []]
+
+
+def test_string_fields_with_their_own_parser_fail_lint_at_the_value(write: Write) -> None:
+    path = write(
+        """
+        input:
+          http_server:
+            address: 127.0.0.1:0
+            rate_limit: lots
+        output:
+          drop: {}
+        """
+    )
+    problems = lint_paths([path])
+    assert [(p.location.line, p.location.column) for p in problems] == [(4, 17)]
+    assert "rate_limit" in problems[0].message and "lots" in problems[0].message
