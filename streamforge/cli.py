@@ -1,4 +1,4 @@
-"""The `streamforge` command line: run, lint, test, list, echo, blobl."""
+"""The `streamforge` command line: run, lint, test, list, echo, blobl, simulate."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ COMMANDS = {
     "list": "listing",
     "echo": "echo",
     "blobl": "blobl",
+    "simulate": "simulate",
 }
 
 
