@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from streamforge.compile import CompileError
 from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
+from streamforge.config.model import ConfigError
 from streamforge.runtime.run import RunOptions, run_streams
 
 STREAM = """
@@ -90,9 +90,9 @@ def test_fixed_classification_outside_the_set_stops_the_stream_naming_the_place(
     tmp_path: Path,
 ) -> None:
     bad = STREAM.replace("""'${! if (this | 0) > 26 { "ALARM" } }'""", "WARNING")
-    with pytest.raises(CompileError) as info:
+    with pytest.raises(ConfigError) as info:
         run(tmp_path, bad)
     text = str(info.value)
-    assert "plant_line_1.yaml:" in text
+    assert "plant_line_1.yaml:24:25: " in text
     assert 'classification: "WARNING" is not one of TELEMETRY, EVENT, ALARM' in text
     assert not (tmp_path / "out").exists()
