@@ -6,7 +6,7 @@ import json
 import math
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from peers.stream_run import Run, out_lines, wait_until, write
 from streamforge.inputs._modbus_device import DevicePoller
 from streamforge.inputs.modbus import ModbusInput
 from streamforge.message import Message
-from streamforge.runtime.connection import connection
+from streamforge.runtime.connection import Connection, connection
 from streamforge.runtime.metrics import REGISTRY
 
 StartServer = Callable[..., ModbusServer]
@@ -111,6 +111,17 @@ def first_poll(conf: dict[str, Any]) -> dict[tuple[int, str], Message]:
     return {(m.metadata["modbus_tag_slaveid"], m.metadata["modbus_tag_name"]): m for m in got}
 
 
+_connections: list[Connection] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget_test_connections() -> Iterator[None]:
+    """Connections of pollers a test drove itself do not outlive it (they would show in /ready)."""
+    yield
+    while _connections:
+        _connections.pop().close()
+
+
 def poller(controller: str, addresses: list[dict[str, Any]], slave: int = 1, **conf: Any) -> Any:
     """The poller of one device, driven by the test one poll at a time."""
     inp = ModbusInput(
@@ -118,6 +129,7 @@ def poller(controller: str, addresses: list[dict[str, Any]], slave: int = 1, **c
     )
     settings, tags = inp.devices[f"{controller}/slave/{slave}"]
     conn = connection("modbus_test", f"device_{slave}", controller)
+    _connections.append(conn)
     return DevicePoller(settings, tags, lambda _m: None, threading.Event(), conn)
 
 
