@@ -1,8 +1,8 @@
 """OPC UA subscription: 1,000 nodes changing at 10 Hz, delivered rate and source-to-output latency.
 
-An asyncua server in its own process (`streamforge.simulators.opcua.OpcuaSimulator` with
-`nodes=N` when that module exists, else the small server below) writes every node each tick
-with the tick's time as source timestamp. Two phases, one after the other, on that server:
+The OPC UA simulator in its own process (`streamforge simulate opcua --nodes N`) writes every
+node each tick with the tick's time as source timestamp. Two phases, one after the other, on
+that server:
 
 * baseline: a plain asyncua client in this process, one subscription with a handler
   (`datachange_notification`), counting notifications and their latency on arrival.
@@ -22,104 +22,44 @@ import argparse
 import asyncio
 import json
 import logging
-import multiprocessing as mp
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-NS_URI = "urn:streamforge:bench"
 WARMUP = 3.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_URL_LINE = re.compile(r"at (opc\.tcp://\S+) \(browse (\S+)\)")
 
 
-def _wait_listening(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"no OPC UA server on port {port}")
-
-
-# -- the server (own process) ---------------------------------------------------------------------
-
-
-def _serve(port: int, nodes: int, hz: float, written: Any) -> None:
-    """A server with `nodes` Double variables under one folder, all written `hz` times a second."""
-    logging.getLogger("asyncua").setLevel(logging.CRITICAL)
-    from asyncua import Server, ua
-
-    async def main() -> None:
-        server = Server()
-        await server.init()
-        server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/bench/")
-        idx = await server.register_namespace(NS_URI)
-        folder = await server.nodes.objects.add_folder(
-            ua.NodeId.from_string(f"ns={idx};s=Bench"), ua.QualifiedName("Bench", idx)
-        )
-        ids = []
-        for i in range(nodes):
-            var = await folder.add_variable(
-                ua.NodeId.from_string(f"ns={idx};s=Bench.T{i}"), ua.QualifiedName(f"T{i}", idx), 0.0
-            )
-            ids.append(var.nodeid)
-        await server.start()
-        period, tick = 1.0 / hz, 0
-        due = time.monotonic()
-        while True:
-            tick += 1
-            now: Any = datetime.now(timezone.utc)
-            for i, nodeid in enumerate(ids):
-                dv = ua.DataValue(
-                    ua.Variant(tick + i / 1000.0, ua.VariantType.Double),
-                    SourceTimestamp=now,
-                    ServerTimestamp=now,
-                )
-                await server.write_attribute_value(nodeid, dv)
-            written.value += len(ids)
-            due += period
-            await asyncio.sleep(max(due - time.monotonic(), 0))
-
-    asyncio.run(main())
-
-
-def start_server(nodes: int, hz: float) -> tuple[str, str, Any, Any]:
-    """(endpoint, folder node id, process or simulator, shared write counter)."""
-    try:
-        from streamforge.simulators.opcua import OpcuaSimulator  # type: ignore[import-not-found]
-    except ImportError:
-        OpcuaSimulator = None  # noqa: N806
-    if OpcuaSimulator is not None:
-        sim = OpcuaSimulator(nodes=nodes, interval=1.0 / hz)
-        sim.start()
-        endpoint = getattr(sim, "endpoint", f"opc.tcp://127.0.0.1:{sim.port}")
-        root = getattr(sim, "root_node_id", None) or getattr(sim, "folder_node_id", None)
-        if root:
-            return endpoint, root, sim, None
-        sim.stop()  # no way to find its nodes: use the bench's own server
-    port = _free_port()
-    written = mp.get_context("spawn").Value("q", 0, lock=False)
-    proc = mp.get_context("spawn").Process(
-        target=_serve, args=(port, nodes, hz, written), daemon=True
-    )
-    proc.start()
-    _wait_listening(port)
-    return f"opc.tcp://127.0.0.1:{port}/bench/", "ns=2;s=Bench", proc, written
+def start_server(nodes: int, hz: float) -> tuple[str, str, subprocess.Popen[str]]:
+    """`streamforge simulate opcua` in its own process: (endpoint, folder node id, process)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamforge", "simulate", "opcua", "--port", "0",
+            "--nodes", str(nodes), "--interval", f"{1000.0 / hz:g}ms",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    match = _URL_LINE.search(first)
+    if match is None:
+        proc.kill()
+        raise RuntimeError(f"the OPC UA simulator did not start: {first}{proc.stdout.read()}")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain the node list
+    return match.group(1), match.group(2), proc
 
 
 # -- measurement ---------------------------------------------------------------------------------
@@ -244,7 +184,7 @@ def main() -> None:
     parser.add_argument("--sampling-ms", type=float, default=100.0)
     args = parser.parse_args()
 
-    endpoint, folder, server, written = start_server(args.nodes, args.hz)
+    endpoint, folder, server = start_server(args.nodes, args.hz)
     offered = args.nodes * args.hz
     print(
         f"server: {args.nodes} Double nodes under {folder} written at {args.hz:g} Hz "
@@ -253,24 +193,12 @@ def main() -> None:
     print(f"subscription: sampling and publishing interval {args.sampling_ms:g} ms, queue size 1")
     print(f"window: {args.seconds:g} s after {WARMUP:g} s warm-up, per phase\n")
     try:
-        before = written.value if written is not None else 0
-        t0 = time.monotonic()
         base = baseline(endpoint, folder, args.sampling_ms, args.seconds)
-        if written is not None:
-            actual = (written.value - before) / (time.monotonic() - t0)
-            print(f"server wrote {actual:,.0f} values/s during the baseline phase")
         with tempfile.TemporaryDirectory(prefix="sf-opcua-bench-") as tmp:
-            before = written.value if written is not None else 0
-            t0 = time.monotonic()
             sf, config = streamforge(endpoint, folder, args.sampling_ms, args.seconds, Path(tmp))
-            if written is not None:
-                actual = (written.value - before) / (time.monotonic() - t0)
-                print(f"server wrote {actual:,.0f} values/s during the StreamForge phase")
     finally:
-        if hasattr(server, "terminate"):
-            server.terminate()
-        else:
-            server.stop()
+        server.terminate()
+        server.wait(10)
     print("\nstream config:\n" + textwrap.indent(config, "    "))
     print(f"{'':28}{'msg/s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     for name, r in (("asyncua client (baseline)", base), ("StreamForge opcua input", sf)):
