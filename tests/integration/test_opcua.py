@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from asyncua import ua
+from peers.modbus_server import BlackHole
 from peers.opcua_server import (
     TYPE_VALUES,
     USERS,
@@ -315,6 +316,27 @@ def test_rejected_client_certificate_names_the_certificate(
         assert str(tmp_path / "pki" / "client_cert.der") in r.reader.conn.last_error
     finally:
         server.iserver.certificate_validator = None
+
+
+def test_a_server_that_never_answers_is_a_timeout_naming_the_endpoint(
+    black_hole: BlackHole, tmp_path: Path, reading: Any
+) -> None:
+    endpoint = f"opc.tcp://127.0.0.1:{black_hole.port}/plant"
+    r = reading(
+        {
+            "endpoint": endpoint,
+            "nodeIDs": ["ns=2;s=Plant"],
+            "timeout": "500ms",
+            "certificateDir": str(tmp_path / "pki"),
+        }
+    )
+    wait_until(lambda: bool(r.reader.conn.last_error), 15, "a connection error")
+    assert not r.reader.conn.connected
+    assert r.reader.conn.describe() == (
+        f"opcua_test/opcua_in: not connected to {endpoint} (no answer within 0.5s)"
+    )
+    wait_until(lambda: black_hole.accepted >= 2, 15, "a second attempt to connect")
+    assert r.drain() == []
 
 
 # -- a whole stream: server restart ----------------------------------------------------------------
