@@ -3,9 +3,9 @@
 Each stream is a namespaced sub-graph (`streamforge.<stream>.input`, `.processors`,
 `.output`). Input-level and pipeline processors that are stateless fuse into one
 `flat_map_batch` step that runs a `ProcessorChain` over whole batches, so Bytewax sees
-batches, never per-message operators. Stateful processors are where the stream would be keyed
-and handed to Bytewax stateful operators; that path is not built yet and fails compilation
-with a clear message.
+batches, never per-message operators. A stateful processor (`KeyedProcessor`) splits batches by
+key, keeps each key's state in a Bytewax stateful step (snapshotted with recovery) and joins
+its results back into batches (`StatefulStage`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,14 @@ from streamforge.runtime.logging import RateLimitedErrorLogger
 from streamforge.runtime.metrics import ComponentMetrics, component_metrics
 from streamforge.runtime.sinks import OutputSink
 from streamforge.runtime.sources import InputSource, Item
+from streamforge.stateful import KeyedLogic, KeyedProcessor, split_by_key
 
 __all__ = [
     "CompileError",
     "CompiledFlow",
     "CompiledStream",
     "FusedStage",
+    "StatefulStage",
     "compile_streams",
 ]
 
@@ -163,7 +165,7 @@ class CompiledStream:
     name: str
     config: StreamConfig
     source: InputSource
-    stages: list[FusedStage]
+    stages: list[FusedStage | StatefulStage]
     sink: OutputSink
     step_ids: list[str] = field(default_factory=list)
 
@@ -212,20 +214,61 @@ def _segments(
     return segments
 
 
-def _stateful_stage(stream: StreamConfig, conf: ComponentConfig, proc: Processor) -> Any:
-    """Where a stateful processor would key the stream and become a Bytewax stateful step."""
-    raise CompileError(
-        [
-            f"{conf.location}: processor {conf.type!r} ({conf.display_label}) is stateful; "
-            "stateful processors cannot run in a compiled stream yet"
-        ]
-    )
+class StatefulStage:
+    """A keyed processor as Bytewax steps: split by key -> stateful step -> batches again."""
+
+    def __init__(
+        self, stream: str, label: str, proc: Processor, conf: ComponentConfig, processes: int
+    ) -> None:
+        if not isinstance(proc, KeyedProcessor):
+            raise CompileError(
+                [
+                    f"{conf.location}: processor {conf.type!r} ({conf.display_label}) says it "
+                    "is stateful but is not a KeyedProcessor"
+                ]
+            )
+        self.proc = proc
+        self.labels = [label]
+        self.hand_over = processes > 1
+        self.metrics = component_metrics(stream, label)
+        self.errors = RateLimitedErrorLogger(log, stream, label)
+
+    def observe(self, batch_in: list[Message], batch_out: list[Message], seconds: float) -> None:
+        m = self.metrics
+        m.seconds.observe(seconds)
+        m.received.inc(len(batch_in))
+        m.sent.inc(len(batch_out))
+        errored = [msg for msg in batch_out if msg.error is not None]
+        if errored:
+            m.errors.inc(len(errored))
+            self.errors.report(len(errored), errored[0])
+
+    def logic(self, resume: Any | None) -> KeyedLogic:
+        return KeyedLogic(self.proc, resume, self.observe)
+
+    def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
+        keyed = op.flat_map_batch(
+            f"{name}_key", items, split_by_key(self.proc, hand_over=self.hand_over)
+        )
+        results = self.proc.dataflow_step(name, keyed, self.logic)
+        return op.map(f"{name}_batches", results, _drop_key)
+
+    def close(self) -> None:
+        self.proc.close()
+        self.errors.flush()
+
+
+def _drop_key(keyed: tuple[str, list[Message]]) -> list[Message]:
+    return keyed[1]
+
+
+Stage = FusedStage | StatefulStage
 
 
 @dataclass
 class _StreamPlan:
     source: InputSource
-    stages: list[tuple[str, FusedStage]]
+    stages: list[tuple[str, Stage]]
     sink: OutputSink
 
 
@@ -234,7 +277,10 @@ def _stream_graph(step_id: str, flow: Dataflow, plan: _StreamPlan) -> None:
     """One stream: input -> fused processor stages -> output, namespaced by stream name."""
     items: Stream[Item] = op.input("input", flow, plan.source)
     for name, stage in plan.stages:
-        items = op.flat_map_batch(name, items, stage)
+        if isinstance(stage, StatefulStage):
+            items = stage.wire(name, items)
+        else:
+            items = op.flat_map_batch(name, items, stage)
     op.output("output", items, plan.sink)
 
 
@@ -242,16 +288,22 @@ def _fuse(
     stream: StreamConfig,
     proc_confs: list[ComponentConfig],
     procs: list[tuple[ComponentConfig, Processor]],
-) -> list[tuple[str, FusedStage]]:
-    """Named stages: each run of stateless processors becomes one FusedStage."""
-    stage_list: list[tuple[str, FusedStage]] = []
+    processes: int = 1,
+) -> list[tuple[str, Stage]]:
+    """Named stages: runs of stateless processors fuse; each stateful one is its own stage."""
+    stage_list: list[tuple[str, Stage]] = []
     segments = _segments(procs)
     offset = 0
     for seg in segments:
-        if len(seg) == 1 and seg[0][1].stateful:
-            _stateful_stage(stream, *seg[0])
         seg_confs = proc_confs[offset : offset + len(seg)]
         offset += len(seg)
+        name = "processors" if len(segments) == 1 else f"processors_{len(stage_list)}"
+        if len(seg) == 1 and seg[0][1].stateful:
+            conf, proc = seg[0]
+            stage_list.append(
+                (name, StatefulStage(stream.name, conf.display_label, proc, conf, processes))
+            )
+            continue
 
         def build(confs: list[ComponentConfig] = seg_confs) -> list[Processor]:
             return StreamBuilder(stream).build_processors(confs)
@@ -259,7 +311,6 @@ def _fuse(
         stage = FusedStage(
             stream.name, [c.display_label for c, _ in seg], build, [p for _, p in seg]
         )
-        name = "processors" if len(segments) == 1 else f"processors_{len(stage_list)}"
         stage_list.append((name, stage))
     return stage_list
 
@@ -270,6 +321,7 @@ def _compile_one(
     step_name: str,
     on_worker_start: Callable[[int, int], None] | None,
     stop: threading.Event | None,
+    processes: int = 1,
 ) -> CompiledStream:
     builder = StreamBuilder(stream)
     input_conf = builder.resolve(stream.input)
@@ -279,7 +331,7 @@ def _compile_one(
     try:
         for c in proc_confs:
             procs.append((builder.resolve(c), builder.build_processor(c)))
-        stage_list = _fuse(stream, proc_confs, procs)
+        stage_list = _fuse(stream, proc_confs, procs, processes)
         output_conf = builder.resolve(stream.output)
         first_output = builder.build_output(stream.output)
     except BaseException:
@@ -299,7 +351,12 @@ def _compile_one(
     )
     _stream_graph(step_name, flow, _StreamPlan(source, stage_list, sink))
     prefix = f"{flow.flow_id}.{step_name}"
-    step_ids = [f"{prefix}.input"] + [f"{prefix}.{n}" for n, _ in stage_list]
+    step_ids = [f"{prefix}.input"]
+    for n, stage in stage_list:
+        if isinstance(stage, StatefulStage):
+            step_ids += [f"{prefix}.{n}_key", f"{prefix}.{n}", f"{prefix}.{n}_batches"]
+        else:
+            step_ids.append(f"{prefix}.{n}")
     step_ids.append(f"{prefix}.output")
     return CompiledStream(stream.name, stream, source, [s for _, s in stage_list], sink, step_ids)
 
@@ -310,12 +367,15 @@ def compile_streams(
     flow_id: str = FLOW_ID,
     on_worker_start: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    processes: int = 1,
 ) -> CompiledFlow:
     """Build every stream's components and wire them into one Dataflow.
 
     Raises `CompileError` listing every stream that failed to build; nothing is left open.
     `on_worker_start(worker_index, worker_count)` runs when a worker starts its output;
-    setting `stop` ends every input at its next read (graceful shutdown).
+    setting `stop` ends every input at its next read (graceful shutdown). `processes` > 1
+    (a cluster) acknowledges input batches when a stateful step takes them over, since a part
+    moving to another process cannot carry its acknowledgement.
     """
     flow = Dataflow(flow_id)
     compiled: list[CompiledStream] = []
@@ -328,7 +388,7 @@ def compile_streams(
             step_name, n = f"{base}_{n}", n + 1
         used.add(step_name)
         try:
-            compiled.append(_compile_one(flow, stream, step_name, on_worker_start, stop))
+            compiled.append(_compile_one(flow, stream, step_name, on_worker_start, stop, processes))
         except CompileError as exc:
             problems.extend(exc.problems)
         except BuildError as exc:

@@ -198,7 +198,9 @@ def run_streams(streams: Sequence[StreamConfig], options: RunOptions | None = No
     def on_worker_start(index: int, count: int) -> None:
         readiness.set(True)
 
-    compiled = compile_streams(streams, on_worker_start=on_worker_start, stop=stop)
+    compiled = compile_streams(
+        streams, on_worker_start=on_worker_start, stop=stop, processes=options.process_count
+    )
     http: HttpServer | None = None
     enabled, address = _http_settings(streams)
     if options.http and enabled:

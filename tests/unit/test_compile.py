@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from streamforge.components import (
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
 from streamforge.message import Message
 from streamforge.runtime.metrics import REGISTRY
+from streamforge.stateful import KeyedProcessor
 
 # -- test-only components -------------------------------------------------------------------
 
@@ -72,6 +74,32 @@ class SeqInput(Input):
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         return _SeqReader(partition, self.conf["count"], self.conf["batch"], resume_state or 0)
+
+
+#: (batch size, error) of every acknowledgement tcomp_acked_seq received
+ACKS: list[tuple[int, str | None]] = []
+
+
+class _AckedReader(_SeqReader):
+    """Keys messages by n % 3 (metadata `key`) and records acknowledgements."""
+
+    def read(self) -> list[Message] | None:
+        batch = super().read()
+        for m in batch or []:
+            m.metadata["key"] = f"k{m.value['n'] % 3}"
+        return batch
+
+    def ack(self, batch: list[Message], error: str | None) -> None:
+        ACKS.append((len(batch), error))
+
+
+@register_input("tcomp_acked_seq", fields=[Field("count", "int", default=10)])
+class AckedSeqInput(Input):
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        self.count = conf["count"]
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        return _AckedReader("p0", self.count, 6, 0)
 
 
 @register_processor("tcomp_tag", fields=[Field("tag", "string")])
@@ -139,7 +167,7 @@ class DropAll(Processor):
 
 
 @register_processor("tcomp_stateful")
-class Stateful(Processor):
+class NotKeyed(Processor):
     stateful = True
 
     def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
@@ -147,6 +175,46 @@ class Stateful(Processor):
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         return batch
+
+
+#: worker thread ids that processed each key of tcomp_running_count
+KEY_THREADS: dict[str, set[int]] = {}
+
+
+@register_processor("tcomp_running_count")
+class RunningCount(KeyedProcessor):
+    """Per partition: each message gets `seen`, how many of its partition came so far."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        pass
+
+    def key(self, msg: Message) -> str:
+        return str(msg.metadata.get("key") or msg.metadata["part"])
+
+    def process_key(self, key: str, batch: list[Message], state: Any) -> tuple[list[Message], Any]:
+        KEY_THREADS.setdefault(key, set()).add(threading.get_ident())
+        seen = state or 0
+        for msg in batch:
+            seen += 1
+            msg.set_value({**msg.value, "seen": seen})
+        return batch, seen
+
+
+@register_processor("tcomp_total_at_eof")
+class TotalAtEof(KeyedProcessor):
+    """Absorbs every message; at the end of the input emits one total per partition."""
+
+    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
+        pass
+
+    def key(self, msg: Message) -> str:
+        return str(msg.metadata["part"])
+
+    def process_key(self, key: str, batch: list[Message], state: Any) -> tuple[list[Message], Any]:
+        return [], (state or 0) + sum(m.value["n"] for m in batch)
+
+    def on_eof(self, key: str, state: Any) -> tuple[list[Message], Any]:
+        return [Message.from_value({"part": key, "total": state})], state
 
 
 @register_processor("tcomp_broken", fields=[Field("reason", "string", default="bad")])
@@ -357,14 +425,100 @@ def test_raising_output_fails_its_batches_and_the_flow_goes_on(
     assert any("disk on fire" in r.fields["error"] for r in caplog.records)  # type: ignore[attr-defined]
 
 
-def test_stateful_processor_is_a_clear_compile_error() -> None:
+def test_stateful_processor_must_be_keyed() -> None:
     s = stream("stateful", processors=[comp("processor", "tcomp_stateful", {}, "p0")])
     with pytest.raises(CompileError) as err:
         compile_streams([s])
     assert err.value.problems == [
-        "test.yaml:1:1: processor 'tcomp_stateful' (p0) is stateful; "
-        "stateful processors cannot run in a compiled stream yet"
+        "test.yaml:1:1: processor 'tcomp_stateful' (p0) says it is stateful but is not a "
+        "KeyedProcessor"
     ]
+
+
+def test_keyed_state_is_kept_per_key_on_one_worker_between_stateless_stages() -> None:
+    KEY_THREADS.clear()
+    procs = [
+        tag("before", "pipeline.processors.0"),
+        comp("processor", "tcomp_running_count", {}, "pipeline.processors.1"),
+        tag("after", "pipeline.processors.2"),
+    ]
+    s = stream("keyed", count=40, partitions=4, batch=3, processors=procs)
+    compiled = compile_streams([s])
+    cli_main(compiled.flow, workers_per_process=2)
+    compiled.close()
+    out = messages("keyed")
+    assert len(out) == 160
+    for part in (f"p{i}" for i in range(4)):
+        mine = [m for m in out if m.value["part"] == part]
+        assert sorted(m.value["seen"] for m in mine) == list(range(1, 41))
+        # the state followed the input order of its partition
+        assert sorted((m.value["n"], m.value["seen"]) for m in mine) == [
+            (n, n + 1) for n in range(40)
+        ]
+    assert all(len(threads) == 1 for threads in KEY_THREADS.values())
+    assert all(m.value["trail"] == "beforeafter" for m in out)
+    assert metric("streamforge_received_total", "keyed", "pipeline.processors.1") == 160
+
+
+def test_keyed_processor_emits_what_it_holds_when_the_input_ends() -> None:
+    procs = [comp("processor", "tcomp_total_at_eof", {}, "pipeline.processors.0")]
+    s = stream("eof", count=10, partitions=2, processors=procs)
+    compiled = compile_streams([s])
+    run_main(compiled.flow)
+    compiled.close()
+    totals = {m.value["part"]: m.value["total"] for m in messages("eof")}
+    assert totals == {"p0": 45, "p1": 45}
+
+
+@pytest.mark.parametrize("processor", ["tcomp_running_count", "tcomp_total_at_eof"])
+def test_a_batch_split_by_key_is_acknowledged_once_when_every_part_is_done(
+    processor: str,
+) -> None:
+    ACKS.clear()
+    s = StreamConfig(
+        name=f"acks_{processor}",
+        path=Path("acks.yaml"),
+        input=comp("input", "tcomp_acked_seq", {"count": 30}, "input"),
+        processors=[comp("processor", processor, {}, "pipeline.processors.0")],
+        output=comp("output", "tcomp_collect", {"name": f"acks_{processor}"}, "output"),
+    )
+    compiled = compile_streams([s])
+    run_main(compiled.flow)
+    compiled.close()
+    assert ACKS == [(6, None)] * 5
+
+
+def test_keyed_state_survives_a_restart_with_recovery(tmp_path: Path) -> None:
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+
+    init_db_dir(tmp_path, 1)
+    procs = [comp("processor", "tcomp_running_count", {}, "pipeline.processors.0")]
+    for count in (20, 50):
+        s = stream("recovered", count=count, batch=5, processors=procs)
+        compiled = compile_streams([s])
+        run_main(
+            compiled.flow,
+            epoch_interval=timedelta(0),
+            recovery_config=RecoveryConfig(str(tmp_path)),
+        )
+        compiled.close()
+    out = messages("recovered")
+    assert [(m.value["n"], m.value["seen"]) for m in out] == [(n, n + 1) for n in range(50)]
+
+
+def test_errored_messages_pass_a_keyed_processor_untouched() -> None:
+    procs = [
+        comp("processor", "tcomp_fail_odd", {}, "pipeline.processors.0"),
+        comp("processor", "tcomp_running_count", {}, "pipeline.processors.1"),
+    ]
+    s = stream("keyed_errors", count=10, processors=procs)
+    compiled = compile_streams([s])
+    run_main(compiled.flow)
+    compiled.close()
+    out = messages("keyed_errors")
+    assert sorted(m.value["n"] for m in out) == list(range(10))
+    assert all("seen" not in m.value for m in out if m.error is not None)
+    assert sorted(m.value["seen"] for m in out if m.error is None) == [1, 2, 3, 4, 5]
 
 
 def test_build_failures_of_every_stream_are_reported() -> None:
