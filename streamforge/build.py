@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Any
 
-from streamforge.components import Input, Output, Processor, registry
+from streamforge.components import Cache, Input, Output, Processor, registry
 from streamforge.config.model import ComponentConfig, StreamConfig
 from streamforge.message import Message
 
-__all__ = ["BuildError", "ComponentContext", "OutputWithProcessors", "StreamBuilder"]
+__all__ = [
+    "BuildError",
+    "ComponentContext",
+    "OutputWithProcessors",
+    "StreamBuilder",
+    "StreamCaches",
+    "close_stream_caches",
+    "stream_caches",
+]
 
 
 class BuildError(Exception):
@@ -33,6 +43,67 @@ class ComponentContext:
 
     def build_input(self, conf: ComponentConfig) -> Input:
         return self._builder.build_input(conf)
+
+    def cache(self, label: str) -> Cache:
+        return self._builder.cache(label)
+
+
+class StreamCaches:
+    """The cache resources of one stream, each built on first use and shared by every worker."""
+
+    def __init__(self, stream: StreamConfig) -> None:
+        self._confs = stream.resources.get("cache", {})
+        self._lock = threading.Lock()
+        self._built: dict[str, Cache] = {}
+
+    def get(self, label: str, builder: StreamBuilder) -> Cache:
+        """The cache `label`, built with `builder` the first time it is asked for."""
+        with self._lock:
+            cache = self._built.get(label)
+            if cache is None:
+                conf = self._confs.get(label)
+                if conf is None:
+                    known = ", ".join(sorted(self._confs)) or "none"
+                    raise BuildError(f"cache resource {label!r} is not defined (known: {known})")
+                cache = builder.construct_cache(conf)
+                self._built[label] = cache
+            return cache
+
+    def close(self) -> None:
+        """Close every cache built so far; a later `get` builds a fresh one."""
+        with self._lock:
+            built, self._built = self._built, {}
+        for cache in built.values():
+            cache.close()
+
+
+_caches_lock = threading.Lock()
+_caches: dict[int, StreamCaches] = {}
+
+
+def _forget(key: int) -> None:
+    """Drop a collected stream's entry; components still holding its caches keep them."""
+    with _caches_lock:
+        _caches.pop(key, None)
+
+
+def stream_caches(stream: StreamConfig) -> StreamCaches:
+    """The caches of this stream config object, shared by every builder of it in the process."""
+    key = id(stream)
+    with _caches_lock:
+        caches = _caches.get(key)
+        if caches is None:
+            caches = _caches[key] = StreamCaches(stream)
+            weakref.finalize(stream, _forget, key)
+        return caches
+
+
+def close_stream_caches(stream: StreamConfig) -> None:
+    """Close the stream's caches (when it stops); building it again starts with empty ones."""
+    with _caches_lock:
+        caches = _caches.get(id(stream))
+    if caches is not None:
+        caches.close()
 
 
 class OutputWithProcessors(Output):
@@ -69,9 +140,10 @@ class OutputWithProcessors(Output):
 class StreamBuilder:
     """Builds the components of one stream; resource references resolve to their config."""
 
-    def __init__(self, stream: StreamConfig) -> None:
+    def __init__(self, stream: StreamConfig, caches: StreamCaches | None = None) -> None:
         self.stream = stream
         self.stream_name = stream.name
+        self.caches = caches if caches is not None else stream_caches(stream)
 
     def resolve(self, conf: ComponentConfig) -> ComponentConfig:
         """The component config a `resource:` reference points to (itself otherwise)."""
@@ -103,6 +175,20 @@ class StreamBuilder:
             raise BuildError(
                 f"{conf.location}: {conf.kind} {conf.type!r} ({conf.display_label}): {exc}"
             ) from exc
+
+    def cache(self, label: str) -> Cache:
+        """The stream's cache resource `label` (one instance per stream and process)."""
+        return self.caches.get(label, self)
+
+    def construct_cache(self, conf: ComponentConfig) -> Cache:
+        """A new cache from its resource config (StreamCaches calls it once per label)."""
+        cache, _ = self._construct(conf)
+        if not isinstance(cache, Cache):
+            raise BuildError(
+                f"{conf.location}: cache {conf.type!r} ({conf.display_label}) built a "
+                f"{type(cache).__name__}, not a Cache"
+            )
+        return cache
 
     def build_processor(self, conf: ComponentConfig) -> Processor:
         proc, _ = self._construct(conf)

@@ -22,7 +22,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from streamforge.acks import AckBatch
-from streamforge.build import BuildError, StreamBuilder
+from streamforge.build import BuildError, StreamBuilder, close_stream_caches
 from streamforge.components import Processor
 from streamforge.config.model import ComponentConfig, StreamConfig
 from streamforge.message import Message
@@ -188,6 +188,7 @@ class CompiledFlow:
             for stage in stream.stages:
                 stage.close()
             stream.sink.discard_unused()
+            close_stream_caches(stream.config)
 
 
 def _step_name(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Component specs, the registry, base classes for inputs/processors/outputs, plugin loading.
+"""Component specs, the registry, base classes for inputs/processors/outputs/caches, plugins.
 
 A component's spec is the single source for config validation, `streamforge list`, the
 JSON Schema of configs and the docs. Built-ins and plugins register the same way:
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "REQUIRED",
     "BuildContext",
+    "Cache",
+    "CacheError",
     "ComponentSpec",
     "Field",
     "Input",
@@ -40,6 +42,7 @@ __all__ = [
     "Registry",
     "registry",
     "register",
+    "register_cache",
     "register_input",
     "register_output",
     "register_processor",
@@ -47,18 +50,19 @@ __all__ = [
     "load_plugins",
 ]
 
-Kind = Literal["input", "processor", "output"]
-KINDS: tuple[Kind, ...] = ("input", "processor", "output")
+Kind = Literal["input", "processor", "output", "cache"]
+KINDS: tuple[Kind, ...] = ("input", "processor", "output", "cache")
 
 # Field types understood by validation and docs.
 #   scalar:    string, int, float (any number), bool, duration ("1s", "500ms", "1m30s")
 #   bloblang:  mapping (a Bloblang mapping), query (a Bloblang query, e.g. a `check`)
 #   nested:    object (fixed `fields`), array (of `item`), map (free-form dict), any
-#   component: input, output, processor (one nested component config)
+#   component: input, output, processor, cache (one nested component config)
+# A string field with `references="cache"` names a cache resource by its label.
 FIELD_TYPES = frozenset(
     {
         "string", "int", "float", "bool", "duration", "mapping", "query",
-        "object", "array", "map", "any", "input", "output", "processor",
+        "object", "array", "map", "any", "input", "output", "processor", "cache",
     }
 )  # fmt: skip
 
@@ -85,6 +89,8 @@ class Field:
     fields: tuple[Field, ...] = ()
     item: Field | None = None
     advanced: bool = False
+    #: the value is the label of a resource of this kind (e.g. "cache"); lint checks it exists
+    references: str = ""
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -127,6 +133,8 @@ class Field:
             out["item"] = self.item.to_dict()
         if self.advanced:
             out["advanced"] = True
+        if self.references:
+            out["references"] = self.references
         return out
 
 
@@ -258,6 +266,13 @@ def register_output(
     return register("output", name, fields, **options)
 
 
+def register_cache(
+    name: str, fields: Sequence[Field] | None = None, **options: Any
+) -> Callable[[T], T]:
+    """Register a cache type, declared under `cache_resources` (options as for `register`)."""
+    return register("cache", name, fields, **options)
+
+
 # -- runtime interfaces ---------------------------------------------------------------------
 
 
@@ -278,6 +293,10 @@ class BuildContext(Protocol):
 
     def build_input(self, conf: ComponentConfig) -> Input:
         """Build a nested input."""
+        ...
+
+    def cache(self, label: str) -> Cache:
+        """The stream's cache resource `label`: one instance shared by every worker."""
         ...
 
 
@@ -360,9 +379,52 @@ class Output(ABC):
         """Flush and release resources."""
 
 
+class CacheError(Exception):
+    """A cache could not do what was asked (e.g. its server is unreachable)."""
+
+
+class Cache(ABC):
+    """A key/value store that components share through `cache_resources`.
+
+    One instance serves every worker of a process, so implementations are thread-safe.
+    `ttl` is in seconds; None means the cache's default. Failures raise CacheError.
+    """
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The value of `key`, or None when it is absent or expired."""
+
+    @abstractmethod
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        """Store `value` under `key`, replacing any value."""
+
+    @abstractmethod
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        """Store `value` only if `key` is absent (or expired), atomically; True if stored."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove `key` (nothing happens when it is absent)."""
+
+    def add_many(self, items: Sequence[tuple[str, bytes]], ttl: float | None = None) -> list[bool]:
+        """`add` for each item in order (a key repeated in `items` is stored once).
+
+        Caches override it to do a whole batch in one round trip or one clock reading.
+        """
+        return [self.add(key, value, ttl) for key, value in items]
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and memory when the stream stops."""
+
+
 # -- loading ---------------------------------------------------------------------------------
 
-_BUILTIN_MODULES = ("streamforge.inputs", "streamforge.processors", "streamforge.outputs")
+_BUILTIN_MODULES = (
+    "streamforge.inputs",
+    "streamforge.processors",
+    "streamforge.outputs",
+    "streamforge.caches",
+)
 _builtins_loaded = False
 _entry_points_loaded = False
 

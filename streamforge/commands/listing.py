@@ -1,4 +1,4 @@
-"""`streamforge list [inputs|processors|outputs]`: the registered components."""
+"""`streamforge list [inputs|processors|outputs|caches]`: the registered components."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     """Register the `list` subcommand."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
-        help="list available inputs, processors and outputs",
+        help="list available inputs, processors, outputs and caches",
         description="List the registered components (built-ins, entry points, plugins).",
     )
     parser.add_argument(
         "kinds", nargs="*", type=_kind, metavar="KIND",
-        help="inputs, processors or outputs (default: all)",
+        help="inputs, processors, outputs or caches (default: all)",
     )  # fmt: skip
     parser.add_argument("--format", choices=("text", "json"), default="text")
     add_plugins_option(parser)

@@ -46,6 +46,8 @@ class ConfigError(Exception):
 class ComponentConfig:
     """One component in a stream: `type` is the registered name (or "resource").
 
+    Caches (kind "cache") exist only under `cache_resources`, always with a label.
+
     `conf` is the value under the type key, validated, with defaults filled in; nested
     component fields (type input/output/processor in the spec) hold ComponentConfig
     objects (or lists of them). `processors` are the input- or output-level processors.
@@ -83,3 +85,8 @@ class StreamConfig:
     plugins: list[str] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caches(self) -> dict[str, ComponentConfig]:
+        """The `cache_resources`, by label."""
+        return self.resources.get("cache", {})

@@ -46,6 +46,8 @@ def field_schema(f: Field) -> dict[str, Any]:
             schema["additionalProperties"] = field_schema(f.item)
     else:
         schema = dict(_SCALARS[f.type])
+        if f.references:
+            schema["format"] = f"{f.references}-label"
     if f.options:
         schema["enum"] = list(f.options)
     if f.description:
@@ -58,15 +60,21 @@ def field_schema(f: Field) -> dict[str, Any]:
 
 
 def component_schema(kind: Kind) -> dict[str, Any]:
-    """One component of `kind`: exactly one type key, plus `label` (and `processors`)."""
-    props: dict[str, Any] = {"label": _LABEL, "resource": {"type": "string"}}
-    names = ["resource"]
+    """One component of `kind`: exactly one type key, plus `label` (and `processors`).
+
+    Caches are only declared as resources, so they have no `resource:` reference form.
+    """
+    props: dict[str, Any] = {"label": _LABEL}
+    names = []
+    if kind != "cache":
+        props["resource"] = {"type": "string"}
+        names.append("resource")
     for spec in registry.specs(kind):
         props[spec.name] = field_schema(spec.config)
         if spec.summary:
             props[spec.name].setdefault("description", spec.summary)
         names.append(spec.name)
-    if kind != "processor":
+    if kind in ("input", "output"):
         props["processors"] = {"type": "array", "items": {"$ref": "#/$defs/processor"}}
     return {
         "type": "object",

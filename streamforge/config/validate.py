@@ -41,23 +41,30 @@ LABEL_PATTERN = re.compile(r"^[a-z0-9_]+$")
 IGNORED_TOP_LEVEL = frozenset(
     {
         "metrics", "tracer", "shutdown_timeout", "shutdown_delay", "buffer",
-        "cache_resources", "rate_limit_resources",
+        "rate_limit_resources",
     }
 )  # fmt: skip
 
-_COMPONENT_TYPES: dict[str, Kind] = {"input": "input", "processor": "processor", "output": "output"}
+_COMPONENT_TYPES: dict[str, Kind] = {
+    "input": "input",
+    "processor": "processor",
+    "output": "output",
+    "cache": "cache",
+}
 _RESOURCE_KEYS: dict[str, Kind] = {
     "input_resources": "input",
     "processor_resources": "processor",
     "output_resources": "output",
+    "cache_resources": "cache",
 }
 _CHOICES_SHOWN = 25
 
 
 def _resource_list(name: str, kind: Kind) -> Field:
+    how = "by their label" if kind == "cache" else "as `resource: <label>`"
     return Field(
         name, "array", default=[], item=Field(kind, kind),
-        description=f"{kind.capitalize()}s referenced elsewhere as `resource: <label>`.",
+        description=f"{kind.capitalize()}s referenced elsewhere {how}.",
     )  # fmt: skip
 
 
@@ -144,6 +151,8 @@ class _Validator:
         self.problems: list[Problem] = []
         self.labels: dict[str, Location] = {}
         self.references: list[tuple[ComponentConfig, Path]] = []
+        #: string fields naming a resource by label: (resource kind, label, field name, path)
+        self.label_refs: list[tuple[str, str, str, Path]] = []
         self.bloblang = _bloblang()
 
     # -- reporting ----------------------------------------------------------------------
@@ -242,6 +251,8 @@ class _Validator:
                 self.check_bloblang(value, path, name, query=True)
             elif f.interpolable:
                 self.check_interpolation(value, path, name)
+            if f.references:
+                self.label_refs.append((f.references, value, name, path))
         if f.options:
             self.check_option(f, value, path, name)
         return value
@@ -320,10 +331,15 @@ class _Validator:
             article = "an" if kind[0] in "aeiou" else "a"
             self.at(path, f"expected {article} {kind} config (an object), got {_type_name(value)}")
             return None
-        extra = {"label", "processors"} if kind != "processor" else {"label"}
+        extra = {"label", "processors"} if kind in ("input", "output") else {"label"}
         names = registry.names(kind)
         type_keys = [k for k in value if k not in extra]
-        valid = [k for k in type_keys if k == "resource" or registry.get(kind, k) is not None]
+        referable = kind != "cache"  # caches are resources themselves, referenced by label
+        valid = [
+            k
+            for k in type_keys
+            if (k == "resource" and referable) or registry.get(kind, k) is not None
+        ]
         if len(valid) > 1:
             self.at_key(
                 (*path, valid[1]),
@@ -376,7 +392,7 @@ class _Validator:
                 cc.conf = self.object(spec.config.fields, raw, conf_path, "", where)
             else:
                 cc.conf = self.value(spec.config, raw, conf_path, ctype, where)
-        if "processors" in value and kind != "processor":
+        if "processors" in value and kind in ("input", "output"):
             procs = value["processors"]
             if procs is None:
                 procs = []
@@ -480,13 +496,14 @@ def validate_document(
     for ref, ref_path in v.references:
         target = str(ref.conf)
         if target not in resources[ref.kind]:
-            known = sorted(resources[ref.kind])
-            hint = _suggest(target, known)
-            listing = "" if hint else (f" (known: {', '.join(known)})" if known else "")
             v.report(
                 doc.location((*ref_path, "resource")),
-                f'{ref.kind} resource "{target}" is not defined{hint}{listing}',
+                _undefined(ref.kind, target, resources[ref.kind]),
             )
+    for ref_kind, target, field_name, ref_path in v.label_refs:
+        table = resources.get(cast(Kind, ref_kind), {})
+        if target not in table:
+            v.at(ref_path, _name_problem(field_name, _undefined(ref_kind, target, table)))
 
     problems += v.problems
     inp, out = conf.get("input"), conf.get("output")
@@ -508,6 +525,19 @@ def validate_document(
         raw=data,
     )
     return stream, []
+
+
+def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:
+    """`<kind> resource "x" is not defined`, with a did-you-mean or the labels that are."""
+    known = sorted(defined)
+    hint = _suggest(target, known)
+    if hint:
+        return f'{kind} resource "{target}" is not defined{hint}'
+    if known:
+        return f'{kind} resource "{target}" is not defined (known: {", ".join(known)})'
+    if kind == "cache":
+        return f'cache resource "{target}" is not defined (declare it under cache_resources)'
+    return f'{kind} resource "{target}" is not defined'
 
 
 def _name_problem(name: str, problem: str) -> str:

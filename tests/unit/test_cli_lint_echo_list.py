@@ -159,5 +159,5 @@ def test_list_json_gives_spec_dicts(plugin: str, capsys) -> None:  # type: ignor
 
 def test_list_rejects_unknown_kind(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
-        main(["list", "caches"])
-    assert "caches" in capsys.readouterr().err
+        main(["list", "rate_limits"])
+    assert "rate_limits" in capsys.readouterr().err

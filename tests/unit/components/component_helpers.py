@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streamforge.components import Output, Processor, registry
+from streamforge.components import Cache, Output, Processor, registry
 from streamforge.message import Message
 
 
@@ -32,6 +32,9 @@ class Ctx:
 
     def build_input(self, conf: Any) -> Any:
         return self._build("input", conf)
+
+    def cache(self, label: str) -> Cache:
+        raise LookupError(f"no cache resource {label!r} in component tests")
 
 
 class Recorder(Output):

@@ -1,0 +1,1 @@
+"""Built-in caches: one module per cache type, importable as streamforge.caches.<name>."""
