@@ -7,9 +7,11 @@ lazily); they are registered here so listings and docs show them.
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, describe
+from streamforge.bloblang.ops import BadThis, get_field
 from streamforge.bloblang.registry import DELETED, ExecContext, Param, function, method
 
 CATEGORY = "general"
@@ -48,30 +50,37 @@ def root_meta(ctx: ExecContext, key: str) -> Any:
     return None if value is None else _to_string(value)
 
 
+@lru_cache(maxsize=1024)
+def _path_segments(path: str) -> tuple[str, ...]:
+    return tuple(seg.replace("~1", ".").replace("~0", "~") for seg in path.split("."))
+
+
 @function("json", [Param("path", "string", "")], category=_MESSAGE_INFO, needs_ctx=True)
 def json_field(ctx: ExecContext, path: str) -> Any:
     """A field of the message's JSON document by dot path (the whole document when empty).
 
     Always reads the message itself, whatever the current context (deprecated in Benthos).
     """
-    from streamforge.bloblang.ops import BadThis, get_field
-
     msg = ctx.message
-    if msg is not None:
-        from streamforge.bloblang.executor import _this_of
-
-        doc = _this_of(msg)
-    else:
-        doc = ctx.this
+    doc = _this_of(msg) if msg is not None else ctx.this
     if type(doc) is BadThis:
         doc.fail(path)
     if not path:
         return doc
-    for seg in path.split("."):
-        doc = get_field(doc, seg.replace("~1", ".").replace("~0", "~"))
+    for seg in _path_segments(path):
+        doc = get_field(doc, seg)
         if doc is None:
             return None
     return doc
+
+
+def _this_of(msg: Any) -> Any:
+    """The message's document as `this` sees it (the executor imports this module: late)."""
+    global _this_of
+    from streamforge.bloblang.executor import _this_of as this_of
+
+    _this_of = this_of
+    return this_of(msg)
 
 
 _COUNTERS: dict[str, int] = {}
