@@ -255,7 +255,7 @@ def test_example_stream_takes_readings_and_operator_actions_from_one_mqtt_input(
         for s, v in (("00", 85), ("06", 86), ("12", 84))
     ]
     publish(mosquitto, [*readings, ("plant/press-01/pressure", 5.1)])
-    stream = Run(REPO / "streams" / "alarms.yaml")
+    stream = Run(REPO / "streams" / "alarms.yaml", log=tmp_path / "alarms.log")
     try:
         wait_until(lambda: len(jsonl(alarms_file)) >= 1, 30, "the ACTIVE alarm")
         wrong = {"alarm_control": {"action": "ack", "asset_id": "press-01"}}

@@ -42,10 +42,15 @@ class Run:
     """`streamforge run` in a subprocess, stopped with SIGTERM."""
 
     def __init__(
-        self, config: Path, http_port: int | None = None, extra_args: tuple[str, ...] = ()
+        self,
+        config: Path,
+        http_port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        log: Path | None = None,
     ) -> None:
+        """`log` defaults to the config's path with `.log`; give one for configs in the repo."""
         self.http_port = http_port
-        self.log = config.with_suffix(".log")
+        self.log = log or config.with_suffix(".log")
         self._fh = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [*CLI, *extra_args, str(config)],
