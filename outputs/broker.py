@@ -82,7 +82,7 @@ def BrokerOutput(conf: dict[str, Any], ctx: BuildContext) -> Output:  # noqa: N8
     outputs = [ctx.build_output(c) for _ in range(copies) for c in conf.get("outputs") or []]
     if not outputs:
         raise ValueError("broker needs at least one output")
-    return with_batching(Broker(outputs, pattern), conf.get("batching"))
+    return with_batching(Broker(outputs, pattern), conf.get("batching"), ctx)
 
 
 class Broker(OutputGroup):

@@ -55,7 +55,7 @@ MAX_ANNOUNCED = 20
 def FileOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
     """Writes payloads to files, by default one message per line; path may be dynamic."""
     writer = FileWriter(str(conf["path"]), str(conf.get("codec") or "lines"))
-    return with_batching(writer, conf.get("batching"))
+    return with_batching(writer, conf.get("batching"), ctx)
 
 
 class FileWriter(Output):

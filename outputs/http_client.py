@@ -216,7 +216,7 @@ def HttpClientOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> O
     stream = getattr(ctx, "stream", "") or "stream"
     label = getattr(ctx, "label", "") or "http_client"
     writer = HttpClientWriter(conf, stream=stream, label=label)
-    return with_batching(writer, conf.get("batching"))
+    return with_batching(writer, conf.get("batching"), ctx)
 
 
 def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:

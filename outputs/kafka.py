@@ -156,7 +156,7 @@ REPORT_WAIT = 0.01
 )
 def KafkaOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
     """Produces messages to Kafka and waits for delivery; failed records are errors."""
-    return with_batching(KafkaWriter(conf, ctx), conf.get("batching"))
+    return with_batching(KafkaWriter(conf, ctx), conf.get("batching"), ctx)
 
 
 def header_filter(conf: dict[str, Any] | None) -> MetadataFilter | None:

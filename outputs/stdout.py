@@ -33,7 +33,7 @@ _write_lock = threading.Lock()
 )
 def StdoutOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
     """Writes payloads to standard output, by default one message per line."""
-    return with_batching(StdoutWriter(str(conf.get("codec") or "lines")), conf.get("batching"))
+    return with_batching(StdoutWriter(str(conf.get("codec") or "lines")), conf.get("batching"), ctx)
 
 
 class StdoutWriter(Output):

@@ -4,7 +4,8 @@
 fires: `count` messages, `byte_size` bytes, a message matching `check`, or `period`
 elapsed since the last write (a timer thread flushes incomplete batches). A zero count,
 zero byte_size, empty period and empty check disable their trigger; with none set,
-batching is off and messages pass straight through.
+batching is off and messages pass straight through. `processors` run on each batch before
+it is written (e.g. `parquet_encode`, so that a batch becomes one file).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from streamforge.components import Field, Output
+from streamforge.components import BuildContext, Field, Output, Processor
 from streamforge.durations import parse_duration
 from streamforge.message import Message
 
@@ -29,7 +31,7 @@ def batching_field(name: str = "batching") -> Field:
     return Field(
         name,
         "object",
-        default={"count": 0, "byte_size": 0, "period": "", "check": ""},
+        default={"count": 0, "byte_size": 0, "period": "", "check": "", "processors": []},
         description="Groups messages into batches before writing; the first trigger to fire wins.",
         examples=({"count": 100, "period": "1s"}, {"byte_size": 5000, "period": "500ms"}),
         fields=(
@@ -58,6 +60,17 @@ def batching_field(name: str = "batching") -> Field:
                 default="",
                 description="A Bloblang query; a message for which it is true ends the batch.",
                 examples=('this.type == "end_of_transaction"',),
+            ),
+            Field(
+                "processors",
+                "array",
+                default=[],
+                item=Field("processor", "processor"),
+                description=(
+                    "Processors run on each batch before it is written, e.g. `parquet_encode` "
+                    "so a batch becomes one file. Messages they leave flagged with an error "
+                    "are not written: they fail, so a `fallback` can take them."
+                ),
             ),
         ),
     )
@@ -98,22 +111,39 @@ class BatchPolicy:
         return bool(self.count or self.byte_size or self.period or self.check is not None)
 
 
-def with_batching(output: Output, conf: dict[str, Any] | None) -> Output:
-    """Wrap `output` in a BatchingOutput when `conf` configures any trigger."""
+def with_batching(
+    output: Output, conf: dict[str, Any] | None, ctx: BuildContext | None = None
+) -> Output:
+    """Wrap `output` in a BatchingOutput when `conf` configures a trigger or processors.
+
+    `ctx` builds the batch `processors`; without it, a config that has some is refused.
+    """
     policy = BatchPolicy.from_conf(conf)
-    return BatchingOutput(output, policy) if policy.active else output
+    confs = list((conf or {}).get("processors") or [])
+    if confs and ctx is None:
+        raise ValueError("batching.processors: cannot build processors here")
+    processors = ctx.build_processors(confs) if confs and ctx is not None else []
+    if not policy.active and not processors:
+        return output
+    return BatchingOutput(output, policy, processors)
 
 
 class BatchingOutput(Output):
     """Buffers messages in front of an output; writes when the policy triggers.
 
     Failures of writes made by the period timer are returned by the next `write_batch`
-    or `flush` call.
+    or `flush` call. Batch processors run on each batch just before it is written; when
+    the write of their result fails, every message of the batch fails with it.
     """
 
-    def __init__(self, output: Output, policy: BatchPolicy) -> None:
+    def __init__(
+        self, output: Output, policy: BatchPolicy, processors: Sequence[Processor] = ()
+    ) -> None:
+        from streamforge.pipeline import ProcessorChain
+
         self.output = output
         self.policy = policy
+        self.chain = ProcessorChain(processors) if processors else None
         self._lock = threading.Lock()
         self._buffer: list[Message] = []
         self._bytes = 0
@@ -135,6 +165,8 @@ class BatchingOutput(Output):
                     self._bytes += len(msg.payload)
                 if self._triggered(msg, batch, i):
                     failed.extend(self._write_locked())
+            if not policy.active:
+                failed.extend(self._write_locked())
             if self._failed:
                 failed = self._failed + failed
                 self._failed = []
@@ -158,6 +190,8 @@ class BatchingOutput(Output):
         self._last_write = time.monotonic()
         if not batch:
             return []
+        if self.chain is not None:
+            return self._process_and_write(batch)
         try:
             return self.output.write_batch(batch)
         except Exception as exc:  # noqa: BLE001 - an output failure fails the batch
@@ -165,6 +199,28 @@ class BatchingOutput(Output):
             for m in batch:
                 m.error = reason
             return batch
+
+    def _process_and_write(self, batch: list[Message]) -> list[Message]:
+        """Run the batch processors, write what they made; failures are the batch's messages.
+
+        Their results (one Parquet file for the whole batch, say) are not the messages the
+        stream handed over, so a failed write fails every message that went into it.
+        """
+        assert self.chain is not None
+        processed = self.chain.process_batch(list(batch))
+        rejected = [m for m in processed if m.error is not None]
+        healthy = [m for m in processed if m.error is None] if rejected else processed
+        if not healthy:
+            return rejected
+        try:
+            failed = self.output.write_batch(healthy)
+        except Exception as exc:  # noqa: BLE001 - an output failure fails the batch
+            failed = [m.fail(f"{type(self.output).__name__}: {exc}") for m in healthy]
+        if not failed:
+            return rejected
+        reason = failed[0].error or "write failed"
+        done = {id(m) for m in rejected}
+        return rejected + [m.fail(reason) for m in batch if id(m) not in done]
 
     # -- period timer -----------------------------------------------------------------------
     def _start_timer(self) -> None:

@@ -72,3 +72,38 @@ def test_policy_parsing() -> None:
     assert not BatchPolicy.from_conf({}).active
     with pytest.raises(ValueError):
         BatchPolicy.from_conf({"count": -1})
+
+
+def _archive(conf: dict, ctx: object) -> object:
+    """A batch processor that turns a batch into one message joining the payloads."""
+    from streamforge.components import Processor
+    from streamforge.message import Message
+
+    class Archive(Processor):
+        def process_batch(self, batch: list[Message]) -> list[Message]:
+            bad = [m.fail("archive: refused") for m in batch if m.payload == b"bad"]
+            good = [m for m in batch if m.payload != b"bad"]
+            return [Message(b"|".join(m.payload for m in good)), *bad]
+
+    return Archive()
+
+
+class _Ctx:
+    def build_processors(self, confs: list) -> list:
+        return [_archive(c, self) for c in confs]
+
+
+def test_batch_processors_turn_each_batch_into_what_is_written() -> None:
+    rec = Recorder()
+    out = with_batching(rec, {"count": 3, "processors": [{"archive": {}}]}, _Ctx())  # type: ignore[arg-type]
+    failed = out.write_batch(msgs("a", "bad", "c", "d"))
+    assert rec.payloads == [b"a|c"]
+    assert [(m.payload, m.error) for m in failed] == [(b"bad", "archive: refused")]
+    assert out.flush() == [] and rec.payloads == [b"a|c", b"d"]
+
+
+def test_a_failed_write_of_the_processed_batch_fails_every_message_in_it() -> None:
+    rec = Recorder(fail=lambda m: True, reason="disk full")
+    out = with_batching(rec, {"count": 2, "processors": [{"archive": {}}]}, _Ctx())  # type: ignore[arg-type]
+    failed = out.write_batch(msgs("a", "b"))
+    assert [(m.payload, m.error) for m in failed] == [(b"a", "disk full"), (b"b", "disk full")]
