@@ -30,7 +30,7 @@ from bytewax.operators import KeyedStream, StatefulBatchLogic
 
 from streamforge.acks import AckBatch
 from streamforge.components import Processor
-from streamforge.message import Message
+from streamforge.message import Message, PayloadError
 
 __all__ = [
     "ERRORED_KEY",
@@ -51,7 +51,10 @@ KeyedOut = tuple[list[Message], Any]
 
 def default_key(msg: Message) -> str:
     """`<asset_id>/<parameter>` from the envelope, or the same metadata; "" when neither."""
-    value = msg.value
+    try:
+        value = msg.value
+    except PayloadError:
+        value = None  # not JSON: the metadata may still name the series
     if isinstance(value, dict):
         asset, parameter = value.get("asset_id"), value.get("parameter")
         if asset is not None or parameter is not None:
@@ -110,6 +113,19 @@ class KeyedProcessor(Processor):
             out.extend(emitted)
             if state is None:
                 states.pop(key, None)
+            else:
+                states[key] = state
+        return out
+
+    def end_of_input(self) -> list[Message]:
+        """Outside a dataflow: what `on_eof` emits for every key held on this instance."""
+        states: dict[str, Any] = self.__dict__.setdefault("_local_states", {})
+        out: list[Message] = []
+        for key in list(states):
+            emitted, state = self.on_eof(key, states[key])
+            out.extend(emitted)
+            if state is None:
+                states.pop(key)
             else:
                 states[key] = state
         return out
