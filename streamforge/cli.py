@@ -1,4 +1,4 @@
-"""The `streamforge` command line: run, lint, test, list, echo, blobl, simulate."""
+"""The `streamforge` command line: run, lint, test, list, echo, blobl, simulate, dlq."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ COMMANDS = {
     "echo": "echo",
     "blobl": "blobl",
     "simulate": "simulate",
+    "dlq": "dlq",
 }
 
 
