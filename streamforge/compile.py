@@ -31,7 +31,13 @@ from streamforge.runtime.logging import RateLimitedErrorLogger
 from streamforge.runtime.metrics import ComponentMetrics, component_metrics
 from streamforge.runtime.sinks import OutputSink
 from streamforge.runtime.sources import InputSource, Item
-from streamforge.stateful import KeyedLogic, KeyedProcessor, split_by_key
+from streamforge.stateful import (
+    KeyedLogic,
+    KeyedProcessor,
+    ShardLogic,
+    split_by_key,
+    split_by_shard,
+)
 
 __all__ = [
     "CompileError",
@@ -247,11 +253,31 @@ class StatefulStage:
     def logic(self, resume: Any | None) -> KeyedLogic:
         return KeyedLogic(self.proc, resume, self.observe)
 
+    def shard_logic(self, resume: dict[str, Any] | None) -> ShardLogic:
+        return ShardLogic(self.proc, resume, self.observe_taken)
+
+    def observe_taken(self, taken: int, batch_out: list[Message], seconds: float) -> None:
+        m = self.metrics
+        m.seconds.observe(seconds)
+        m.received.inc(taken)
+        m.sent.inc(len(batch_out))
+        errored = [msg for msg in batch_out if msg.error is not None]
+        if errored:
+            m.errors.inc(len(errored))
+            self.errors.report(len(errored), errored[0])
+
     def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
-        keyed = op.flat_map_batch(
-            f"{name}_key", items, split_by_key(self.proc, hand_over=self.hand_over)
+        """Keys are grouped into shards unless the processor wires its own Bytewax steps."""
+        if type(self.proc).dataflow_step is not KeyedProcessor.dataflow_step:
+            keyed = op.flat_map_batch(
+                f"{name}_key", items, split_by_key(self.proc, hand_over=self.hand_over)
+            )
+            results = self.proc.dataflow_step(name, keyed, self.logic)
+            return op.map(f"{name}_batches", results, _drop_key)
+        sharded = op.flat_map_batch(
+            f"{name}_key", items, split_by_shard(self.proc, hand_over=self.hand_over)
         )
-        results = self.proc.dataflow_step(name, keyed, self.logic)
+        results = op.stateful_batch(name, sharded, self.shard_logic)
         return op.map(f"{name}_batches", results, _drop_key)
 
     def close(self) -> None:

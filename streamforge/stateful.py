@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from bytewax.dataflow import Stream
@@ -36,10 +37,14 @@ __all__ = [
     "ERRORED_KEY",
     "KeyedLogic",
     "KeyedProcessor",
+    "SHARDS",
     "PartAck",
+    "ShardLogic",
     "SharedAck",
     "default_key",
+    "shard_of",
     "split_by_key",
+    "split_by_shard",
 ]
 
 #: key of the parts holding messages that skip a processor (errored, and it does not handle them)
@@ -282,3 +287,138 @@ class KeyedLogic(StatefulBatchLogic[tuple[str, list[Message]], list[Message], An
 
     def snapshot(self) -> Any:
         return (self.key, self.state)
+
+
+# -- shards: many keys per Bytewax key ----------------------------------------------------------
+
+#: stateful steps group keys into this many shards, each one Bytewax key holding the states of
+#: its keys, so a batch over thousands of series costs a few dozen Bytewax calls, not thousands.
+#: Fixed, so recovery snapshots stay valid across restarts and worker counts.
+SHARDS = 64
+
+#: a shard's share of one input batch: ((key, messages) per key, the acknowledgement or None)
+ShardPart = tuple[list[tuple[str, list[Message]]], Any]
+
+
+def shard_of(key: str) -> str:
+    """The shard of a key: stable across processes (unlike `hash`), so a cluster agrees."""
+    return str(zlib.crc32(key.encode("utf-8", "surrogatepass")) % SHARDS)
+
+
+def split_by_shard(
+    proc: KeyedProcessor, *, hand_over: bool = False
+) -> Callable[[list[list[Message]]], list[tuple[str, ShardPart]]]:
+    """The keying step of sharded processors: each batch becomes one part per shard it touches.
+
+    Acknowledgements follow the parts as in `split_by_key`.
+    """
+    skip_errored = not proc.handles_errors
+    key_of = proc.key
+    shards: dict[str, str] = {}
+
+    def split(items: list[list[Message]]) -> list[tuple[str, ShardPart]]:
+        out: list[tuple[str, ShardPart]] = []
+        for batch in items:
+            if skip_errored:
+                healthy = [m for m in batch if m.error is None]
+                parts = _group(healthy, key_of)
+                if len(healthy) != len(batch):
+                    errored = [m for m in batch if m.error is not None]
+                    parts.setdefault(ERRORED_KEY, []).extend(errored)
+            else:
+                parts = _group(batch, key_of)
+            by_shard: dict[str, list[tuple[str, list[Message]]]] = {}
+            for key, part in parts.items():
+                shard = shards.get(key)
+                if shard is None:
+                    shard = shards[key] = shard_of(key)
+                by_shard.setdefault(shard, []).append((key, part))
+            ack = batch.ack if type(batch) is AckBatch else None
+            if ack is None or hand_over:
+                out.extend((s, (keyed, None)) for s, keyed in by_shard.items())
+                if ack is not None:
+                    ack(None)
+                continue
+            shared = SharedAck(ack, len(by_shard))
+            out.extend((s, (keyed, PartAck(shared))) for s, keyed in by_shard.items())
+        return out
+
+    return split
+
+
+class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
+    """The states of one shard's keys in a Bytewax `stateful_batch` step."""
+
+    def __init__(
+        self,
+        proc: KeyedProcessor,
+        resume: dict[str, Any] | None,
+        observe: Callable[[int, list[Message], float], None] | None = None,
+    ) -> None:
+        self.proc = proc
+        self.states: dict[str, Any] = dict(resume or {})
+        self.observe = observe
+        self.timed = type(proc).notify_at is not KeyedProcessor.notify_at
+
+    def _keep(self, key: str, state: Any) -> None:
+        if state is None:
+            self.states.pop(key, None)
+        else:
+            self.states[key] = state
+
+    def on_batch(self, values: list[ShardPart]) -> tuple[Iterable[list[Message]], bool]:
+        proc, states = self.proc, self.states
+        out: list[list[Message]] = []
+        for keyed, ack in values:
+            started = time.perf_counter()
+            emitted: list[Message] = []
+            taken = 0
+            for key, part in keyed:
+                if key == ERRORED_KEY:
+                    emitted.extend(part)
+                    continue
+                taken += len(part)
+                try:
+                    result, state = proc.process_key(key, part, states.get(key))
+                except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills
+                    for m in part:
+                        m.error = f"{type(proc).__name__}: {exc}"
+                    emitted.extend(part)
+                    continue
+                self._keep(key, state)
+                emitted.extend(result)
+            if self.observe is not None:
+                self.observe(taken, emitted, time.perf_counter() - started)
+            if emitted:
+                out.append(AckBatch(emitted, ack) if ack is not None else emitted)
+            elif ack is not None:
+                ack(None)  # absorbed into the states (or dropped): the stream is done with it
+        return out, not states
+
+    def notify_at(self) -> datetime | None:
+        if not self.timed:
+            return None
+        due = [self.proc.notify_at(key, state) for key, state in self.states.items()]
+        return min((d for d in due if d is not None), default=None)
+
+    def on_notify(self) -> tuple[Iterable[list[Message]], bool]:
+        now = datetime.now(timezone.utc)
+        emitted: list[Message] = []
+        for key, state in list(self.states.items()):
+            due = self.proc.notify_at(key, state)
+            if due is not None and due <= now:
+                result, state = self.proc.on_notify(key, state)
+                self._keep(key, state)
+                emitted.extend(result)
+        return ([emitted] if emitted else []), not self.states
+
+    def on_eof(self) -> tuple[Iterable[list[Message]], bool]:
+        emitted: list[Message] = []
+        for key, state in list(self.states.items()):
+            result, state = self.proc.on_eof(key, state)
+            self._keep(key, state)
+            emitted.extend(result)
+        return ([emitted] if emitted else []), not self.states
+
+    def snapshot(self) -> dict[str, Any]:
+        return dict(self.states)
