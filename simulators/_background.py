@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from abc import ABC, abstractmethod
 from types import TracebackType
 
 __all__ = ["BackgroundServer"]
@@ -13,7 +14,7 @@ __all__ = ["BackgroundServer"]
 _log = logging.getLogger("streamforge.simulators")
 
 
-class BackgroundServer:
+class BackgroundServer(ABC):
     """Serves on a daemon thread; `start()` returns once listening, `stop()` once closed."""
 
     kind = "simulator"
@@ -32,17 +33,17 @@ class BackgroundServer:
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
+    @abstractmethod
     async def _open(self) -> int:
         """Start listening; returns the bound port."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _tick(self) -> None:
         """Advance the simulation by one interval and publish the new values."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def _close(self) -> None:
         """Stop listening and drop the clients."""
-        raise NotImplementedError
 
     @property
     def running(self) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
+from abc import abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
@@ -80,9 +81,9 @@ class KeyedProcessor(Processor):
         """The key of a message (its series); override or configure as the processor needs."""
         return default_key(msg)
 
+    @abstractmethod
     def process_key(self, key: str, batch: list[Message], state: Any) -> KeyedOut:
         """Messages of one key, in arrival order: (messages to emit, new state or None)."""
-        raise NotImplementedError
 
     def notify_at(self, key: str, state: Any) -> datetime | None:
         """When `on_notify` should next run for this key (UTC); None for never."""
@@ -152,6 +153,19 @@ def _group(batch: Iterable[Message], key_of: Callable[[Message], str]) -> dict[s
     return parts
 
 
+def _parts(
+    batch: list[Message], key_of: Callable[[Message], str], skip_errored: bool
+) -> dict[str, list[Message]]:
+    """A batch grouped by key; errored messages that skip the processor under ERRORED_KEY."""
+    if not skip_errored:
+        return _group(batch, key_of)
+    healthy = [m for m in batch if m.error is None]
+    parts = _group(healthy, key_of)
+    if len(healthy) != len(batch):
+        parts.setdefault(ERRORED_KEY, []).extend(m for m in batch if m.error is not None)
+    return parts
+
+
 class SharedAck:
     """The acknowledgement of one input batch, shared by the parts it was split into."""
 
@@ -207,14 +221,7 @@ def split_by_key(
     def split(items: list[list[Message]]) -> list[KeyedPart]:
         out: list[KeyedPart] = []
         for batch in items:
-            if skip_errored:
-                healthy = [m for m in batch if m.error is None]
-                parts = _group(healthy, key_of)
-                if len(healthy) != len(batch):
-                    errored = [m for m in batch if m.error is not None]
-                    parts.setdefault(ERRORED_KEY, []).extend(errored)
-            else:
-                parts = _group(batch, key_of)
+            parts = _parts(batch, key_of, skip_errored)
             ack = batch.ack if type(batch) is AckBatch else None
             if ack is None or hand_over:
                 out.extend((k, (k, part)) for k, part in parts.items())
@@ -319,14 +326,7 @@ def split_by_shard(
     def split(items: list[list[Message]]) -> list[tuple[str, ShardPart]]:
         out: list[tuple[str, ShardPart]] = []
         for batch in items:
-            if skip_errored:
-                healthy = [m for m in batch if m.error is None]
-                parts = _group(healthy, key_of)
-                if len(healthy) != len(batch):
-                    errored = [m for m in batch if m.error is not None]
-                    parts.setdefault(ERRORED_KEY, []).extend(errored)
-            else:
-                parts = _group(batch, key_of)
+            parts = _parts(batch, key_of, skip_errored)
             by_shard: dict[str, list[tuple[str, list[Message]]]] = {}
             for key, part in parts.items():
                 shard = shards.get(key)

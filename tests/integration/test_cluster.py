@@ -26,6 +26,32 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
+def run_cluster(cfg: Path, processes: int = 2) -> None:
+    """`streamforge run` as a cluster of processes on loopback (env PROC = process id)."""
+    addresses = [f"127.0.0.1:{p}" for p in free_ports(processes)]
+    flags = [arg for a in addresses for arg in ("-a", a)]
+    procs = [
+        subprocess.Popen(
+            [*CLI, "-i", str(i), *flags, str(cfg)],
+            env={**os.environ, "PROC": str(i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    results = []
+    try:
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            results.append((p.returncode, err))
+    finally:
+        for p in procs:
+            p.kill()
+    for code, err in results:
+        assert code == 0, err
+
+
 def test_two_process_cluster_processes_each_message_exactly_once(tmp_path: Path) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -49,28 +75,7 @@ def test_two_process_cluster_processes_each_message_exactly_once(tmp_path: Path)
             """
         )
     )
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    flags = [arg for a in addresses for arg in ("-a", a)]
-    procs = [
-        subprocess.Popen(
-            [*CLI, "-i", str(i), *flags, str(cfg)],
-            env={**os.environ, "PROC": str(i)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    results = []
-    try:
-        for p in procs:
-            _, err = p.communicate(timeout=60)
-            results.append((p.returncode, err))
-    finally:
-        for p in procs:
-            p.kill()
-    for code, err in results:
-        assert code == 0, err
+    run_cluster(cfg)
 
     per_process = [
         (tmp_path / "out" / f"proc-{i}.txt").read_text().splitlines()
@@ -115,28 +120,7 @@ def test_a_stateful_step_in_a_cluster_keeps_each_series_on_one_process(tmp_path:
             """
         )
     )
-    addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    flags = [arg for a in addresses for arg in ("-a", a)]
-    procs = [
-        subprocess.Popen(
-            [*CLI, "-i", str(i), *flags, str(cfg)],
-            env={**os.environ, "PROC": str(i)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(2)
-    ]
-    results = []
-    try:
-        for p in procs:
-            _, err = p.communicate(timeout=60)
-            results.append((p.returncode, err))
-    finally:
-        for p in procs:
-            p.kill()
-    for code, err in results:
-        assert code == 0, err
+    run_cluster(cfg)
     kept = []
     for i in range(2):
         path = tmp_path / "out" / f"proc-{i}.jsonl"
