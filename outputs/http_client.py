@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,6 +19,7 @@ import httpx
 from streamforge.batching import batching_field, with_batching
 from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.durations import parse_duration
+from streamforge.http_settings import basic_auth_credentials, basic_auth_field, ssl_context
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
@@ -114,17 +114,7 @@ def _status_list(name: str, default: list[int], description: str) -> Field:
             advanced=True,
             description="Follow 3xx redirects.",
         ),
-        Field(
-            "basic_auth",
-            "object",
-            default={"enabled": False, "username": "", "password": ""},
-            description="HTTP basic authentication.",
-            fields=(
-                Field("enabled", "bool", default=False, description="Send basic auth."),
-                Field("username", "string", default="", description="The user name."),
-                Field("password", "string", default="", description="The password."),
-            ),
-        ),
+        basic_auth_field(),
         Field(
             "tls",
             "object",
@@ -219,19 +209,6 @@ def HttpClientOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> O
     return with_batching(writer, conf.get("batching"), ctx)
 
 
-def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
-    if not tls.get("enabled"):
-        return True
-    cafile = str(tls.get("root_cas_file") or "") or None
-    context = ssl.create_default_context(cafile=cafile)
-    if tls.get("skip_cert_verify"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    for pair in tls.get("client_certs") or []:
-        context.load_cert_chain(str(pair["cert_file"]), str(pair["key_file"]))
-    return context
-
-
 def _describe(exc: BaseException) -> str:
     """The innermost cause of a transport error, e.g. "[Errno 111] Connection refused"."""
     inner: BaseException = exc
@@ -274,12 +251,8 @@ class HttpClientWriter(Output):
             parse_duration(breaker.get("reset_after", "30s")),
             on_change=self._circuit_changed,
         )
-        auth = conf.get("basic_auth") or {}
-        basic = (
-            httpx.BasicAuth(str(auth.get("username", "")), str(auth.get("password", "")))
-            if auth.get("enabled")
-            else None
-        )
+        credentials = basic_auth_credentials(conf)
+        basic = httpx.BasicAuth(*credentials) if credentials else None
         self.peer = self._peer_name()
         self._fields = {"stream": self.stream, "component": self.label}
         self._stop = threading.Event()
@@ -287,7 +260,7 @@ class HttpClientWriter(Output):
         self._pool_lock = threading.Lock()
         self.client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
-            verify=_ssl_context(conf.get("tls") or {}),
+            verify=ssl_context(conf.get("tls") or {}),
             auth=basic,
             follow_redirects=bool(conf.get("follow_redirects", True)),
             limits=httpx.Limits(

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from streamforge.components import Field
+from streamforge.http_settings import basic_auth_credentials, basic_auth_field, ssl_context
 
 __all__ = [
     "RegisteredSchema",
@@ -327,17 +328,8 @@ def registry_fields() -> list[Field]:
             description="The base URL of the schema registry (Confluent's REST API).",
             examples=("http://localhost:8081",),
         ),
-        Field(
-            "basic_auth",
-            "object",
-            default={"enabled": False, "username": "", "password": ""},
-            advanced=True,
-            description="HTTP basic authentication (Confluent Cloud: API key and secret).",
-            fields=(
-                Field("enabled", "bool", default=False, description="Send basic auth."),
-                Field("username", "string", default="", description="The user name."),
-                Field("password", "string", default="", description="The password."),
-            ),
+        basic_auth_field(
+            "HTTP basic authentication (Confluent Cloud: API key and secret).", advanced=True
         ),
         Field(
             "tls",
@@ -381,16 +373,6 @@ def registry_fields() -> list[Field]:
     ]
 
 
-def _ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
-    if not tls.get("enabled"):
-        return True
-    context = ssl.create_default_context(cafile=str(tls.get("root_cas_file") or "") or None)
-    if tls.get("skip_cert_verify"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def client_from_config(conf: dict[str, Any], refresh_period: float) -> SchemaRegistryClient:
     """A client for the processor config `conf`; ValueError naming the field when it is wrong."""
     url = str(conf.get("url") or "").strip()
@@ -398,17 +380,16 @@ def client_from_config(conf: dict[str, Any], refresh_period: float) -> SchemaReg
         raise ValueError("url: required, e.g. http://localhost:8081")
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
         raise ValueError(f"url: {url!r} is not an http(s) URL")
-    auth = conf.get("basic_auth") or {}
-    enabled = bool(auth.get("enabled"))
+    credentials = basic_auth_credentials(conf)
     cache = str(conf.get("cache_dir") or "").strip()
     try:
-        verify = _ssl_context(conf.get("tls") or {})
+        verify = ssl_context(conf.get("tls") or {})
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"tls.root_cas_file: {exc}") from None
     return SchemaRegistryClient(
         url,
-        username=str(auth.get("username") or "") if enabled else None,
-        password=str(auth.get("password") or "") if enabled else None,
+        username=credentials[0] if credentials else None,
+        password=credentials[1] if credentials else None,
         cache_dir=Path(cache).expanduser() if cache else None,
         refresh_period=refresh_period,
         verify=verify,
