@@ -32,7 +32,16 @@ from streamforge.config.model import ComponentConfig, Location, StreamConfig  # 
 from streamforge.message import Message  # noqa: E402
 from streamforge.processors._telemetry_time import canonical_nanos, format_nanos  # noqa: E402
 
-RULES = [{**vr.RULES[0], "duplicate": {"window": "1s"}}]
+#: readings 10 ms apart change by up to 3.0 (50-300 units/s); the ones made to jump change by
+#: 20 more (2,000 units/s) and are the ones rate_of_change flags, as in bench/validate_rules.py
+MAX_PER_SECOND = 500.0
+RULES = [
+    {
+        **vr.RULES[0],
+        "rate_of_change": {"max_per_second": MAX_PER_SECOND},
+        "duplicate": {"window": "1s"},
+    }
+]
 WINDOW = {
     "type": "tumbling",
     "size": "1s",
@@ -91,15 +100,15 @@ def run_baseline(batch_size: int) -> None:
                 times.discard(min(times))
             prev = last.get(key)
             t0, v0 = prev if prev is not None else (t, value)
-            if t > t0 and abs(value - v0) / ((t - t0) / 1e9) > vr.MAX_PER_SECOND:
+            if t > t0 and abs(value - v0) / ((t - t0) / 1e9) > MAX_PER_SECOND:
                 reasons.append("rate")
             if "range" in reasons:
                 continue  # BAD: dead-lettered, not aggregated
             last[key] = (t, value)
             start = t - t % WINDOW_NS
-            acc = windows.get((*key, start))
+            acc = windows.get((key[0], key[1], start))
             if acc is None:
-                windows[(*key, start)] = [1, value, value, value]
+                windows[(key[0], key[1], start)] = [1, value, value, value]
             else:
                 acc[0] += 1
                 acc[1] = min(acc[1], value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -57,17 +57,21 @@ class SeriesPlan:
     gap_interval: float | None = None
     gap_text: str = ""
     require_device_time: bool = False
+    #: True when the series needs state between readings
+    stateful: bool = field(init=False)
+    #: True when no check applies
+    empty: bool = field(init=False)
+    #: the duplicate window in nanoseconds
+    duplicate_ns: int | None = field(init=False)
 
-    @property
-    def stateful(self) -> bool:
-        """True when the series needs state between readings."""
-        return (
+    def __post_init__(self) -> None:
+        stateful = (
             bool(self.rates) or self.duplicate_window is not None or self.gap_interval is not None
         )
-
-    @property
-    def empty(self) -> bool:
-        return not (self.ranges or self.stateful or self.require_device_time)
+        window = self.duplicate_window
+        object.__setattr__(self, "stateful", stateful)
+        object.__setattr__(self, "empty", not (self.ranges or stateful or self.require_device_time))
+        object.__setattr__(self, "duplicate_ns", None if window is None else int(window * 1e9))
 
 
 def plan_for(rules: tuple[Rule, ...], asset_id: str, parameter: str) -> SeriesPlan:

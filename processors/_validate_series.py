@@ -25,11 +25,17 @@ def new_state(asset_id: str, parameter: str, now: float) -> dict[str, Any]:
         "asset_id": asset_id,
         "parameter": parameter,
         "last": None,  # (device time ns, value) of the last reading a rate is measured from
-        "seen": [],  # device times (ns) within the duplicate window of the newest
+        "seen": set(),  # device times (ns); those within the duplicate window of the newest count
+        "newest": 0,  # the newest device time seen (ns)
+        "prune_at": _PRUNE_MIN,  # prune `seen` when it grows past this size
         "arrival": now,  # unix seconds when the last reading arrived
         "last_time": "",  # its device time as written, for the gap event
         "gap_sent": False,
     }
+
+
+#: `seen` is pruned when it doubles past what the last pruning kept (and at least this size)
+_PRUNE_MIN = 16
 
 
 def _fmt(x: float) -> str:
@@ -67,13 +73,6 @@ def _parse_ns(raw: Any) -> int | None:
         return None
 
 
-def _finite(value: Any) -> float | None:
-    t = type(value)
-    if (t is int or t is float) and math.isfinite(value):
-        return float(value)
-    return None
-
-
 def _device_time_missing(envelope: dict[str, Any], raw: Any) -> bool:
     if raw is None or raw == "":
         return True
@@ -90,8 +89,8 @@ def check_reading(
     """What the plan finds about one envelope, updating `state`; (found, drop the reading)."""
     found: Found = []
     stamps = envelope.get("timestamps")
-    raw_time = stamps.get("device_time") if isinstance(stamps, dict) else None
-    needs_time = plan.require_device_time or (state is not None and plan.stateful)
+    raw_time = stamps.get("device_time") if type(stamps) is dict else None
+    needs_time = plan.require_device_time or state is not None
     device_ns = _time_ns(raw_time) if needs_time else None
 
     if plan.require_device_time:
@@ -100,24 +99,25 @@ def check_reading(
         elif device_ns is None:
             found.append(("UNCERTAIN", f"require_device_time: device_time {raw_time!r} is no time"))
 
-    if state is not None and plan.duplicate_window is not None and device_ns is not None:
-        seen: list[int] = state["seen"]
-        if device_ns in seen:
-            if plan.duplicate_drop:
-                return found, True
-            found.append(("SUSPECT", f"duplicate: device_time {raw_time} already seen"))
-        else:
-            seen.append(device_ns)
-            cutoff = max(seen) - int(plan.duplicate_window * 1e9)
-            if min(seen) < cutoff:
-                state["seen"] = [s for s in seen if s >= cutoff]
+    window = plan.duplicate_ns
+    if (
+        state is not None
+        and window is not None
+        and device_ns is not None
+        and _seen_before(state, device_ns, window)
+    ):
+        if plan.duplicate_drop:
+            return found, True
+        found.append(("SUSPECT", f"duplicate: device_time {raw_time} already seen"))
 
-    raw_value = envelope.get("value")
-    value = _finite(raw_value)
-    if (plan.ranges or plan.rates) and value is None:
-        rule = "range" if plan.ranges else "rate_of_change"
-        found.append(("BAD", f"{rule}: value {raw_value!r} is not a finite number"))
-    elif value is not None:
+    raw_value: Any = envelope.get("value")
+    t = type(raw_value)
+    value = float(raw_value) if (t is float or t is int) and math.isfinite(raw_value) else None
+    if value is None:
+        if plan.ranges or plan.rates:
+            rule = "range" if plan.ranges else "rate_of_change"
+            found.append(("BAD", f"{rule}: value {raw_value!r} is not a finite number"))
+    else:
         for low, high, quality in plan.ranges:
             if low is not None and value < low:
                 found.append((quality, f"range: {_fmt(value)} is below min {_fmt(low)}"))
@@ -127,10 +127,32 @@ def check_reading(
     if state is not None:
         if plan.rates and value is not None:
             _rate(plan, state, found, value, device_ns, stamps)
-        state["arrival"] = now
-        state["gap_sent"] = False
-        state["last_time"] = raw_time if isinstance(raw_time, str) else ""
+        if plan.gap_interval is not None:
+            state["arrival"] = now
+            state["gap_sent"] = False
+            state["last_time"] = raw_time if type(raw_time) is str else ""
     return found, False
+
+
+def _seen_before(state: dict[str, Any], device_ns: int, window: int) -> bool:
+    """Whether a device time was seen within `window` of the newest; remembers it if not."""
+    seen = state["seen"]
+    if type(seen) is not set:  # a state written before `seen` became a set
+        seen = state["seen"] = set(seen)
+        state.setdefault("newest", max(seen, default=0))
+        state.setdefault("prune_at", _PRUNE_MIN)
+    newest = state["newest"]
+    if device_ns in seen and device_ns >= newest - window:
+        return True
+    seen.add(device_ns)
+    if device_ns > newest:
+        state["newest"] = newest = device_ns
+    if len(seen) > state["prune_at"]:
+        cutoff = newest - window
+        kept = {s for s in seen if s >= cutoff}
+        state["seen"] = kept
+        state["prune_at"] = max(2 * len(kept), _PRUNE_MIN)
+    return False
 
 
 def _rate(
@@ -167,7 +189,7 @@ def _rate(
                         f"rate_of_change: {rate:.6g}/s exceeds max_per_second {_fmt(limit)}",
                     )
                 )
-    if not any(q == "BAD" for q, _ in found):
+    if not found or all(q != "BAD" for q, _ in found):
         state["last"] = (t, value)
 
 

@@ -190,6 +190,26 @@ class ValidateProcessor(KeyedProcessor):
                 out.append(msg)
         return out, state
 
+    def process_shard(
+        self, keys: list[str], batch: list[Message], states: dict[str, Any]
+    ) -> list[Message]:
+        now = self._clock()
+        out: list[Message] = []
+        validate = self._validate
+        for key, msg in zip(keys, batch):
+            state = states.get(key)
+            keep, new = validate(msg, state, now)
+            if new is not state:
+                states[key] = new
+            if keep:
+                out.append(msg)
+        return out
+
+    @property
+    def timed(self) -> bool:
+        """Only gap rules wake the processor up."""
+        return any(r.gap_interval is not None for r in self.rules)
+
     def notify_at(self, key: str, state: Any) -> datetime | None:
         due = gap_due(self._plan(state["asset_id"], state["parameter"]), state)
         return None if due is None else datetime.fromtimestamp(due, tz=timezone.utc)
@@ -229,23 +249,37 @@ class ValidateProcessor(KeyedProcessor):
             self._fail(msg, [f"payload: {exc}"])
             return True, state
         found: Found = []
-        if self.schema is not None:
-            found = [("BAD", r) for r in self.schema.errors(value)]
+        schema = self.schema
+        if schema is not None:
+            violations = schema.errors(value)
+            if violations:
+                found = [("BAD", r) for r in violations]
         if type(value) is not dict:
             if found:
                 self._fail(msg, [r for _, r in found])
             return True, state
-        asset, parameter = value.get("asset_id"), value.get("parameter")
-        if self.rules and type(asset) is str and type(parameter) is str:
-            plan = self._plan(asset, parameter)
-            if not plan.empty:
-                if plan.stateful and state is None:
-                    state = new_state(asset, parameter, now)
-                more, drop = check_reading(plan, value, state if plan.stateful else None, now)
-                if drop:
-                    return False, state
-                found += more
-        self._record(msg, value, found)
+        if self.rules:
+            asset, parameter = value.get("asset_id"), value.get("parameter")
+            if type(asset) is str and type(parameter) is str:
+                plan = self._plans.get((asset, parameter)) or self._plan(asset, parameter)
+                if plan.stateful:
+                    if state is None:
+                        state = new_state(asset, parameter, now)
+                    more, drop = check_reading(plan, value, state, now)
+                    if drop:
+                        return False, state
+                    if more:
+                        found += more
+                elif not plan.empty:
+                    found += check_reading(plan, value, None, now)[0]
+        if found:
+            self._record(msg, value, found)
+        else:
+            meta = value.get("metadata")
+            if type(meta) is dict and type(meta.get("validation")) is dict:
+                self._record(msg, value, found)  # an earlier validate's verdict is replaced
+            elif self.flag_bad and value.get("quality") == "BAD":
+                self._record(msg, value, found)
         return True, state
 
     def _fail(self, msg: Message, reasons: list[str]) -> None:

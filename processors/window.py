@@ -1,8 +1,9 @@
 """`window` processor: tumbling, sliding and session windows over event or system time.
 
-Each key (a series: asset and parameter by default) is windowed by Bytewax's `fold_window`;
-when a window closes it becomes one StreamForge aggregate message. Outside a dataflow
-(`process_batch`) the same windows are kept in memory with the same arithmetic.
+Each key (a series: asset and parameter by default) has its own windows and event-time
+watermark, kept in a Bytewax stateful step (so they are snapshotted with recovery) with the
+arithmetic of Bytewax's windowing; when a window closes it becomes one StreamForge aggregate
+message.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +33,7 @@ from streamforge.processors._window_aggregates import (
     partial_from,
     quality_of,
 )
-from streamforge.processors._window_memory import MemoryWindows, session_bounds
+from streamforge.processors._window_memory import MemoryWindows
 from streamforge.processors._window_spec import (
     AGGREGATES,
     DEFAULT_AGGREGATES,
@@ -48,7 +49,7 @@ from streamforge.processors.mapping import describe_error
 from streamforge.quality import QUALITIES
 from streamforge.runtime.logging import RateLimitedErrorLogger
 from streamforge.runtime.metrics import REGISTRY, component_metrics
-from streamforge.stateful import ERRORED_KEY, KeyedOut, KeyedProcessor, default_key
+from streamforge.stateful import KeyedOut, KeyedProcessor, default_key
 
 __all__ = ["LATE_TOTAL", "PASS_KEY", "WindowProcessor"]
 
@@ -64,7 +65,7 @@ LATE_TOTAL = Counter(
 
 _RANK: dict[str, int] = {q: i for i, q in enumerate(QUALITIES)}
 _PATH = re.compile(r"this((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
-#: event-time texts parsed at most this many at a time (readings of one poll share a time)
+#: event-time texts kept parsed, at most this many (readings of one poll share a time)
 _TIME_CACHE = 4096
 
 log = logging.getLogger("streamforge.pipeline")
@@ -74,10 +75,45 @@ class _Failed(Exception):
     """One message cannot be windowed; the text names the field and the cause."""
 
 
+_MISSING = object()
+
+
+def _path_getter(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    """`this.a.b` read straight from a document; _MISSING when a step is not an object."""
+    if len(path) == 1:
+        (first,) = path
+
+        def get1(doc: Any) -> Any:
+            return doc.get(first) if type(doc) is dict else _MISSING
+
+        return get1
+    if len(path) == 2:
+        first, second = path
+
+        def get2(doc: Any) -> Any:
+            if type(doc) is dict:
+                inner = doc.get(first)
+                if type(inner) is dict:
+                    return inner.get(second)
+            return _MISSING
+
+        return get2
+
+    def get(doc: Any) -> Any:
+        value = doc
+        for step in path:
+            if type(value) is not dict:
+                return _MISSING
+            value = value.get(step)
+        return value
+
+    return get
+
+
 class _Query:
     """A Bloblang query; plain `this.a.b` paths are read straight from the document."""
 
-    __slots__ = ("executor", "path", "name")
+    __slots__ = ("executor", "get", "name")
 
     def __init__(self, name: str, text: str) -> None:
         from streamforge.bloblang import parse_query
@@ -88,17 +124,12 @@ class _Query:
         except ParseError as exc:
             raise ValueError(f"{name}: bad Bloblang: {exc}") from None
         m = _PATH.fullmatch(text.strip())
-        self.path = tuple(m.group(1)[1:].split(".")) if m else None
+        self.get = _path_getter(tuple(m.group(1)[1:].split("."))) if m else None
 
     def __call__(self, msg: Message, batch: list[Message], i: int, doc: Any) -> Any:
-        path = self.path
-        if path is not None and type(doc) is dict:
-            value: Any = doc
-            for step in path:
-                if type(value) is not dict:
-                    break
-                value = value.get(step)
-            else:
+        if self.get is not None:
+            value = self.get(doc)
+            if value is not _MISSING:
                 return value
         try:
             value = self.executor.query_message(msg, batch, i)
@@ -319,8 +350,8 @@ class WindowProcessor(KeyedProcessor):
         self.memory = MemoryWindows(self.spec, self.folder, self.event_time)
         #: system time in nanoseconds; the in-memory windows read it (tests may fix it)
         self.now_ns = time.time_ns
-        #: event-time text -> (ns, datetime): a parse cache shared by the workers, not state
-        self._times: dict[str, tuple[int, datetime]] = {}
+        #: event-time text -> ns: a parse cache shared by the workers, not state
+        self._times: dict[str, int] = {}
         stream = getattr(ctx, "stream", "") or "streamforge"
         label = getattr(ctx, "label", "") or "window"
         self.metrics = component_metrics(stream, label)
@@ -345,40 +376,52 @@ class WindowProcessor(KeyedProcessor):
     # -- readings -----------------------------------------------------------------------------
 
     def prepare(
-        self, part: list[Message], now_ns: int
-    ) -> tuple[list[tuple[Any, ...]], list[Message]]:
-        """A part's readings for the windows, and the messages passing on (failed, or all)."""
+        self, keys: list[str], batch: list[Message], now_ns: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], list[Message]]:
+        """The windowed keys and their readings, and the messages passing on (unselected,
+        failed, or all with `pass_through`)."""
+        taken: list[str] = []
         items: list[tuple[Any, ...]] = []
-        failed: list[Message] = []
+        passing: list[Message] = []
+        failed = 0
+        first_failed: Message | None = None
         timestamp = self.timestamp
         times = self._times
-        for i, msg in enumerate(part):
+        keep_all = self.pass_through
+        for i, (key, msg) in enumerate(zip(keys, batch)):
+            if key == PASS_KEY:
+                passing.append(msg)
+                continue
             try:
                 try:
                     doc = msg.value
                 except PayloadError as exc:
                     raise _Failed(str(exc)) from None
                 if timestamp is None:
-                    ns, when = now_ns, None
+                    ns = now_ns
                 else:
-                    raw = timestamp(msg, part, i, doc)
+                    raw = timestamp(msg, batch, i, doc)
                     hit = times.get(raw) if type(raw) is str else None
                     if hit is None:
-                        ns = self._event_ns(raw)
-                        hit = (ns, micros_datetime(ns // 1000))
+                        hit = self._event_ns(raw)
                         if type(raw) is str:
                             if len(times) >= _TIME_CACHE:
                                 times.clear()
                             times[raw] = hit
-                    ns, when = hit
-                items.append(self._item(msg, part, i, doc, ns, when))
+                    ns = hit
+                items.append(self._item(msg, batch, i, doc, ns))
+                taken.append(key)
+                if keep_all:
+                    passing.append(msg)
             except _Failed as exc:
                 msg.error = f"window: {exc}"
-                failed.append(msg)
-        if failed:
-            self.metrics.errors.inc(len(failed))
-            self.errors.report(len(failed), failed[0])
-        return items, (list(part) if self.pass_through else failed)
+                passing.append(msg)
+                failed += 1
+                first_failed = first_failed or msg
+        if first_failed is not None:
+            self.metrics.errors.inc(failed)
+            self.errors.report(failed, first_failed)
+        return taken, items, passing
 
     @staticmethod
     def _event_ns(raw: Any) -> int:
@@ -394,7 +437,7 @@ class WindowProcessor(KeyedProcessor):
             raise _Failed(f"timestamp: {exc}") from None
 
     def _item(
-        self, msg: Message, part: list[Message], i: int, doc: Any, ns: int, when: Any
+        self, msg: Message, batch: list[Message], i: int, doc: Any, ns: int
     ) -> tuple[Any, ...]:
         partial = value = None
         if type(doc) is dict:
@@ -416,10 +459,10 @@ class WindowProcessor(KeyedProcessor):
             quality, unit = meta.get("quality"), None
             asset, parameter = meta.get("asset_id"), meta.get("parameter")
         if partial is None and self.value is not None:
-            value = self.value(msg, part, i, doc)
+            value = self.value(msg, batch, i, doc)
         rank = _RANK.get(quality, 0) if type(quality) is str else 0
         kept = msg if self.keep_messages else None
-        return (when, ns, value, rank, unit, asset, parameter, partial, kept)
+        return (None, ns, value, rank, unit, asset, parameter, partial, kept)
 
     # -- results ------------------------------------------------------------------------------
 
@@ -442,11 +485,6 @@ class WindowProcessor(KeyedProcessor):
             meta["parameter"] = acc[PARAMETER]
         return Message(value=doc, metadata=meta)
 
-    def _bounds(self, window_id: int, acc: Acc) -> tuple[int, int]:
-        if self.spec.type == "session":
-            return session_bounds(acc)
-        return self.spec.bounds(window_id)
-
     def late_message(self, item: tuple[Any, ...]) -> Message | None:
         """Count a late reading; the message to pass on, or None when they are dropped."""
         self.late_total.inc()
@@ -463,75 +501,41 @@ class WindowProcessor(KeyedProcessor):
             self.errors.report(1, msg)
         return msg
 
-    # -- in a dataflow (see _window_flow) -------------------------------------------------------
+    # -- keyed steps ---------------------------------------------------------------------------
 
-    def dataflow_step(self, step_id: str, keyed: Any, logic: Any) -> Any:
-        from streamforge.processors._window_flow import window_steps
-
-        return window_steps(step_id, keyed, self)
-
-    def prepare_part(self, keyed: tuple[str, list[Message]]) -> list[Any]:
-        """One key's part: its readings (tuples), then the messages passing on (one list)."""
-        key, part = keyed
-        if key == ERRORED_KEY:
-            return [part]
-        started = time.perf_counter()
-        self.metrics.received.inc(len(part))
-        ack = getattr(part, "ack", None)
-        if key == PASS_KEY:
-            self.metrics.sent.inc(len(part))
-            return [part]
-        items, passing = self.prepare(part, time.time_ns())
-        out: list[Any] = items
-        if passing:
-            self.metrics.sent.inc(len(passing))
-            if ack is not None:
-                from streamforge.acks import AckBatch
-
-                passing = AckBatch(passing, ack)
-            out.append(passing)
-        elif ack is not None:
-            ack(None)  # absorbed into the windows: the stream is done with the input batch
-        self.metrics.seconds.observe(time.perf_counter() - started)
+    def process_shard(
+        self, keys: list[str], batch: list[Message], states: dict[str, Any]
+    ) -> list[Message]:
+        now = self.now_ns()
+        taken, items, out = self.prepare(keys, batch, now)
+        if items:
+            closed, late = self.memory.feed(states, taken, items, now // 1000)
+            out.extend(self.aggregate_message(key, s, e, acc) for key, (s, e, acc) in closed)
+            for item in late:
+                msg = self.late_message(item)
+                if msg is not None:
+                    out.append(msg)
         return out
 
-    def emit_window(self, keyed: tuple[str, tuple[int, Acc]]) -> tuple[str, list[Message]]:
-        key, (window_id, acc) = keyed
-        start, end = self._bounds(window_id, acc)
-        self.metrics.sent.inc()
-        return key, [self.aggregate_message(key, start, end, acc)]
-
-    def emit_late(
-        self, keyed: tuple[str, tuple[int, tuple[Any, ...]]]
-    ) -> tuple[str, list[Message]] | None:
-        key, (window_id, item) = keyed
-        if self.spec.type == "sliding" and window_id != self.spec.first_window_id(item[1] // 1000):
-            return None  # Bytewax reports a late reading once per window; count it once
-        msg = self.late_message(item)
-        if msg is None:
-            return None
-        self.metrics.sent.inc()
-        return key, [msg]
-
-    # -- outside a dataflow: the same windows in memory ------------------------------------------
-
     def process_key(self, key: str, batch: list[Message], state: Any) -> KeyedOut:
-        if key in (PASS_KEY, ERRORED_KEY):
-            return batch, state
-        now = self.now_ns()
-        items, out = self.prepare(batch, now)
-        closed, late, state = self.memory.feed(state, items, now // 1000)
-        out = list(out)
-        out.extend(self.aggregate_message(key, s, e, acc) for s, e, acc in closed)
-        for item in late:
-            msg = self.late_message(item)
-            if msg is not None:
-                out.append(msg)
-        return out, state
+        states = {key: state} if state is not None else {}
+        out = self.process_shard([key] * len(batch), batch, states)
+        return out, states.get(key)
 
     def notify_at(self, key: str, state: Any) -> datetime | None:
         due = self.memory.due_at(state)
         return None if due is None else micros_datetime(max(due, 0))
+
+    def shard_due(self, keys: Iterable[str], states: dict[str, Any]) -> datetime | None:
+        due = self.memory.earliest_due(keys, states)
+        return None if due is None else micros_datetime(max(due, 0))
+
+    def resumed(self, states: dict[str, Any]) -> None:
+        """After a restart the watermarks go on from where they were: the time the stream was
+        down does not advance them, so readings that waited in a broker are not late."""
+        now_us = self.now_ns() // 1000
+        for state in states.values():
+            state[1] = now_us
 
     def on_notify(self, key: str, state: Any) -> KeyedOut:
         if state is None:

@@ -44,7 +44,7 @@ class AckBatch(list):  # type: ignore[type-arg]
 
     __slots__ = ("ack",)
 
-    def __init__(self, messages: Iterable[Message], ack: Acknowledgement) -> None:
+    def __init__(self, messages: Iterable[Message], ack: Callable[..., None]) -> None:
         super().__init__(messages)
         self.ack = ack
 

@@ -77,7 +77,8 @@ class StreamCaches:
             cache.close()
 
 
-_caches_lock = threading.Lock()
+#: reentrant: a stream collected while the lock is held runs `_forget` on the same thread
+_caches_lock = threading.RLock()
 _caches: dict[int, StreamCaches] = {}
 
 

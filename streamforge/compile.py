@@ -31,13 +31,7 @@ from streamforge.runtime.logging import RateLimitedErrorLogger
 from streamforge.runtime.metrics import ComponentMetrics, component_metrics
 from streamforge.runtime.sinks import OutputSink
 from streamforge.runtime.sources import InputSource, Item
-from streamforge.stateful import (
-    KeyedLogic,
-    KeyedProcessor,
-    ShardLogic,
-    split_by_key,
-    split_by_shard,
-)
+from streamforge.stateful import KeyedProcessor, ShardLogic, join_parts, split_by_shard
 
 __all__ = [
     "CompileError",
@@ -240,19 +234,6 @@ class StatefulStage:
         self.metrics = component_metrics(stream, label)
         self.errors = RateLimitedErrorLogger(log, stream, label)
 
-    def observe(self, batch_in: list[Message], batch_out: list[Message], seconds: float) -> None:
-        m = self.metrics
-        m.seconds.observe(seconds)
-        m.received.inc(len(batch_in))
-        m.sent.inc(len(batch_out))
-        errored = [msg for msg in batch_out if msg.error is not None]
-        if errored:
-            m.errors.inc(len(errored))
-            self.errors.report(len(errored), errored[0])
-
-    def logic(self, resume: Any | None) -> KeyedLogic:
-        return KeyedLogic(self.proc, resume, self.observe)
-
     def shard_logic(self, resume: dict[str, Any] | None) -> ShardLogic:
         return ShardLogic(self.proc, resume, self.observe_taken)
 
@@ -267,26 +248,16 @@ class StatefulStage:
             self.errors.report(len(errored), errored[0])
 
     def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
-        """Keys are grouped into shards unless the processor wires its own Bytewax steps."""
-        if type(self.proc).dataflow_step is not KeyedProcessor.dataflow_step:
-            keyed = op.flat_map_batch(
-                f"{name}_key", items, split_by_key(self.proc, hand_over=self.hand_over)
-            )
-            results = self.proc.dataflow_step(name, keyed, self.logic)
-            return op.map(f"{name}_batches", results, _drop_key)
+        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again."""
         sharded = op.flat_map_batch(
             f"{name}_key", items, split_by_shard(self.proc, hand_over=self.hand_over)
         )
         results = op.stateful_batch(name, sharded, self.shard_logic)
-        return op.map(f"{name}_batches", results, _drop_key)
+        return op.flat_map_batch(f"{name}_batches", results, join_parts)
 
     def close(self) -> None:
         self.proc.close()
         self.errors.flush()
-
-
-def _drop_key(keyed: tuple[str, list[Message]]) -> list[Message]:
-    return keyed[1]
 
 
 Stage = FusedStage | StatefulStage

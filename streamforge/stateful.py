@@ -1,9 +1,10 @@
 """Stateful processors: messages are keyed, and each key's state lives in a Bytewax stateful step.
 
 A `KeyedProcessor` says how to key a message (default: the envelope's asset and parameter) and
-how one key's batch changes that key's state. The compiler splits each batch by key, hands the
-parts to `bytewax.operators.stateful_batch` (so Bytewax routes a key to one worker and snapshots
-its state with recovery), and joins the results back into batches:
+how one key's batch changes that key's state. The compiler groups keys into `SHARDS` stable
+shards, splits each batch by shard, hands the parts to `bytewax.operators.stateful_batch` (so
+Bytewax routes a shard to one worker and snapshots its keys' states with recovery), and joins
+the results back into batches:
 
     @register_processor("count_per_series", fields=[...])
     class CountPerSeries(KeyedProcessor):
@@ -13,8 +14,8 @@ its state with recovery), and joins the results back into batches:
 
 A processor instance is shared by every worker of a process: per-key state belongs in `state`
 (returned from each call; None discards it), never on `self`. State must pickle (recovery).
-Processors whose steps are better expressed with other Bytewax operators (windowing) override
-`dataflow_step`.
+Processors that need speed over many keys override `process_shard`, which sees a shard's
+messages of one batch at once.
 """
 
 from __future__ import annotations
@@ -27,31 +28,27 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
-from bytewax.dataflow import Stream
-from bytewax.operators import KeyedStream, StatefulBatchLogic
+from bytewax.operators import StatefulBatchLogic
 
 from streamforge.acks import AckBatch
 from streamforge.components import Processor
 from streamforge.message import Message, PayloadError
 
 __all__ = [
-    "ERRORED_KEY",
-    "KeyedLogic",
+    "KeyedOut",
     "KeyedProcessor",
-    "SHARDS",
     "PartAck",
+    "SHARDS",
     "ShardLogic",
+    "ShardPart",
     "SharedAck",
     "default_key",
+    "join_parts",
     "shard_of",
-    "split_by_key",
     "split_by_shard",
 ]
 
-#: key of the parts holding messages that skip a processor (errored, and it does not handle them)
-ERRORED_KEY = "\x00errored"
-
-#: what a keyed step emits per key: the messages it produced (possibly carrying an ack)
+#: what a keyed step emits per key: the messages it produced, and the key's new state
 KeyedOut = tuple[list[Message], Any]
 
 
@@ -61,7 +58,7 @@ def default_key(msg: Message) -> str:
         value = msg.value
     except PayloadError:
         value = None  # not JSON: the metadata may still name the series
-    if isinstance(value, dict):
+    if type(value) is dict:
         asset, parameter = value.get("asset_id"), value.get("parameter")
         if asset is not None or parameter is not None:
             return f"{asset if asset is not None else ''}/{parameter or ''}"
@@ -97,31 +94,75 @@ class KeyedProcessor(Processor):
         """The input ended: emit what is still held (the state is kept for a resume)."""
         return [], state
 
-    def dataflow_step(
-        self,
-        step_id: str,
-        keyed: KeyedStream[tuple[str, list[Message]]],
-        logic: Callable[[Any | None], KeyedLogic],
-    ) -> Stream[tuple[str, list[Message]]]:
-        """The Bytewax step(s) from keyed parts to keyed results; default `stateful_batch`."""
-        import bytewax.operators as op
+    @property
+    def timed(self) -> bool:
+        """Whether `notify_at` can ask for a wake-up (processors without timers skip it)."""
+        return type(self).notify_at is not KeyedProcessor.notify_at
 
-        return op.stateful_batch(step_id, keyed, logic)
+    # -- a shard: many keys at once ------------------------------------------------------------
+
+    def process_shard(
+        self, keys: list[str], batch: list[Message], states: dict[str, Any]
+    ) -> list[Message]:
+        """A shard's messages of one batch with their keys, in arrival order.
+
+        Updates `states` in place (a key whose state becomes None is removed) and returns the
+        messages to emit. The default groups by key and calls `process_key`; a processor over
+        many keys overrides it to skip the per-key calls. A key whose processing raises has its
+        messages flagged and passed on.
+        """
+        out: list[Message] = []
+        for key, part in _group(keys, batch).items():
+            try:
+                emitted, state = self.process_key(key, part, states.get(key))
+            except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills
+                for m in part:
+                    m.error = f"{type(self).__name__}: {exc}"
+                out.extend(part)
+                continue
+            if state is None:
+                states.pop(key, None)
+            else:
+                states[key] = state
+            out.extend(emitted)
+        return out
+
+    def shard_due(self, keys: Iterable[str], states: dict[str, Any]) -> datetime | None:
+        """The earliest `notify_at` of these keys (those a batch touched, or all on a wake-up)."""
+        due: datetime | None = None
+        for key in keys:
+            state = states.get(key)
+            if state is None:
+                continue
+            at = self.notify_at(key, state)
+            if at is not None and (due is None or at < due):
+                due = at
+        return due
+
+    def resumed(self, states: dict[str, Any]) -> None:
+        """The states of a shard read back from a recovery snapshot (adjust them in place)."""
 
     # -- outside a compiled dataflow (unit tests, `streamforge test`, nested use) -----------
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         """Run the keyed logic over one batch with states kept on this instance."""
         states: dict[str, Any] = self.__dict__.setdefault("_local_states", {})
-        out: list[Message] = []
-        for key, part in _group(batch, self.key).items():
-            emitted, state = self.process_key(key, part, states.get(key))
-            out.extend(emitted)
-            if state is None:
-                states.pop(key, None)
-            else:
-                states[key] = state
-        return out
+        keys: list[str] = []
+        taken: list[Message] = []
+        passing: list[Message] = []
+        for msg in batch:
+            if msg.error is not None and not self.handles_errors:
+                passing.append(msg)
+                continue
+            try:
+                keys.append(self.key(msg))
+            except Exception as exc:  # noqa: BLE001 - a message whose key fails is flagged
+                msg.error = f"key: {type(exc).__name__}: {exc}"
+                passing.append(msg)
+                continue
+            taken.append(msg)
+        out = self.process_shard(keys, taken, states) if taken else []
+        return out + passing if passing else out
 
     def end_of_input(self) -> list[Message]:
         """Outside a dataflow: what `on_eof` emits for every key held on this instance."""
@@ -137,32 +178,15 @@ class KeyedProcessor(Processor):
         return out
 
 
-def _group(batch: Iterable[Message], key_of: Callable[[Message], str]) -> dict[str, list[Message]]:
+def _group(keys: list[str], batch: list[Message]) -> dict[str, list[Message]]:
+    """Messages by key, each key's in arrival order."""
     parts: dict[str, list[Message]] = {}
-    for msg in batch:
-        try:
-            key = key_of(msg)
-        except Exception as exc:  # noqa: BLE001 - a message whose key fails is flagged
-            msg.error = f"key: {type(exc).__name__}: {exc}"
-            key = ERRORED_KEY
+    for key, msg in zip(keys, batch):
         part = parts.get(key)
         if part is None:
             parts[key] = [msg]
         else:
             part.append(msg)
-    return parts
-
-
-def _parts(
-    batch: list[Message], key_of: Callable[[Message], str], skip_errored: bool
-) -> dict[str, list[Message]]:
-    """A batch grouped by key; errored messages that skip the processor under ERRORED_KEY."""
-    if not skip_errored:
-        return _group(batch, key_of)
-    healthy = [m for m in batch if m.error is None]
-    parts = _group(healthy, key_of)
-    if len(healthy) != len(batch):
-        parts.setdefault(ERRORED_KEY, []).extend(m for m in batch if m.error is not None)
     return parts
 
 
@@ -203,97 +227,17 @@ class PartAck:
         self._shared.part_done(error)
 
 
-#: a part as the keying step emits it: (key, (key, messages)); the logic learns its key from it
-KeyedPart = tuple[str, tuple[str, list[Message]]]
+class _Acks:
+    """Acknowledges every part a joined batch was made of."""
 
+    __slots__ = ("_acks",)
 
-def split_by_key(
-    proc: KeyedProcessor, *, hand_over: bool = False
-) -> Callable[[list[list[Message]]], list[KeyedPart]]:
-    """The keying step: each batch becomes (key, part) pairs; acknowledgements follow the parts.
+    def __init__(self, acks: list[Callable[[str | None], None]]) -> None:
+        self._acks = acks
 
-    With `hand_over` (a cluster of processes, where a part may move to another process and
-    lose its acknowledgement), the input batch is acknowledged once it is split.
-    """
-    skip_errored = not proc.handles_errors
-    key_of = proc.key
-
-    def split(items: list[list[Message]]) -> list[KeyedPart]:
-        out: list[KeyedPart] = []
-        for batch in items:
-            parts = _parts(batch, key_of, skip_errored)
-            ack = batch.ack if type(batch) is AckBatch else None
-            if ack is None or hand_over:
-                out.extend((k, (k, part)) for k, part in parts.items())
-                if ack is not None:
-                    ack(None)
-                continue
-            shared = SharedAck(ack, len(parts))
-            for k, part in parts.items():
-                out.append((k, (k, AckBatch(part, PartAck(shared)))))  # type: ignore[arg-type]
-        return out
-
-    return split
-
-
-class KeyedLogic(StatefulBatchLogic[tuple[str, list[Message]], list[Message], Any]):
-    """One key's state in a Bytewax `stateful_batch` step, driving a KeyedProcessor.
-
-    Bytewax does not tell a logic its key, so parts arrive as (key, messages) and the
-    snapshot is (key, state).
-    """
-
-    def __init__(
-        self,
-        proc: KeyedProcessor,
-        resume: tuple[str, Any] | None,
-        observe: Callable[[list[Message], list[Message], float], None] | None = None,
-    ) -> None:
-        self.proc = proc
-        self.key: str = resume[0] if resume is not None else ""
-        self.state: Any = resume[1] if resume is not None else None
-        self.observe = observe
-
-    def on_batch(
-        self, values: list[tuple[str, list[Message]]]
-    ) -> tuple[Iterable[list[Message]], bool]:
-        out: list[list[Message]] = []
-        for key, part in values:
-            self.key = key
-            if key == ERRORED_KEY:
-                out.append(part)
-                continue
-            started = time.perf_counter()
-            try:
-                emitted, self.state = self.proc.process_key(key, list(part), self.state)
-            except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills the flow
-                for m in part:
-                    m.error = f"{type(self.proc).__name__}: {exc}"
-                emitted = list(part)
-            if self.observe is not None:
-                self.observe(part, emitted, time.perf_counter() - started)
-            ack = part.ack if type(part) is AckBatch else None
-            if emitted:
-                out.append(AckBatch(emitted, ack) if ack is not None else emitted)
-            elif ack is not None:
-                ack(None)  # absorbed into the state (or dropped): the stream is done with it
-        return out, self.state is None
-
-    def on_notify(self) -> tuple[Iterable[list[Message]], bool]:
-        emitted, self.state = self.proc.on_notify(self.key, self.state)
-        return ([emitted] if emitted else []), self.state is None
-
-    def on_eof(self) -> tuple[Iterable[list[Message]], bool]:
-        emitted, self.state = self.proc.on_eof(self.key, self.state)
-        return ([emitted] if emitted else []), self.state is None
-
-    def notify_at(self) -> datetime | None:
-        if self.state is None:
-            return None
-        return self.proc.notify_at(self.key, self.state)
-
-    def snapshot(self) -> Any:
-        return (self.key, self.state)
+    def __call__(self, error: str | None = None) -> None:
+        for ack in self._acks:
+            ack(error)
 
 
 # -- shards: many keys per Bytewax key ----------------------------------------------------------
@@ -303,8 +247,8 @@ class KeyedLogic(StatefulBatchLogic[tuple[str, list[Message]], list[Message], An
 #: Fixed, so recovery snapshots stay valid across restarts and worker counts.
 SHARDS = 64
 
-#: a shard's share of one input batch: ((key, messages) per key, the acknowledgement or None)
-ShardPart = tuple[list[tuple[str, list[Message]]], Any]
+#: a shard's share of one input batch: (keys, their messages, messages passing by, ack or None)
+ShardPart = tuple[list[str], list[Message], list[Message], Any]
 
 
 def shard_of(key: str) -> str:
@@ -315,9 +259,12 @@ def shard_of(key: str) -> str:
 def split_by_shard(
     proc: KeyedProcessor, *, hand_over: bool = False
 ) -> Callable[[list[list[Message]]], list[tuple[str, ShardPart]]]:
-    """The keying step of sharded processors: each batch becomes one part per shard it touches.
+    """The keying step: each batch becomes one part per shard it touches.
 
-    Acknowledgements follow the parts as in `split_by_key`.
+    Errored messages that skip the processor, and messages whose key fails (flagged), ride with
+    the first part. A split batch is acknowledged once every part is done; with `hand_over` (a
+    cluster of processes, where a part may move to another process and lose its
+    acknowledgement), once it is split.
     """
     skip_errored = not proc.handles_errors
     key_of = proc.key
@@ -326,24 +273,65 @@ def split_by_shard(
     def split(items: list[list[Message]]) -> list[tuple[str, ShardPart]]:
         out: list[tuple[str, ShardPart]] = []
         for batch in items:
-            parts = _parts(batch, key_of, skip_errored)
-            by_shard: dict[str, list[tuple[str, list[Message]]]] = {}
-            for key, part in parts.items():
+            by_shard: dict[str, tuple[list[str], list[Message]]] = {}
+            passing: list[Message] = []
+            for msg in batch:
+                if skip_errored and msg.error is not None:
+                    passing.append(msg)
+                    continue
+                try:
+                    key = key_of(msg)
+                except Exception as exc:  # noqa: BLE001 - a message whose key fails is flagged
+                    msg.error = f"key: {type(exc).__name__}: {exc}"
+                    passing.append(msg)
+                    continue
                 shard = shards.get(key)
                 if shard is None:
+                    if len(shards) >= 1 << 16:
+                        shards.clear()
                     shard = shards[key] = shard_of(key)
-                by_shard.setdefault(shard, []).append((key, part))
-            ack = batch.ack if type(batch) is AckBatch else None
-            if ack is None or hand_over:
-                out.extend((s, (keyed, None)) for s, keyed in by_shard.items())
-                if ack is not None:
-                    ack(None)
+                part = by_shard.get(shard)
+                if part is None:
+                    by_shard[shard] = ([key], [msg])
+                else:
+                    part[0].append(key)
+                    part[1].append(msg)
+            if not by_shard and not passing:
                 continue
-            shared = SharedAck(ack, len(by_shard))
-            out.extend((s, (keyed, PartAck(shared))) for s, keyed in by_shard.items())
+            parts = [(s, keys, msgs) for s, (keys, msgs) in by_shard.items()]
+            if not parts:
+                parts = [("0", [], [])]
+            ack = batch.ack if type(batch) is AckBatch else None
+            if ack is not None and hand_over:
+                ack(None)
+                ack = None
+            shared = SharedAck(ack, len(parts)) if ack is not None else None
+            for i, (shard, keys, msgs) in enumerate(parts):
+                part_ack = PartAck(shared) if shared is not None else None
+                out.append((shard, (keys, msgs, passing if i == 0 else [], part_ack)))
         return out
 
     return split
+
+
+def join_parts(items: list[tuple[str, list[Message]]]) -> list[list[Message]]:
+    """The results of a stateful step, as one batch per Bytewax activation."""
+    if len(items) == 1:
+        return [items[0][1]]
+    joined: list[Message] = []
+    acks: list[Callable[[str | None], None]] = []
+    for _shard, part in items:
+        joined.extend(part)
+        ack = part.ack if type(part) is AckBatch else None
+        if ack is not None:
+            acks.append(ack)
+    if not joined:
+        for ack in acks:
+            ack(None)
+        return []
+    if acks:
+        return [AckBatch(joined, _Acks(acks))]
+    return [joined]
 
 
 class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
@@ -357,67 +345,71 @@ class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
     ) -> None:
         self.proc = proc
         self.states: dict[str, Any] = dict(resume or {})
+        if resume:
+            proc.resumed(self.states)
         self.observe = observe
-        self.timed = type(proc).notify_at is not KeyedProcessor.notify_at
-
-    def _keep(self, key: str, state: Any) -> None:
-        if state is None:
-            self.states.pop(key, None)
-        else:
-            self.states[key] = state
+        self.timed = proc.timed
+        #: the earliest wake-up any key asked for (may be early: a wake-up then finds nothing)
+        self.due: datetime | None = proc.shard_due(self.states, self.states) if self.timed else None
 
     def on_batch(self, values: list[ShardPart]) -> tuple[Iterable[list[Message]], bool]:
         proc, states = self.proc, self.states
         out: list[list[Message]] = []
-        for keyed, ack in values:
+        for keys, batch, passing, ack in values:
             started = time.perf_counter()
             emitted: list[Message] = []
-            taken = 0
-            for key, part in keyed:
-                if key == ERRORED_KEY:
-                    emitted.extend(part)
-                    continue
-                taken += len(part)
+            if batch:
                 try:
-                    result, state = proc.process_key(key, part, states.get(key))
+                    emitted = proc.process_shard(keys, batch, states)
                 except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills
-                    for m in part:
+                    for m in batch:
                         m.error = f"{type(proc).__name__}: {exc}"
-                    emitted.extend(part)
-                    continue
-                self._keep(key, state)
-                emitted.extend(result)
+                    emitted = list(batch)
+                if self.timed:
+                    self._sooner(proc.shard_due(set(keys), states))
+            if passing:
+                emitted = emitted + passing
             if self.observe is not None:
-                self.observe(taken, emitted, time.perf_counter() - started)
+                self.observe(len(batch), emitted, time.perf_counter() - started)
             if emitted:
                 out.append(AckBatch(emitted, ack) if ack is not None else emitted)
             elif ack is not None:
                 ack(None)  # absorbed into the states (or dropped): the stream is done with it
         return out, not states
 
+    def _sooner(self, due: datetime | None) -> None:
+        if due is not None and (self.due is None or due < self.due):
+            self.due = due
+
     def notify_at(self) -> datetime | None:
-        if not self.timed:
-            return None
-        due = [self.proc.notify_at(key, state) for key, state in self.states.items()]
-        return min((d for d in due if d is not None), default=None)
+        return self.due
 
     def on_notify(self) -> tuple[Iterable[list[Message]], bool]:
         now = datetime.now(timezone.utc)
+        proc = self.proc
         emitted: list[Message] = []
         for key, state in list(self.states.items()):
-            due = self.proc.notify_at(key, state)
+            due = proc.notify_at(key, state)
             if due is not None and due <= now:
-                result, state = self.proc.on_notify(key, state)
-                self._keep(key, state)
+                result, state = proc.on_notify(key, state)
+                if state is None:
+                    self.states.pop(key, None)
+                else:
+                    self.states[key] = state
                 emitted.extend(result)
+        self.due = proc.shard_due(self.states, self.states)
         return ([emitted] if emitted else []), not self.states
 
     def on_eof(self) -> tuple[Iterable[list[Message]], bool]:
         emitted: list[Message] = []
         for key, state in list(self.states.items()):
             result, state = self.proc.on_eof(key, state)
-            self._keep(key, state)
+            if state is None:
+                self.states.pop(key, None)
+            else:
+                self.states[key] = state
             emitted.extend(result)
+        self.due = self.proc.shard_due(self.states, self.states) if self.timed else None
         return ([emitted] if emitted else []), not self.states
 
     def snapshot(self) -> dict[str, Any]:

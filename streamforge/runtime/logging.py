@@ -176,10 +176,12 @@ class RateLimitedErrorLogger:
             self._pending += count
             now = time.monotonic()
             if now - self._last < self.interval:
-                # kept for a later line: later stages (e.g. output processors) may change it
-                self._sample = sample.copy()
+                # the interval's first failure is kept for its line, copied because later
+                # stages (e.g. output processors) may change the message
+                if self._sample is None:
+                    self._sample = sample.copy()
                 return
-            self._sample = sample
+            self._sample = None
             count, self._pending, self._last = self._pending, 0, now
         self._log(count, sample)
 

@@ -243,3 +243,56 @@ def test_registry_subject_that_is_not_json_schema_fails_the_build(
         build_validate(conf)
     with pytest.raises(ValueError, match="schema_registry: subject 'nope' not found"):
         build_validate(registry_conf(schema_registry.url, "nope", tmp_path / "cache"))
+
+
+def test_series_state_carries_over_a_restart_with_recovery(tmp_path: Path) -> None:
+    """Readings appended after a restart are judged against the ones read before it."""
+    readings = tmp_path / "readings.jsonl"
+    out = tmp_path / "judged.jsonl"
+    config = tmp_path / "judge.yaml"
+    config.write_text(
+        textwrap.dedent(
+            f"""
+            http: {{ enabled: false }}
+            input:
+              file: {{ paths: ["{readings}"], codec: lines }}
+            pipeline:
+              processors:
+                - validate:
+                    rules:
+                      - parameter: "*"
+                        rate_of_change: {{ max_per_second: 1 }}
+                        duplicate: {{ window: 1m }}
+            output:
+              file: {{ path: "{out}", codec: lines }}
+            """
+        )
+    )
+
+    def reading(second: int, value: float) -> str:
+        return json.dumps(
+            {
+                "asset_id": "boiler-1",
+                "parameter": "temperature",
+                "value": value,
+                "quality": "GOOD",
+                "timestamps": {"device_time": f"2024-05-01T12:00:{second:02d}Z"},
+            }
+        )
+
+    recovery = ["--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "100ms"]
+    readings.write_text("\n".join(reading(s, 20.0 + s * 0.5) for s in range(3)) + "\n")
+    streamforge("run", *recovery, str(config), env={}, cwd=tmp_path)
+    assert [r["quality"] for r in lines(out)] == ["GOOD"] * 3
+
+    with readings.open("a") as f:
+        f.write(reading(1, 20.5) + "\n")  # seen in the first run: a duplicate
+        f.write(reading(3, 40.0) + "\n")  # 19 units in the second since the last reading
+    streamforge("run", *recovery, str(config), env={}, cwd=tmp_path)
+    judged = lines(out)
+    assert len(judged) == 5  # the first run's three are not read again
+    duplicate, jump = judged[3], judged[4]
+    assert duplicate["quality"] == "SUSPECT"
+    assert any("duplicate" in r for r in duplicate["metadata"]["validation"]["reasons"])
+    assert jump["quality"] == "SUSPECT"
+    assert any("rate_of_change" in r for r in jump["metadata"]["validation"]["reasons"])
