@@ -50,41 +50,6 @@ def is_number(value: Any) -> bool:
     return t is int or (t is float and value - value == 0.0)
 
 
-def _add_reading(acc: Acc, item: tuple[Any, ...], track_var: bool) -> None:
-    ns, x = item[1], item[2]
-    acc[COUNT] += 1
-    if acc[FIRST_NS] is None:
-        acc[FIRST], acc[FIRST_NS], acc[LAST], acc[LAST_NS] = x, ns, x, ns
-        acc[UNIT], acc[ASSET], acc[PARAMETER] = item[4], item[5], item[6]
-    else:
-        if ns < acc[FIRST_NS]:
-            acc[FIRST], acc[FIRST_NS] = x, ns
-        if ns >= acc[LAST_NS]:
-            acc[LAST], acc[LAST_NS] = x, ns
-        if acc[UNIT] is None:
-            acc[UNIT] = item[4]
-    if item[3] > acc[QUALITY]:
-        acc[QUALITY] = item[3]
-    t = type(x)
-    if t is int or (t is float and x - x == 0.0):
-        n = acc[N] + 1
-        acc[N] = n
-        if n == 1:
-            acc[SUM] = acc[MIN] = acc[MAX] = x
-            if track_var:
-                acc[MEAN], acc[M2] = float(x), 0.0
-            return
-        acc[SUM] += x
-        if x < acc[MIN]:
-            acc[MIN] = x
-        elif x > acc[MAX]:
-            acc[MAX] = x
-        if track_var:
-            delta = x - acc[MEAN]
-            acc[MEAN] += delta / n
-            acc[M2] += delta * (x - acc[MEAN])
-
-
 def merge_into(acc: Acc, other: Acc) -> Acc:
     """Fold `other` into `acc` (session windows merging, chained aggregates); returns `acc`."""
     if other[COUNT] == 0:
@@ -125,10 +90,41 @@ def make_folder(track_var: bool) -> Callable[[Acc, tuple[Any, ...]], Acc]:
 
     def fold(acc: Acc, item: tuple[Any, ...]) -> Acc:
         partial = item[ITEM_PARTIAL]
-        if partial is None:
-            _add_reading(acc, item, track_var)
-            return acc
-        return merge_into(acc, partial)
+        if partial is not None:
+            return merge_into(acc, partial)
+        ns, x = item[1], item[2]
+        acc[COUNT] += 1
+        if acc[FIRST_NS] is None:
+            acc[FIRST], acc[FIRST_NS], acc[LAST], acc[LAST_NS] = x, ns, x, ns
+            acc[UNIT], acc[ASSET], acc[PARAMETER] = item[4], item[5], item[6]
+        else:
+            if ns < acc[FIRST_NS]:
+                acc[FIRST], acc[FIRST_NS] = x, ns
+            if ns >= acc[LAST_NS]:
+                acc[LAST], acc[LAST_NS] = x, ns
+            if acc[UNIT] is None:
+                acc[UNIT] = item[4]
+        if item[3] > acc[QUALITY]:
+            acc[QUALITY] = item[3]
+        t = type(x)
+        if t is int or (t is float and x - x == 0.0):
+            n = acc[N] + 1
+            acc[N] = n
+            if n == 1:
+                acc[SUM] = acc[MIN] = acc[MAX] = x
+                if track_var:
+                    acc[MEAN], acc[M2] = float(x), 0.0
+                return acc
+            acc[SUM] += x
+            if x < acc[MIN]:
+                acc[MIN] = x
+            elif x > acc[MAX]:
+                acc[MAX] = x
+            if track_var:
+                delta = x - acc[MEAN]
+                acc[MEAN] += delta / n
+                acc[M2] += delta * (x - acc[MEAN])
+        return acc
 
     return fold
 

@@ -35,6 +35,7 @@ from streamforge.components import Processor
 from streamforge.message import Message, PayloadError
 
 __all__ = [
+    "KEEP_STATE_AT_STOP",
     "KeyedOut",
     "KeyedProcessor",
     "PartAck",
@@ -50,6 +51,11 @@ __all__ = [
 
 #: what a keyed step emits per key: the messages it produced, and the key's new state
 KeyedOut = tuple[list[Message], Any]
+
+#: set while a run with recovery stops on a signal: the inputs end, but keyed steps keep what
+#: they hold (open windows, pending alarms) for the resume instead of emitting it as they do
+#: when the input itself ends
+KEEP_STATE_AT_STOP = threading.Event()
 
 
 def default_key(msg: Message) -> str:
@@ -401,6 +407,8 @@ class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
         return ([emitted] if emitted else []), not self.states
 
     def on_eof(self) -> tuple[Iterable[list[Message]], bool]:
+        if KEEP_STATE_AT_STOP.is_set():
+            return [], not self.states  # snapshotted as they are; the next run goes on
         emitted: list[Message] = []
         for key, state in list(self.states.items()):
             result, state = self.proc.on_eof(key, state)

@@ -27,6 +27,7 @@ from streamforge.config.model import StreamConfig
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 from streamforge.runtime.logging import configure_logging
 from streamforge.runtime.metrics import stream_totals
+from streamforge.stateful import KEEP_STATE_AT_STOP
 
 __all__ = ["RunOptions", "prepare_recovery", "run_compiled", "run_streams", "worker_count"]
 
@@ -89,14 +90,20 @@ def prepare_recovery(directory: Path, partitions: int, backup_interval: float) -
 class _Signals:
     """First signal: graceful stop; second: abort (KeyboardInterrupt)."""
 
-    def __init__(self, stop: threading.Event) -> None:
+    def __init__(self, stop: threading.Event, keep_state: bool = False) -> None:
         self.stop = stop
+        self.keep_state = keep_state
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.stop.is_set():
             raise KeyboardInterrupt
-        log.info("stopping: inputs end now, outputs flush (signal again to abort)")
+        if self.keep_state:
+            # with recovery, open windows and other keyed state wait in the snapshot
+            KEEP_STATE_AT_STOP.set()
+            log.info("stopping: inputs end now, outputs flush, keyed state is kept for the resume")
+        else:
+            log.info("stopping: inputs end now, outputs flush (signal again to abort)")
         self.stop.set()
 
     def __enter__(self) -> _Signals:
@@ -108,6 +115,7 @@ class _Signals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        KEEP_STATE_AT_STOP.clear()
 
 
 def _http_settings(streams: Sequence[StreamConfig]) -> tuple[bool, str]:
@@ -147,7 +155,7 @@ def run_compiled(
         },
     )
     try:
-        with _Signals(stop):
+        with _Signals(stop, keep_state=recovery is not None):
             cli_main(
                 compiled.flow,
                 workers_per_process=workers,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -118,9 +119,12 @@ def test_late_readings_can_be_routed_to_their_own_file(tmp_path: Path) -> None:
     assert minute["aggregates"] == {"count": 10, "sum": sum(range(1, 20, 2))}
 
 
-def test_an_open_window_survives_a_killed_process_with_recovery(
-    tmp_path: Path, runs: list[Run]
+@pytest.mark.parametrize("stop", ["kill", "term"])
+def test_an_open_window_survives_a_stopped_process_with_recovery(
+    tmp_path: Path, runs: list[Run], stop: str
 ) -> None:
+    """Killed, or stopped gracefully (SIGTERM): with recovery the open window is neither lost
+    nor emitted half-full; the next run completes it."""
     port = free_port()
     out = tmp_path / "hours.jsonl"
     config = write(
@@ -159,7 +163,11 @@ def test_an_open_window_survives_a_killed_process_with_recovery(
         return float(m.group(1)) if status == 200 and m else 0.0
 
     wait_until(lambda: read_so_far() >= 40, 30, "40 readings in the first run")
-    first.proc.kill()  # no graceful stop: the window is still open when the process dies
+    if stop == "kill":
+        first.proc.kill()  # no graceful stop: the window is still open when the process dies
+    else:
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(timeout=30) == 0, first.logs()
     first.stop()
     assert out_lines(out) == []
 
