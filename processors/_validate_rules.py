@@ -41,6 +41,9 @@ class Rule:
     gap_interval: float | None = None
     gap_text: str = ""
     require_device_time: bool = False
+    future_ahead: float | None = None
+    future_text: str = ""
+    future_quality: Quality = "SUSPECT"
 
     def matches(self, asset_id: str, parameter: str) -> bool:
         return fnmatchcase(parameter, self.parameter) and fnmatchcase(asset_id, self.asset_id)
@@ -57,6 +60,10 @@ class SeriesPlan:
     gap_interval: float | None = None
     gap_text: str = ""
     require_device_time: bool = False
+    #: device times further ahead of the system clock than this (ns) are judged
+    future_ns: int | None = None
+    future_text: str = ""
+    future_quality: Quality = "SUSPECT"
     #: True when the series needs state between readings
     stateful: bool = field(init=False)
     #: True when no check applies
@@ -70,7 +77,8 @@ class SeriesPlan:
         )
         window = self.duplicate_window
         object.__setattr__(self, "stateful", stateful)
-        object.__setattr__(self, "empty", not (self.ranges or stateful or self.require_device_time))
+        checks = self.ranges or stateful or self.require_device_time or self.future_ns
+        object.__setattr__(self, "empty", not checks)
         object.__setattr__(self, "duplicate_ns", None if window is None else int(window * 1e9))
 
 
@@ -81,6 +89,8 @@ def plan_for(rules: tuple[Rule, ...], asset_id: str, parameter: str) -> SeriesPl
     windows = [r.duplicate_window for r in matching if r.duplicate_window is not None]
     gaps = [(r.gap_interval, r.gap_text) for r in matching if r.gap_interval is not None]
     gap = min(gaps) if gaps else (None, "")
+    futures = [r for r in matching if r.future_ahead is not None]
+    future = min(futures, key=lambda r: r.future_ahead or 0.0) if futures else None
     return SeriesPlan(
         ranges=tuple(
             (r.range_min, r.range_max, r.range_quality)
@@ -97,6 +107,9 @@ def plan_for(rules: tuple[Rule, ...], asset_id: str, parameter: str) -> SeriesPl
         gap_interval=gap[0],
         gap_text=gap[1],
         require_device_time=any(r.require_device_time for r in matching),
+        future_ns=int(future.future_ahead * 1e9) if future and future.future_ahead else None,
+        future_text=future.future_text if future else "",
+        future_quality=future.future_quality if future else "SUSPECT",
     )
 
 
@@ -175,12 +188,18 @@ def parse_rule(rule: Any) -> Rule:
         interval, text = _positive_duration(gap.get("expected_interval"), "gap.expected_interval")
         values.update(gap_interval=interval, gap_text=text)
 
+    future = _section(rule, "future")
+    if future is not None:
+        ahead, text = _positive_duration(future.get("max_ahead", "1m"), "future.max_ahead")
+        quality = choice(str(future.get("quality") or "SUSPECT"), _RULE_QUALITIES, "future.quality")
+        values.update(future_ahead=ahead, future_text=text, future_quality=quality)
+
     values["require_device_time"] = bool(rule.get("require_device_time", False))
-    checks = (rng, rate, dup, gap)
+    checks = (rng, rate, dup, gap, future)
     if all(c is None for c in checks) and not values["require_device_time"]:
         raise ValueError(
             f"rule for {parameter!r} checks nothing: add range, rate_of_change, "
-            "duplicate, gap or require_device_time"
+            "duplicate, gap, future or require_device_time"
         )
     parsed = Rule(**values)
     return parsed
@@ -286,6 +305,33 @@ def rules_field() -> Field:
                     "duration",
                     description="The longest normal time between readings.",
                     examples=("10s",),
+                ),
+            ),
+        ),
+        ParsedField(
+            "future",
+            "object",
+            parser=_section_parser("future"),
+            default=None,
+            description=(
+                "A device_time further ahead of the gateway's clock than `max_ahead` is judged "
+                "(a device clock gone wrong). Such a reading is not a duplicate candidate nor "
+                "the reading the next rate of change is measured from, so one bad clock "
+                "reading does not make the following good ones look out of order."
+            ),
+            fields=(
+                Field(
+                    "max_ahead",
+                    "duration",
+                    default="1m",
+                    description="How far ahead of system time a device time may be.",
+                ),
+                Field(
+                    "quality",
+                    "string",
+                    default="SUSPECT",
+                    options=_RULE_QUALITIES,
+                    description="The quality of a reading from the future.",
                 ),
             ),
         ),

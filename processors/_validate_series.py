@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from streamforge.durations import describe_seconds
 from streamforge.processors._telemetry_time import canonical_nanos, format_nanos, time_nanos
 from streamforge.processors._validate_rules import SeriesPlan
 from streamforge.quality import Quality
@@ -90,8 +91,24 @@ def check_reading(
     found: Found = []
     stamps = envelope.get("timestamps")
     raw_time = stamps.get("device_time") if type(stamps) is dict else None
-    needs_time = plan.require_device_time or state is not None
+    needs_time = plan.require_device_time or state is not None or plan.future_ns is not None
     device_ns = _time_ns(raw_time) if needs_time else None
+    if (
+        plan.future_ns is not None
+        and device_ns is not None
+        and device_ns > now * 1e9 + plan.future_ns
+    ):
+        ahead = describe_seconds((device_ns - now * 1e9) / 1e9)
+        found.append(
+            (
+                plan.future_quality,
+                f"future: device_time {raw_time} is {ahead} ahead of the gateway clock "
+                f"(max_ahead {plan.future_text})",
+            )
+        )
+        tracked = None  # neither a duplicate candidate nor the base of the next rate
+    else:
+        tracked = state
 
     if plan.require_device_time:
         if _device_time_missing(envelope, raw_time):
@@ -101,10 +118,10 @@ def check_reading(
 
     window = plan.duplicate_ns
     if (
-        state is not None
+        tracked is not None
         and window is not None
         and device_ns is not None
-        and _seen_before(state, device_ns, window)
+        and _seen_before(tracked, device_ns, window)
     ):
         if plan.duplicate_drop:
             return found, True
@@ -124,13 +141,12 @@ def check_reading(
             elif high is not None and value > high:
                 found.append((quality, f"range: {_fmt(value)} is above max {_fmt(high)}"))
 
-    if state is not None:
-        if plan.rates and value is not None:
-            _rate(plan, state, found, value, device_ns, stamps)
-        if plan.gap_interval is not None:
-            state["arrival"] = now
-            state["gap_sent"] = False
-            state["last_time"] = raw_time if type(raw_time) is str else ""
+    if tracked is not None and plan.rates and value is not None:
+        _rate(plan, tracked, found, value, device_ns, stamps)
+    if state is not None and plan.gap_interval is not None:
+        state["arrival"] = now
+        state["gap_sent"] = False
+        state["last_time"] = raw_time if type(raw_time) is str else ""
     return found, False
 
 

@@ -91,6 +91,7 @@ class WindowSpec:
     slide_us: int
     gap_us: int
     lateness_us: int
+    future_us: int
     align_us: int
     aggregates: tuple[str, ...]
     late: str
@@ -126,6 +127,7 @@ class WindowSpec:
                         "readings between windows would be lost"
                     )
         lateness = _micros("allowed_lateness", conf.get("allowed_lateness", "1s"), positive=False)
+        future = _micros("max_future", conf.get("max_future", "1h"), positive=False)
         late = str(conf.get("late") or "drop").strip().lower()
         if late not in LATE_MODES:
             raise ValueError(f"late: {late!r} is not one of {', '.join(LATE_MODES)}")
@@ -135,6 +137,7 @@ class WindowSpec:
             slide_us=slide,
             gap_us=gap,
             lateness_us=lateness,
+            future_us=future,
             align_us=parse_align(conf.get("align_to")),
             aggregates=parse_aggregates(conf.get("aggregates")),
             late=late,
@@ -178,6 +181,10 @@ class WindowSpec:
             )
         return TumblingWindower(length=length, align_to=align)
 
+    def describe_future(self) -> str:
+        """`max_future` for messages: `1h`, `5m`."""
+        return format_duration_us(self.future_us)
+
     def describe_lateness(self) -> str:
         """The allowed lateness for messages: `1s`, `250ms`."""
         return format_duration_us(self.lateness_us)
@@ -185,6 +192,10 @@ class WindowSpec:
 
 def format_duration_us(us: int) -> str:
     """Microseconds as a short duration: `0s`, `250ms`, `1.5s`."""
+    if us and us % 3_600_000_000 == 0:
+        return f"{us // 3_600_000_000}h"
+    if us and us % 60_000_000 == 0:
+        return f"{us // 60_000_000}m"
     if us % 1_000_000 == 0:
         return f"{us // 1_000_000}s"
     if us % 1000 == 0 and us < 1_000_000:

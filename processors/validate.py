@@ -177,8 +177,9 @@ class ValidateProcessor(KeyedProcessor):
     def process_batch(self, batch: list[Message]) -> list[Message]:
         if self.stateful:
             return super().process_batch(batch)
+        now = self._clock()
         for msg in batch:
-            self._validate(msg, None, 0.0)
+            self._validate(msg, None, now)
         return batch
 
     def process_key(self, key: str, batch: list[Message], state: Any) -> KeyedOut:

@@ -20,6 +20,7 @@ from prometheus_client import Counter
 from streamforge.bloblang import DELETED, NOTHING, Executor, ParseError
 from streamforge.components import BuildContext, Field, register_processor
 from streamforge.config.fields import ParsedField
+from streamforge.durations import describe_seconds
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message, PayloadError
 from streamforge.processors._telemetry_time import canonical_nanos, format_nanos, time_nanos
@@ -222,6 +223,18 @@ def _query(conf: Mapping[str, Any], name: str, default: str = "") -> _Query | No
             examples=("0s", "5s", "1m"),
         ),
         Field(
+            "max_future",
+            "duration",
+            default="1h",
+            description=(
+                "Event time only: a reading whose event time is further ahead of system time "
+                "than this fails (flagged, passed on) instead of counting: it would move the "
+                "series' watermark ahead and make its next good readings late. `0s` turns the "
+                "check off."
+            ),
+            examples=("5m", "0s"),
+        ),
+        Field(
             "value",
             "query",
             default="this.value",
@@ -388,6 +401,7 @@ class WindowProcessor(KeyedProcessor):
         timestamp = self.timestamp
         times = self._times
         keep_all = self.pass_through
+        future_ns = self.spec.future_us * 1000
         for i, (key, msg) in enumerate(zip(keys, batch)):
             if key == PASS_KEY:
                 passing.append(msg)
@@ -409,6 +423,8 @@ class WindowProcessor(KeyedProcessor):
                                 times.clear()
                             times[raw] = hit
                     ns = hit
+                    if future_ns and ns > now_ns + future_ns:
+                        raise _Failed(self._from_the_future(raw, ns, now_ns))
                 items.append(self._item(msg, batch, i, doc, ns))
                 taken.append(key)
                 if keep_all:
@@ -422,6 +438,13 @@ class WindowProcessor(KeyedProcessor):
             self.metrics.errors.inc(failed)
             self.errors.report(failed, first_failed)
         return taken, items, passing
+
+    def _from_the_future(self, raw: Any, ns: int, now_ns: int) -> str:
+        ahead = describe_seconds((ns - now_ns) / 1e9)
+        return (
+            f"timestamp: event time {raw} is {ahead} ahead of the system clock "
+            f"(max_future {self.spec.describe_future()})"
+        )
 
     @staticmethod
     def _event_ns(raw: Any) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DurationError", "parse_duration"]
+__all__ = ["DurationError", "parse_duration", "describe_seconds"]
 
 _UNITS = {
     "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3,
@@ -41,3 +41,14 @@ def parse_duration(text: str | int | float | None) -> float:
             f"invalid duration {text!r}: expected a number with a unit such as 500ms, 1s, 1m30s"
         )
     return sign * total
+
+
+def describe_seconds(seconds: float) -> str:
+    """A span as a person reads it in an error: `90s`, `45m`, `3.5h`, `412d`."""
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"

@@ -362,6 +362,63 @@ def test_the_fast_schema_plan_agrees_with_jsonschema(doc: Any, which: int) -> No
         assert valid
 
 
+# -- future ----------------------------------------------------------------------------------
+
+#: T0 (2024-05-01T12:00:00Z) in unix seconds: the tests' gateway clock reads T0 + offset
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc).timestamp()
+
+
+def later(seconds: float, value: float) -> dict[str, Any]:
+    """An envelope whose device time is `seconds` after T0 (any size)."""
+    stamp = datetime.fromtimestamp(T0 + seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return env(value, None, timestamps={"device_time": stamp, "gateway_time": at(0)})
+
+
+def test_a_device_time_ahead_of_the_clock_is_judged_and_kept_out_of_the_series_state() -> None:
+    proc = validate(
+        {
+            "rules": [
+                {
+                    "parameter": "temperature",
+                    "future": {"max_ahead": "1m"},
+                    "rate_of_change": {"max_per_second": 1},
+                    "duplicate": {"window": "1d"},
+                }
+            ]
+        }
+    )
+    proc._clock = lambda: T0 + 10
+    ok, ahead, after, again = run(
+        proc,
+        env(20.0, 0),
+        later(3 * 3600, 20.5),  # a clock three hours ahead
+        env(20.5, 1),  # not out of order: the reading from the future is no baseline
+        later(3 * 3600, 21.0),  # the same bad time again is judged, not called a duplicate
+    )
+    assert judged(ok) == ("GOOD", [])
+    assert judged(ahead) == (
+        "SUSPECT",
+        [
+            "future: device_time 2024-05-01T15:00:00Z is 3.0h ahead of the gateway clock "
+            "(max_ahead 1m)"
+        ],
+    )
+    assert judged(after) == ("GOOD", [])
+    assert judged(again)[1][0].startswith("future: ")
+    assert len(judged(again)[1]) == 1
+
+
+def test_the_future_quality_can_be_bad_and_a_near_time_passes() -> None:
+    proc = validate(
+        {"rules": [{"parameter": "*", "future": {"max_ahead": "30s", "quality": "BAD"}}]}
+    )
+    proc._clock = lambda: T0
+    near, far = run(proc, env(20.0, 29), env(20.0, 31))
+    assert judged(near) == ("GOOD", [])
+    assert far.error is not None and "future: " in far.error
+    assert judged(far)[0] == "BAD"
+
+
 # -- gap -------------------------------------------------------------------------------------
 
 
@@ -435,7 +492,7 @@ def test_lint_reports_bad_rules_at_file_line_col(tmp_path: Path) -> None:
         "a number with a unit such as 500ms, 1s, 1m30s",
         's.yaml:15:45: field rules.3.duplicate.action: "skip" is not one of flag, drop',
         "s.yaml:16:13: field rules.4: rule for 'power' checks nothing: add range, "
-        "rate_of_change, duplicate, gap or require_device_time",
+        "rate_of_change, duplicate, gap, future or require_device_time",
         "s.yaml:18:29: field rules.5.rate_of_change: max_per_second: a number above 0 is needed",
     ]
 

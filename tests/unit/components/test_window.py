@@ -657,3 +657,23 @@ def test_an_open_window_survives_a_crash_and_restart_with_recovery(tmp_path: Pat
     assert doc["window_start"] == "2024-05-01T12:00:00Z"
     assert doc["aggregates"] == {"count": 50, "sum": 50, "first": 1, "last": 1}
     assert late_total("pipeline.processors.0", "recovered") == before
+
+
+def test_a_reading_from_the_far_future_fails_and_leaves_the_watermark_alone() -> None:
+    w = window(size="1s", max_future="1h", late="error", aggregates=["count", "sum"])
+    ahead = 3600 + 3 * 3600  # the fixed clock is T0 + 1 h: this one is three hours ahead of it
+    out = w.process_batch([env(0.5, 1.0), env(ahead, 9.0), env(0.7, 2.0)])
+    (failed,) = out
+    assert failed.error == (
+        f"window: timestamp: event time {at(ahead)} is 3.0h ahead of the system clock "
+        "(max_future 1h)"
+    )
+    closed = w.process_batch([env(1.5, 3.0)])  # the watermark only reached 1.5 s
+    assert spans(closed) == [(at(0), at(1), 2, 3.0)]
+    assert all(m.error is None for m in closed)
+
+
+def test_max_future_0s_turns_the_check_off() -> None:
+    w = window(size="1s", max_future="0s", aggregates=["count", "sum"])
+    assert w.process_batch([env(100_000, 1.0)]) == []  # counted in its window
+    assert spans(w.flush()) == [(at(100_000), at(100_001), 1, 1.0)]
