@@ -1,4 +1,5 @@
-"""The `streamforge` command line: run, lint, test, list, echo, blobl, simulate, dlq."""
+"""The `streamforge` command line: run, lint, test, list, echo, blobl, simulate, dlq, license,
+policy."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ COMMANDS = {
     "blobl": "blobl",
     "simulate": "simulate",
     "dlq": "dlq",
+    "license": "license",
+    "policy": "policy",
 }
 
 

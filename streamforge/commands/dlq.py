@@ -16,7 +16,10 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from streamforge.config.model import StreamConfig
 from urllib.parse import urlsplit
 
 __all__ = ["add_parser", "main"]
@@ -93,6 +96,18 @@ def main(args: argparse.Namespace) -> int:
     return replay(args)
 
 
+def _licence_refusals(stream: StreamConfig) -> list[str]:
+    """What the licence in effect refuses in the stream (as `run` does before it starts)."""
+    from streamforge.license.gate import gate_streams
+    from streamforge.license.policy import PolicyError
+    from streamforge.license.settings import LicenceSettingsError
+
+    try:
+        return [str(p) for p in gate_streams([stream]).problems]
+    except (PolicyError, LicenceSettingsError) as exc:
+        return str(exc).splitlines()
+
+
 def replay(args: argparse.Namespace) -> int:
     """Gather the records into a scratch directory, then run the stream over them."""
     from streamforge.commands._plugins import load_cli_plugins
@@ -108,6 +123,11 @@ def replay(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return 1
+    refusals = _licence_refusals(stream)
+    if refusals:
+        for line in refusals:
+            print(line, file=sys.stderr)
         return 1
     if args.start_at is not None:
         labels = [p.label for p in stream.processors]

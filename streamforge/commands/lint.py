@@ -1,4 +1,5 @@
-"""`streamforge lint FILE...`: report every config problem as `file:line:col: message`."""
+"""`streamforge lint FILE...`: report every config problem as `file:line:col: message`,
+including components the licence in effect does not allow."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 from typing import Any
 
 from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
-from streamforge.config.loader import lint_paths
+from streamforge.config.loader import expand_paths, load_stream, sort_problems, stream_names
+from streamforge.config.model import ConfigError, Problem, StreamConfig
 
 __all__ = ["add_parser", "main"]
 
@@ -16,19 +18,48 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
         help="check stream configs and print every problem",
-        description="Check stream configs. Prints one `file:line:col: message` line per "
-        "problem and exits 1 when there is any; prints nothing and exits 0 when clean.",
+        description="Check stream configs, and their components against the licence in effect "
+        "(the configs' `license:` section, else STREAMFORGE_LICENSE*). Prints one "
+        "`file:line:col: message` line per problem and exits 1 when there is any; prints "
+        "nothing and exits 0 when clean.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files or globs")
     add_plugins_option(parser)
     return parser
 
 
+def _load(patterns: list[str]) -> tuple[list[StreamConfig], list[Problem]]:
+    """The streams that validate, and the problems of those that do not."""
+    paths, problems = expand_paths(patterns)
+    streams: list[StreamConfig] = []
+    for path, name in zip(paths, stream_names(paths)):
+        try:
+            streams.append(load_stream(path, name=name))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return streams, problems
+
+
 def main(args: argparse.Namespace) -> int:
     """Lint the files; exit code 1 when any problem was found."""
+    from streamforge.license.gate import gate_streams
+    from streamforge.license.policy import PolicyError
+    from streamforge.license.settings import LicenceSettingsError
+
     if not load_cli_plugins(args):
         return 1
-    problems = lint_paths(args.files)
-    for problem in problems:
+    streams, problems = _load(args.files)
+    if streams:
+        try:
+            # a lint of many files is no run of them together: max_streams is checked by run
+            problems += gate_streams(streams, limits=False).problems
+        except (PolicyError, LicenceSettingsError) as exc:
+            # a user policy that does not load: its lines name the policy file:line:col
+            for problem in sort_problems(problems):
+                print(problem)
+            for line in str(exc).splitlines():
+                print(line)
+            return 1
+    for problem in sort_problems(problems):
         print(problem)
     return 1 if problems else 0

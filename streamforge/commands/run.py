@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
 from streamforge.durations import DurationError, parse_duration
+
+if TYPE_CHECKING:
+    from streamforge.config.model import StreamConfig
+    from streamforge.license.settings import LicenceSettings
+    from streamforge.license.watch import LicenceWatch
 
 __all__ = ["add_parser", "main"]
 
@@ -20,7 +25,9 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="run streams",
         description=(
             "Run one or more stream configs together as one Bytewax dataflow. Exits 0 when "
-            "every input has ended, 1 on a bad config or a failed dataflow."
+            "every input has ended, 1 on a bad config, a component or stream count the licence "
+            "does not allow, or a failed dataflow. A stream the licence stops allowing while it "
+            "runs (expiry, a new licence file) is stopped; the others go on."
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="stream configs (globs allowed)")
@@ -71,11 +78,41 @@ def _error(message: str) -> int:
     return 1
 
 
+def _gate(streams: list[StreamConfig]) -> LicenceWatch | None:
+    """Put the licence in effect and check the streams against it; print every refusal and
+    return None when they may not start, else the watch to run beside them."""
+    from streamforge.license.gate import gate_streams, licence_settings
+    from streamforge.license.policy import PolicyError
+    from streamforge.license.settings import LicenceSettingsError
+    from streamforge.license.watch import LicenceWatch
+
+    try:
+        result = gate_streams(streams)
+    except LicenceSettingsError as exc:
+        print(f"streamforge run: {exc}", file=sys.stderr)
+        return None
+    except PolicyError as exc:
+        for line in str(exc).splitlines():
+            print(line, file=sys.stderr)
+        print("streamforge run: a policy cannot be evaluated; nothing started", file=sys.stderr)
+        return None
+    if result.problems:
+        for line in result.lines:
+            print(line, file=sys.stderr)
+        return None
+
+    def settings() -> LicenceSettings:
+        return licence_settings(streams)[0]
+
+    return LicenceWatch(result.state, settings)
+
+
 def main(args: argparse.Namespace) -> int:
     """Load plugins and configs, then run; every config problem is printed and nothing starts."""
     from streamforge.compile import CompileError
     from streamforge.config.loader import load_streams
     from streamforge.config.model import ConfigError
+    from streamforge.runtime.logging import configure_logging
     from streamforge.runtime.run import RunOptions, run_streams
 
     addresses = _addresses(args.addresses)
@@ -105,15 +142,26 @@ def main(args: argparse.Namespace) -> int:
     if not streams:
         return _error("no stream configs matched " + " ".join(args.files))
 
+    logger_conf = streams[0].logger or {}
+    configure_logging(
+        logger_conf.get("level", "INFO"),
+        logger_conf.get("format", "logfmt"),
+        static_fields=logger_conf.get("static_fields"),
+    )
+    watch = _gate(streams)
+    if watch is None:
+        return 1
+
     options = RunOptions(
         workers=args.workers,
         process_id=args.process_id,
         addresses=addresses,
         recovery_dir=args.recovery_dir,
         snapshot_interval=snapshot,
+        configure_logging=False,
     )
     try:
-        return run_streams(streams, options)
+        return run_streams(streams, options, licence_watch=watch)
     except CompileError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

@@ -54,6 +54,8 @@ def stream_to_dict(stream: StreamConfig) -> dict[str, Any]:
     out["logger"] = dict(stream.logger)
     if stream.plugins:
         out["plugins"] = list(stream.plugins)
+    if stream.license:
+        out["license"] = dict(stream.license)
     for key, value in stream.raw.items():
         if key in IGNORED_TOP_LEVEL:
             out[key] = value

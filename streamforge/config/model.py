@@ -84,6 +84,8 @@ class StreamConfig:
     logger: dict[str, Any] = field(default_factory=lambda: {"level": "INFO", "format": "logfmt"})
     plugins: list[str] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
+    #: the `license:` section with defaults filled in; empty when the file has none
+    license: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -26,6 +26,7 @@ from streamforge.components import (
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.config.yamlpos import Path, YamlDocument, path_str
 from streamforge.durations import DurationError, parse_duration
+from streamforge.license.settings import LICENSE_FIELDS, LicenceSettings, LicenceSettingsError
 
 __all__ = [
     "IGNORED_TOP_LEVEL",
@@ -103,6 +104,9 @@ STREAM_FIELDS = Field(
               description="Python files (relative to this config) or modules to load."),
         Field("tests", "array", default=[], item=Field("test", "any"),
               description="Config unit tests in the Benthos format."),
+        Field("license", "object", default={}, fields=tuple(LICENSE_FIELDS),
+              description="Where the licence, its public key and the policies come from; "
+                          "without it the STREAMFORGE_LICENSE* environment variables apply."),
     ),
 )  # fmt: skip
 
@@ -475,7 +479,14 @@ def validate_document(
         registered = registry.get(cast(Kind, key), default) is not None
         if key not in body and default_components and registered:
             body[key] = {default: None}
-    conf = v.object(STREAM_FIELDS.fields, body, (), "", "stream")
+    licence = _check_licence(v, body)
+    conf = v.object(
+        STREAM_FIELDS.fields,
+        {k: val for k, val in body.items() if k != "license"},
+        (),
+        "",
+        "stream",
+    )
     if isinstance(conf.get("logger"), dict) and isinstance(conf["logger"].get("level"), str):
         conf["logger"]["level"] = conf["logger"]["level"].upper()
 
@@ -522,9 +533,33 @@ def validate_document(
         logger=conf["logger"],
         plugins=list(conf["plugins"]),
         tests=list(conf["tests"]),
+        license=licence,
         raw=data,
     )
     return stream, []
+
+
+def _check_licence(v: _Validator, body: dict[str, Any]) -> dict[str, Any]:
+    """Validate the `license:` section (empty result when the file has none).
+
+    Beyond the field types, values a licence cannot use (a negative leeway, an OPA URL
+    without http://) are problems at their key.
+    """
+    if "license" not in body:
+        return {}
+    licence_field = STREAM_FIELDS.child("license")
+    assert licence_field is not None
+    before = len(v.problems)
+    section = v.value(licence_field, body["license"], ("license",), "license", "stream")
+    if len(v.problems) > before or not isinstance(section, dict):
+        return {}
+    try:
+        LicenceSettings.from_config(section, env={}, base_dir=v.base_dir)
+    except LicenceSettingsError as exc:
+        path: Path = ("license", exc.key) if exc.key else ("license",)
+        v.at(path, _name_problem(f"license.{exc.key}", str(exc)))
+        return {}
+    return dict(section)
 
 
 def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:

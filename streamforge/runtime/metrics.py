@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 __all__ = [
     "REGISTRY",
+    "STREAMS_STOPPED",
     "ComponentMetrics",
     "component_metrics",
     "render_metrics",
@@ -56,6 +57,14 @@ BATCH_SIZE = Histogram(
     _LABELS,
     registry=REGISTRY,
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000),
+)
+
+STREAMS_STOPPED = Counter(
+    "streamforge_streams_stopped",
+    "Streams stopped while the process runs, by reason (license: the licence no longer "
+    "allows a component).",
+    ("stream", "reason"),
+    registry=REGISTRY,
 )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
@@ -28,6 +28,9 @@ from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, sta
 from streamforge.runtime.logging import configure_logging
 from streamforge.runtime.metrics import stream_totals
 from streamforge.stateful import KEEP_STATE_AT_STOP
+
+if TYPE_CHECKING:
+    from streamforge.license.watch import LicenceWatch
 
 __all__ = ["RunOptions", "prepare_recovery", "run_compiled", "run_streams", "worker_count"]
 
@@ -187,10 +190,17 @@ def run_compiled(
     return 0
 
 
-def run_streams(streams: Sequence[StreamConfig], options: RunOptions | None = None) -> int:
+def run_streams(
+    streams: Sequence[StreamConfig],
+    options: RunOptions | None = None,
+    *,
+    licence_watch: LicenceWatch | None = None,
+) -> int:
     """Compile `streams` into one dataflow and run it with the HTTP endpoint beside it.
 
-    Raises `CompileError` (nothing started) when a component cannot be built.
+    With `licence_watch`, a stream the licence stops allowing (expiry, a new licence) is
+    stopped on its own while the others go on. Raises `CompileError` (nothing started) when a
+    component cannot be built.
     """
     options = options or RunOptions()
     if options.configure_logging and streams:
@@ -211,11 +221,17 @@ def run_streams(streams: Sequence[StreamConfig], options: RunOptions | None = No
     )
     http: HttpServer | None = None
     enabled, address = _http_settings(streams)
-    if options.http and enabled:
-        http = start_http_server(address, readiness)
     try:
+        if options.http and enabled:
+            http = start_http_server(address, readiness)
+        if licence_watch is not None:
+            from streamforge.license.watch import WatchedStream
+
+            licence_watch.start([WatchedStream(s.config, s.source.halt) for s in compiled.streams])
         return run_compiled(compiled, options, stop, readiness)
     finally:
+        if licence_watch is not None:
+            licence_watch.stop()
         compiled.close()
         if http is not None:
             http.stop()

@@ -29,22 +29,29 @@ Item = list[Message]
 
 
 class InputPartition(StatefulSourcePartition[Item, Any]):
-    """One open partition: `read()` batches become items; None ends the partition."""
+    """One open partition: `read()` batches become items; None ends the partition.
+
+    Setting `stop` (every stream) or `halt` (this stream only) ends it at its next read.
+    """
 
     def __init__(
         self,
         reader: InputReader,
         metrics: ComponentMetrics,
         stop: threading.Event | None = None,
+        halt: threading.Event | None = None,
     ) -> None:
         self._reader = reader
         self._stop = stop
+        self._halt = halt
         self._metrics = metrics
         self._closed = False
         self._acks = type(reader).ack is not InputReader.ack
 
     def next_batch(self) -> list[Item]:
-        if self._stop is not None and self._stop.is_set():
+        if (self._stop is not None and self._stop.is_set()) or (
+            self._halt is not None and self._halt.is_set()
+        ):
             self.close()
             raise StopIteration
         try:
@@ -75,6 +82,8 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         return []
 
     def next_awake(self) -> datetime | None:
+        if self._halt is not None and self._halt.is_set():
+            return None
         return self._reader.next_awake()
 
     def snapshot(self) -> Any:
@@ -90,7 +99,8 @@ class InputSource(FixedPartitionedSource[Item, Any]):
     """Bytewax source over a StreamForge Input; partitions are the Input's partitions.
 
     Setting `stop` ends every partition at its next read: a graceful shutdown in which
-    outputs still flush and close.
+    outputs still flush and close. `halt()` does the same for this source's stream alone,
+    while the other streams of the dataflow go on.
     """
 
     def __init__(
@@ -102,10 +112,16 @@ class InputSource(FixedPartitionedSource[Item, Any]):
         self.input = inp
         self.metrics = metrics
         self.stop = stop
+        self.halted = threading.Event()
+
+    def halt(self) -> None:
+        """End this stream's input partitions at their next read; the stream drains,
+        its output flushes and closes."""
+        self.halted.set()
 
     def list_parts(self) -> list[str]:
         return list(self.input.partitions())
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> InputPartition:
         reader = self.input.open(for_part, resume_state)
-        return InputPartition(reader, self.metrics, self.stop)
+        return InputPartition(reader, self.metrics, self.stop, self.halted)

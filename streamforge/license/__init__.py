@@ -1,0 +1,1 @@
+"""Licences (signed JWTs) and the Rego policies that decide which features a deployment may use."""

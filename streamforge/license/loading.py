@@ -1,0 +1,84 @@
+"""Find, read and verify the deployment's licence; problems fall back to the base features."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from streamforge.license.claims import Licence, LicenceError
+from streamforge.license.settings import ENV_LICENSE, ENV_PUBLIC_KEY_FILE, LicenceSettings
+from streamforge.license.token import format_time, read_key_file, verify_token
+
+__all__ = ["LicenceStatus", "load_licence", "read_licence_file"]
+
+logger = logging.getLogger("streamforge.license")
+
+_NO_LICENCE = "no licence configured"
+_NO_PUBLIC_KEY = f"no public key configured (license.public_key_file or {ENV_PUBLIC_KEY_FILE})"
+
+
+@dataclass(frozen=True)
+class LicenceStatus:
+    """The licence in effect (None: the base defaults), where it came from, and why not."""
+
+    licence: Licence | None
+    source: str
+    reason: str | None
+    checked_at: datetime
+
+    @property
+    def defaults_apply(self) -> bool:
+        """True when no licence is in effect, so the policies' base defaults apply."""
+        return self.licence is None
+
+
+def read_licence_file(path: str | Path) -> str:
+    """The token in a licence file; LicenceError "licence file X: not found" and the like."""
+    try:
+        data = Path(path).expanduser().read_bytes()
+    except FileNotFoundError:
+        raise LicenceError(f"licence file {path}: not found") from None
+    except IsADirectoryError:
+        raise LicenceError(f"licence file {path}: is a directory") from None
+    except PermissionError:
+        raise LicenceError(f"licence file {path}: permission denied") from None
+    except OSError as exc:
+        raise LicenceError(f"licence file {path}: {exc.strerror or exc}") from None
+    token = data.decode("utf-8", errors="replace").strip()
+    if not token:
+        raise LicenceError(f"licence file {path}: empty")
+    return token
+
+
+def load_licence(settings: LicenceSettings, now: datetime | None = None) -> LicenceStatus:
+    """The licence the settings point at, verified; never raises for licence problems.
+
+    A token in STREAMFORGE_LICENSE is used before a licence file. Logs one line on the
+    "streamforge.license" logger: INFO for a valid licence or none configured, WARNING
+    naming the source and the reason when a configured licence cannot be used.
+    """
+    checked_at = now if now is not None else datetime.now(timezone.utc)
+    if settings.token:
+        source = ENV_LICENSE
+    elif settings.file:
+        source = f"file {settings.file}"
+    else:
+        logger.info("no licence: base features apply")
+        return LicenceStatus(None, "none", _NO_LICENCE, checked_at)
+    try:
+        token = settings.token or read_licence_file(str(settings.file))
+        if not settings.public_key_file:
+            raise LicenceError(_NO_PUBLIC_KEY)
+        public_key = read_key_file(settings.public_key_file)
+        licence = verify_token(
+            token, public_key, issuer=settings.issuer, leeway=settings.leeway, now=now
+        )
+    except LicenceError as exc:
+        reason = str(exc)
+        logger.warning("licence from %s cannot be used: %s; base features apply", source, reason)
+        return LicenceStatus(None, source, reason, checked_at)
+    expiry = format_time(licence.expires_at) if licence.expires_at else "never"
+    logger.info("licence for %s from %s, valid until %s", licence.subject, source, expiry)
+    return LicenceStatus(licence, source, None, checked_at)
