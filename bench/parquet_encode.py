@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 from streamforge.components import load_builtins
 from streamforge.message import Message
 from streamforge.outputs.file import FileWriter
+from streamforge.processors._parquet_encoder import ParquetEncodeProcessor
 from streamforge.processors._telemetry_time import format_nanos
-from streamforge.processors.parquet_encode import ParquetEncodeProcessor
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "asset_id", "type": "UTF8"},

@@ -19,43 +19,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from prometheus_client import Counter, Histogram
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerType
 
 from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.inputs._modbus_decode import Decoder, make_decoder
+from streamforge.inputs._modbus_metrics import POLL_SECONDS, READ_FAILURES, REQUESTS
 from streamforge.inputs._modbus_plan import ReadRequest, plan_requests, split
 from streamforge.inputs._modbus_tags import Tag
 from streamforge.message import Message
 from streamforge.runtime.connection import Backoff, Connection
-from streamforge.runtime.metrics import REGISTRY
 
 __all__ = ["DevicePoller", "DeviceSettings", "EXCEPTION_NAMES", "ReadFailure"]
 
 log = logging.getLogger("streamforge.inputs.modbus")
-
-_LABELS = ("stream", "component", "device")
-REQUESTS = Counter(
-    "streamforge_modbus_requests",
-    "Read requests sent to a Modbus device.",
-    _LABELS,
-    registry=REGISTRY,
-)
-READ_FAILURES = Counter(
-    "streamforge_modbus_read_failures",
-    "Tag readings that failed (exception response, timeout, device unreachable, decoding).",
-    (*_LABELS, "tag"),
-    registry=REGISTRY,
-)
-POLL_SECONDS = Histogram(
-    "streamforge_modbus_poll_seconds",
-    "Time one poll of a Modbus device took.",
-    _LABELS,
-    registry=REGISTRY,
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
 
 #: Modbus exception codes as the specification names them
 EXCEPTION_NAMES = {

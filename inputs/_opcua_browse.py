@@ -16,7 +16,7 @@ from asyncua import Client, ua
 
 from streamforge.inputs._opcua_values import NodeInfo, datatype_name, status_text
 
-__all__ = ["MAX_DEPTH", "parse_node_id", "resolve"]
+__all__ = ["MAX_DEPTH", "resolve"]
 
 MAX_DEPTH = 10
 #: node ids per Read / Browse request
@@ -24,23 +24,6 @@ CHUNK = 1000
 
 _REFERENCES = (ua.ObjectIds.Organizes, ua.ObjectIds.HasComponent)
 _NODE_CLASSES = int(ua.NodeClass.Object) | int(ua.NodeClass.Variable)
-
-
-def parse_node_id(text: Any) -> ua.NodeId:
-    """A node id in the OPC UA string form (`ns=2;s=Plant.Temp`, `i=2258`, `nsu=<uri>;s=x`)."""
-    raw = str(text).strip()
-    if not raw:
-        raise ValueError("node id is empty")
-    try:
-        node = ua.NodeId.from_string(raw)
-    except (ua.UaStringParsingError, ValueError) as exc:
-        raise ValueError(
-            f"{raw!r} is not a node id; expected e.g. ns=2;s=Plant.Temperature, ns=3;i=1001, "
-            f"i=85 or nsu=urn:plant;s=Temperature ({exc.args[0] if exc.args else exc})"
-        ) from None
-    if isinstance(node, ua.ExpandedNodeId) and node.ServerIndex:
-        raise ValueError(f"{raw!r}: node ids on other servers (srv=) are not supported")
-    return node
 
 
 async def _namespaced(client: Client, nodes: Sequence[ua.NodeId]) -> list[ua.NodeId]:

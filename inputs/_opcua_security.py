@@ -14,11 +14,11 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from asyncua import Client, ua
-from asyncua.crypto import security_policies
-from asyncua.crypto.cert_gen import setup_self_signed_certificate
-from cryptography.x509.oid import ExtendedKeyUsageOID
+if TYPE_CHECKING:
+    from asyncua import Client, ua
+    from asyncua.crypto.security_policies import SecurityPolicy
 
 __all__ = [
     "APPLICATION_URI",
@@ -35,20 +35,35 @@ __all__ = [
 
 APPLICATION_URI = "urn:streamforge:opcua:client"
 
-MODES: dict[str, ua.MessageSecurityMode] = {
-    "None": ua.MessageSecurityMode.None_,
-    "Sign": ua.MessageSecurityMode.Sign,
-    "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
-}
-
-POLICIES: dict[str, type[security_policies.SecurityPolicy] | None] = {
-    "None": None,
-    "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
-    "Aes128_Sha256_RsaOaep": security_policies.SecurityPolicyAes128Sha256RsaOaep,
-    "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
-}
+#: `securityMode` values (asyncua's enum members: `_ua_mode`)
+MODES = ("None", "Sign", "SignAndEncrypt")
+#: `securityPolicy` values (asyncua's classes: `_policy_class`)
+POLICIES = ("None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss")
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def _ua_mode(mode: str) -> ua.MessageSecurityMode:
+    """asyncua's message security mode named `mode` (one of MODES)."""
+    from asyncua import ua
+
+    return {
+        "None": ua.MessageSecurityMode.None_,
+        "Sign": ua.MessageSecurityMode.Sign,
+        "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
+    }[mode]
+
+
+def _policy_class(policy: str) -> type[SecurityPolicy] | None:
+    """asyncua's security policy class named `policy` (one of POLICIES); None for "None"."""
+    from asyncua.crypto import security_policies
+
+    return {
+        "None": None,
+        "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
+        "Aes128_Sha256_RsaOaep": security_policies.SecurityPolicyAes128Sha256RsaOaep,
+        "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
+    }[policy]
 
 
 class CertificateMismatch(Exception):
@@ -118,6 +133,9 @@ class ClientCertificate:
 
     async def ensure(self) -> None:
         """Generate the pair when missing or no longer valid; otherwise keep it as it is."""
+        from asyncua.crypto.cert_gen import setup_self_signed_certificate
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             await setup_self_signed_certificate(
@@ -162,10 +180,10 @@ async def secure(
     fingerprint: str,
 ) -> None:
     """Choose the server endpoint for `mode`/`policy`, check the pin, and set up the channel."""
-    policy_class = POLICIES[policy]
+    policy_class = _policy_class(policy)
     if policy_class is None:
         return
-    ua_mode = MODES[mode]
+    ua_mode = _ua_mode(mode)
     endpoints = await client.connect_and_get_server_endpoints()
     chosen = next(
         (

@@ -2,18 +2,19 @@
 
 Field names follow benthos-umh so its configs port as they are. Each device is polled on a
 thread of its own (a QueuedReader), so a silent device never holds a Bytewax worker.
+pymodbus is imported when the input is built, not to register it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamforge.components import BuildContext, Field, Input, InputReader, register_input
 from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
-from streamforge.inputs._modbus_device import DevicePoller, DeviceSettings
+from streamforge.inputs import _modbus_metrics  # noqa: F401 - registers the metric families
 from streamforge.inputs._modbus_tags import (
     BYTE_ORDERS,
     DATA_TYPES,
@@ -28,6 +29,9 @@ from streamforge.inputs._modbus_tags import (
 )
 from streamforge.runtime.connection import connection
 from streamforge.runtime.queued_reader import QueuedReader
+
+if TYPE_CHECKING:
+    from streamforge.inputs._modbus_device import DeviceSettings
 
 __all__ = ["ModbusInput", "ModbusReader"]
 
@@ -222,6 +226,8 @@ class ModbusInput(Input):
     """Polls tags of Modbus TCP devices; one message per tag per poll."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        from streamforge.inputs._modbus_device import DeviceSettings
+
         controller = str(conf.get("controller") or "tcp://localhost:502").strip()
         host, port = parse_controller(controller)
         if "://" not in controller:
@@ -303,6 +309,8 @@ class ModbusReader(QueuedReader):
     def __init__(
         self, settings: DeviceSettings, tags: list[Tag], *, stream: str, component: str
     ) -> None:
+        from streamforge.inputs._modbus_device import DevicePoller
+
         super().__init__()
         self.settings = settings
         self.conn = connection(

@@ -2,19 +2,19 @@
 
 The asyncua client runs on its own thread and event loop (`_opcua_session`) and hands messages
 to a `QueuedReader`, so a slow or silent server never holds a Bytewax worker. One partition.
+asyncua is imported when a node id is parsed or the input is built, not to register it.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from streamforge.components import BuildContext, Field, Input, InputReader, register_input
 from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
-from streamforge.inputs._opcua_browse import parse_node_id
 from streamforge.inputs._opcua_security import (
     MODES,
     POLICIES,
@@ -23,11 +23,13 @@ from streamforge.inputs._opcua_security import (
     default_certificate_dir,
     parse_fingerprint,
 )
-from streamforge.inputs._opcua_session import OpcuaSession, SessionSettings
 from streamforge.runtime.connection import connection
 from streamforge.runtime.queued_reader import QueuedReader
 
-__all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms"]
+if TYPE_CHECKING:
+    from asyncua import ua
+
+__all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms", "parse_node_id"]
 
 log = logging.getLogger("streamforge.inputs.opcua")
 
@@ -58,6 +60,25 @@ def parse_endpoint(text: Any) -> str:
     except ValueError:
         raise ValueError(f"endpoint {raw!r}: the port is not a number in 1-65535") from None
     return raw
+
+
+def parse_node_id(text: Any) -> ua.NodeId:
+    """A node id in the OPC UA string form (`ns=2;s=Plant.Temp`, `i=2258`, `nsu=<uri>;s=x`)."""
+    from asyncua import ua
+
+    raw = str(text).strip()
+    if not raw:
+        raise ValueError("node id is empty")
+    try:
+        node = ua.NodeId.from_string(raw)
+    except (ua.UaStringParsingError, ValueError) as exc:
+        raise ValueError(
+            f"{raw!r} is not a node id; expected e.g. ns=2;s=Plant.Temperature, ns=3;i=1001, "
+            f"i=85 or nsu=urn:plant;s=Temperature ({exc.args[0] if exc.args else exc})"
+        ) from None
+    if isinstance(node, ua.ExpandedNodeId) and node.ServerIndex:
+        raise ValueError(f"{raw!r}: node ids on other servers (srv=) are not supported")
+    return node
 
 
 def parse_interval_ms(value: Any) -> float:
@@ -214,6 +235,8 @@ class OpcuaInput(Input):
     """Reads OPC UA variables by subscription or polling; folders are browsed."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        from streamforge.inputs._opcua_session import SessionSettings
+
         _quiet_asyncua()
         url = parse_endpoint(conf.get("endpoint"))
         raw_nodes = conf.get("nodeIDs") or []
@@ -265,6 +288,8 @@ class OpcuaReader(QueuedReader):
     """The one partition: a session thread puts values, the worker drains them."""
 
     def __init__(self, source: OpcuaInput) -> None:
+        from streamforge.inputs._opcua_session import OpcuaSession
+
         super().__init__()
         self.conn = connection(source.stream, source.label, source.settings.endpoint)
         self.session = OpcuaSession(source.settings, self, self.conn)

@@ -1,4 +1,4 @@
-"""Avro with fastavro: a schema parsed once, JSON <-> Avro values, the Confluent wire format.
+"""Avro with fastavro: a schema parsed once, JSON <-> Avro values (framing: `_avro_wire`).
 
 Converters are compiled once per schema and only touch what needs it (logical types, bytes,
 unions); a record of plain fields goes to fastavro as it is. In JSON:
@@ -27,22 +27,13 @@ from fastavro.validation import ValidationError
 from fastavro.validation import validate as _validate
 
 from streamforge.bloblang.gotime import format_rfc3339_nano
+from streamforge.processors._avro_wire import AvroValueError
 from streamforge.processors._telemetry_time import canonical_nanos, time_nanos
 
-__all__ = [
-    "HEADER_SIZE",
-    "AvroCodec",
-    "AvroValueError",
-    "confluent_frame",
-    "confluent_schema_id",
-    "parse_schema_text",
-]
+__all__ = ["AvroCodec", "parse_schema_text"]
 
 Converter = Callable[[Any], Any]
 
-#: Confluent wire format: magic byte 0, then the schema id as a 4-byte big-endian integer
-HEADER_SIZE = 5
-_MAX_ID = 2**31 - 1
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _NAMED = frozenset({"record", "error", "enum", "fixed"})
 #: nanoseconds per unit of each timestamp logical type
@@ -57,10 +48,6 @@ _TIMESTAMP_UNITS = {
 _INT32 = (-(2**31), 2**31 - 1)
 
 
-class AvroValueError(ValueError):
-    """A value does not fit the schema, or bytes are not Avro of it; the text names the field."""
-
-
 def parse_schema_text(text: str) -> Any:
     """A schema's JSON text parsed by fastavro; ValueError saying what is wrong."""
     try:
@@ -71,26 +58,6 @@ def parse_schema_text(text: str) -> Any:
         return fastavro.parse_schema(schema)
     except Exception as exc:  # noqa: BLE001 - fastavro raises several kinds for bad schemas
         raise ValueError(f"not a valid Avro schema: {exc}") from None
-
-
-def confluent_frame(schema_id: int, body: bytes) -> bytes:
-    """Avro bytes in the Confluent wire format: magic byte 0 and the 4-byte big-endian id."""
-    return b"\x00" + schema_id.to_bytes(4, "big") + body
-
-
-def confluent_schema_id(data: bytes) -> int:
-    """The schema id in a Confluent wire-format header; AvroValueError when there is none."""
-    if len(data) < HEADER_SIZE:
-        raise AvroValueError(
-            f"{len(data)} bytes are too short for the Confluent wire format "
-            f"(magic byte and 4-byte schema id)"
-        )
-    if data[0] != 0:
-        raise AvroValueError(
-            f"not the Confluent wire format: first byte is {data[0]:#04x}, expected the magic "
-            "byte 0x00"
-        )
-    return int.from_bytes(data[1:HEADER_SIZE], "big")
 
 
 # -- values ------------------------------------------------------------------------------------

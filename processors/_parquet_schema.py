@@ -1,4 +1,4 @@
-"""Parquet schemas for `parquet_encode`: the Benthos-style field list, its Arrow form, inference.
+"""Parquet schemas for `parquet_encode`: the Benthos-style field list, row checks, inference.
 
 A schema is a list of columns `{name, type, optional, repeated, fields}`. A column with
 `fields` is a group (an Arrow struct); `repeated` makes any column a list; a column that is
@@ -15,16 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pyarrow as pa
-
 from streamforge.bloblang.gotime import unix_nanos
 
 __all__ = [
     "TYPES",
     "Column",
     "Misfit",
-    "arrow_schema",
-    "arrow_type",
     "describe",
     "infer_columns",
     "parse_column",
@@ -36,16 +32,6 @@ __all__ = [
 #: leaf types as Benthos names them, plus TIMESTAMP (RFC 3339 strings)
 TYPES = ("BOOLEAN", "INT32", "INT64", "FLOAT", "DOUBLE", "BYTE_ARRAY", "UTF8", "TIMESTAMP")
 
-_ARROW_LEAVES: dict[str, pa.DataType] = {
-    "BOOLEAN": pa.bool_(),
-    "INT32": pa.int32(),
-    "INT64": pa.int64(),
-    "FLOAT": pa.float32(),
-    "DOUBLE": pa.float64(),
-    "BYTE_ARRAY": pa.binary(),
-    "UTF8": pa.string(),
-    "TIMESTAMP": pa.timestamp("ns", tz="UTC"),
-}
 _KEYS = ("name", "type", "optional", "repeated", "fields")
 _INT_RANGES = {"INT32": (-(2**31), 2**31 - 1), "INT64": (-(2**63), 2**63 - 1)}
 _FLOAT32_MAX = 3.4028234663852886e38
@@ -128,28 +114,6 @@ def parse_schema(raw: Any) -> tuple[Column, ...]:
     if not isinstance(raw, list):
         raise ValueError(f"schema: expected a list of columns, got {type(raw).__name__}")
     return _parse_columns(raw, "schema")
-
-
-# -- Arrow types ---------------------------------------------------------------------------
-
-
-def arrow_type(col: Column) -> pa.DataType:
-    """The Arrow type of a column (a list type when repeated)."""
-    if col.is_group:
-        inner: pa.DataType = pa.struct([arrow_field(c) for c in col.fields])
-    else:
-        inner = _ARROW_LEAVES[col.type or ""]
-    if col.repeated:
-        return pa.list_(pa.field("element", inner, nullable=col.optional))
-    return inner
-
-
-def arrow_field(col: Column) -> pa.Field:
-    return pa.field(col.name, arrow_type(col), nullable=col.optional)
-
-
-def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    return pa.schema([arrow_field(c) for c in columns])
 
 
 def describe(col: Column) -> str:

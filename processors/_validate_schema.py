@@ -5,7 +5,8 @@ registry subject of type JSON. It is checked with `jsonschema` (Draft 2020-12 un
 schema's `$schema` names another draft) with format checking. For the keywords envelope
 schemas mostly use, a plan compiled from the schema answers "valid" without jsonschema's
 generic machinery; anything it is not sure about (and every invalid document) goes to
-jsonschema, which alone words the errors.
+jsonschema, which alone words the errors. jsonschema is imported by the first schema parsed,
+not to register the processor.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import json
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator, SchemaError
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 __all__ = ["MAX_REASONS", "SchemaCheck", "load_schema_file", "parse_schema"]
 
@@ -42,6 +43,9 @@ def parse_schema(value: Any) -> dict[str, Any] | bool:
 
     Raises ValueError naming the problem (and where in the schema it is).
     """
+    from jsonschema import Draft202012Validator, SchemaError
+    from jsonschema.validators import validator_for
+
     schema = value
     if isinstance(value, str):
         text = value.strip()
@@ -81,6 +85,9 @@ class SchemaCheck:
     """One compiled schema: `errors(document)` lists what is wrong, `[]` when it is valid."""
 
     def __init__(self, schema: dict[str, Any] | bool) -> None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.validators import validator_for
+
         cls = validator_for(schema, default=Draft202012Validator)
         self.validator: Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self.plan = _compile(schema, self.validator)

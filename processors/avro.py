@@ -11,9 +11,8 @@ import httpx
 from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.config.fields import ParsedField
 from streamforge.message import Message, PayloadError
-from streamforge.processors._avro_codec import (
+from streamforge.processors._avro_wire import (
     HEADER_SIZE,
-    AvroCodec,
     AvroValueError,
     confluent_frame,
     confluent_schema_id,
@@ -159,6 +158,8 @@ class AvroProcessor(Processor):
     """Encodes JSON documents as Avro or decodes Avro into JSON, with one schema."""
 
     def __init__(self, conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> None:
+        from streamforge.processors._avro_codec import AvroCodec
+
         conf = conf or {}
         self.operator = _choice("operator", OPERATORS)(conf.get("operator"))
         self.encoding = _choice("encoding", ENCODINGS)(conf.get("encoding", "binary"))

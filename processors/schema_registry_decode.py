@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamforge.components import BuildContext, Processor, register_processor
 from streamforge.message import Message
-from streamforge.processors._avro_codec import (
-    HEADER_SIZE,
-    AvroCodec,
-    AvroValueError,
-    confluent_schema_id,
-)
+from streamforge.processors._avro_wire import HEADER_SIZE, AvroValueError, confluent_schema_id
 from streamforge.processors._schema_registry_client import (
     RegistryError,
     client_from_config,
     registry_fields,
 )
 from streamforge.processors.schema_registry_encode import codec_for
+
+if TYPE_CHECKING:
+    from streamforge.processors._avro_codec import AvroCodec
 
 __all__ = ["SchemaRegistryDecode"]
 

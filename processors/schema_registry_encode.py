@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamforge.bloblang import ParseError
 from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message, PayloadError
-from streamforge.processors._avro_codec import AvroCodec, AvroValueError, confluent_frame
+from streamforge.processors._avro_wire import AvroValueError, confluent_frame
 from streamforge.processors._schema_registry_client import (
     RegisteredSchema,
     RegistryError,
@@ -17,6 +17,9 @@ from streamforge.processors._schema_registry_client import (
     registry_fields,
 )
 from streamforge.processors.mapping import describe_error
+
+if TYPE_CHECKING:
+    from streamforge.processors._avro_codec import AvroCodec
 
 __all__ = ["SchemaRegistryEncode", "codec_for"]
 
@@ -27,6 +30,8 @@ def codec_for(
     """The codec of a registered schema, built once per id (a bad schema fails once per id)."""
     codec = cache.get(registered.id)
     if codec is None:
+        from streamforge.processors._avro_codec import AvroCodec
+
         try:
             if registered.schema_type.upper() != "AVRO":
                 raise ValueError(f"is a {registered.schema_type} schema; only Avro is supported")

@@ -13,7 +13,8 @@ from streamforge.config import lint_paths
 from streamforge.inputs._kafka_client import client_config, split_addresses
 from streamforge.inputs.kafka import KafkaInput, TopicSpec, parse_topics
 from streamforge.message import Message
-from streamforge.outputs.kafka import KafkaWriter, header_filter
+from streamforge.outputs._kafka_writer import KafkaWriter
+from streamforge.outputs.kafka import header_filter
 
 pytest.importorskip("confluent_kafka")
 

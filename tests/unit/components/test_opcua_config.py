@@ -10,9 +10,8 @@ import pytest
 
 from streamforge.components import load_builtins, registry
 from streamforge.config import lint_paths
-from streamforge.inputs._opcua_browse import parse_node_id
 from streamforge.inputs._opcua_security import check_security, parse_fingerprint
-from streamforge.inputs.opcua import OpcuaInput, parse_endpoint, parse_interval_ms
+from streamforge.inputs.opcua import OpcuaInput, parse_endpoint, parse_interval_ms, parse_node_id
 
 load_builtins()
 
