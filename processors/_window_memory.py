@@ -68,6 +68,7 @@ class MemoryWindows:
         session = self.spec.type == "session"
         fold = self.fold
         align, size, slide = self.spec.align_us, self.spec.size_us, self.spec.slide_us
+        tumbling = not session and size == slide
         for key, item in zip(keys, items):
             state = states.get(key)
             if state is None:
@@ -75,10 +76,14 @@ class MemoryWindows:
             if event_time:
                 ts = item[1] // 1000
                 base = state[BASE]
-                watermark = base + max(now_us - state[SEEN_AT], 0) if base is not None else None
                 candidate = ts - lateness
-                if watermark is None or candidate > watermark:
+                if base is None:
                     state[BASE], state[SEEN_AT], watermark = candidate, now_us, candidate
+                else:
+                    waited = now_us - state[SEEN_AT]
+                    watermark = base + waited if waited > 0 else base
+                    if candidate > watermark:
+                        state[BASE], state[SEEN_AT], watermark = candidate, now_us, candidate
                 if ts < watermark:
                     late.append(item)
                     continue
@@ -90,6 +95,16 @@ class MemoryWindows:
                 continue
             windows = state[OPEN]
             since = ts - align
+            if tumbling:
+                wid = since // size
+                acc = windows.get(wid)
+                if acc is None:
+                    acc = windows[wid] = new_acc()
+                    end = align + wid * size + size
+                    if state[EARLIEST_END] is None or end < state[EARLIEST_END]:
+                        state[EARLIEST_END] = end
+                fold(acc, item)
+                continue
             for wid in range((since - size) // slide + 1, since // slide + 1):
                 acc = windows.get(wid)
                 if acc is None:

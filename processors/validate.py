@@ -33,7 +33,7 @@ from streamforge.processors._validate_series import (
     new_state,
 )
 from streamforge.quality import Quality, is_quality, worst
-from streamforge.stateful import KeyedOut, KeyedProcessor, default_key
+from streamforge.stateful import KeyedOut, KeyedProcessor
 
 __all__ = ["ValidateProcessor"]
 
@@ -167,43 +167,65 @@ class ValidateProcessor(KeyedProcessor):
         self._plans: dict[tuple[str, str], SeriesPlan] = {}
         self._clock = time.time
 
-    # -- keying and batches -------------------------------------------------------------------
-    def key(self, msg: Message) -> str:
-        try:
-            return default_key(msg)
-        except PayloadError:
-            return ""
-
+    # -- batches ------------------------------------------------------------------------------
     def process_batch(self, batch: list[Message]) -> list[Message]:
         if self.stateful:
             return super().process_batch(batch)
-        now = self._clock()
-        for msg in batch:
-            self._validate(msg, None, now)
-        return batch
+        return self.process_shard([""] * len(batch), batch, {})  # no rule keeps state
 
     def process_key(self, key: str, batch: list[Message], state: Any) -> KeyedOut:
-        now = self._clock()
-        out: list[Message] = []
-        for msg in batch:
-            keep, state = self._validate(msg, state, now)
-            if keep:
-                out.append(msg)
-        return out, state
+        states = {key: state} if state is not None else {}
+        out = self.process_shard([key] * len(batch), batch, states)
+        return out, states.get(key)
 
     def process_shard(
         self, keys: list[str], batch: list[Message], states: dict[str, Any]
     ) -> list[Message]:
+        """Judge each message, updating its series' state; duplicates may be dropped."""
         now = self._clock()
         out: list[Message] = []
-        validate = self._validate
+        schema, rules, plans = self.schema, self.rules, self._plans
         for key, msg in zip(keys, batch):
-            state = states.get(key)
-            keep, new = validate(msg, state, now)
-            if new is not state:
-                states[key] = new
-            if keep:
+            try:
+                value = msg.value
+            except PayloadError as exc:
+                self._fail(msg, [f"payload: {exc}"])
                 out.append(msg)
+                continue
+            found: Found = []
+            if schema is not None:
+                violations = schema.errors(value)
+                if violations:
+                    found = [("BAD", r) for r in violations]
+            if type(value) is not dict:
+                if found:
+                    self._fail(msg, [r for _, r in found])
+                out.append(msg)
+                continue
+            if rules:
+                asset, parameter = value.get("asset_id"), value.get("parameter")
+                if type(asset) is str and type(parameter) is str:
+                    plan = plans.get((asset, parameter)) or self._plan(asset, parameter)
+                    if plan.stateful:
+                        state = states.get(key)
+                        if state is None:
+                            state = states[key] = new_state(asset, parameter, now)
+                        more, drop = check_reading(plan, value, state, now)
+                        if drop:
+                            continue
+                        if more:
+                            found += more
+                    elif not plan.empty:
+                        found += check_reading(plan, value, None, now)[0]
+            if found:
+                self._record(msg, value, found)
+            else:
+                meta = value.get("metadata")
+                if (type(meta) is dict and type(meta.get("validation")) is dict) or (
+                    self.flag_bad and value.get("quality") == "BAD"
+                ):
+                    self._record(msg, value, found)  # an earlier verdict, or a BAD envelope
+            out.append(msg)
         return out
 
     @property
@@ -241,47 +263,6 @@ class ValidateProcessor(KeyedProcessor):
                 plans.clear()
             plans[(asset_id, parameter)] = plan
         return plan
-
-    def _validate(self, msg: Message, state: Any, now: float) -> tuple[bool, Any]:
-        """Judge one message (updating the series state); (keep it, state)."""
-        try:
-            value = msg.value
-        except PayloadError as exc:
-            self._fail(msg, [f"payload: {exc}"])
-            return True, state
-        found: Found = []
-        schema = self.schema
-        if schema is not None:
-            violations = schema.errors(value)
-            if violations:
-                found = [("BAD", r) for r in violations]
-        if type(value) is not dict:
-            if found:
-                self._fail(msg, [r for _, r in found])
-            return True, state
-        if self.rules:
-            asset, parameter = value.get("asset_id"), value.get("parameter")
-            if type(asset) is str and type(parameter) is str:
-                plan = self._plans.get((asset, parameter)) or self._plan(asset, parameter)
-                if plan.stateful:
-                    if state is None:
-                        state = new_state(asset, parameter, now)
-                    more, drop = check_reading(plan, value, state, now)
-                    if drop:
-                        return False, state
-                    if more:
-                        found += more
-                elif not plan.empty:
-                    found += check_reading(plan, value, None, now)[0]
-        if found:
-            self._record(msg, value, found)
-        else:
-            meta = value.get("metadata")
-            if type(meta) is dict and type(meta.get("validation")) is dict:
-                self._record(msg, value, found)  # an earlier validate's verdict is replaced
-            elif self.flag_bad and value.get("quality") == "BAD":
-                self._record(msg, value, found)
-        return True, state
 
     def _fail(self, msg: Message, reasons: list[str]) -> None:
         msg.metadata["quality"] = "BAD"
