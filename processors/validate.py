@@ -146,6 +146,10 @@ def _registry_fields() -> tuple[Field, ...]:
 class ValidateProcessor(KeyedProcessor):
     """Sets the quality code of envelopes by a JSON Schema and per-parameter rules."""
 
+    #: it passes on the messages it judges (or drops duplicates), their asset and parameter as
+    #: they came: a keyed processor after it can share its stateful step
+    preserves_keys = True
+
     def __init__(self, conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> None:
         conf = conf or {}
         self.schema = _load_schema(conf, ctx)

@@ -375,6 +375,10 @@ class WindowProcessor(KeyedProcessor):
 
     # -- keys ---------------------------------------------------------------------------------
 
+    def key_identity(self) -> str | None:
+        """Keyed by series (the default) unless `key` or `check` say otherwise."""
+        return "series" if self.key_text is None and self.check is None else None
+
     def key(self, msg: Message) -> str:
         if self.check is not None:
             selected = self.check(msg, [msg], 0, None)

@@ -31,7 +31,13 @@ from streamforge.runtime.logging import RateLimitedErrorLogger
 from streamforge.runtime.metrics import ComponentMetrics, component_metrics
 from streamforge.runtime.sinks import OutputSink
 from streamforge.runtime.sources import InputSource, Item
-from streamforge.stateful import KeyedProcessor, ShardLogic, join_parts, split_by_shard
+from streamforge.stateful import (
+    KeyedProcessor,
+    ShardLogic,
+    can_chain,
+    join_parts,
+    split_by_shard,
+)
 
 __all__ = [
     "CompileError",
@@ -199,45 +205,88 @@ def _step_name(name: str) -> str:
 def _segments(
     procs: list[tuple[ComponentConfig, Processor]],
 ) -> list[list[tuple[ComponentConfig, Processor]]]:
-    """Split processors into runs of stateless ones and single stateful ones."""
+    """Split processors into runs of stateless ones and runs of keyed ones that can share a
+    stateful step (`can_chain`; usually one)."""
     segments: list[list[tuple[ComponentConfig, Processor]]] = []
     current: list[tuple[ComponentConfig, Processor]] = []
     for conf, proc in procs:
         if proc.stateful:
-            if current:
+            if current and not _chains(current[-1][1], proc):
                 segments.append(current)
                 current = []
-            segments.append([(conf, proc)])
+            current.append((conf, proc))
         else:
+            if current and current[-1][1].stateful:
+                segments.append(current)
+                current = []
             current.append((conf, proc))
     if current:
         segments.append(current)
     return segments
 
 
+def _chains(previous: Processor, proc: Processor) -> bool:
+    """Whether a keyed processor joins the keyed one before it in one stateful step."""
+    return (
+        isinstance(previous, KeyedProcessor)
+        and isinstance(proc, KeyedProcessor)
+        and can_chain(previous, proc)
+    )
+
+
 class StatefulStage:
-    """A keyed processor as Bytewax steps: split by key -> stateful step -> batches again."""
+    """Keyed processors as Bytewax steps: split by shard -> stateful step -> batches again.
+
+    Usually one processor; consecutive ones that key alike share the step (`can_chain`).
+    """
 
     def __init__(
-        self, stream: str, label: str, proc: Processor, conf: ComponentConfig, processes: int
+        self,
+        stream: str,
+        members: list[tuple[ComponentConfig, Processor]],
+        processes: int,
     ) -> None:
-        if not isinstance(proc, KeyedProcessor):
-            raise CompileError(
-                [
-                    f"{conf.location}: processor {conf.type!r} ({conf.display_label}) says it "
-                    "is stateful but is not a KeyedProcessor"
-                ]
-            )
-        self.proc = proc
-        self.labels = [label]
+        procs: list[KeyedProcessor] = []
+        for conf, proc in members:
+            if not isinstance(proc, KeyedProcessor):
+                raise CompileError(
+                    [
+                        f"{conf.location}: processor {conf.type!r} ({conf.display_label}) says "
+                        "it is stateful but is not a KeyedProcessor"
+                    ]
+                )
+            procs.append(proc)
+        self.procs = procs
+        self.labels = [conf.display_label for conf, _ in members]
         self.hand_over = processes > 1
+        self.observers = [_Observer(stream, label) for label in self.labels]
+
+    def shard_logic(self, resume: Any | None) -> ShardLogic:
+        return ShardLogic(self.procs, resume, self.observers)
+
+    def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
+        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again."""
+        sharded = op.flat_map_batch(
+            f"{name}_key", items, split_by_shard(self.procs[0], hand_over=self.hand_over)
+        )
+        results = op.stateful_batch(name, sharded, self.shard_logic)
+        return op.flat_map_batch(f"{name}_batches", results, join_parts)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.close()
+        for observer in self.observers:
+            observer.errors.flush()
+
+
+class _Observer:
+    """One keyed processor's metrics and error log in a stateful step."""
+
+    def __init__(self, stream: str, label: str) -> None:
         self.metrics = component_metrics(stream, label)
         self.errors = RateLimitedErrorLogger(log, stream, label)
 
-    def shard_logic(self, resume: dict[str, Any] | None) -> ShardLogic:
-        return ShardLogic(self.proc, resume, self.observe_taken)
-
-    def observe_taken(self, taken: int, batch_out: list[Message], seconds: float) -> None:
+    def __call__(self, taken: int, batch_out: list[Message], seconds: float) -> None:
         m = self.metrics
         m.seconds.observe(seconds)
         m.received.inc(taken)
@@ -246,18 +295,6 @@ class StatefulStage:
         if errored:
             m.errors.inc(len(errored))
             self.errors.report(len(errored), errored[0])
-
-    def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
-        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again."""
-        sharded = op.flat_map_batch(
-            f"{name}_key", items, split_by_shard(self.proc, hand_over=self.hand_over)
-        )
-        results = op.stateful_batch(name, sharded, self.shard_logic)
-        return op.flat_map_batch(f"{name}_batches", results, join_parts)
-
-    def close(self) -> None:
-        self.proc.close()
-        self.errors.flush()
 
 
 Stage = FusedStage | StatefulStage
@@ -296,11 +333,8 @@ def _fuse(
         seg_confs = proc_confs[offset : offset + len(seg)]
         offset += len(seg)
         name = "processors" if len(segments) == 1 else f"processors_{len(stage_list)}"
-        if len(seg) == 1 and seg[0][1].stateful:
-            conf, proc = seg[0]
-            stage_list.append(
-                (name, StatefulStage(stream.name, conf.display_label, proc, conf, processes))
-            )
+        if seg[0][1].stateful:
+            stage_list.append((name, StatefulStage(stream.name, seg, processes)))
             continue
 
         def build(confs: list[ComponentConfig] = seg_confs) -> list[Processor]:

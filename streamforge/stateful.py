@@ -24,7 +24,7 @@ import threading
 import time
 import zlib
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "ShardLogic",
     "ShardPart",
     "SharedAck",
+    "can_chain",
     "default_key",
     "join_parts",
     "shard_of",
@@ -99,6 +100,15 @@ class KeyedProcessor(Processor):
     def on_eof(self, key: str, state: Any) -> KeyedOut:
         """The input ended: emit what is still held (the state is kept for a resume)."""
         return [], state
+
+    #: True when `process_shard` emits only messages it received, in their order, with their key
+    #: fields unchanged; such a processor may share its stateful step with the next keyed one
+    preserves_keys = False
+
+    def key_identity(self) -> str | None:
+        """A name for how this processor keys messages, equal for processors that key alike
+        ("series": the default key); None when it keys its own way."""
+        return "series" if type(self).key is KeyedProcessor.key else None
 
     @property
     def timed(self) -> bool:
@@ -340,48 +350,93 @@ def join_parts(items: list[tuple[str, list[Message]]]) -> list[list[Message]]:
     return [joined]
 
 
-class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
-    """The states of one shard's keys in a Bytewax `stateful_batch` step."""
+#: what a stateful step observes per processor: (messages taken, messages emitted, seconds)
+Observer = Callable[[int, list[Message], float], None]
+
+
+def can_chain(first: KeyedProcessor, then: KeyedProcessor) -> bool:
+    """Whether `then` can run in `first`'s stateful step (no split and shuffle between them).
+
+    Both key alike, and what `first` hands on keeps its keys: it emits only messages it
+    received, in order, has no timers and emits nothing at the end of the input.
+    """
+    identity = first.key_identity()
+    return (
+        identity is not None
+        and identity == then.key_identity()
+        and first.preserves_keys
+        and not first.timed
+        and type(first).on_eof is KeyedProcessor.on_eof
+        and not first.handles_errors
+        and not then.handles_errors
+    )
+
+
+class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], Any]):
+    """The states of one shard's keys in a Bytewax `stateful_batch` step, for one keyed
+    processor or a chain of them (see `can_chain`: only the last may have timers)."""
 
     def __init__(
         self,
-        proc: KeyedProcessor,
-        resume: dict[str, Any] | None,
-        observe: Callable[[int, list[Message], float], None] | None = None,
+        procs: Sequence[KeyedProcessor],
+        resume: Any | None,
+        observers: Sequence[Observer | None] = (),
     ) -> None:
-        self.proc = proc
-        self.states: dict[str, Any] = dict(resume or {})
-        if resume:
-            proc.resumed(self.states)
-        self.observe = observe
-        self.timed = proc.timed
+        self.procs = list(procs)
+        chained = len(self.procs) > 1
+        # a single processor's snapshot is its states; a chain's, one dict per processor
+        resumed = (resume if chained else [resume]) if resume else [{} for _ in self.procs]
+        self.chain: list[dict[str, Any]] = [dict(states or {}) for states in resumed]
+        for proc, states in zip(self.procs, self.chain):
+            if states:
+                proc.resumed(states)
+        self.observers = list(observers) or [None] * len(self.procs)
+        self.last = self.procs[-1]
+        self.states = self.chain[-1]
+        self.timed = self.last.timed
         #: the earliest wake-up any key asked for (may be early: a wake-up then finds nothing)
-        self.due: datetime | None = proc.shard_due(self.states, self.states) if self.timed else None
+        self.due: datetime | None = (
+            self.last.shard_due(self.states, self.states) if self.timed else None
+        )
 
     def on_batch(self, values: list[ShardPart]) -> tuple[Iterable[list[Message]], bool]:
-        proc, states = self.proc, self.states
         out: list[list[Message]] = []
         for keys, batch, passing, ack in values:
-            started = time.perf_counter()
-            emitted: list[Message] = []
-            if batch:
-                try:
-                    emitted = proc.process_shard(keys, batch, states)
-                except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills
-                    for m in batch:
-                        m.error = f"{type(proc).__name__}: {exc}"
-                    emitted = list(batch)
-                if self.timed:
-                    self._sooner(proc.shard_due(set(keys), states))
+            emitted = self._through_chain(keys, batch) if batch else []
             if passing:
                 emitted = emitted + passing
-            if self.observe is not None:
-                self.observe(len(batch), emitted, time.perf_counter() - started)
             if emitted:
                 out.append(AckBatch(emitted, ack) if ack is not None else emitted)
             elif ack is not None:
                 ack(None)  # absorbed into the states (or dropped): the stream is done with it
-        return out, not states
+        return out, self._empty()
+
+    def _through_chain(self, keys: list[str], batch: list[Message]) -> list[Message]:
+        """A shard part through every processor of the chain; flagged ones skip the rest."""
+        skipped: list[Message] = []
+        last = len(self.procs) - 1
+        for i, proc in enumerate(self.procs):
+            started = time.perf_counter()
+            try:
+                emitted = proc.process_shard(keys, batch, self.chain[i])
+            except Exception as exc:  # noqa: BLE001 - a buggy processor flags, never kills
+                for m in batch:
+                    m.error = f"{type(proc).__name__}: {exc}"
+                emitted = list(batch)
+            observe = self.observers[i]
+            if observe is not None:
+                observe(len(batch), emitted, time.perf_counter() - started)
+            if i == last:
+                if self.timed:
+                    self._sooner(proc.shard_due(set(keys), self.states))
+                return emitted + skipped if skipped else emitted
+            keys, batch = _carried(proc, keys, batch, emitted, skipped)
+            if not batch:
+                return skipped
+        return skipped  # no processors: not reached
+
+    def _empty(self) -> bool:
+        return not any(self.chain)
 
     def _sooner(self, due: datetime | None) -> None:
         if due is not None and (self.due is None or due < self.due):
@@ -392,33 +447,70 @@ class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], dict[str, Any]]):
 
     def on_notify(self) -> tuple[Iterable[list[Message]], bool]:
         now = datetime.now(timezone.utc)
-        proc = self.proc
+        proc, states = self.last, self.states
         emitted: list[Message] = []
-        for key, state in list(self.states.items()):
+        for key, state in list(states.items()):
             due = proc.notify_at(key, state)
             if due is not None and due <= now:
                 result, state = proc.on_notify(key, state)
                 if state is None:
-                    self.states.pop(key, None)
+                    states.pop(key, None)
                 else:
-                    self.states[key] = state
+                    states[key] = state
                 emitted.extend(result)
-        self.due = proc.shard_due(self.states, self.states)
-        return ([emitted] if emitted else []), not self.states
+        self.due = proc.shard_due(states, states)
+        return ([emitted] if emitted else []), self._empty()
 
     def on_eof(self) -> tuple[Iterable[list[Message]], bool]:
         if KEEP_STATE_AT_STOP.is_set():
-            return [], not self.states  # snapshotted as they are; the next run goes on
+            return [], self._empty()  # snapshotted as they are; the next run goes on
         emitted: list[Message] = []
-        for key, state in list(self.states.items()):
-            result, state = self.proc.on_eof(key, state)
-            if state is None:
-                self.states.pop(key, None)
-            else:
-                self.states[key] = state
-            emitted.extend(result)
-        self.due = self.proc.shard_due(self.states, self.states) if self.timed else None
-        return ([emitted] if emitted else []), not self.states
+        for proc, states in zip(self.procs, self.chain):
+            for key, state in list(states.items()):
+                result, state = proc.on_eof(key, state)
+                if state is None:
+                    states.pop(key, None)
+                else:
+                    states[key] = state
+                emitted.extend(result)  # only the last processor of a chain emits here
+        self.due = self.last.shard_due(self.states, self.states) if self.timed else None
+        return ([emitted] if emitted else []), self._empty()
 
-    def snapshot(self) -> dict[str, Any]:
-        return dict(self.states)
+    def snapshot(self) -> Any:
+        if len(self.chain) == 1:
+            return dict(self.chain[0])
+        return [dict(states) for states in self.chain]
+
+
+def _carried(
+    proc: KeyedProcessor,
+    keys: list[str],
+    batch: list[Message],
+    emitted: list[Message],
+    skipped: list[Message],
+) -> tuple[list[str], list[Message]]:
+    """What a chained processor hands to the next one, with the keys they came with.
+
+    `emitted` is an in-order subsequence of `batch` (`preserves_keys`); flagged messages go to
+    `skipped`. A message the processor did not receive breaks that promise and is flagged.
+    """
+    next_keys: list[str] = []
+    handed: list[Message] = []
+    j, n = 0, len(batch)
+    for m in emitted:
+        while j < n and batch[j] is not m:
+            j += 1
+        if j == n:
+            m.error = (
+                f"{type(proc).__name__}: emitted a message it did not receive, so it cannot "
+                "share a stateful step with the next processor (preserves_keys)"
+            )
+            skipped.append(m)
+            continue
+        if m.error is not None:
+            skipped.append(m)
+        else:
+            next_keys.append(keys[j])
+            handed.append(m)
+        j += 1
+    return next_keys, handed

@@ -527,13 +527,19 @@ class _Collect(Output):
 LOC = Location("window.yaml", 1, 1)
 
 
-def compiled(name: str, conf: dict[str, Any]) -> Any:
+def compiled(name: str, conf: dict[str, Any], validate: dict[str, Any] | None = None) -> Any:
+    """The window (after a `validate` with this config, if given) between feed and collector."""
     WRITTEN.pop(name, None)
+    procs = [("validate", validate)] if validate is not None else []
+    procs.append(("window", conf))
     stream = StreamConfig(
         name=name,
         path=Path(f"{name}.yaml"),
         input=ComponentConfig("input", "twin_feed", {"name": name}, "input", LOC),
-        processors=[ComponentConfig("processor", "window", conf, "pipeline.processors.0", LOC)],
+        processors=[
+            ComponentConfig("processor", kind, c, f"pipeline.processors.{i}", LOC)
+            for i, (kind, c) in enumerate(procs)
+        ],
         output=ComponentConfig("output", "twin_collect", {"name": name}, "output", LOC),
     )
     return compile_streams([stream])
@@ -677,3 +683,78 @@ def test_max_future_0s_turns_the_check_off() -> None:
     w = window(size="1s", max_future="0s", aggregates=["count", "sum"])
     assert w.process_batch([env(100_000, 1.0)]) == []  # counted in its window
     assert spans(w.flush()) == [(at(100_000), at(100_001), 1, 1.0)]
+
+
+# -- validate and window in one stateful step ----------------------------------------------------
+
+RANGE_AND_DROP = {
+    "rules": [
+        {"parameter": "*", "range": {"max": 20}, "duplicate": {"window": "1h", "action": "drop"}}
+    ]
+}
+
+
+def test_validate_then_window_share_one_stateful_step() -> None:
+    from streamforge.compile import _segments
+
+    def built(kind: str, conf: dict[str, Any]) -> tuple[ComponentConfig, Any]:
+        return ComponentConfig("processor", kind, conf, "p", LOC), build("processor", kind, conf)
+
+    validate = built("validate", RANGE_AND_DROP)
+    window_ = built("window", {"size": "5s"})
+    assert [len(seg) for seg in _segments([validate, window_])] == [2]
+    checked = built("window", {"size": "5s", "check": "true"})  # keyed its own way
+    assert [len(seg) for seg in _segments([validate, checked])] == [1, 1]
+    gaps = built("validate", {"rules": [{"parameter": "*", "gap": {"expected_interval": "1s"}}]})
+    assert [len(seg) for seg in _segments([gaps, window_])] == [1, 1]  # it has timers
+
+
+def test_a_shared_step_gives_what_validate_then_window_give_one_after_the_other() -> None:
+    series = [("press-01", "temp"), ("press-02", "temp"), ("oven-07", "power")]
+    feeds: dict[str, list[list[dict[str, Any]]]] = {}
+    readings: list[dict[str, Any]] = []
+    for n, (asset, parameter) in enumerate(series):
+        docs_ = [doc_of(i * 0.5, (i * 7 + n) % 25, asset, parameter) for i in range(40)]
+        docs_ += docs_[5:8]  # repeated device times: dropped as duplicates
+        feeds.setdefault(f"p{n % 2}", []).extend(docs_[i : i + 6] for i in range(0, 43, 6))
+        readings += docs_
+    FEEDS["shared"] = feeds
+    conf = {"size": "5s", "timestamp": "this.timestamps.device_time", "aggregates": ALL}
+    flow = compiled("shared", conf, validate=RANGE_AND_DROP)
+    cli_main(flow.flow, workers_per_process=2)
+    flow.close()
+
+    validate = build("processor", "validate", RANGE_AND_DROP)
+    memory = window(**conf)
+    judged = validate.process_batch([Message(value=json.loads(json.dumps(d))) for d in readings])
+    expected = memory.process_batch(judged) + memory.flush()
+    written = WRITTEN["shared"]
+    assert aggregates_of(written) == aggregates_of(expected)
+    flagged = sorted(m.value["value"] for m in written if m.error is not None)
+    assert flagged == sorted(m.value["value"] for m in judged if m.error is not None)
+    assert flagged and all(v > 20 for v in flagged)  # BAD readings pass the window flagged
+    assert sum(d["aggregates"]["count"] for d in aggregates_of(written)) == 120 - len(flagged)
+
+
+def test_a_shared_step_keeps_both_states_across_a_restart_with_recovery(tmp_path: Path) -> None:
+    batches = [[doc_of((i * 5 + j) / 4, 1, "a", "p") for j in range(5)] for i in range(10)]
+    batches.append(batches[1])  # seen before the crash: a duplicate only if validate remembers
+    FEEDS["shared_recovered"] = {"0": batches}
+    CRASH_AT["shared_recovered"] = 6
+    init_db_dir(tmp_path, 1)
+    conf = {
+        "size": "1h",
+        "timestamp": "this.timestamps.device_time",
+        "allowed_lateness": "0s",
+        "aggregates": ["count", "sum"],
+    }
+    recovery = RecoveryConfig(str(tmp_path))
+    flow = compiled("shared_recovered", conf, validate=RANGE_AND_DROP)
+    with pytest.raises(BytewaxRuntimeError, match="next_batch"):
+        run_main(flow.flow, epoch_interval=timedelta(0), recovery_config=recovery)
+    flow.close()
+    flow = compiled("shared_recovered", conf, validate=RANGE_AND_DROP)
+    run_main(flow.flow, epoch_interval=timedelta(0), recovery_config=recovery)
+    flow.close()
+    (doc,) = aggregates_of(WRITTEN["shared_recovered"])
+    assert doc["aggregates"] == {"count": 50, "sum": 50}
