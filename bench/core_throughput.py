@@ -28,17 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
+from _prebuilt import register_prebuilt_input
 from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
 
 from streamforge.compile import compile_streams
 from streamforge.components import (
-    Field,
-    Input,
-    InputReader,
     load_builtins,
-    register_input,
     registry,
 )
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
@@ -62,32 +59,7 @@ def make_rows(count: int) -> list[dict[str, Any]]:
 # -- generate-like input over the prebuilt rows ----------------------------------------------
 
 
-class _RowsReader(InputReader):
-    def __init__(self, batch_size: int, start: int) -> None:
-        self.batch_size = batch_size
-        self.pos = start
-
-    def read(self) -> list[Message] | None:
-        pos = self.pos
-        if pos >= len(MESSAGES):
-            return None
-        end = pos + self.batch_size
-        self.pos = end
-        return MESSAGES[pos:end]
-
-    def snapshot(self) -> int:
-        return self.pos
-
-
-@register_input("bench_rows", fields=[Field("batch_size", "int", default=1000)])
-class RowsInput(Input):
-    """Emits the prebuilt MESSAGES, `batch_size` per batch."""
-
-    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.batch_size = int(conf["batch_size"])
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        return _RowsReader(self.batch_size, int(resume_state or 0))
+register_prebuilt_input("bench_rows", MESSAGES)
 
 
 def _python_mapping(doc: dict[str, Any]) -> dict[str, Any]:

@@ -24,14 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _prebuilt import register_prebuilt_input
+
 from streamforge.compile import compile_streams
 from streamforge.components import (
-    Field,
-    Input,
-    InputReader,
     Output,
     load_builtins,
-    register_input,
     register_output,
 )
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
@@ -79,28 +77,7 @@ def make_points(count: int, series: int, seed: int = 7) -> None:
         )
 
 
-class _Reader(InputReader):
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-        self.pos = 0
-
-    def read(self) -> list[Message] | None:
-        if self.pos >= len(MESSAGES):
-            return None
-        batch = MESSAGES[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        return batch
-
-
-@register_input("bench_envelopes", fields=[Field("batch_size", "int", default=1000)])
-class EnvelopeInput(Input):
-    """Emits the prebuilt envelopes, `batch_size` per batch."""
-
-    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.batch_size = int(conf["batch_size"])
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        return _Reader(self.batch_size)
+register_prebuilt_input("bench_envelopes", MESSAGES)
 
 
 @register_output("bench_indices")

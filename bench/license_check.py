@@ -31,12 +31,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from _prebuilt import register_prebuilt_input
 from bytewax.testing import run_main
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from streamforge.compile import compile_streams
-from streamforge.components import Field, Input, InputReader, load_builtins, register_input
+from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
 from streamforge.license import state
@@ -62,31 +63,7 @@ MESSAGES: list[Message] = []
 # -- generate-like input over the prebuilt messages ---------------------------------------------
 
 
-class _RowsReader(InputReader):
-    def __init__(self, batch_size: int, start: int) -> None:
-        self.batch_size = batch_size
-        self.pos = start
-
-    def read(self) -> list[Message] | None:
-        pos = self.pos
-        if pos >= len(MESSAGES):
-            return None
-        self.pos = pos + self.batch_size
-        return MESSAGES[pos : self.pos]
-
-    def snapshot(self) -> int:
-        return self.pos
-
-
-@register_input("bench_licence_rows", fields=[Field("batch_size", "int", default=1000)])
-class RowsInput(Input):
-    """Emits the prebuilt MESSAGES, `batch_size` per batch."""
-
-    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.batch_size = int(conf["batch_size"])
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        return _RowsReader(self.batch_size, int(resume_state or 0))
+register_prebuilt_input("bench_licence_rows", MESSAGES)
 
 
 # -- the licence --------------------------------------------------------------------------------

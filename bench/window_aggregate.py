@@ -23,16 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _prebuilt import register_prebuilt_input
 from bytewax.testing import run_main
 
 from streamforge.compile import compile_streams
 from streamforge.components import (
-    Field,
-    Input,
-    InputReader,
     Output,
     load_builtins,
-    register_input,
     register_output,
 )
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
@@ -68,31 +65,7 @@ def make_messages(count: int, series: int) -> list[Message]:
     return out
 
 
-class _Reader(InputReader):
-    def __init__(self, batch_size: int, start: int) -> None:
-        self.batch_size = batch_size
-        self.pos = start
-
-    def read(self) -> list[Message] | None:
-        pos = self.pos
-        if pos >= len(MESSAGES):
-            return None
-        self.pos = pos + self.batch_size
-        return MESSAGES[pos : self.pos]
-
-    def snapshot(self) -> int:
-        return self.pos
-
-
-@register_input("bench_envelopes", fields=[Field("batch_size", "int", default=1000)])
-class EnvelopesInput(Input):
-    """Emits the prebuilt MESSAGES, `batch_size` per batch."""
-
-    def __init__(self, conf: dict[str, Any], ctx: Any) -> None:
-        self.batch_size = int(conf["batch_size"])
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        return _Reader(self.batch_size, int(resume_state or 0))
+register_prebuilt_input("bench_envelopes", MESSAGES)
 
 
 @register_output("bench_aggregates")
