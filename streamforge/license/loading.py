@@ -9,7 +9,12 @@ from pathlib import Path
 
 from streamforge.license.claims import Licence, LicenceError
 from streamforge.license.settings import ENV_LICENSE, ENV_PUBLIC_KEY_FILE, LicenceSettings
-from streamforge.license.token import format_time, read_key_file, verify_token
+from streamforge.license.token import (
+    format_time,
+    read_key_file,
+    read_licensing_file,
+    verify_token,
+)
 
 __all__ = ["LicenceStatus", "load_licence", "read_licence_file"]
 
@@ -36,16 +41,7 @@ class LicenceStatus:
 
 def read_licence_file(path: str | Path) -> str:
     """The token in a licence file; LicenceError "licence file X: not found" and the like."""
-    try:
-        data = Path(path).expanduser().read_bytes()
-    except FileNotFoundError:
-        raise LicenceError(f"licence file {path}: not found") from None
-    except IsADirectoryError:
-        raise LicenceError(f"licence file {path}: is a directory") from None
-    except PermissionError:
-        raise LicenceError(f"licence file {path}: permission denied") from None
-    except OSError as exc:
-        raise LicenceError(f"licence file {path}: {exc.strerror or exc}") from None
+    data = read_licensing_file(path, "licence")
     token = data.decode("utf-8", errors="replace").strip()
     if not token:
         raise LicenceError(f"licence file {path}: empty")

@@ -27,6 +27,7 @@ __all__ = [
     "issue_token",
     "parse_expiry",
     "read_key_file",
+    "read_licensing_file",
     "verify_token",
 ]
 
@@ -55,10 +56,10 @@ def algorithm_for_key(key: Any) -> str:
     )
 
 
-def read_key_file(path: str | Path, *, kind: str = "public key") -> bytes:
-    """The bytes of a PEM key file; LicenceError "<kind> file X: not found" and the like."""
+def read_licensing_file(path: str | Path, kind: str) -> bytes:
+    """The bytes of a key or licence file; LicenceError "<kind> file X: not found" and the like."""
     try:
-        data = Path(path).expanduser().read_bytes()
+        return Path(path).expanduser().read_bytes()
     except FileNotFoundError:
         raise LicenceError(f"{kind} file {path}: not found") from None
     except IsADirectoryError:
@@ -67,6 +68,11 @@ def read_key_file(path: str | Path, *, kind: str = "public key") -> bytes:
         raise LicenceError(f"{kind} file {path}: permission denied") from None
     except OSError as exc:
         raise LicenceError(f"{kind} file {path}: {exc.strerror or exc}") from None
+
+
+def read_key_file(path: str | Path, *, kind: str = "public key") -> bytes:
+    """The bytes of a PEM key file; LicenceError "<kind> file X: not found" and the like."""
+    data = read_licensing_file(path, kind)
     if not data.strip():
         raise LicenceError(f"{kind} file {path}: empty")
     return data

@@ -34,18 +34,20 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
+def _issue_args(pair: KeyPair, features: Path, expires: str, *extra: str) -> list[str]:
+    """`license issue` arguments signing `features` for acme-001 with the pair's private key."""
+    return [
+        "issue",
+        "--private-key", str(pair.private_file),
+        "--subject", "acme-001",
+        "--features", str(features),
+        "--expires", expires,
+        *extra,
+    ]  # fmt: skip
+
+
 def _issue(pair: KeyPair, features: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> str:
-    code, out, err = _cli(
-        [
-            "issue",
-            "--private-key", str(pair.private_file),
-            "--subject", "acme-001",
-            "--features", str(features),
-            "--expires", "2099-01-31",
-            *extra,
-        ],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _cli(_issue_args(pair, features, "2099-01-31", *extra), capsys)
     assert (code, err) == (0, "")
     return out.strip()
 
@@ -156,16 +158,7 @@ def test_verify_an_expired_licence(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pair = key_pairs["RS256"]
-    code, token, _ = _cli(
-        [
-            "issue",
-            "--private-key", str(pair.private_file),
-            "--subject", "acme-001",
-            "--features", str(features_file),
-            "--expires", "2020-01-01",
-        ],
-        capsys,
-    )  # fmt: skip
+    code, token, _ = _cli(_issue_args(pair, features_file, "2020-01-01"), capsys)
     assert code == 0
     licence_file = tmp_path / "old.jwt"
     licence_file.write_text(token)
@@ -259,16 +252,7 @@ def test_issue_with_features_that_are_not_json(
 ) -> None:
     features = tmp_path / "features.json"
     features.write_text('{"bindings": ["kafka",]}')
-    code, out, err = _cli(
-        [
-            "issue",
-            "--private-key", str(key_pairs["RS256"].private_file),
-            "--subject", "acme-001",
-            "--features", str(features),
-            "--expires", "30d",
-        ],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _cli(_issue_args(key_pairs["RS256"], features, "30d"), capsys)
     assert (code, out) == (1, "")
     assert err.startswith(f"{features}: invalid JSON: ")
     assert "line 1" in err
@@ -291,16 +275,7 @@ def test_issue_with_features_of_the_wrong_shape(
 ) -> None:
     features = tmp_path / "features.json"
     features.write_text(content)
-    code, out, err = _cli(
-        [
-            "issue",
-            "--private-key", str(key_pairs["ES256"].private_file),
-            "--subject", "acme-001",
-            "--features", str(features),
-            "--expires", "30d",
-        ],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _cli(_issue_args(key_pairs["ES256"], features, "30d"), capsys)
     assert (code, out) == (1, "")
     assert err.startswith(f"{features}: {message}")
 
@@ -309,16 +284,7 @@ def test_issue_with_a_missing_features_file(
     key_pairs: dict[str, KeyPair], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     features = tmp_path / "absent.json"
-    code, _, err = _cli(
-        [
-            "issue",
-            "--private-key", str(key_pairs["ES256"].private_file),
-            "--subject", "acme-001",
-            "--features", str(features),
-            "--expires", "30d",
-        ],
-        capsys,
-    )  # fmt: skip
+    code, _, err = _cli(_issue_args(key_pairs["ES256"], features, "30d"), capsys)
     assert code == 1
     assert err == f"{features}: not found\n"
 
@@ -326,16 +292,7 @@ def test_issue_with_a_missing_features_file(
 def test_issue_with_a_bad_expiry(
     key_pairs: dict[str, KeyPair], features_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _cli(
-        [
-            "issue",
-            "--private-key", str(key_pairs["ES256"].private_file),
-            "--subject", "acme-001",
-            "--features", str(features_file),
-            "--expires", "next year",
-        ],
-        capsys,
-    )  # fmt: skip
+    code, out, err = _cli(_issue_args(key_pairs["ES256"], features_file, "next year"), capsys)
     assert (code, out) == (1, "")
     assert err.startswith("streamforge license issue: --expires: invalid time 'next year'")
 
