@@ -1,7 +1,7 @@
 """The `window` processor's window definition: type, sizes, lateness, alignment, arithmetic.
 
 Window arithmetic is done in integer microseconds, the resolution of the datetimes Bytewax
-windows on, so the in-memory windows (outside a dataflow) assign exactly the same windows.
+windows on and its formulas, so windows start and end where Bytewax's windowers put them.
 """
 
 from __future__ import annotations
@@ -147,39 +147,10 @@ class WindowSpec:
 
     # -- fixed windows (tumbling, sliding): ids counted in slides from `align_to` -----------
 
-    def window_ids(self, ts_us: int) -> range:
-        """Ids of the windows holding a time (Bytewax's own formula, in microseconds)."""
-        since = ts_us - self.align_us
-        return range((since - self.size_us) // self.slide_us + 1, since // self.slide_us + 1)
-
-    def first_window_id(self, ts_us: int) -> int:
-        """The earliest window holding a time: late readings are reported for it only."""
-        return (ts_us - self.align_us - self.size_us) // self.slide_us + 1
-
     def bounds(self, window_id: int) -> tuple[int, int]:
         """Start (inclusive) and end (exclusive) of a fixed window."""
         start = self.align_us + window_id * self.slide_us
         return start, start + self.size_us
-
-    # -- Bytewax ------------------------------------------------------------------------------
-
-    def windower(self) -> Any:
-        """The Bytewax windower of this definition."""
-        from bytewax.operators.windowing import (
-            SessionWindower,
-            SlidingWindower,
-            TumblingWindower,
-        )
-
-        if self.type == "session":
-            return SessionWindower(gap=timedelta(microseconds=self.gap_us))
-        length = timedelta(microseconds=self.size_us)
-        align = micros_datetime(self.align_us)
-        if self.type == "sliding":
-            return SlidingWindower(
-                length=length, offset=timedelta(microseconds=self.slide_us), align_to=align
-            )
-        return TumblingWindower(length=length, align_to=align)
 
     def describe_future(self) -> str:
         """`max_future` for messages: `1h`, `5m`."""
