@@ -101,8 +101,8 @@ class KeyedProcessor(Processor):
         """The input ended: emit what is still held (the state is kept for a resume)."""
         return [], state
 
-    #: True when `process_shard` emits only messages it received, in their order, with their key
-    #: fields unchanged; such a processor may share its stateful step with the next keyed one
+    #: True when `process_shard` emits only messages it received, with their key fields
+    #: unchanged; such a processor may share its stateful step with the next keyed one
     preserves_keys = False
 
     def key_identity(self) -> str | None:
@@ -491,26 +491,35 @@ def _carried(
 ) -> tuple[list[str], list[Message]]:
     """What a chained processor hands to the next one, with the keys they came with.
 
-    `emitted` is an in-order subsequence of `batch` (`preserves_keys`); flagged messages go to
-    `skipped`. A message the processor did not receive breaks that promise and is flagged.
+    The emitted messages are ones the processor received (`preserves_keys`), usually in the
+    same order; flagged ones go to `skipped`. A message it did not receive breaks that promise
+    and is flagged instead of reaching the next processor under an unknown key.
     """
     next_keys: list[str] = []
     handed: list[Message] = []
+    by_id: dict[int, str] | None = None
     j, n = 0, len(batch)
     for m in emitted:
         while j < n and batch[j] is not m:
             j += 1
-        if j == n:
+        key: str | None
+        if j < n:
+            key = keys[j]
+            j += 1
+        else:  # out of order (grouped by key, say): look it up
+            if by_id is None:
+                by_id = {id(b): k for b, k in zip(batch, keys)}
+            key = by_id.get(id(m))
+            j = 0
+        if key is None:
             m.error = (
                 f"{type(proc).__name__}: emitted a message it did not receive, so it cannot "
                 "share a stateful step with the next processor (preserves_keys)"
             )
             skipped.append(m)
-            continue
-        if m.error is not None:
+        elif m.error is not None:
             skipped.append(m)
         else:
-            next_keys.append(keys[j])
+            next_keys.append(key)
             handed.append(m)
-        j += 1
     return next_keys, handed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamforge.message import Message
-from streamforge.stateful import KeyedProcessor, default_key
+from streamforge.stateful import KeyedProcessor, ShardLogic, default_key
 
 
 class SumAtEnd(KeyedProcessor):
@@ -36,3 +36,41 @@ def test_states_are_kept_per_series_across_batches_until_the_input_ends() -> Non
     sums = {m.value["series"]: m.value["sum"] for m in proc.end_of_input()}
     assert sums == {"a/t": 3, "b/t": 10}
     assert proc.end_of_input() == []  # on_eof forgot them
+
+
+class Tagger(KeyedProcessor):
+    """Counts readings per series into `n`; emits them (and, when told, a message of its own)."""
+
+    preserves_keys = True
+
+    def __init__(self, invent: bool = False) -> None:
+        self.invent = invent
+
+    def process_key(self, key: str, batch: list[Message], state: Any) -> tuple[list[Message], Any]:
+        n = state or 0
+        for msg in batch:
+            n += 1
+            msg.metadata["n"] = n
+        extra = [reading("ghost", "t", 0)] if self.invent else []
+        return [*batch, *extra], n
+
+
+def test_a_chain_hands_the_first_processors_messages_to_the_second_with_their_keys() -> None:
+    first, then = Tagger(), SumAtEnd()
+    logic = ShardLogic([first, then], None)
+    batch = [reading("a", "t", 1), reading("b", "t", 2), reading("a", "t", 3)]
+    emitted, _ = logic.on_batch([([default_key(m) for m in batch], batch, [], None)])
+    assert list(emitted) == []  # all absorbed by the second
+    (sums,), _ = logic.on_eof()
+    assert {m.value["series"]: m.value["sum"] for m in sums} == {"a/t": 4, "b/t": 2}
+    assert [m.metadata["n"] for m in batch] == [1, 1, 2]  # the first kept its own states
+
+
+def test_a_chained_processor_that_invents_messages_has_them_flagged_not_misrouted() -> None:
+    logic = ShardLogic([Tagger(invent=True), SumAtEnd()], None)
+    batch = [reading("a", "t", 1)]
+    (out,), _ = logic.on_batch([(["a/t"], batch, [], None)])
+    (ghost,) = out
+    assert ghost.value["asset_id"] == "ghost"
+    assert ghost.error is not None and "did not receive" in ghost.error
+    assert logic.snapshot()[1] == {"a/t": 1}  # the real reading reached the second
