@@ -14,18 +14,14 @@
 from __future__ import annotations
 
 import collections
-import contextlib
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import cast
 
 import pytest
 
-from peers.ports import free_port, wait_listening
+from peers.loopback_http import LoopbackHttpServer, TrackedHandler
 
 __all__ = ["HttpSink", "Received", "http_sink"]
 
@@ -41,23 +37,11 @@ class Received:
     status: int
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     disable_nagle_algorithm = True
 
-    def setup(self) -> None:
-        super().setup()
-        self.server.sink._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.sink._track(self.connection, False)
-
     def _any(self) -> None:
-        sink = self.server.sink
+        sink = cast(HttpSink, self.server.owner)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status = sink._next_status(self.headers.get("X-Sink-Status"))
@@ -80,30 +64,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_PATCH = do_GET = do_DELETE = _any  # noqa: N815
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    sink: HttpSink
-
-
-class HttpSink:
+class HttpSink(LoopbackHttpServer):
     """A recording HTTP server on 127.0.0.1:`port`."""
 
+    handler = _Handler
+
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
+        super().__init__(port)
         self.status: int | None = None
         self.delay = 0.0
         self._planned: collections.deque[int] = collections.deque()
-        self._lock = threading.Lock()
         self._received: list[Received] = []
-        self._conns: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -151,39 +123,6 @@ class HttpSink:
             time.sleep(0.02)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._conns.add(conn)
-            else:
-                self._conns.discard(conn)
-
-    def start(self) -> HttpSink:
-        server = _Server(("127.0.0.1", self.port), _Handler)
-        server.sink = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
-        self._thread.start()
-        wait_listening(self.port)
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut open connections: clients see the peer gone."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-    @property
-    def running(self) -> bool:
-        return self._server is not None
 
 
 @pytest.fixture

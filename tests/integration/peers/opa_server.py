@@ -16,20 +16,16 @@ port on its own thread; `stop()` closes the port (OPA is down) and `start()` ope
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import regopy
 
-from peers.ports import free_port, wait_listening
+from peers.loopback_http import LoopbackHttpServer, TrackedHandler
 from streamforge.license.policy import builtin_policy_files
 
 __all__ = ["OpaTestServer", "opa_server"]
@@ -41,16 +37,58 @@ class _EvalError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class OpaTestServer:
+class _Handler(TrackedHandler):
+    def _reply(self, status: int, doc: Any) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if urlsplit(self.path).path == "/health":
+            self._reply(200, {})
+        else:
+            self._reply(404, {"code": "resource_not_found", "message": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw) if raw else {}
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+        except ValueError as exc:
+            self._reply(400, {"code": "invalid_parameter", "message": f"body: {exc}"})
+            return
+        opa = cast(OpaTestServer, self.server.owner)
+        with opa._lock:
+            opa.requests.append((path, body))
+        try:
+            if path == "/v1/data" or path.startswith("/v1/data/"):
+                doc = opa.data(path[len("/v1/data") :], body)
+            elif path == "/v1/query":
+                doc = opa.query(body)
+            else:
+                self._reply(404, {"code": "resource_not_found", "message": path})
+                return
+        except _EvalError as exc:
+            self._reply(exc.status, {"code": exc.code, "message": exc.message})
+            return
+        self._reply(200, doc)
+
+
+class OpaTestServer(LoopbackHttpServer):
     """Serves the given Rego files over OPA's REST API on 127.0.0.1 (see module doc)."""
 
+    handler = _Handler
+
     def __init__(self, policy_files: Sequence[Path], port: int | None = None) -> None:
+        super().__init__(port)
         self.modules = [(str(p), Path(p).read_text()) for p in policy_files]
-        self.port = port or free_port()
         self.requests: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._connections: set[socket.socket] = set()
 
     @property
     def url(self) -> str:
@@ -97,94 +135,6 @@ class OpaTestServer:
         return {"result": solutions} if solutions else {}
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> OpaTestServer:
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        wait_listening(self.port)
-        return self
-
-    def stop(self) -> None:
-        """Stop listening and cut open connections: clients see OPA gone."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
-
-    def _track(self, conn: socket.socket, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
-
-
-def _handler(opa: OpaTestServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            opa._track(self.connection, True)
-
-        def finish(self) -> None:
-            try:
-                super().finish()
-            finally:
-                opa._track(self.connection, False)
-
-        def _reply(self, status: int, doc: Any) -> None:
-            body = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802
-            if urlsplit(self.path).path == "/health":
-                self._reply(200, {})
-            else:
-                self._reply(404, {"code": "resource_not_found", "message": "not found"})
-
-        def do_POST(self) -> None:  # noqa: N802
-            path = urlsplit(self.path).path
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else {}
-                if not isinstance(body, dict):
-                    raise ValueError("expected a JSON object")
-            except ValueError as exc:
-                self._reply(400, {"code": "invalid_parameter", "message": f"body: {exc}"})
-                return
-            with opa._lock:
-                opa.requests.append((path, body))
-            try:
-                if path == "/v1/data" or path.startswith("/v1/data/"):
-                    doc = opa.data(path[len("/v1/data") :], body)
-                elif path == "/v1/query":
-                    doc = opa.query(body)
-                else:
-                    self._reply(404, {"code": "resource_not_found", "message": path})
-                    return
-            except _EvalError as exc:
-                self._reply(exc.status, {"code": exc.code, "message": exc.message})
-                return
-            self._reply(200, doc)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
 
 
 @pytest.fixture
