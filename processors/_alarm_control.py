@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamforge.processors._alarm_lifecycle import ACTIONS
-from streamforge.processors._telemetry_time import canonical_nanos, time_nanos
+from streamforge.processors._telemetry_time import time_nanos
 
 __all__ = ["CONTROL_KEY", "Control", "control_body", "control_key", "parse_control"]
 
@@ -66,9 +66,7 @@ def parse_control(body: Any) -> Control:
     when: int | None = None
     if raw_time not in (None, ""):
         try:
-            when = (canonical_nanos(raw_time) if isinstance(raw_time, str) else None) or (
-                time_nanos(raw_time)
-            )
+            when = time_nanos(raw_time)
         except ValueError as exc:
             raise ValueError(f"{CONTROL_KEY}.time: {exc}") from None
     return Control(

@@ -28,7 +28,7 @@ from fastavro.validation import validate as _validate
 
 from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.processors._avro_wire import AvroValueError
-from streamforge.processors._telemetry_time import canonical_nanos, time_nanos
+from streamforge.processors._telemetry_time import time_nanos
 
 __all__ = ["AvroCodec", "parse_schema_text"]
 
@@ -420,13 +420,10 @@ def _timestamp_to_avro(unit_ns: int, path: str) -> Converter:
     def convert(v: Any) -> Any:
         if type(v) is not str:
             return int(v) if type(v) is float and v.is_integer() else v
-        ns = canonical_nanos(v)
-        if ns is None:
-            try:
-                ns = time_nanos(v)
-            except ValueError as exc:
-                raise AvroValueError(f"{where}{exc}") from None
-        return ns // unit_ns
+        try:
+            return time_nanos(v) // unit_ns
+        except ValueError as exc:
+            raise AvroValueError(f"{where}{exc}") from None
 
     return convert
 

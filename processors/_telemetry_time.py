@@ -62,6 +62,10 @@ def time_nanos(value: object) -> int:
     Numbers (and numeric strings) are unix time in seconds below 1e11, milliseconds below 1e14,
     microseconds below 1e17, nanoseconds above. Raises ValueError naming the value otherwise.
     """
+    if type(value) is str:
+        ns = canonical_nanos(value)  # the common form, without the general parser
+        if ns is not None:
+            return ns
     if isinstance(value, datetime):
         return unix_nanos(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

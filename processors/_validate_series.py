@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from streamforge.durations import describe_seconds
-from streamforge.processors._telemetry_time import canonical_nanos, format_nanos, time_nanos
+from streamforge.processors._telemetry_time import format_nanos, time_nanos
 from streamforge.processors._validate_rules import SeriesPlan
 from streamforge.quality import Quality
 
@@ -64,10 +64,6 @@ def _time_ns(raw: Any) -> int | None:
 def _parse_ns(raw: Any) -> int | None:
     if raw is None or raw == "" or isinstance(raw, bool):
         return None
-    if type(raw) is str:
-        ns = canonical_nanos(raw)
-        if ns is not None:
-            return ns
     try:
         return time_nanos(raw)
     except ValueError:

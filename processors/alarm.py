@@ -32,7 +32,6 @@ from streamforge.processors._alarm_rules import (
     parse_rules,
 )
 from streamforge.processors._telemetry_time import (
-    canonical_nanos,
     format_nanos,
     skew_ms,
     time_nanos,
@@ -404,10 +403,6 @@ def _device_nanos(env: dict[str, Any]) -> int:
         raw = stamps.get("device_time") or stamps.get("gateway_time")
     if raw is None or raw == "":
         return time.time_ns()
-    if type(raw) is str:
-        ns = canonical_nanos(raw)
-        if ns is not None:
-            return ns
     try:
         return time_nanos(raw)
     except ValueError as exc:

@@ -23,7 +23,7 @@ from streamforge.config.fields import ParsedField
 from streamforge.durations import describe_seconds
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message, PayloadError
-from streamforge.processors._telemetry_time import canonical_nanos, format_nanos, time_nanos
+from streamforge.processors._telemetry_time import format_nanos, time_nanos
 from streamforge.processors._window_aggregates import (
     ASSET,
     PARAMETER,
@@ -454,10 +454,6 @@ class WindowProcessor(KeyedProcessor):
     def _event_ns(raw: Any) -> int:
         if raw is None:
             raise _Failed("timestamp: the message has no event time (the query gave null)")
-        if type(raw) is str:
-            ns = canonical_nanos(raw)
-            if ns is not None:
-                return ns
         try:
             return time_nanos(raw)
         except ValueError as exc:
