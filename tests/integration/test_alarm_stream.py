@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -13,10 +11,9 @@ from typing import Any
 
 import pytest
 from peers.mosquitto import Mosquitto
-from peers.stream_run import Run, wait_until, write
+from peers.stream_run import Run, run_to_end, wait_until, write
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "streamforge", "run"]
 
 STREAM = """
 input:
@@ -99,9 +96,7 @@ def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         tmp_path / "alarms.yaml",
         STREAM.format(inp=tmp_path / "in.jsonl", out=tmp_path / "out"),
     )
-    return subprocess.run(
-        [*CLI, *args, str(cfg)], capture_output=True, text=True, timeout=60, env=dict(os.environ)
-    )
+    return run_to_end(*args, cfg)
 
 
 def transitions(tmp_path: Path) -> list[tuple[str, str]]:

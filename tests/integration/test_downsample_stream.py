@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bytewax.run import cli_main
+from peers.stream_run import run_to_end
 
 from streamforge.compile import compile_streams
 from streamforge.components import load_builtins
@@ -20,7 +19,6 @@ from streamforge.processors._telemetry_time import format_nanos
 from streamforge.runtime.metrics import REGISTRY
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
-CLI = [sys.executable, "-m", "streamforge", "run"]
 
 
 def envelope(asset: str, seq: int, value: float, quality: str = "GOOD") -> dict[str, Any]:
@@ -143,12 +141,12 @@ def test_series_state_continues_after_a_restart_with_recovery(
     recovery = ["--recovery-dir", str(tmp_path / "recovery"), "--snapshot-interval", "100ms"]
 
     append_lines(data, [envelope("boiler", i, v) for i, v in enumerate(first)])
-    done = subprocess.run([*CLI, *recovery, str(config)], capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr.decode()
+    done = run_to_end(*recovery, config)
+    assert done.returncode == 0, done.stderr
     after_first = kept_seq(tmp_path, "boiler")
     assert after_first == [k for k in expected if k < len(first)]
 
     append_lines(data, [envelope("boiler", len(first) + i, v) for i, v in enumerate(second)])
-    done = subprocess.run([*CLI, *recovery, str(config)], capture_output=True, timeout=60)
-    assert done.returncode == 0, done.stderr.decode()
+    done = run_to_end(*recovery, config)
+    assert done.returncode == 0, done.stderr
     assert kept_seq(tmp_path, "boiler") == expected

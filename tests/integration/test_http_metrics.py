@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -13,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from peers.stream_run import run_to_end
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamforge.runtime.http import Readiness, start_http_server
@@ -144,7 +144,7 @@ def test_taken_address_warns_and_the_stream_still_runs(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         cfg = bounded_stream(tmp_path, f"{{address: 127.0.0.1:{port}}}")
-        result = subprocess.run([*CLI, str(cfg)], capture_output=True, text=True, timeout=60)
+        result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     assert "level=warn" in result.stderr and "http endpoint disabled" in result.stderr
     assert (tmp_path / "out.txt").read_text().splitlines() == ["a", "b", "c"]
@@ -153,9 +153,7 @@ def test_taken_address_warns_and_the_stream_still_runs(tmp_path: Path) -> None:
 def test_disabled_endpoint_listens_nowhere(tmp_path: Path) -> None:
     port = free_port()
     cfg = bounded_stream(tmp_path, f"{{enabled: false, address: 127.0.0.1:{port}}}")
-    result = subprocess.run(
-        [*CLI, str(cfg)], capture_output=True, text=True, timeout=60, env=dict(os.environ)
-    )
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     assert "http endpoint" not in result.stderr
     assert (tmp_path / "out.txt").read_text().splitlines() == ["a", "b", "c"]

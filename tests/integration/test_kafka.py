@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from peers.ports import free_port
+from peers.stream_run import run_to_end
 from peers.tansu import Tansu
 
 pytest.importorskip("confluent_kafka")
@@ -387,7 +388,7 @@ def test_output_writes_records_with_interpolated_topic_key_and_headers(
           enabled: false
         """,
     )
-    result = subprocess.run([*CLI, str(cfg)], capture_output=True, text=True, timeout=60)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     got: dict[int, Any] = {}
     for suffix in ("even", "odd"):
@@ -430,7 +431,7 @@ def test_oversized_records_fail_and_are_routed_by_fallback(tmp_path: Path, tansu
           enabled: false
         """,
     )
-    result = subprocess.run([*CLI, str(cfg)], capture_output=True, text=True, timeout=60)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     assert lines(rejected) == ["x" * 5000] * 5
     written = [m.value().decode() for m in tansu.consume_all(topic, expect=45)]

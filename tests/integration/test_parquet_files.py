@@ -4,9 +4,6 @@ that pyarrow, DuckDB and `parquet_decode` read back as exactly the rows that wen
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from peers.stream_run import write
+from peers.stream_run import run_to_end, write
 
 from streamforge.processors._telemetry_time import time_nanos
 
@@ -100,10 +97,7 @@ def run_stream(tmp_path: Path, output: str, *, bad: bool = False) -> str:
         tmp_path / "parquet.yaml",
         STREAM.format(count=COUNT, bad="true" if bad else "false", output=_indent(output, 2)),
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "streamforge", "run", str(config)],
-        cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
+    proc = run_to_end(config, cwd=tmp_path, timeout=90)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
@@ -200,10 +194,7 @@ def run_decode(tmp_path: Path) -> list[dict[str, Any]]:
             path: ./decoded.jsonl
         """,
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "streamforge", "run", str(config)],
-        cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    proc = run_to_end(config, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return sent_envelopes(tmp_path / "decoded.jsonl")
 

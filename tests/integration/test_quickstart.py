@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from peers.stream_run import run_to_end
 
 REPO = Path(__file__).resolve().parents[2]
 ENVELOPE_KEYS = {
@@ -16,11 +15,8 @@ ENVELOPE_KEYS = {
 
 def test_quickstart_writes_the_telemetry_envelope_and_says_where(tmp_path: Path) -> None:
     out_dir = tmp_path / "quickstart"
-    env = dict(os.environ, QUICKSTART_OUT=str(out_dir), QUICKSTART_INTERVAL="0s")
-    proc = subprocess.run(
-        [sys.executable, "-m", "streamforge", "run", "streams/quickstart.yaml"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    env = {"QUICKSTART_OUT": str(out_dir), "QUICKSTART_INTERVAL": "0s"}
+    proc = run_to_end("streams/quickstart.yaml", env=env, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
 
     files = sorted(out_dir.glob("*.jsonl"))

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-
-CLI = [sys.executable, "-m", "streamforge", "run"]
+from peers.stream_run import CLI, out_lines, run_to_end, write
 
 #: test-only components, loaded with --plugins
 PLUGIN = '''
@@ -56,28 +52,6 @@ class Upper(Processor):
 '''
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
-
-
-def run(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
 @pytest.fixture()
 def plugin(tmp_path: Path) -> Path:
     return write(tmp_path / "itest_plugin.py", PLUGIN)
@@ -109,23 +83,23 @@ def file_stream(tmp_path: Path, name: str, out: str, extra: str = "") -> Path:
 
 
 def expected(data: list[Path]) -> list[str]:
-    return sorted(line for f in data for line in lines(f))
+    return sorted(line for f in data for line in out_lines(f))
 
 
 def test_file_stream_runs_to_completion_and_exits_zero(tmp_path: Path, data: list[Path]) -> None:
     cfg = file_stream(tmp_path, "copy", f"{tmp_path}/out/copy.txt")
-    result = run(cfg)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
-    assert sorted(lines(tmp_path / "out" / "copy.txt")) == expected(data)
+    assert sorted(out_lines(tmp_path / "out" / "copy.txt")) == expected(data)
 
 
 def test_globs_run_several_streams_in_one_dataflow(tmp_path: Path, data: list[Path]) -> None:
     file_stream(tmp_path, "one", f"{tmp_path}/out/one.txt")
     file_stream(tmp_path, "two", f"{tmp_path}/out/two.txt")
-    result = run(f"{tmp_path}/cfg/*.yaml")
+    result = run_to_end(f"{tmp_path}/cfg/*.yaml")
     assert result.returncode == 0, result.stderr
-    assert sorted(lines(tmp_path / "out" / "one.txt")) == expected(data)
-    assert sorted(lines(tmp_path / "out" / "two.txt")) == expected(data)
+    assert sorted(out_lines(tmp_path / "out" / "one.txt")) == expected(data)
+    assert sorted(out_lines(tmp_path / "out" / "two.txt")) == expected(data)
     assert "running 2 stream(s): one, two" in result.stderr
 
 
@@ -143,7 +117,7 @@ def test_bad_config_prints_every_problem_and_starts_nothing(
           drop: {}
         """,
     )
-    result = run(good, bad)
+    result = run_to_end(good, bad)
     assert result.returncode == 1
     problems = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]
     assert problems, result.stderr
@@ -152,7 +126,7 @@ def test_bad_config_prints_every_problem_and_starts_nothing(
 
 
 def test_missing_file_is_a_problem(tmp_path: Path) -> None:
-    result = run(tmp_path / "nope.yaml")
+    result = run_to_end(tmp_path / "nope.yaml")
     assert result.returncode == 1
     assert str(tmp_path / "nope.yaml") in result.stderr
 
@@ -176,10 +150,10 @@ def test_plugins_load_before_configs_and_failures_are_flagged(tmp_path: Path, pl
           enabled: false
         """,
     )
-    result = run("--plugins", plugin, cfg)
+    result = run_to_end("--plugins", plugin, cfg)
     assert result.returncode == 0, result.stderr
     # the failed message is flagged, logged once with a sample, and the stream goes on
-    assert lines(tmp_path / "out.txt") == ["ALPHA", "bad one", "BETA"]
+    assert out_lines(tmp_path / "out.txt") == ["ALPHA", "bad one", "BETA"]
     errors = [line for line in result.stderr.splitlines() if "level=error" in line]
     assert len(errors) == 1
     assert "component=shout" in errors[0] and 'error="bad payload"' in errors[0]
@@ -188,7 +162,7 @@ def test_plugins_load_before_configs_and_failures_are_flagged(tmp_path: Path, pl
 
 def test_unknown_plugin_file_exits_one(tmp_path: Path) -> None:
     cfg = file_stream(tmp_path, "x", f"{tmp_path}/x.txt")
-    result = run("--plugins", tmp_path / "missing.py", cfg)
+    result = run_to_end("--plugins", tmp_path / "missing.py", cfg)
     assert result.returncode == 1
     assert "missing.py" in result.stderr
 
@@ -197,10 +171,10 @@ def test_workers_split_partitions_and_process_each_message_once(
     tmp_path: Path, data: list[Path]
 ) -> None:
     cfg = file_stream(tmp_path, "w", f"{tmp_path}/out/w.txt")
-    result = run("-w", "3", cfg)
+    result = run_to_end("-w", "3", cfg)
     assert result.returncode == 0, result.stderr
     assert "workers=3" in result.stderr
-    assert sorted(lines(tmp_path / "out" / "w.txt")) == expected(data)
+    assert sorted(out_lines(tmp_path / "out" / "w.txt")) == expected(data)
 
 
 def test_pipeline_threads_choose_workers_unless_w_is_given(
@@ -209,21 +183,21 @@ def test_pipeline_threads_choose_workers_unless_w_is_given(
     cfg = file_stream(
         tmp_path, "t", f"{tmp_path}/out/t.txt", extra="pipeline:\n          threads: 2"
     )
-    assert "workers=2" in run(cfg).stderr
-    assert "workers=1" in run("-w", "1", cfg).stderr
+    assert "workers=2" in run_to_end(cfg).stderr
+    assert "workers=1" in run_to_end("-w", "1", cfg).stderr
 
 
 def test_recovery_dir_resumes_where_the_last_run_ended(tmp_path: Path, data: list[Path]) -> None:
     cfg = file_stream(tmp_path, "r", f"{tmp_path}/out/r.txt")
     recovery = tmp_path / "recovery"
-    first = run("--recovery-dir", recovery, cfg)
+    first = run_to_end("--recovery-dir", recovery, cfg)
     assert first.returncode == 0, first.stderr
     assert list(recovery.glob("part-*.sqlite3"))
     with data[0].open("a") as fh:
         fh.write("\nappended")
-    second = run("--recovery-dir", recovery, cfg)
+    second = run_to_end("--recovery-dir", recovery, cfg)
     assert second.returncode == 0, second.stderr
-    out = lines(tmp_path / "out" / "r.txt")
+    out = out_lines(tmp_path / "out" / "r.txt")
     assert sorted(out) == expected(data)
     assert out[-1] == "appended"
 
@@ -231,7 +205,7 @@ def test_recovery_dir_resumes_where_the_last_run_ended(tmp_path: Path, data: lis
 def test_json_log_format_with_static_fields(tmp_path: Path, data: list[Path]) -> None:
     logger = "logger: {format: json, static_fields: {site: plant-7}}"
     cfg = file_stream(tmp_path, "j", f"{tmp_path}/j.txt", extra=logger)
-    result = run(cfg)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert any(r["msg"].startswith("running 1 stream") for r in records)
@@ -241,7 +215,7 @@ def test_json_log_format_with_static_fields(tmp_path: Path, data: list[Path]) ->
 
 def test_log_level_filters_lines(tmp_path: Path, data: list[Path]) -> None:
     cfg = file_stream(tmp_path, "q", f"{tmp_path}/q.txt", extra="logger: {level: warn}")
-    result = run(cfg)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
     assert "level=info" not in result.stderr
 
@@ -266,14 +240,14 @@ def test_sigterm_stops_an_endless_stream_gracefully(tmp_path: Path) -> None:
     proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while len(lines(out)) < 20 and time.monotonic() < deadline:
+        while len(out_lines(out)) < 20 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr
-    written = [json.loads(line)["n"] for line in lines(out)]
+    written = [json.loads(line)["n"] for line in out_lines(out)]
     # every message read before the stop was written, in order, none twice
     assert written == list(range(len(written)))
     assert len(written) >= 20
@@ -294,7 +268,7 @@ def test_failing_input_stops_the_run_with_exit_one_and_its_cause(
           enabled: false
         """,
     )
-    result = run("--plugins", plugin, cfg)
+    result = run_to_end("--plugins", plugin, cfg)
     assert result.returncode == 1
     error = [line for line in result.stderr.splitlines() if "device exploded" in line]
     assert error and "component=plc" in error[0] and "stream=broken" in error[0]
@@ -321,6 +295,6 @@ def test_generate_count_reached_ends_the_run(tmp_path: Path) -> None:
           enabled: false
         """,
     )
-    result = run(cfg)
+    result = run_to_end(cfg)
     assert result.returncode == 0, result.stderr
-    assert [json.loads(line)["id"] for line in lines(out)] == [2 * n for n in range(1, 26)]
+    assert [json.loads(line)["id"] for line in out_lines(out)] == [2 * n for n in range(1, 26)]

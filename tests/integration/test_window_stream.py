@@ -4,18 +4,15 @@ an open window surviving a killed process with `--recovery-dir`."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 from peers.ports import free_port
-from peers.stream_run import Run, out_lines, wait_until, write
+from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,12 +21,9 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out_lines(path)]
 
 
-def run_to_end(args: list[str], env: dict[str, str], timeout: float = 60) -> str:
-    """`streamforge run ARGS` until its inputs end; the logs."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "streamforge", "run", *args],
-        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+def run_logs(*args: str | Path, env: dict[str, str] | None = None) -> str:
+    """`streamforge run ARGS` in the repository until its inputs end; the logs."""
+    proc = run_to_end(*args, env=env, cwd=REPO)
     logs = proc.stdout + proc.stderr
     assert proc.returncode == 0, logs
     return logs
@@ -41,7 +35,7 @@ def test_multi_resolution_stream_writes_consistent_resolutions(
 ) -> None:
     out = tmp_path / "multi"
     env = {"MULTIRES_OUT": str(out), "MULTIRES_COUNT": "1200", "MULTIRES_INTERVAL": "10ms"}
-    logs = run_to_end(["-w", workers, "streams/multi-resolution.yaml"], env)
+    logs = run_logs("-w", workers, "streams/multi-resolution.yaml", env=env)
     assert "stream multi-resolution: 1200 read" in logs and "0 failed" in logs
 
     raw = jsonl(out / "raw.jsonl")
@@ -111,7 +105,7 @@ def test_late_readings_can_be_routed_to_their_own_file(tmp_path: Path) -> None:
                   file: {{ path: "{tmp_path}/minutes.jsonl", codec: lines }}
         """,
     )
-    run_to_end([str(config)], {})
+    run_logs(config)
     # the first reading (12:00:30) set the watermark to 12:00:20: every 12:00:00 one is late
     assert sorted(d["value"] for d in jsonl(tmp_path / "late.jsonl")) == list(range(2, 21, 2))
     (minute,) = jsonl(tmp_path / "minutes.jsonl")

@@ -19,7 +19,8 @@ CLI = [sys.executable, "-m", "streamforge", "run"]
 
 
 def write(path: Path, text: str) -> Path:
-    """Write a dedented config (or any text) and return its path."""
+    """Write a dedented config (or any text), making its folder, and return its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
     return path
 
@@ -36,6 +37,24 @@ def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
 def out_lines(path: Path) -> list[str]:
     """Lines of an output file (none while it does not exist)."""
     return path.read_text().splitlines() if path.exists() else []
+
+
+def run_to_end(
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> subprocess.CompletedProcess[str]:
+    """`streamforge run ARGS` until it exits (its inputs ended, or it refused to start), with
+    `env` on top of this process's environment; stdout and stderr captured as text."""
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 class Run:
