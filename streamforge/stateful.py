@@ -40,6 +40,7 @@ __all__ = [
     "KeyedProcessor",
     "PartAck",
     "SHARDS",
+    "SHARD_NAMES",
     "ShardLogic",
     "ShardPart",
     "SharedAck",
@@ -258,10 +259,16 @@ class _Acks:
 
 # -- shards: many keys per Bytewax key ----------------------------------------------------------
 
-#: stateful steps group keys into this many shards, each one Bytewax key holding the states of
-#: its keys, so a batch over thousands of series costs a few dozen Bytewax calls, not thousands.
-#: Fixed, so recovery snapshots stay valid across restarts and worker counts.
-SHARDS = 64
+#: stateful steps group keys into these shards, each one Bytewax key holding the states of its
+#: keys, so a batch over thousands of series costs a few Bytewax calls, not thousands. Few shards
+#: keep the parts of a batch large; these names are ones Bytewax routes evenly over 2 to 8
+#: workers (and 16), so the load spreads as evenly as the keys do. Fixed, so recovery snapshots
+#: stay valid across restarts and worker counts.
+SHARD_NAMES: tuple[str, ...] = (
+    "s4", "s8", "s22", "s23", "s27", "s29", "s190", "s191",
+    "s194", "s220", "s277", "s309", "s318", "s321", "s325", "s332",
+)  # fmt: skip
+SHARDS = len(SHARD_NAMES)
 
 #: a shard's share of one input batch: (keys, their messages, messages passing by, ack or None)
 ShardPart = tuple[list[str], list[Message], list[Message], Any]
@@ -269,7 +276,7 @@ ShardPart = tuple[list[str], list[Message], list[Message], Any]
 
 def shard_of(key: str) -> str:
     """The shard of a key: stable across processes (unlike `hash`), so a cluster agrees."""
-    return str(zlib.crc32(key.encode("utf-8", "surrogatepass")) % SHARDS)
+    return SHARD_NAMES[zlib.crc32(key.encode("utf-8", "surrogatepass")) % SHARDS]
 
 
 def split_by_shard(
@@ -316,7 +323,7 @@ def split_by_shard(
                 continue
             parts = [(s, keys, msgs) for s, (keys, msgs) in by_shard.items()]
             if not parts:
-                parts = [("0", [], [])]
+                parts = [(SHARD_NAMES[0], [], [])]
             ack = batch.ack if type(batch) is AckBatch else None
             if ack is not None and hand_over:
                 ack(None)

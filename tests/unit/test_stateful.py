@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import Any
 
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSource, cluster_main
+
 from streamforge.message import Message
-from streamforge.stateful import KeyedProcessor, ShardLogic, default_key
+from streamforge.stateful import (
+    SHARD_NAMES,
+    SHARDS,
+    KeyedProcessor,
+    ShardLogic,
+    default_key,
+    shard_of,
+)
 
 
 class SumAtEnd(KeyedProcessor):
@@ -74,3 +87,31 @@ def test_a_chained_processor_that_invents_messages_has_them_flagged_not_misroute
     assert ghost.value["asset_id"] == "ghost"
     assert ghost.error is not None and "did not receive" in ghost.error
     assert logic.snapshot()[1] == {"a/t": 1}  # the real reading reached the second
+
+
+def test_keys_spread_over_every_shard_and_shards_spread_evenly_over_workers() -> None:
+    keys = [f"plant-{n}/temperature" for n in range(2000)]
+    per_shard = Counter(shard_of(k) for k in keys)
+    assert set(per_shard) == set(SHARD_NAMES)
+    assert min(per_shard.values()) > 2000 / SHARDS / 2
+    for workers in (2, 4):
+        loads = shards_per_worker(workers)
+        assert loads == [SHARDS // workers] * workers, (workers, loads)
+
+
+def shards_per_worker(workers: int) -> list[int]:
+    """How many shard keys a Bytewax stateful step places on each of `workers` workers."""
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def record(state: None, name: str) -> tuple[None, str]:
+        with lock:
+            seen[name] = threading.get_ident()
+        return None, name
+
+    flow = Dataflow("shard_routing")
+    names = op.input("names", flow, TestingSource(list(SHARD_NAMES)))
+    placed = op.stateful_map("place", op.key_on("key", names, lambda n: n), record)
+    op.inspect("done", placed, lambda *_: None)
+    cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    return sorted(Counter(seen.values()).values())
