@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.components import Field, Input, InputReader, register_input
 from streamforge.message import Message
+from streamforge.plugin import Field, Input, InputReader, register_input
 
 __all__ = ["register_prebuilt_input"]
 

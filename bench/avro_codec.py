@@ -31,7 +31,7 @@ from typing import Any
 import fastavro
 
 from streamforge.message import Message
-from streamforge.processors.avro import AvroProcessor
+from streamforge.processors.avro.avro import AvroProcessor
 
 QUALITY = {"type": "enum", "name": "Quality", "symbols": ["GOOD", "SUSPECT", "UNCERTAIN", "BAD"]}
 

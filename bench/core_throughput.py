@@ -4,7 +4,7 @@ Runs over the same prebuilt rows `{id, x, y, s}` (and messages made from them), 
 process:
 
 * StreamForge: a generate-like input -> `mapping` processor -> `drop`, compiled by
-  `streamforge.compile` and run by Bytewax (one worker).
+  `streamforge.engine.dataflow` and run by Bytewax (one worker).
 * plain loop: a Python `for` loop doing the same work by hand: each prebuilt message's
   document mapped by a hand-written function into a new message, then dropped.
 * naive Bytewax: single dicts, one per source poll, through one `op.map` per message doing
@@ -33,13 +33,13 @@ from bytewax.dataflow import Dataflow
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import TestingSource, run_main
 
-from streamforge.compile import compile_streams
-from streamforge.components import (
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
+from streamforge.message import Message
+from streamforge.plugin import (
     load_builtins,
     registry,
 )
-from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.message import Message
 
 MAPPING = "root.a = this.x\nroot.b = this.y * 2\nroot.c = this.s.uppercase()"
 

@@ -26,15 +26,15 @@ from typing import Any
 
 from _prebuilt import register_prebuilt_input
 
-from streamforge.compile import compile_streams
-from streamforge.components import (
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
+from streamforge.message import Message
+from streamforge.plugin import (
     Output,
     load_builtins,
     register_output,
 )
-from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.message import Message
-from streamforge.processors._telemetry_time import format_nanos
+from streamforge.processors.telemetry.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 #: the prebuilt envelopes, interleaved across series, and each reading's (series, second, value)

@@ -4,9 +4,10 @@ In one process, with a real licence in effect (an Ed25519-signed token granting 
 the scenarios use, verified and evaluated by the built-in Rego policies):
 
 * throughput: prebuilt messages `{id, x, y, s}` from a generate-like input -> `license_check`
-  (feature granted) -> a three-assignment `mapping` -> `drop`, compiled by `streamforge.compile`
-  and run by Bytewax (one worker), against the same stream without `license_check`. The two
-  alternate for `--rounds` rounds; the best round of each is compared (target: ratio >= 0.95).
+  (feature granted) -> a three-assignment `mapping` -> `drop`, compiled by
+  `streamforge.engine.dataflow` and run by Bytewax (one worker), against the same stream without
+  `license_check`. The two alternate for `--rounds` rounds; the best round of each is compared
+  (target: ratio >= 0.95).
 * lint: a generated stream of 50 components (kafka input with TLS and SASL, licensed and base
   processors, a switch output to MQTT with a user and HTTP), linted as `streamforge lint` does
   it: validation plus the licence gate, which loads and verifies the licence, loads the
@@ -36,14 +37,14 @@ from bytewax.testing import run_main
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from streamforge.compile import compile_streams
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
 from streamforge.license import state
 from streamforge.license.gate import components, gate_streams
 from streamforge.license.token import issue_token
 from streamforge.message import Message
+from streamforge.plugin import load_builtins
 
 MAPPING = "root.a = this.x\nroot.b = this.y * 2\nroot.c = this.s.uppercase()"
 
@@ -69,7 +70,7 @@ register_prebuilt_input("bench_licence_rows", MESSAGES)
 # -- the licence --------------------------------------------------------------------------------
 
 
-def write_licence(directory: Path) -> dict[str, str]:
+def write_license(directory: Path) -> dict[str, str]:
     """Sign a licence with a new key; the environment variables that put it in effect."""
     key = ed25519.Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
@@ -81,16 +82,16 @@ def write_licence(directory: Path) -> dict[str, str]:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    licence_file = directory / "bench.jwt"
+    license_file = directory / "bench.jwt"
     token = issue_token(
         private_pem,
         subject="bench-001",
         features=FEATURES,
         expires=datetime.now(timezone.utc) + timedelta(days=1),
     )
-    licence_file.write_text(token + "\n")
+    license_file.write_text(token + "\n")
     return {
-        "STREAMFORGE_LICENSE_FILE": str(licence_file),
+        "STREAMFORGE_LICENSE_FILE": str(license_file),
         "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public_file),
     }
 
@@ -175,7 +176,7 @@ def lint_validation_only(path: Path) -> tuple[float, int]:
     return seconds, sum(1 for _ in components(stream))
 
 
-def lint_with_licence(path: Path) -> float:
+def lint_with_license(path: Path) -> float:
     """Seconds to validate and gate the stream as `streamforge lint` does, from no state."""
     state.install(None)
     start = time.perf_counter()
@@ -213,11 +214,11 @@ def main(argv: list[str] | None = None) -> None:
 
     load_builtins()
     workdir = Path(tempfile.mkdtemp(prefix="sf-bench-licence-"))
-    env = write_licence(workdir)
+    env = write_license(workdir)
     os.environ.update(env)
     state.install(None)
-    licence_state = state.current()
-    assert licence_state.subject == "bench-001", licence_state.status.reason
+    license_state = state.current()
+    assert license_state.subject == "bench-001", license_state.status.reason
 
     MESSAGES[:] = [
         Message.from_value({"id": i, "x": i * 0.5, "y": i % 1000, "s": f"pump-{i % 8}"})
@@ -244,10 +245,10 @@ def main(argv: list[str] | None = None) -> None:
     stream_file.write_text(lint_stream_text(50))
     validation, count = lint_validation_only(stream_file)
     validation = min([validation] + [lint_validation_only(stream_file)[0] for _ in range(4)])
-    gated = [lint_with_licence(stream_file) for _ in range(args.lint_rounds)]
+    gated = [lint_with_license(stream_file) for _ in range(args.lint_rounds)]
     cli = [lint_cli(stream_file, env) for _ in range(max(1, args.lint_rounds // 2))]
 
-    print(f"licence: subject bench-001, {licence_state.engine.describe()}")
+    print(f"licence: subject bench-001, {license_state.engine.describe()}")
     print(f"messages: {args.count} per round  batch_size: {args.batch_size}  rounds: {args.rounds}")
     print(f"  with license_check:    {rate_checked:12,.0f} msg/s (best round)")
     print(f"  without license_check: {rate_plain:12,.0f} msg/s (best round)")

@@ -2,7 +2,7 @@
 
 Starts `streamforge.simulators.modbus.ModbusSimulator` (10 slaves, 50 tags each, values
 changing every 100 ms) in a process of its own, then runs, one after the other in this process
-(compiled by `streamforge.compile`, run by Bytewax on one worker, `modbus` input -> `drop`):
+(compiled by `streamforge.engine.dataflow`, run by Bytewax on one worker, `modbus` input -> `drop`):
 
 * coalesced: the `modbus` input as it is; the 50 adjacent tags of a device are one request.
 * baseline: the same input with its planner replaced by one request per tag (50 per poll),
@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streamforge.compile import compile_streams
 from streamforge.config import load_stream
-from streamforge.inputs import _modbus_device
-from streamforge.inputs._modbus_plan import ReadRequest
+from streamforge.engine.dataflow import compile_streams
+from streamforge.inputs.modbus import device as _modbus_device
+from streamforge.inputs.modbus.plan import ReadRequest
+from streamforge.observability.metrics import REGISTRY
 from streamforge.runtime.http import Readiness
-from streamforge.runtime.metrics import REGISTRY
 from streamforge.runtime.run import RunOptions, run_compiled
 
 WARMUP = 2.0

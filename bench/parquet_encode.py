@@ -28,11 +28,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streamforge.components import load_builtins
 from streamforge.message import Message
 from streamforge.outputs.file import FileWriter
-from streamforge.processors._parquet_encoder import ParquetEncodeProcessor
-from streamforge.processors._telemetry_time import format_nanos
+from streamforge.plugin import load_builtins
+from streamforge.processors.parquet.encoder import ParquetEncodeProcessor
+from streamforge.processors.telemetry.timestamps import format_nanos
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "asset_id", "type": "UTF8"},

@@ -3,8 +3,8 @@
 In one process, over the same generated envelopes (`--series` series, device times advancing
 one second per round, about 1% of values out of range and some changing too fast):
 
-* validate: envelope input -> `validate` -> `drop`, compiled by `streamforge.compile` and run
-  by Bytewax (one worker). rate_of_change makes it keyed, so it runs as a stateful step.
+* validate: envelope input -> `validate` -> `drop`, compiled by `streamforge.engine.dataflow`
+  and run by Bytewax (one worker). rate_of_change makes it keyed, so it runs as a stateful step.
 * noop: the same stream with `noop` instead of `validate` (what the dataflow costs anyway).
 * direct loop: the same checks by hand in a Python loop, with jsonschema's validator and a
   dict of last values per series, no dataflow (context).
@@ -25,11 +25,11 @@ from typing import Any
 from bytewax.testing import run_main
 from jsonschema import Draft202012Validator
 
-from streamforge.compile import compile_streams
-from streamforge.components import Field, Input, InputReader, load_builtins, register_input
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
-from streamforge.processors._telemetry_time import canonical_nanos, format_nanos
+from streamforge.plugin import Field, Input, InputReader, load_builtins, register_input
+from streamforge.processors.telemetry.timestamps import canonical_nanos, format_nanos
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

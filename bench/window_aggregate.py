@@ -5,7 +5,7 @@ device time, so 100 s of event time), in one process:
 
 * StreamForge: an input over the prebuilt messages -> `window` (1 s tumbling on
   `this.timestamps.device_time`, count/avg/min/max) -> an output counting the aggregates,
-  compiled by `streamforge.compile` and run by Bytewax (one worker).
+  compiled by `streamforge.engine.dataflow` and run by Bytewax (one worker).
 * dict loop: a hand-written Python loop over the same messages: the series key from the
   envelope, the device time parsed (with the same parser and the same one-string cache), a
   dict of [count, sum, min, max] accumulators per (series, window), windows emitted as
@@ -26,16 +26,16 @@ from typing import Any
 from _prebuilt import register_prebuilt_input
 from bytewax.testing import run_main
 
-from streamforge.compile import compile_streams
-from streamforge.components import (
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
+from streamforge.message import Message
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import (
     Output,
     load_builtins,
     register_output,
 )
-from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.message import Message
-from streamforge.processors._telemetry_time import canonical_nanos, format_nanos
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.processors.telemetry.timestamps import canonical_nanos, format_nanos
 
 START_NS = 1_714_564_800 * 10**9  # 2024-05-01T12:00:00Z
 STEP_NS = 10_000_000  # each series reads every 10 ms

@@ -9,9 +9,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from streamforge.components import BuildContext, Cache, Field, register_cache
-from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
+from streamforge.plugin import BuildContext, Cache, Field, register_cache
+from streamforge.plugin.spec import ParsedField
 
 __all__ = ["MemoryCache"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Input, InputReader, register_input
-from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin.spec import ParsedField
 
 __all__ = ["GenerateInput", "GenerateReader", "parse_interval"]
 

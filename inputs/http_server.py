@@ -24,14 +24,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from prometheus_client import Counter
 
-from streamforge.components import BuildContext, Field, Input, InputReader, register_input
-from streamforge.config.fields import ParsedField
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin.spec import ParsedField
 from streamforge.runtime.http import parse_address
-from streamforge.runtime.metrics import REGISTRY
 
 __all__ = ["HttpServerInput", "HttpServerReader", "RateLimit", "parse_rate_limit"]
 

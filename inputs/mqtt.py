@@ -15,10 +15,10 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Input, InputReader, register_input
-from streamforge.inputs._mqtt_client import MqttClient, MqttSettings, check_qos, connection_fields
+from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
 from streamforge.message import Message
-from streamforge.runtime.connection import Backoff
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin.connection import Backoff
 
 __all__ = ["MqttInput", "MqttReader"]
 

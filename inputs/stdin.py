@@ -8,9 +8,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
-from streamforge.components import BuildContext, Field, Input, InputReader, register_input
-from streamforge.inputs._codecs import Splitter, parse_input_codec
+from streamforge.connectors.codecs import Splitter, parse_input_codec
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 
 __all__ = ["StdinInput", "StreamReader"]
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from streamforge.batching import batching_field, with_batching
-from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.message import Message
-from streamforge.outputs._delivery import (
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import batching_field, with_batching
+from streamforge.plugin.delivery import (
     BACKOFF_MAX,
     BACKOFF_START,
     OutputGroup,

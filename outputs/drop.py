@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
 
 __all__ = ["DropOutput"]
 

@@ -7,10 +7,10 @@ What the last output fails is returned as failed.
 
 from __future__ import annotations
 
-from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.config.model import ComponentConfig
 from streamforge.message import Message
-from streamforge.outputs._delivery import OutputGroup
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.delivery import OutputGroup
 
 __all__ = ["FallbackOutput"]
 

@@ -10,10 +10,10 @@ import time
 from collections import OrderedDict
 from typing import Any, BinaryIO
 
-from streamforge.batching import batching_field, with_batching
-from streamforge.components import BuildContext, Field, Output, register_output
-from streamforge.inputs._codecs import WriteCodec, parse_output_codec
+from streamforge.connectors.codecs import WriteCodec, parse_output_codec
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import batching_field, with_batching
 
 __all__ = ["FileOutput", "FileWriter"]
 

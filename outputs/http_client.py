@@ -16,15 +16,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from streamforge.batching import batching_field, with_batching
-from streamforge.components import BuildContext, Field, Output, register_output
+from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
+from streamforge.connectors.http import basic_auth_credentials, basic_auth_field, ssl_context
 from streamforge.durations import parse_duration
-from streamforge.http_settings import basic_auth_credentials, basic_auth_field, ssl_context
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
-from streamforge.outputs._circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
-from streamforge.runtime.connection import Backoff, Connection, connection
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import batching_field, with_batching
+from streamforge.plugin.connection import Backoff, Connection, connection
 
 __all__ = ["HttpClientWriter"]
 

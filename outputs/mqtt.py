@@ -15,10 +15,10 @@ import time
 from collections import deque
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Output, register_output
+from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
 from streamforge.durations import parse_duration
-from streamforge.inputs._mqtt_client import MqttClient, MqttSettings, check_qos, connection_fields
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
 
 __all__ = ["MqttOutput", "parse_retained"]
 

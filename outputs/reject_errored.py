@@ -6,9 +6,9 @@ rejected by the first output and land in the next one.
 
 from __future__ import annotations
 
-from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.config.model import ComponentConfig
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
 
 __all__ = ["RejectErroredOutput"]
 

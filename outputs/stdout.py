@@ -6,10 +6,10 @@ import sys
 import threading
 from typing import Any
 
-from streamforge.batching import batching_field, with_batching
-from streamforge.components import BuildContext, Field, Output, register_output
-from streamforge.inputs._codecs import parse_output_codec
+from streamforge.connectors.codecs import parse_output_codec
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import batching_field, with_batching
 
 __all__ = ["StdoutOutput", "StdoutWriter"]
 

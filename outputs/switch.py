@@ -6,9 +6,9 @@ import logging
 import threading
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Output, register_output
 from streamforge.message import Message
-from streamforge.outputs._delivery import OutputGroup, deliver, retry_until_written
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.delivery import OutputGroup, deliver, retry_until_written
 
 __all__ = ["SwitchOutput"]
 

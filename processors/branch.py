@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message, PayloadError
-from streamforge.pipeline import ProcessorChain
-from streamforge.processors.mapping import describe_error
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.errors import describe_error
 
 __all__ = ["BranchProcessor"]
 

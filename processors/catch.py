@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.config.model import ComponentConfig
 from streamforge.message import Message
-from streamforge.processors._ordering import Keyed, in_order, key_results
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.ordering import Keyed, in_order, key_results
 
 __all__ = ["CatchProcessor"]
 

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from streamforge.bloblang import ParseError
-from streamforge.components import BuildContext, Cache, Field, Processor, register_processor
+from streamforge.bloblang.error_calls import interpolation_asks_about_errors
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
-from streamforge.processors._errors import interpolation_asks_about_errors
-from streamforge.processors.mapping import describe_error
-from streamforge.runtime.logging import RateLimitedErrorLogger
+from streamforge.observability.logging import RateLimitedErrorLogger
+from streamforge.plugin import BuildContext, Cache, Field, Processor, register_processor
+from streamforge.plugin.errors import describe_error
 
 __all__ = ["ACTIONS", "DUPLICATE_METADATA", "DedupeProcessor"]
 

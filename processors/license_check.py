@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
-from streamforge.config.fields import ParsedField
 from streamforge.license.claims import CATEGORIES
 from streamforge.message import Message
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.spec import ParsedField
 
 if TYPE_CHECKING:
-    from streamforge.license.state import LicenceState
+    from streamforge.license.state import LicenseState
 
 __all__ = ["DENIED", "ON_DENIED", "LicenseCheckProcessor"]
 
@@ -165,25 +165,25 @@ class LicenseCheckProcessor(Processor):
         """Whether the licence in effect grants the feature."""
         return self.decision[0]
 
-    def _decide(self, licence_state: LicenceState) -> tuple[bool, str]:
+    def _decide(self, license_state: LicenseState) -> tuple[bool, str]:
         """The policies' answer; PolicyError when they cannot give one."""
-        if licence_state.allowed(self.category, self.feature):
+        if license_state.allowed(self.category, self.feature):
             return True, ""
-        reason = licence_state.decisions.reason(self.category, self.feature)
-        subject = licence_state.subject
+        reason = license_state.decisions.reason(self.category, self.feature)
+        subject = license_state.subject
         if subject is not None and subject not in reason:
             reason = f"{reason} (licence of {subject})"
         elif subject is None and "no licence" not in reason:
             reason = f"{reason} (no licence in effect)"
         return False, f"license_check: feature {self.name} is not licensed: {reason}"
 
-    def refresh(self, licence_state: LicenceState) -> None:
+    def refresh(self, license_state: LicenseState) -> None:
         """Take the decision of a newly installed licence state."""
         from streamforge.license.policy import PolicyError
 
         was = self.decision[0]
         try:
-            self.decision = self._decide(licence_state)
+            self.decision = self._decide(license_state)
         except PolicyError as exc:
             self.decision = (
                 False,
@@ -239,11 +239,11 @@ def _listener(proc: LicenseCheckProcessor) -> Any:
 
     ref = weakref.ref(proc)
 
-    def on_change(licence_state: LicenceState) -> None:
+    def on_change(license_state: LicenseState) -> None:
         target = ref()
         if target is None:
             state.unsubscribe(on_change)
         else:
-            target.refresh(licence_state)
+            target.refresh(license_state)
 
     return on_change

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
+from streamforge.bloblang.error_calls import asks_about_errors, interpolation_asks_about_errors
 from streamforge.message import Message
-from streamforge.processors._errors import asks_about_errors, interpolation_asks_about_errors
-from streamforge.processors.mapping import describe_error
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.errors import describe_error
 
 __all__ = ["LEVELS", "LogProcessor"]
 

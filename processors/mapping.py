@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.bloblang.errors import MappingError
-from streamforge.components import BuildContext, Field, Processor, register_processor
+from streamforge.bloblang.error_calls import asks_about_errors
 from streamforge.message import Message
-from streamforge.processors._errors import asks_about_errors
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
 
-__all__ = ["MAPPING_CONFIG", "MappingProcessor", "describe_error"]
-
-
-def describe_error(exc: BaseException) -> str:
-    """The error text a failed message carries: Bloblang errors as they are, others typed."""
-    if isinstance(exc, MappingError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+__all__ = ["MAPPING_CONFIG", "MappingProcessor"]
 
 
 MAPPING_CONFIG = Field(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamforge.components import Field, register_processor
+from streamforge.plugin import Field, register_processor
 from streamforge.processors.mapping import MappingProcessor
 
 __all__ = ["MutationProcessor"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
 
 __all__ = ["NoopProcessor"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.durations import parse_duration
 from streamforge.message import Message
-from streamforge.processors.mapping import describe_error
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.errors import describe_error
 
 __all__ = ["SleepProcessor"]
 

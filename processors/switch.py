@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamforge.bloblang.error_calls import asks_about_errors
 from streamforge.bloblang.errors import describe
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message
-from streamforge.pipeline import ProcessorChain
-from streamforge.processors._errors import asks_about_errors
-from streamforge.processors._ordering import Keyed, in_order, key_results
-from streamforge.processors.mapping import describe_error
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.errors import describe_error
+from streamforge.plugin.ordering import Keyed, in_order, key_results
 
 __all__ = ["SwitchProcessor"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.config.model import ComponentConfig
 from streamforge.message import Message
-from streamforge.pipeline import ProcessorChain
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.chain import ProcessorChain
 
 __all__ = ["TryProcessor"]
 

@@ -15,7 +15,7 @@ from streamforge import __version__
 COMMANDS = {
     "run": "run",
     "lint": "lint",
-    "test": "unittest",
+    "test": "test",
     "list": "listing",
     "echo": "echo",
     "blobl": "blobl",

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from streamforge.components import KINDS, ComponentSpec, Field, load_builtins, registry
+from streamforge.plugin import KINDS, ComponentSpec, Field, load_builtins, registry
 
 __all__ = ["BUILTIN_PACKAGES", "builtin_specs", "main", "render_components_markdown"]
 

@@ -13,8 +13,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from streamforge.bloblang.errors import ParseError
-from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.message import Message, serialise_value
+from streamforge.timefmt.gotime import format_rfc3339_nano
 
 if TYPE_CHECKING:
     from streamforge.bloblang import Executor

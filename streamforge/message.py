@@ -23,7 +23,7 @@ _UNSET: Any = object()
 
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, _dt.datetime):
-        from streamforge.bloblang.gotime import format_rfc3339_nano
+        from streamforge.timefmt.gotime import format_rfc3339_nano
 
         return format_rfc3339_nano(obj)
     if isinstance(obj, (bytes, bytearray)):

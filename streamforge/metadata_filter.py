@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from streamforge.components import Field
+from streamforge.plugin import Field
 
 __all__ = ["MetadataFilter", "metadata_filter_field"]
 

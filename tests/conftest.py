@@ -15,11 +15,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from streamforge.components import load_builtins, registry
 from streamforge.license import state
 from streamforge.license.catalog import BINDINGS, SECURITY_RULES
 from streamforge.license.settings import ENV_LICENSE, ENV_LICENSE_FILE, ENV_PUBLIC_KEY_FILE
 from streamforge.license.token import issue_token
+from streamforge.plugin import load_builtins, registry
 
 #: the subject of the session licence
 SESSION_SUBJECT = "streamforge-tests"
@@ -38,7 +38,7 @@ def every_feature() -> dict[str, object]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def session_licence(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def session_license(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Install the session licence in the environment; returns the token."""
     directory = tmp_path_factory.mktemp("session-licence")
     private_key = ed25519.Ed25519PrivateKey.generate()
@@ -86,7 +86,7 @@ LICENCE_ENV = (
 
 
 @pytest.fixture
-def no_licence(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def no_license(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """No licence or policy settings in the environment (the session licence is set aside);
     the process-wide licence state is rebuilt before and after. Yields the monkeypatch."""
     for name in LICENCE_ENV:

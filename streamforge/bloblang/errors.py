@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamforge.errors import MappingError
+
 __all__ = ["MappingError", "ParseError", "type_error", "type_name", "describe"]
 
 
@@ -25,15 +27,6 @@ class ParseError(Exception):
         src = lines[self.line - 1] if 0 < self.line <= len(lines) else ""
         caret = " " * max(self.column - 1, 0) + "^"
         return f"line {self.line} char {self.column}: {self.reason}\n  {src}\n  {caret}"
-
-
-class MappingError(Exception):
-    """A mapping failed while running: which expression failed and why."""
-
-    def __init__(self, message: str, expression: str | None = None) -> None:
-        self.reason = message
-        self.expression = expression
-        super().__init__(f"failed assignment ({expression}): {message}" if expression else message)
 
 
 def type_name(value: Any) -> str:
@@ -76,7 +69,7 @@ def describe(value: Any) -> str:
         if isinstance(value, (bytes, bytearray)):
             shown = json.dumps(bytes(value).decode("utf-8", "replace"))
         elif t == "timestamp":
-            from streamforge.bloblang.gotime import format_rfc3339_nano
+            from streamforge.timefmt.gotime import format_rfc3339_nano
 
             shown = json.dumps(format_rfc3339_nano(value))
         else:

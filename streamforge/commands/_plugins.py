@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from streamforge.components import PluginError, load_builtins, load_plugins
+from streamforge.plugin import PluginError, load_builtins, load_plugins
 
 __all__ = ["add_plugins_option", "load_cli_plugins"]
 

@@ -96,15 +96,15 @@ def main(args: argparse.Namespace) -> int:
     return replay(args)
 
 
-def _licence_refusals(stream: StreamConfig) -> list[str]:
+def _license_refusals(stream: StreamConfig) -> list[str]:
     """What the licence in effect refuses in the stream (as `run` does before it starts)."""
     from streamforge.license.gate import gate_streams
     from streamforge.license.policy import PolicyError
-    from streamforge.license.settings import LicenceSettingsError
+    from streamforge.license.settings import LicenseSettingsError
 
     try:
         return [str(p) for p in gate_streams([stream]).problems]
-    except (PolicyError, LicenceSettingsError) as exc:
+    except (PolicyError, LicenseSettingsError) as exc:
         return str(exc).splitlines()
 
 
@@ -124,7 +124,7 @@ def replay(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 1
-    refusals = _licence_refusals(stream)
+    refusals = _license_refusals(stream)
     if refusals:
         for line in refusals:
             print(line, file=sys.stderr)
@@ -259,10 +259,10 @@ def _read_topic(source: str, target: Path, timeout: float) -> None:
 
 def _run(stream: Any, files: list[Path], workers: int | None) -> int:
     """The stream with the records as its input, counted as they leave the pipeline."""
-    from streamforge.compile import CompileError
     from streamforge.config.model import ComponentConfig
-    from streamforge.processors._validate_replay import register_replay_processors, tally
-    from streamforge.runtime.metrics import stream_totals
+    from streamforge.engine.dataflow import CompileError
+    from streamforge.observability.metrics import stream_totals
+    from streamforge.processors.validate.replay import register_replay_processors, tally
     from streamforge.runtime.run import RunOptions, run_streams
 
     register_replay_processors()

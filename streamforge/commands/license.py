@@ -97,41 +97,41 @@ def _error(action: str, message: str) -> int:
 
 
 def _read_token(path: str) -> str:
-    from streamforge.license.claims import LicenceError
-    from streamforge.license.loading import read_licence_file
+    from streamforge.license.claims import LicenseError
+    from streamforge.license.loading import read_license_file
 
     if path == "-":
         token = sys.stdin.read().strip()
         if not token:
-            raise LicenceError("empty input")
+            raise LicenseError("empty input")
         return token
     try:
-        return read_licence_file(path)
-    except LicenceError as exc:
+        return read_license_file(path)
+    except LicenseError as exc:
         # "licence file X: not found" -> "not found": the caller names the file
-        raise LicenceError(str(exc).split(": ", 1)[-1]) from None
+        raise LicenseError(str(exc).split(": ", 1)[-1]) from None
 
 
-def _describe(licence: Any) -> list[str]:
+def _describe(license: Any) -> list[str]:
     from streamforge.license.claims import CATEGORIES
     from streamforge.license.token import format_time
 
-    customer = licence.customer.get("name", "")
-    if licence.customer.get("contact"):
-        customer = f"{customer} <{licence.customer['contact']}>".strip()
+    customer = license.customer.get("name", "")
+    if license.customer.get("contact"):
+        customer = f"{customer} <{license.customer['contact']}>".strip()
     rows = [
-        ("subject", licence.subject),
+        ("subject", license.subject),
         ("customer", customer or "-"),
-        ("issuer", licence.issuer),
-        ("expires", format_time(licence.expires_at) if licence.expires_at else "never"),
+        ("issuer", license.issuer),
+        ("expires", format_time(license.expires_at) if license.expires_at else "never"),
     ]
-    if licence.not_before is not None:
-        rows.append(("not before", format_time(licence.not_before)))
-    if licence.issued_at is not None:
-        rows.append(("issued", format_time(licence.issued_at)))
+    if license.not_before is not None:
+        rows.append(("not before", format_time(license.not_before)))
+    if license.issued_at is not None:
+        rows.append(("issued", format_time(license.issued_at)))
     for category in CATEGORIES:
-        rows.append((category, ", ".join(sorted(getattr(licence.features, category))) or "-"))
-    caps = licence.features.capabilities
+        rows.append((category, ", ".join(sorted(getattr(license.features, category))) or "-"))
+    caps = license.features.capabilities
     rows.append(
         ("capabilities", ", ".join(f"{k}={json.dumps(caps[k])}" for k in sorted(caps)) or "-")
     )
@@ -140,7 +140,7 @@ def _describe(licence: Any) -> list[str]:
 
 def verify(args: argparse.Namespace) -> int:
     """Verify a licence file; print what it grants (exit 0) or why it is invalid (exit 1)."""
-    from streamforge.license.claims import LicenceError
+    from streamforge.license.claims import LicenseError
     from streamforge.license.settings import DEFAULT_LEEWAY, ENV_PUBLIC_KEY_FILE
     from streamforge.license.token import DEFAULT_ISSUER, read_key_file, verify_token
 
@@ -151,25 +151,25 @@ def verify(args: argparse.Namespace) -> int:
         )
     try:
         public_key = read_key_file(key_path)
-    except LicenceError as exc:
+    except LicenseError as exc:
         return _error("verify", str(exc))
     try:
         token = _read_token(args.file)
-        licence = verify_token(
+        license = verify_token(
             token, public_key, issuer=args.issuer or DEFAULT_ISSUER, leeway=DEFAULT_LEEWAY
         )
-    except LicenceError as exc:
+    except LicenseError as exc:
         print(f"{args.file}: invalid licence: {exc}", file=sys.stderr)
         return 1
     print(f"{args.file}: valid licence")
-    for line in _describe(licence):
+    for line in _describe(license):
         print(line)
     return 0
 
 
 def issue(args: argparse.Namespace) -> int:
     """Sign a licence with the vendor's private key; print it or write it to --output."""
-    from streamforge.license.claims import LicenceError
+    from streamforge.license.claims import LicenseError
     from streamforge.license.token import (
         DEFAULT_ISSUER,
         format_time,
@@ -213,7 +213,7 @@ def issue(args: argparse.Namespace) -> int:
     }
     try:
         private_key = read_key_file(args.private_key, kind="private key")
-    except LicenceError as exc:
+    except LicenseError as exc:
         return _error("issue", str(exc))
     try:
         token = issue_token(
@@ -226,7 +226,7 @@ def issue(args: argparse.Namespace) -> int:
             not_before=not_before,
             issued_at=now,
         )
-    except LicenceError as exc:
+    except LicenseError as exc:
         where = args.features if str(exc).startswith("features") else "streamforge license issue"
         print(f"{where}: {exc}", file=sys.stderr)
         return 1
@@ -248,17 +248,17 @@ def _config_settings(path: str) -> Any:
     """LicenceSettings from the `license:` section of a config file (the environment where it
     has none); ValueError with `file:line:col: message` lines when it cannot be used."""
     from streamforge.config.loader import load_document
-    from streamforge.license.settings import LicenceSettings, LicenceSettingsError
+    from streamforge.license.settings import LicenseSettings, LicenseSettingsError
 
     doc = load_document(path)
     if doc.problems:
         raise ValueError("\n".join(str(p) for p in doc.problems))
     data = doc.data if isinstance(doc.data, dict) else {}
     try:
-        return LicenceSettings.from_config(
+        return LicenseSettings.from_config(
             data.get("license"), base_dir=Path(path).resolve().parent
         )
-    except LicenceSettingsError as exc:
+    except LicenseSettingsError as exc:
         if exc.key.startswith("STREAMFORGE_"):
             raise ValueError(str(exc)) from None
         where = doc.location(("license", exc.key) if exc.key else ("license",))
@@ -281,7 +281,7 @@ def _status_document(state: Any, now: datetime) -> dict[str, Any]:
     from streamforge.license.claims import CATEGORIES
 
     status = state.status
-    licence = status.licence
+    license = status.license
     decisions = state.decisions
     in_effect = decisions.features_in_effect()
     # a processor gated by another feature (parquet_*: storage/parquet) is listed only with it
@@ -290,12 +290,12 @@ def _status_document(state: Any, now: datetime) -> dict[str, Any]:
         for name in in_effect.get("processors", [])
         if all(decisions.allowed(c, f) for c, f in feature_of("processor", name, {}))
     ]
-    expires_at = licence.expires_at if licence is not None else None
-    expired = licence is None and (status.reason or "").startswith("expired at ")
+    expires_at = license.expires_at if license is not None else None
+    expired = license is None and (status.reason or "").startswith("expired at ")
     doc: dict[str, Any] = {
-        "subject": licence.subject if licence is not None else None,
-        "customer": dict(licence.customer) if licence is not None else {},
-        "issuer": licence.issuer if licence is not None else None,
+        "subject": license.subject if license is not None else None,
+        "customer": dict(license.customer) if license is not None else {},
+        "issuer": license.issuer if license is not None else None,
         "expires_at": expires_at.isoformat() if expires_at is not None else None,
         "expires_in_seconds": (
             int((expires_at - now).total_seconds()) if expires_at is not None else None
@@ -353,15 +353,15 @@ def _status_lines(doc: dict[str, Any]) -> list[str]:
 def status(args: argparse.Namespace) -> int:
     """Print the licence in effect and what it allows; exit 0 even when the defaults apply."""
     from streamforge.license.policy import PolicyError
-    from streamforge.license.settings import LicenceSettings, LicenceSettingsError
+    from streamforge.license.settings import LicenseSettings, LicenseSettingsError
     from streamforge.license.state import build_state
 
     try:
         if args.config is not None:
             settings = _config_settings(args.config)
         else:
-            settings = LicenceSettings.from_config(None)
-    except (ValueError, LicenceSettingsError) as exc:
+            settings = LicenseSettings.from_config(None)
+    except (ValueError, LicenseSettingsError) as exc:
         print(exc, file=sys.stderr)
         return 1
     now = datetime.now(timezone.utc)

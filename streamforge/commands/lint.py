@@ -44,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
     """Lint the files; exit code 1 when any problem was found."""
     from streamforge.license.gate import gate_streams
     from streamforge.license.policy import PolicyError
-    from streamforge.license.settings import LicenceSettingsError
+    from streamforge.license.settings import LicenseSettingsError
 
     if not load_cli_plugins(args):
         return 1
@@ -53,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             # a lint of many files is no run of them together: max_streams is checked by run
             problems += gate_streams(streams, limits=False).problems
-        except (PolicyError, LicenceSettingsError) as exc:
+        except (PolicyError, LicenseSettingsError) as exc:
             # a user policy that does not load: its lines name the policy file:line:col
             for problem in sort_problems(problems):
                 print(problem)

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
-from streamforge.components import KINDS, Kind, registry
+from streamforge.plugin import KINDS, Kind, registry
 
 __all__ = ["add_parser", "main"]
 

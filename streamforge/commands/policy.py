@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
-from streamforge.components import registry
-from streamforge.license.claims import Licence, LicenceError
+from streamforge.license.claims import License, LicenseError
 from streamforge.license.decisions import policy_input
-from streamforge.license.loading import read_licence_file
+from streamforge.license.loading import read_license_file
 from streamforge.license.policy import UNDEFINED, OpaEngine, PolicyError, engine_for
 from streamforge.license.settings import (
     ENV_PUBLIC_KEY_FILE,
-    LicenceSettings,
-    LicenceSettingsError,
+    LicenseSettings,
+    LicenseSettingsError,
 )
 from streamforge.license.token import read_key_file, verify_token
+from streamforge.plugin import registry
 
 __all__ = ["add_parser", "main"]
 
@@ -111,18 +111,18 @@ def _extra_input(text: str | None) -> dict[str, Any]:
     return value
 
 
-def _licence(settings: LicenceSettings) -> Licence | None:
+def _license(settings: LicenseSettings) -> License | None:
     """The licence the settings name, verified; None (after saying why) when it cannot be used."""
     if not (settings.token or settings.file):
         return None
     source = "from STREAMFORGE_LICENSE" if settings.token else str(settings.file)
     try:
-        token = settings.token or read_licence_file(str(settings.file))
+        token = settings.token or read_license_file(str(settings.file))
         if not settings.public_key_file:
-            raise LicenceError(f"no public key (--public-key or {ENV_PUBLIC_KEY_FILE})")
+            raise LicenseError(f"no public key (--public-key or {ENV_PUBLIC_KEY_FILE})")
         public_key = read_key_file(settings.public_key_file)
         return verify_token(token, public_key, issuer=settings.issuer, leeway=settings.leeway)
-    except LicenceError as exc:
+    except LicenseError as exc:
         text = str(exc) if source in str(exc) else f"licence {source}: {exc}"
         print(f"streamforge: {text}; the defaults apply", file=sys.stderr)
         return None
@@ -134,9 +134,9 @@ def main(args: argparse.Namespace) -> int:
         return 1
     section = {key: getattr(args, opt[2:].replace("-", "_")) for key, opt in _OPTIONS.items()}
     try:
-        settings = LicenceSettings.from_config({k: v for k, v in section.items() if v})
+        settings = LicenseSettings.from_config({k: v for k, v in section.items() if v})
         extra = _extra_input(args.input)
-    except LicenceSettingsError as exc:
+    except LicenseSettingsError as exc:
         text = str(exc)
         if section.get(exc.key):
             text = text.replace(f"license.{exc.key}:", f"{_OPTIONS[exc.key]}:", 1)
@@ -145,8 +145,8 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"streamforge: {exc}", file=sys.stderr)
         return 1
-    licence = _licence(settings)
-    document = {**policy_input(licence, registry.names("processor")), **extra}
+    license = _license(settings)
+    document = {**policy_input(license, registry.names("processor")), **extra}
     try:
         engine = engine_for(settings)
         try:

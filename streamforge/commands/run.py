@@ -12,8 +12,8 @@ from streamforge.durations import DurationError, parse_duration
 
 if TYPE_CHECKING:
     from streamforge.config.model import StreamConfig
-    from streamforge.license.settings import LicenceSettings
-    from streamforge.license.watch import LicenceWatch
+    from streamforge.license.settings import LicenseSettings
+    from streamforge.license.watch import LicenseWatch
 
 __all__ = ["add_parser", "main"]
 
@@ -78,17 +78,17 @@ def _error(message: str) -> int:
     return 1
 
 
-def _gate(streams: list[StreamConfig]) -> LicenceWatch | None:
+def _gate(streams: list[StreamConfig]) -> LicenseWatch | None:
     """Put the licence in effect and check the streams against it; print every refusal and
     return None when they may not start, else the watch to run beside them."""
-    from streamforge.license.gate import gate_streams, licence_settings
+    from streamforge.license.gate import gate_streams, license_settings
     from streamforge.license.policy import PolicyError
-    from streamforge.license.settings import LicenceSettingsError
-    from streamforge.license.watch import LicenceWatch
+    from streamforge.license.settings import LicenseSettingsError
+    from streamforge.license.watch import LicenseWatch
 
     try:
         result = gate_streams(streams)
-    except LicenceSettingsError as exc:
+    except LicenseSettingsError as exc:
         print(f"streamforge run: {exc}", file=sys.stderr)
         return None
     except PolicyError as exc:
@@ -101,18 +101,18 @@ def _gate(streams: list[StreamConfig]) -> LicenceWatch | None:
             print(line, file=sys.stderr)
         return None
 
-    def settings() -> LicenceSettings:
-        return licence_settings(streams)[0]
+    def settings() -> LicenseSettings:
+        return license_settings(streams)[0]
 
-    return LicenceWatch(result.state, settings)
+    return LicenseWatch(result.state, settings)
 
 
 def main(args: argparse.Namespace) -> int:
     """Load plugins and configs, then run; every config problem is printed and nothing starts."""
-    from streamforge.compile import CompileError
     from streamforge.config.loader import load_streams
     from streamforge.config.model import ConfigError
-    from streamforge.runtime.logging import configure_logging
+    from streamforge.engine.dataflow import CompileError
+    from streamforge.observability.logging import configure_logging
     from streamforge.runtime.run import RunOptions, run_streams
 
     addresses = _addresses(args.addresses)
@@ -161,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
         configure_logging=False,
     )
     try:
-        return run_streams(streams, options, licence_watch=watch)
+        return run_streams(streams, options, license_watch=watch)
     except CompileError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamforge.components import Kind
+from streamforge.plugin import Kind
 
 __all__ = ["ComponentConfig", "ConfigError", "Location", "Problem", "StreamConfig"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.components import KINDS, Field, Kind, registry
+from streamforge.config.sections import sections
 from streamforge.config.validate import IGNORED_TOP_LEVEL, STREAM_FIELDS
+from streamforge.plugin import KINDS, Field, Kind, registry
 
 __all__ = ["component_schema", "field_schema", "stream_schema"]
 
@@ -86,7 +87,8 @@ def component_schema(kind: Kind) -> dict[str, Any]:
 
 def stream_schema() -> dict[str, Any]:
     """The schema of a whole stream file, with every registered component."""
-    root = field_schema(STREAM_FIELDS)
+    owned = tuple(s.field for s in sections().values())
+    root = field_schema(Field("stream", "object", fields=STREAM_FIELDS.fields + owned))
     root["required"] = []
     for key in sorted(IGNORED_TOP_LEVEL):
         root["properties"][key] = {}

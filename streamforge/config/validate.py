@@ -14,7 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any, cast
 
-from streamforge.components import (
+from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
+from streamforge.config.sections import SectionError, sections
+from streamforge.config.yamlpos import Path, YamlDocument, path_str
+from streamforge.durations import DurationError, parse_duration
+from streamforge.plugin import (
     REQUIRED,
     Field,
     Kind,
@@ -23,10 +27,6 @@ from streamforge.components import (
     load_plugins,
     registry,
 )
-from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
-from streamforge.config.yamlpos import Path, YamlDocument, path_str
-from streamforge.durations import DurationError, parse_duration
-from streamforge.license.settings import LICENSE_FIELDS, LicenceSettings, LicenceSettingsError
 
 __all__ = [
     "IGNORED_TOP_LEVEL",
@@ -104,9 +104,6 @@ STREAM_FIELDS = Field(
               description="Python files (relative to this config) or modules to load."),
         Field("tests", "array", default=[], item=Field("test", "any"),
               description="Config unit tests in the Benthos format."),
-        Field("license", "object", default={}, fields=tuple(LICENSE_FIELDS),
-              description="Where the licence, its public key and the policies come from; "
-                          "without it the STREAMFORGE_LICENSE* environment variables apply."),
     ),
 )  # fmt: skip
 
@@ -479,10 +476,10 @@ def validate_document(
         registered = registry.get(cast(Kind, key), default) is not None
         if key not in body and default_components and registered:
             body[key] = {default: None}
-    licence = _check_licence(v, body)
+    owned = _check_sections(v, body)
     conf = v.object(
         STREAM_FIELDS.fields,
-        {k: val for k, val in body.items() if k != "license"},
+        {k: val for k, val in body.items() if k not in owned},
         (),
         "",
         "stream",
@@ -533,33 +530,37 @@ def validate_document(
         logger=conf["logger"],
         plugins=list(conf["plugins"]),
         tests=list(conf["tests"]),
-        license=licence,
+        license=owned.get("license", {}),
         raw=data,
     )
     return stream, []
 
 
-def _check_licence(v: _Validator, body: dict[str, Any]) -> dict[str, Any]:
-    """Validate the `license:` section (empty result when the file has none).
+def _check_sections(v: _Validator, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Validate the registered top-level sections (`license:` ...): name -> valid value.
 
-    Beyond the field types, values a licence cannot use (a negative leeway, an OPA URL
-    without http://) are problems at their key.
+    Every registered name is in the result (empty when the file has no such section or it
+    is invalid); beyond the field types, each section's own check reports values it cannot
+    use at their key.
     """
-    if "license" not in body:
-        return {}
-    licence_field = STREAM_FIELDS.child("license")
-    assert licence_field is not None
-    before = len(v.problems)
-    section = v.value(licence_field, body["license"], ("license",), "license", "stream")
-    if len(v.problems) > before or not isinstance(section, dict):
-        return {}
-    try:
-        LicenceSettings.from_config(section, env={}, base_dir=v.base_dir)
-    except LicenceSettingsError as exc:
-        path: Path = ("license", exc.key) if exc.key else ("license",)
-        v.at(path, _name_problem(f"license.{exc.key}", str(exc)))
-        return {}
-    return dict(section)
+    owned: dict[str, dict[str, Any]] = {}
+    for name, section in sections().items():
+        owned[name] = {}
+        if name not in body:
+            continue
+        before = len(v.problems)
+        value = v.value(section.field, body[name], (name,), name, "stream")
+        if len(v.problems) > before or not isinstance(value, dict):
+            continue
+        if section.check is not None:
+            try:
+                section.check(value, v.base_dir)
+            except SectionError as exc:
+                path: Path = (name, exc.key) if exc.key else (name,)
+                v.at(path, _name_problem(f"{name}.{exc.key}", str(exc)))
+                continue
+        owned[name] = dict(value)
+    return owned
 
 
 def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["CATEGORIES", "CAPABILITIES", "Features", "Licence", "LicenceError"]
+__all__ = ["CATEGORIES", "CAPABILITIES", "Features", "License", "LicenseError"]
 
 #: feature categories a licence lists, as the policies name them
 CATEGORIES = ("bindings", "processors", "security", "storage")
@@ -22,7 +22,7 @@ CAPABILITIES: dict[str, type] = {
 }
 
 
-class LicenceError(ValueError):
+class LicenseError(ValueError):
     """A licence cannot be used; the text says why (expired, bad signature, wrong issuer...)."""
 
 
@@ -42,27 +42,27 @@ class Features:
         if raw is None:
             return cls()
         if not isinstance(raw, Mapping):
-            raise LicenceError(f"features: expected an object, got {type(raw).__name__}")
+            raise LicenseError(f"features: expected an object, got {type(raw).__name__}")
         unknown = sorted(set(raw) - {*CATEGORIES, "capabilities"})
         if unknown:
-            raise LicenceError(f"features: unknown field(s) {', '.join(unknown)}")
+            raise LicenseError(f"features: unknown field(s) {', '.join(unknown)}")
         names: dict[str, frozenset[str]] = {}
         for category in CATEGORIES:
             value = raw.get(category) or []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise LicenceError(f"features.{category}: expected a list of names")
+                raise LicenseError(f"features.{category}: expected a list of names")
             names[category] = frozenset(value)
         caps = raw.get("capabilities") or {}
         if not isinstance(caps, Mapping):
-            raise LicenceError("features.capabilities: expected an object")
+            raise LicenseError("features.capabilities: expected an object")
         for name, value in caps.items():
             want = CAPABILITIES.get(name)
             if want is None:
-                raise LicenceError(
+                raise LicenseError(
                     f"features.capabilities.{name}: unknown (known: {', '.join(CAPABILITIES)})"
                 )
             if type(value) is not want:
-                raise LicenceError(
+                raise LicenseError(
                     f"features.capabilities.{name}: expected {want.__name__}, "
                     f"got {type(value).__name__}"
                 )
@@ -76,7 +76,7 @@ class Features:
 
 
 @dataclass(frozen=True)
-class Licence:
+class License:
     """A verified licence."""
 
     subject: str

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streamforge.license.claims import CATEGORIES, Licence
+from streamforge.license.claims import CATEGORIES, License
 from streamforge.license.policy import UNDEFINED, PolicyEngine, PolicyError
 
 __all__ = [
@@ -30,10 +30,10 @@ ALLOWED_FEATURES = "data.streamforge.features.allowed_features"
 PROCESSOR_ALLOWED = "data.streamforge.features.processor_allowed"
 
 
-def policy_input(licence: Licence | None, processors: Iterable[str] = ()) -> dict[str, Any]:
+def policy_input(license: License | None, processors: Iterable[str] = ()) -> dict[str, Any]:
     """The input document the policies read: the licence (null: defaults) and known processors."""
     return {
-        "license": licence.to_policy_input() if licence is not None else None,
+        "license": license.to_policy_input() if license is not None else None,
         "processors": sorted(set(processors)),
     }
 
@@ -71,11 +71,11 @@ class Decisions:
     """Cached answers from the policies for one licence (None: the base defaults)."""
 
     def __init__(
-        self, engine: PolicyEngine, licence: Licence | None, processors: Iterable[str] = ()
+        self, engine: PolicyEngine, license: License | None, processors: Iterable[str] = ()
     ) -> None:
         self.engine = engine
-        self._licence = licence
-        self._input = policy_input(licence, processors)
+        self._license = license
+        self._input = policy_input(license, processors)
         self._lock = threading.Lock()
         self._allowed: dict[tuple[str, str], bool] = {}
         self._reasons: dict[tuple[str, str], str] = {}
@@ -83,14 +83,14 @@ class Decisions:
         self._in_effect: dict[str, list[str] | dict[str, Any]] | None = None
 
     @property
-    def licence(self) -> Licence | None:
+    def license(self) -> License | None:
         """The verified licence the answers are for; None when the defaults apply."""
-        return self._licence
+        return self._license
 
     @property
     def subject(self) -> str | None:
         """The licence's subject (customer id); None without a licence."""
-        return self._licence.subject if self._licence is not None else None
+        return self._license.subject if self._license is not None else None
 
     def _request(self, category: str, feature: str) -> dict[str, Any]:
         return {**self._input, "request": {"category": category, "feature": feature}}

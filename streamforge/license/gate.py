@@ -16,8 +16,8 @@ from typing import Any
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.license.catalog import feature_of
 from streamforge.license.decisions import Decisions
-from streamforge.license.settings import LicenceSettings
-from streamforge.license.state import LicenceState, build_state, install
+from streamforge.license.settings import LicenseSettings
+from streamforge.license.state import LicenseState, build_state, install
 
 __all__ = [
     "NO_SUBJECT",
@@ -31,7 +31,7 @@ __all__ = [
     "feature_uses",
     "gate_problems",
     "gate_streams",
-    "licence_settings",
+    "license_settings",
     "subject_of",
 ]
 
@@ -179,7 +179,7 @@ def check_streams(
     return [str(p) for p in gate_problems(streams, decisions, limits=limits)]
 
 
-def _comparable(settings: LicenceSettings) -> tuple[Any, ...]:
+def _comparable(settings: LicenseSettings) -> tuple[Any, ...]:
     return (
         settings.file,
         settings.token,
@@ -191,37 +191,37 @@ def _comparable(settings: LicenceSettings) -> tuple[Any, ...]:
     )
 
 
-def licence_settings(
+def license_settings(
     streams: Sequence[StreamConfig], env: Mapping[str, str] = os.environ
-) -> tuple[LicenceSettings, list[Problem]]:
+) -> tuple[LicenseSettings, list[Problem]]:
     """The settings of the first stream with a `license:` section, else the environment's.
 
     One licence applies to every stream of a process, so a file whose section resolves to
     other settings is a problem at its `license` key naming the file that set them first.
     Raises LicenceSettingsError for a bad environment variable.
     """
-    chosen: tuple[StreamConfig, LicenceSettings] | None = None
+    chosen: tuple[StreamConfig, LicenseSettings] | None = None
     problems: list[Problem] = []
     for stream in streams:
         if not stream.license:
             continue
-        settings = LicenceSettings.from_config(stream.license, env=env, base_dir=stream.path.parent)
+        settings = LicenseSettings.from_config(stream.license, env=env, base_dir=stream.path.parent)
         if chosen is None:
             chosen = (stream, settings)
         elif _comparable(settings) != _comparable(chosen[1]):
             problems.append(
                 Problem(
-                    _licence_key(stream),
+                    _license_key(stream),
                     f"license: differs from the section in {chosen[0].path}; every stream of "
                     "a run uses one licence, so give the same section (or none) in each file",
                 )
             )
     if chosen is not None:
         return chosen[1], problems
-    return LicenceSettings.from_config(None, env=env), problems
+    return LicenseSettings.from_config(None, env=env), problems
 
 
-def _licence_key(stream: StreamConfig) -> Location:
+def _license_key(stream: StreamConfig) -> Location:
     from streamforge.config.loader import load_document
 
     return load_document(stream.path).key_location(("license",))
@@ -231,7 +231,7 @@ def _licence_key(stream: StreamConfig) -> Location:
 class GateResult:
     """The licence state put in effect for some streams, and what it refuses."""
 
-    state: LicenceState
+    state: LicenseState
     problems: list[Problem]
 
     @property
@@ -252,7 +252,7 @@ def gate_streams(
     Raises PolicyError when a user policy cannot be loaded or evaluated (startup refused) and
     LicenceSettingsError for a bad environment variable.
     """
-    settings, problems = licence_settings(streams, env)
+    settings, problems = license_settings(streams, env)
     state = build_state(settings)
     install(state)
     problems += gate_problems(streams, state.decisions, limits=limits)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from streamforge.license.claims import Licence, LicenceError
-from streamforge.license.settings import ENV_LICENSE, ENV_PUBLIC_KEY_FILE, LicenceSettings
+from streamforge.license.claims import License, LicenseError
+from streamforge.license.settings import ENV_LICENSE, ENV_PUBLIC_KEY_FILE, LicenseSettings
 from streamforge.license.token import (
     format_time,
     read_key_file,
@@ -16,7 +16,7 @@ from streamforge.license.token import (
     verify_token,
 )
 
-__all__ = ["LicenceStatus", "load_licence", "read_licence_file"]
+__all__ = ["LicenseStatus", "load_license", "read_license_file"]
 
 logger = logging.getLogger("streamforge.license")
 
@@ -25,10 +25,10 @@ _NO_PUBLIC_KEY = f"no public key configured (license.public_key_file or {ENV_PUB
 
 
 @dataclass(frozen=True)
-class LicenceStatus:
+class LicenseStatus:
     """The licence in effect (None: the base defaults), where it came from, and why not."""
 
-    licence: Licence | None
+    license: License | None
     source: str
     reason: str | None
     checked_at: datetime
@@ -36,19 +36,19 @@ class LicenceStatus:
     @property
     def defaults_apply(self) -> bool:
         """True when no licence is in effect, so the policies' base defaults apply."""
-        return self.licence is None
+        return self.license is None
 
 
-def read_licence_file(path: str | Path) -> str:
+def read_license_file(path: str | Path) -> str:
     """The token in a licence file; LicenceError "licence file X: not found" and the like."""
     data = read_licensing_file(path, "licence")
     token = data.decode("utf-8", errors="replace").strip()
     if not token:
-        raise LicenceError(f"licence file {path}: empty")
+        raise LicenseError(f"licence file {path}: empty")
     return token
 
 
-def load_licence(settings: LicenceSettings, now: datetime | None = None) -> LicenceStatus:
+def load_license(settings: LicenseSettings, now: datetime | None = None) -> LicenseStatus:
     """The licence the settings point at, verified; never raises for licence problems.
 
     A token in STREAMFORGE_LICENSE is used before a licence file. Logs one line on the
@@ -62,19 +62,19 @@ def load_licence(settings: LicenceSettings, now: datetime | None = None) -> Lice
         source = f"file {settings.file}"
     else:
         logger.info("no licence: base features apply")
-        return LicenceStatus(None, "none", _NO_LICENCE, checked_at)
+        return LicenseStatus(None, "none", _NO_LICENCE, checked_at)
     try:
-        token = settings.token or read_licence_file(str(settings.file))
+        token = settings.token or read_license_file(str(settings.file))
         if not settings.public_key_file:
-            raise LicenceError(_NO_PUBLIC_KEY)
+            raise LicenseError(_NO_PUBLIC_KEY)
         public_key = read_key_file(settings.public_key_file)
-        licence = verify_token(
+        license = verify_token(
             token, public_key, issuer=settings.issuer, leeway=settings.leeway, now=now
         )
-    except LicenceError as exc:
+    except LicenseError as exc:
         reason = str(exc)
         logger.warning("licence from %s cannot be used: %s; base features apply", source, reason)
-        return LicenceStatus(None, source, reason, checked_at)
-    expiry = format_time(licence.expires_at) if licence.expires_at else "never"
-    logger.info("licence for %s from %s, valid until %s", licence.subject, source, expiry)
-    return LicenceStatus(licence, source, None, checked_at)
+        return LicenseStatus(None, source, reason, checked_at)
+    expiry = format_time(license.expires_at) if license.expires_at else "never"
+    logger.info("licence for %s from %s, valid until %s", license.subject, source, expiry)
+    return LicenseStatus(license, source, None, checked_at)

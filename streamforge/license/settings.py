@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streamforge.components import Field
 from streamforge.durations import DurationError, parse_duration
 from streamforge.license.token import DEFAULT_ISSUER
+from streamforge.plugin import Field
 
 __all__ = [
     "DEFAULT_LEEWAY",
@@ -22,8 +22,8 @@ __all__ = [
     "ENV_POLICY_DIR",
     "ENV_PUBLIC_KEY_FILE",
     "LICENSE_FIELDS",
-    "LicenceSettings",
-    "LicenceSettingsError",
+    "LicenseSettings",
+    "LicenseSettingsError",
 ]
 
 #: the licence token itself
@@ -63,7 +63,7 @@ _KNOWN = tuple(f.name for f in LICENSE_FIELDS)
 _PATH_KEYS = ("file", "public_key_file", "policy_dir")
 
 
-class LicenceSettingsError(ValueError):
+class LicenseSettingsError(ValueError):
     """A `license:` section (or environment variable) that cannot be used; `key` names the
     field at fault ("" for the section itself), or the variable."""
 
@@ -74,7 +74,7 @@ class LicenceSettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class LicenceSettings:
+class LicenseSettings:
     """Where to find the licence and how to check it; paths from a config are absolute."""
 
     file: str | None = None
@@ -92,7 +92,7 @@ class LicenceSettings:
         section: Mapping[str, Any] | None,
         env: Mapping[str, str] = os.environ,
         base_dir: Path | None = None,
-    ) -> LicenceSettings:
+    ) -> LicenseSettings:
         """Settings from a `license:` section (which wins) and the environment.
 
         A licence file in the config replaces both STREAMFORGE_LICENSE and
@@ -103,14 +103,14 @@ class LicenceSettings:
         if section is None:
             section = {}
         if not isinstance(section, Mapping):
-            raise LicenceSettingsError("", f"expected an object, got {_type_name(section)}")
+            raise LicenseSettingsError("", f"expected an object, got {_type_name(section)}")
         for key in section:
             if key not in _KNOWN:
                 match = difflib.get_close_matches(str(key), _KNOWN, n=1, cutoff=0.6)
                 hint = (
                     f', did you mean "{match[0]}"?' if match else f" (known: {', '.join(_KNOWN)})"
                 )
-                raise LicenceSettingsError(str(key), f"unknown field{hint}")
+                raise LicenseSettingsError(str(key), f"unknown field{hint}")
         conf = {key: _string(key, section.get(key)) for key in _KNOWN if key != "leeway"}
         for key in _PATH_KEYS:
             path = conf[key]
@@ -130,7 +130,7 @@ class LicenceSettings:
         opa_url = conf["opa_url"] or env_value(ENV_OPA_URL)
         if opa_url is not None and not opa_url.startswith(("http://", "https://")):
             key = "opa_url" if conf["opa_url"] else ENV_OPA_URL
-            raise LicenceSettingsError(key, f"expected an http:// or https:// URL, got {opa_url!r}")
+            raise LicenseSettingsError(key, f"expected an http:// or https:// URL, got {opa_url!r}")
         return cls(
             file=file,
             token=token,
@@ -155,7 +155,7 @@ def _string(key: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise LicenceSettingsError(key, f"expected a string, got {_type_name(value)}")
+        raise LicenseSettingsError(key, f"expected a string, got {_type_name(value)}")
     return value.strip() or None
 
 
@@ -174,13 +174,13 @@ def _leeway(value: Any) -> float:
     if value is None or value == "":
         return DEFAULT_LEEWAY
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise LicenceSettingsError(
+        raise LicenseSettingsError(
             "leeway", f"expected a duration such as 60s, got {_type_name(value)}"
         )
     try:
         seconds = parse_duration(value)
     except DurationError as exc:
-        raise LicenceSettingsError("leeway", str(exc)) from None
+        raise LicenseSettingsError("leeway", str(exc)) from None
     if seconds < 0:
-        raise LicenceSettingsError("leeway", f"must not be negative, got {value!r}")
+        raise LicenseSettingsError("leeway", f"must not be negative, got {value!r}")
     return seconds

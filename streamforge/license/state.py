@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from streamforge.license.decisions import Decisions
-from streamforge.license.loading import LicenceStatus, load_licence
+from streamforge.license.loading import LicenseStatus, load_license
 from streamforge.license.policy import PolicyEngine, engine_for
-from streamforge.license.settings import LicenceSettings
+from streamforge.license.settings import LicenseSettings
 
-__all__ = ["LicenceState", "build_state", "current", "install", "subscribe", "unsubscribe"]
+__all__ = ["LicenseState", "build_state", "current", "install", "subscribe", "unsubscribe"]
 
 
 @dataclass(frozen=True)
-class LicenceState:
+class LicenseState:
     """One licence (or none) with the policies' decisions about it."""
 
-    settings: LicenceSettings
-    status: LicenceStatus
+    settings: LicenseSettings
+    status: LicenseStatus
     decisions: Decisions
     engine: PolicyEngine = field(repr=False)
 
@@ -41,48 +41,48 @@ class LicenceState:
     @property
     def expires_at(self) -> datetime | None:
         """When the licence in effect expires; None without one."""
-        licence = self.status.licence
-        return licence.expires_at if licence is not None else None
+        license = self.status.license
+        return license.expires_at if license is not None else None
 
 
 def build_state(
-    settings: LicenceSettings,
+    settings: LicenseSettings,
     processors: Iterable[str] | None = None,
     *,
     engine: PolicyEngine | None = None,
     now: datetime | None = None,
-) -> LicenceState:
+) -> LicenseState:
     """Load and verify the licence, set up the policy engine, and make its decisions object.
 
     `processors` defaults to every processor in the component registry. Raises PolicyError when
     a user policy cannot be loaded; licence problems never raise (the defaults apply).
     """
     if processors is None:
-        from streamforge.components import load_builtins, registry
+        from streamforge.plugin import load_builtins, registry
 
         load_builtins()
         processors = [spec.name for spec in registry.specs("processor")]
-    status = load_licence(settings, now=now)
+    status = load_license(settings, now=now)
     engine = engine if engine is not None else engine_for(settings)
-    decisions = Decisions(engine, status.licence, processors)
-    return LicenceState(settings, status, decisions, engine)
+    decisions = Decisions(engine, status.license, processors)
+    return LicenseState(settings, status, decisions, engine)
 
 
 _lock = threading.RLock()
-_state: LicenceState | None = None
-_listeners: list[Callable[[LicenceState], None]] = []
+_state: LicenseState | None = None
+_listeners: list[Callable[[LicenseState], None]] = []
 
 
-def current() -> LicenceState:
+def current() -> LicenseState:
     """The state in effect; built from the environment's settings on first use."""
     global _state
     with _lock:
         if _state is None:
-            _state = build_state(LicenceSettings.from_config(None))
+            _state = build_state(LicenseSettings.from_config(None))
         return _state
 
 
-def install(state: LicenceState | None) -> None:
+def install(state: LicenseState | None) -> None:
     """Put a state in effect (None: rebuild from the environment on next use); tell listeners."""
     global _state
     with _lock:
@@ -93,13 +93,13 @@ def install(state: LicenceState | None) -> None:
             listener(state)
 
 
-def subscribe(listener: Callable[[LicenceState], None]) -> None:
+def subscribe(listener: Callable[[LicenseState], None]) -> None:
     """Call `listener` with every state installed from now on."""
     with _lock:
         _listeners.append(listener)
 
 
-def unsubscribe(listener: Callable[[LicenceState], None]) -> None:
+def unsubscribe(listener: Callable[[LicenseState], None]) -> None:
     """Stop calling `listener` (a component closing)."""
     with _lock:
         if listener in _listeners:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
 from streamforge.durations import DurationError, parse_duration
-from streamforge.license.claims import Features, Licence, LicenceError
+from streamforge.license.claims import Features, License, LicenseError
 
 __all__ = [
     "ALGORITHMS",
@@ -48,10 +48,10 @@ def algorithm_for_key(key: Any) -> str:
     if isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)):
         if isinstance(key.curve, ec.SECP256R1):
             return "ES256"
-        raise LicenceError(f"EC keys on curve {key.curve.name} are not supported (use P-256)")
+        raise LicenseError(f"EC keys on curve {key.curve.name} are not supported (use P-256)")
     if isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey)):
         return "EdDSA"
-    raise LicenceError(
+    raise LicenseError(
         f"{type(key).__name__.lstrip('_')} keys are not supported (use RSA, EC P-256 or Ed25519)"
     )
 
@@ -61,20 +61,20 @@ def read_licensing_file(path: str | Path, kind: str) -> bytes:
     try:
         return Path(path).expanduser().read_bytes()
     except FileNotFoundError:
-        raise LicenceError(f"{kind} file {path}: not found") from None
+        raise LicenseError(f"{kind} file {path}: not found") from None
     except IsADirectoryError:
-        raise LicenceError(f"{kind} file {path}: is a directory") from None
+        raise LicenseError(f"{kind} file {path}: is a directory") from None
     except PermissionError:
-        raise LicenceError(f"{kind} file {path}: permission denied") from None
+        raise LicenseError(f"{kind} file {path}: permission denied") from None
     except OSError as exc:
-        raise LicenceError(f"{kind} file {path}: {exc.strerror or exc}") from None
+        raise LicenseError(f"{kind} file {path}: {exc.strerror or exc}") from None
 
 
 def read_key_file(path: str | Path, *, kind: str = "public key") -> bytes:
     """The bytes of a PEM key file; LicenceError "<kind> file X: not found" and the like."""
     data = read_licensing_file(path, kind)
     if not data.strip():
-        raise LicenceError(f"{kind} file {path}: empty")
+        raise LicenseError(f"{kind} file {path}: empty")
     return data
 
 
@@ -85,13 +85,13 @@ def _pem(key: bytes | str) -> bytes:
 def _load_public_key(key: bytes | str) -> Any:
     data = _pem(key)
     if b"PRIVATE KEY-----" in data:
-        raise LicenceError("public key: this is a private key; verify with the public key")
+        raise LicenseError("public key: this is a private key; verify with the public key")
     try:
         return load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
-        raise LicenceError(f"public key: not a PEM public key ({_first_line(exc)})") from None
+        raise LicenseError(f"public key: not a PEM public key ({_first_line(exc)})") from None
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic keys
-        raise LicenceError(f"public key: unsupported key ({_first_line(exc)})") from None
+        raise LicenseError(f"public key: unsupported key ({_first_line(exc)})") from None
 
 
 def _load_private_key(key: bytes | str) -> Any:
@@ -99,11 +99,11 @@ def _load_private_key(key: bytes | str) -> Any:
     try:
         return load_pem_private_key(data, password=None)
     except TypeError:
-        raise LicenceError("private key: encrypted keys are not supported") from None
+        raise LicenseError("private key: encrypted keys are not supported") from None
     except ValueError as exc:
-        raise LicenceError(f"private key: not a PEM private key ({_first_line(exc)})") from None
+        raise LicenseError(f"private key: not a PEM private key ({_first_line(exc)})") from None
     except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic keys
-        raise LicenceError(f"private key: unsupported key ({_first_line(exc)})") from None
+        raise LicenseError(f"private key: unsupported key ({_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -128,26 +128,26 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LicenceError(f"claim {name!r}: expected seconds since 1970, got {value!r}")
+        raise LicenseError(f"claim {name!r}: expected seconds since 1970, got {value!r}")
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise LicenceError(f"claim {name!r}: {value!r} is out of range") from None
+        raise LicenseError(f"claim {name!r}: {value!r} is out of range") from None
 
 
 def _header_algorithm(token: str) -> str:
     if not token:
-        raise LicenceError("malformed token (not a JWT: empty)")
+        raise LicenseError("malformed token (not a JWT: empty)")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.DecodeError as exc:
         reason = str(exc) or "cannot decode"
-        raise LicenceError(
+        raise LicenseError(
             f"malformed token (not a JWT: {reason[0].lower()}{reason[1:]})"
         ) from None
     alg = header.get("alg")
     if not isinstance(alg, str) or not alg:
-        raise LicenceError("malformed token (the header names no algorithm)")
+        raise LicenseError("malformed token (the header names no algorithm)")
     return alg
 
 
@@ -157,7 +157,7 @@ def _customer(raw: Any) -> dict[str, str]:
     if not isinstance(raw, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
     ):
-        raise LicenceError("customer: expected an object of strings such as {name, contact}")
+        raise LicenseError("customer: expected an object of strings such as {name, contact}")
     return dict(raw)
 
 
@@ -168,7 +168,7 @@ def verify_token(
     issuer: str = DEFAULT_ISSUER,
     leeway: float = 0.0,
     now: datetime | None = None,
-) -> Licence:
+) -> License:
     """The licence a token grants; LicenceError with a short reason when it cannot be used.
 
     `leeway` (seconds) tolerates clock skew at both `exp` and `nbf`; `now` fixes the clock.
@@ -178,9 +178,9 @@ def verify_token(
     token = token.strip()
     alg = _header_algorithm(token)
     if alg.lower() == "none":
-        raise LicenceError("algorithm none is not accepted")
+        raise LicenseError("algorithm none is not accepted")
     if alg != expected:
-        raise LicenceError(f"algorithm {alg} is not accepted (expected {expected})")
+        raise LicenseError(f"algorithm {alg} is not accepted (expected {expected})")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -199,26 +199,26 @@ def verify_token(
             },
         )
     except jwt.InvalidSignatureError:
-        raise LicenceError("signature does not match the public key") from None
+        raise LicenseError("signature does not match the public key") from None
     except jwt.DecodeError as exc:
         reason = str(exc) or "cannot decode"
-        raise LicenceError(
+        raise LicenseError(
             f"malformed token (not a JWT: {reason[0].lower()}{reason[1:]})"
         ) from None
     except jwt.PyJWTError as exc:
-        raise LicenceError(f"token rejected ({_first_line(exc)})") from None
+        raise LicenseError(f"token rejected ({_first_line(exc)})") from None
 
     for name in _REQUIRED_CLAIMS:
         if name not in claims:
-            raise LicenceError(f"missing claim {name!r}")
+            raise LicenseError(f"missing claim {name!r}")
     subject = claims["sub"]
     if not isinstance(subject, str) or not subject:
-        raise LicenceError(f"claim 'sub': expected the customer id as a string, got {subject!r}")
+        raise LicenseError(f"claim 'sub': expected the customer id as a string, got {subject!r}")
     token_issuer = claims.get("iss")
     if token_issuer is None:
-        raise LicenceError(f"no issuer (expected {issuer!r})")
+        raise LicenseError(f"no issuer (expected {issuer!r})")
     if token_issuer != issuer:
-        raise LicenceError(f"issuer {token_issuer!r} is not {issuer!r}")
+        raise LicenseError(f"issuer {token_issuer!r} is not {issuer!r}")
 
     expires_at = _numeric_date(claims, "exp")
     not_before = _numeric_date(claims, "nbf")
@@ -226,11 +226,11 @@ def verify_token(
     moment = _utc(now) if now is not None else datetime.now(timezone.utc)
     skew = timedelta(seconds=leeway)
     if expires_at is not None and moment >= expires_at + skew:
-        raise LicenceError(f"expired at {format_time(expires_at)}")
+        raise LicenseError(f"expired at {format_time(expires_at)}")
     if not_before is not None and moment < not_before - skew:
-        raise LicenceError(f"not valid before {format_time(not_before)}")
+        raise LicenseError(f"not valid before {format_time(not_before)}")
 
-    return Licence(
+    return License(
         subject=subject,
         issuer=token_issuer,
         features=Features.from_claim(claims.get("features")),
@@ -260,9 +260,9 @@ def issue_token(
     key = _load_private_key(private_key)
     algorithm = algorithm_for_key(key)
     if not subject:
-        raise LicenceError("subject: the customer id must not be empty")
+        raise LicenseError("subject: the customer id must not be empty")
     if not issuer:
-        raise LicenceError("issuer: must not be empty")
+        raise LicenseError("issuer: must not be empty")
     checked = Features.from_claim(dict(features))
     expires = _utc(expires)
     payload: dict[str, Any] = {
@@ -275,7 +275,7 @@ def issue_token(
     if not_before is not None:
         not_before = _utc(not_before)
         if not_before >= expires:
-            raise LicenceError(
+            raise LicenseError(
                 f"expires {format_time(expires)}, not after not-before {format_time(not_before)}"
             )
         payload["nbf"] = int(not_before.timestamp())

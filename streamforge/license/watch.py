@@ -22,18 +22,18 @@ from prometheus_client import Gauge
 from streamforge.config.model import StreamConfig
 from streamforge.license.decisions import Decisions
 from streamforge.license.gate import Denial, denials, subject_of
-from streamforge.license.loading import LicenceStatus
+from streamforge.license.loading import LicenseStatus
 from streamforge.license.policy import PolicyError
-from streamforge.license.settings import LicenceSettings, LicenceSettingsError
-from streamforge.license.state import LicenceState, build_state, install
+from streamforge.license.settings import LicenseSettings, LicenseSettingsError
+from streamforge.license.state import LicenseState, build_state, install
 from streamforge.license.token import format_time
-from streamforge.runtime.metrics import REGISTRY, STREAMS_STOPPED
+from streamforge.observability.metrics import REGISTRY, STREAMS_STOPPED
 
 __all__ = [
     "CHECK_INTERVAL",
     "LICENSE_EXPIRY",
     "LICENSE_VALID",
-    "LicenceWatch",
+    "LicenseWatch",
     "WatchedStream",
     "expired_state",
     "publish_state",
@@ -64,21 +64,21 @@ class WatchedStream:
     halt: Callable[[], None]
 
 
-def publish_state(state: LicenceState) -> None:
+def publish_state(state: LicenseState) -> None:
     """Set the licence gauges from a state."""
     expires = state.expires_at
-    LICENSE_VALID.set(0 if state.status.licence is None else 1)
+    LICENSE_VALID.set(0 if state.status.license is None else 1)
     LICENSE_EXPIRY.set(expires.timestamp() if expires is not None else 0)
 
 
-def expired_state(state: LicenceState, now: datetime | None = None) -> LicenceState:
+def expired_state(state: LicenseState, now: datetime | None = None) -> LicenseState:
     """The state once the licence of `state` has expired: the base defaults, same policies."""
     moment = now or datetime.now(timezone.utc)
     expires = state.expires_at
     reason = f"expired at {format_time(expires)}" if expires is not None else "expired"
-    status = LicenceStatus(None, state.status.source, reason, moment)
+    status = LicenseStatus(None, state.status.source, reason, moment)
     processors = state.decisions.input_document().get("processors") or []
-    return LicenceState(
+    return LicenseState(
         state.settings, status, Decisions(state.engine, None, processors), state.engine
     )
 
@@ -93,7 +93,7 @@ def _file_mark(path: str | None) -> tuple[str, int, int] | None:
     return (path, info.st_mtime_ns, info.st_size)
 
 
-def _fingerprint(settings: LicenceSettings) -> tuple[Any, ...]:
+def _fingerprint(settings: LicenseSettings) -> tuple[Any, ...]:
     """What a change of licence shows in: the settings, the token, the files' mtime and size."""
     return (
         settings.token,
@@ -104,13 +104,13 @@ def _fingerprint(settings: LicenceSettings) -> tuple[Any, ...]:
     )
 
 
-class LicenceWatch:
+class LicenseWatch:
     """Watches the licence of a running process and stops streams it no longer allows."""
 
     def __init__(
         self,
-        state: LicenceState,
-        settings_source: Callable[[], LicenceSettings] | None = None,
+        state: LicenseState,
+        settings_source: Callable[[], LicenseSettings] | None = None,
         *,
         interval: float = CHECK_INTERVAL,
     ) -> None:
@@ -156,7 +156,7 @@ class LicenceWatch:
     def _deadline(self) -> datetime | None:
         """When the licence in effect stops being valid (expiry plus leeway)."""
         expires = self.state.expires_at
-        if expires is None or self.state.status.licence is None:
+        if expires is None or self.state.status.license is None:
             return None
         return expires + timedelta(seconds=self.state.settings.leeway)
 
@@ -174,14 +174,14 @@ class LicenceWatch:
             except Exception as exc:  # noqa: BLE001 - the watch must outlive a failed check
                 log.error("checking the licence failed: %s: %s", type(exc).__name__, exc)
 
-    def check(self, now: datetime | None = None) -> LicenceState | None:
+    def check(self, now: datetime | None = None) -> LicenseState | None:
         """One look at the licence: a change or an expiry installs a new state and stops the
         streams it refuses. Returns the new state, None when nothing changed."""
         moment = now or datetime.now(timezone.utc)
         with self._lock:
             try:
                 settings = self._settings_source()
-            except LicenceSettingsError as exc:
+            except LicenseSettingsError as exc:
                 log.warning("licence settings cannot be read again: %s; keeping them", exc)
                 settings = self._settings
             mark = _fingerprint(settings)
@@ -205,7 +205,7 @@ class LicenceWatch:
             self._stop_refused(new, why)
             return new
 
-    def _stop_refused(self, state: LicenceState, why: str) -> None:
+    def _stop_refused(self, state: LicenseState, why: str) -> None:
         for index, watched in enumerate(self._streams):
             if index in self._stopped_streams:
                 continue

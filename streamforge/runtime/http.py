@@ -14,8 +14,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from streamforge.runtime.connection import connections_down
-from streamforge.runtime.metrics import render_metrics
+from streamforge.observability.metrics import render_metrics
+from streamforge.plugin.connection import connections_down
 
 __all__ = ["DEFAULT_ADDRESS", "HttpServer", "Readiness", "parse_address", "start_http_server"]
 

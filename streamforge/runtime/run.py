@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Any
 from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
-from streamforge.build import StreamBuilder
-from streamforge.compile import CompiledFlow, compile_streams
 from streamforge.config.model import StreamConfig
+from streamforge.engine.dataflow import CompiledFlow, compile_streams
+from streamforge.engine.instantiate import StreamBuilder
+from streamforge.engine.keyed import KEEP_STATE_AT_STOP
+from streamforge.observability.logging import configure_logging
+from streamforge.observability.metrics import stream_totals
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
-from streamforge.runtime.logging import configure_logging
-from streamforge.runtime.metrics import stream_totals
-from streamforge.stateful import KEEP_STATE_AT_STOP
 
 if TYPE_CHECKING:
-    from streamforge.license.watch import LicenceWatch
+    from streamforge.license.watch import LicenseWatch
 
 __all__ = ["RunOptions", "prepare_recovery", "run_compiled", "run_streams", "worker_count"]
 
@@ -194,7 +194,7 @@ def run_streams(
     streams: Sequence[StreamConfig],
     options: RunOptions | None = None,
     *,
-    licence_watch: LicenceWatch | None = None,
+    license_watch: LicenseWatch | None = None,
 ) -> int:
     """Compile `streams` into one dataflow and run it with the HTTP endpoint beside it.
 
@@ -224,14 +224,14 @@ def run_streams(
     try:
         if options.http and enabled:
             http = start_http_server(address, readiness)
-        if licence_watch is not None:
+        if license_watch is not None:
             from streamforge.license.watch import WatchedStream
 
-            licence_watch.start([WatchedStream(s.config, s.source.halt) for s in compiled.streams])
+            license_watch.start([WatchedStream(s.config, s.source.halt) for s in compiled.streams])
         return run_compiled(compiled, options, stop, readiness)
     finally:
-        if licence_watch is not None:
-            licence_watch.stop()
+        if license_watch is not None:
+            license_watch.stop()
         compiled.close()
         if http is not None:
             http.stop()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
+from streamforge.plugin import load_builtins
 from streamforge.runtime.run import RunOptions, run_streams
 
 

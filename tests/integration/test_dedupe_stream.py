@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
+from streamforge.plugin import load_builtins
 from streamforge.runtime.run import RunOptions, run_streams
 
 # Readings 1..6 of one boiler tag; a flaky link resends some of them: within a batch (2),

@@ -12,11 +12,11 @@ import pytest
 from bytewax.run import cli_main
 from peers.stream_run import run_to_end
 
-from streamforge.compile import compile_streams
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
-from streamforge.processors._telemetry_time import format_nanos
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.engine.dataflow import compile_streams
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import load_builtins
+from streamforge.processors.telemetry.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 

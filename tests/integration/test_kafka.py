@@ -27,7 +27,7 @@ CLI = [sys.executable, "-m", "streamforge", "run"]
 WORKER_TAG_PLUGIN = """
 import threading
 
-from streamforge.components import Processor, register_processor
+from streamforge.plugin import Processor, register_processor
 
 
 @register_processor("itest_worker_tag")

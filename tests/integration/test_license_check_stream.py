@@ -12,11 +12,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
 from streamforge.license import state
 from streamforge.license.token import issue_token
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import load_builtins
 from streamforge.runtime.run import RunOptions, run_streams
 
 STREAM = """
@@ -46,7 +46,7 @@ output:
 """
 
 
-def licence_in_environment(
+def license_in_environment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **features: Any
 ) -> None:
     """Sign a licence with a new EC P-256 key and point the environment at it and the key."""
@@ -60,8 +60,8 @@ def licence_in_environment(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
     )
-    licence_file = tmp_path / "acme.jwt"
-    licence_file.write_text(
+    license_file = tmp_path / "acme.jwt"
+    license_file.write_text(
         issue_token(
             private_pem,
             subject="acme-001",
@@ -69,7 +69,7 @@ def licence_in_environment(
             expires=datetime.now(timezone.utc) + timedelta(days=1),
         )
     )
-    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(licence_file))
+    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(license_file))
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(public_file))
     state.install(None)
 
@@ -90,8 +90,8 @@ def denied() -> float:
     return REGISTRY.get_sample_value("streamforge_license_denied_total", labels) or 0.0
 
 
-def test_licensed_readings_reach_the_output(no_licence: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    licence_in_environment(no_licence, tmp_path, bindings=["opcua"])
+def test_licensed_readings_reach_the_output(no_license: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    license_in_environment(no_license, tmp_path, bindings=["opcua"])
     before = denied()
     assert run(tmp_path) == 0
     assert [d["value"] for d in lines(tmp_path / "out" / "readings.jsonl")] == [1, 2, 3, 4, 5, 6]
@@ -100,9 +100,9 @@ def test_licensed_readings_reach_the_output(no_licence: pytest.MonkeyPatch, tmp_
 
 
 def test_without_the_feature_readings_are_routed_with_the_reason(
-    no_licence: pytest.MonkeyPatch, tmp_path: Path
+    no_license: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    licence_in_environment(no_licence, tmp_path, bindings=["kafka"])
+    license_in_environment(no_license, tmp_path, bindings=["kafka"])
     before = denied()
     assert run(tmp_path) == 0
     routed = lines(tmp_path / "out" / "unlicensed.jsonl")

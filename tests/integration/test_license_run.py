@@ -29,11 +29,11 @@ LICENCE_VARIABLES = (
 )
 
 
-def _without_licence() -> dict[str, str]:
+def _without_license() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in LICENCE_VARIABLES}
 
 
-def _licence(directory: Path, features: dict[str, object], expires: datetime) -> str:
+def _license(directory: Path, features: dict[str, object], expires: datetime) -> str:
     """Write a licence and its public key into `directory`; the config section naming them."""
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(
@@ -101,7 +101,7 @@ def test_run_refuses_unlicensed_components(tmp_path: Path) -> None:
         """,
     )
     done = subprocess.run(
-        [*CLI, str(config)], capture_output=True, text=True, timeout=60, env=_without_licence()
+        [*CLI, str(config)], capture_output=True, text=True, timeout=60, env=_without_license()
     )
     assert done.returncode == 1
     assert (
@@ -112,10 +112,10 @@ def test_run_refuses_unlicensed_components(tmp_path: Path) -> None:
     assert not (tmp_path / "out.txt").exists()
 
 
-def test_licence_expiring_while_two_streams_run(tmp_path: Path, runs: list[Run]) -> None:
+def test_license_expiring_while_two_streams_run(tmp_path: Path, runs: list[Run]) -> None:
     port = free_port()
     expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=8)
-    section = _licence(tmp_path, {"processors": ["alarm"]}, expires)
+    section = _license(tmp_path, {"processors": ["alarm"]}, expires)
     base = write(
         tmp_path / "base.yaml",
         f"""
@@ -164,7 +164,7 @@ def test_licence_expiring_while_two_streams_run(tmp_path: Path, runs: list[Run])
 
 def test_process_exits_when_its_only_stream_is_stopped(tmp_path: Path, runs: list[Run]) -> None:
     expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=6)
-    alarms = _alarm_stream(tmp_path, _licence(tmp_path, {"processors": ["alarm"]}, expires))
+    alarms = _alarm_stream(tmp_path, _license(tmp_path, {"processors": ["alarm"]}, expires))
     run = Run(alarms, log=tmp_path / "run.log")
     runs.append(run)
     try:

@@ -15,11 +15,11 @@ from peers.modbus_server import BlackHole, Device, ModbusServer
 from peers.ports import free_port
 from peers.stream_run import Run, out_lines, wait_until, write
 
-from streamforge.inputs._modbus_device import DevicePoller
-from streamforge.inputs.modbus import ModbusInput
+from streamforge.inputs.modbus.device import DevicePoller
+from streamforge.inputs.modbus.modbus import ModbusInput
 from streamforge.message import Message
-from streamforge.runtime.connection import Connection, connection
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin.connection import Connection, connection
 
 StartServer = Callable[..., ModbusServer]
 ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")

@@ -13,7 +13,7 @@ from peers.opa_server import OpaTestServer, opa_server  # noqa: F401
 from peers.ports import free_port
 
 from streamforge.commands import policy as policy_command
-from streamforge.license.claims import Features, Licence
+from streamforge.license.claims import Features, License
 from streamforge.license.decisions import Decisions
 from streamforge.license.policy import (
     UNDEFINED,
@@ -23,12 +23,12 @@ from streamforge.license.policy import (
     builtin_policy_files,
 )
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 KNOWN = ["alarm", "downsample", "mapping", "window"]
 
-GRANTS = Licence(
+GRANTS = License(
     subject="acme-001",
     issuer="streamforge-licensing",
     features=Features.from_claim(
@@ -68,11 +68,11 @@ def rego() -> RegoEngine:
     return RegoEngine.load(None)
 
 
-@pytest.mark.parametrize("licence", [None, GRANTS], ids=["defaults", "licence"])
+@pytest.mark.parametrize("license", [None, GRANTS], ids=["defaults", "licence"])
 def test_same_decisions_as_in_process(
-    opa: OpaEngine, rego: RegoEngine, licence: Licence | None
+    opa: OpaEngine, rego: RegoEngine, license: License | None
 ) -> None:
-    remote, local = Decisions(opa, licence, KNOWN), Decisions(rego, licence, KNOWN)
+    remote, local = Decisions(opa, license, KNOWN), Decisions(rego, license, KNOWN)
     for category, feature in QUESTIONS:
         assert remote.allowed(category, feature) == local.allowed(category, feature)
         assert remote.reason(category, feature) == local.reason(category, feature)
@@ -91,7 +91,7 @@ def test_decisions_are_asked_once(opa: OpaEngine, opa_server: OpaTestServer) -> 
     assert body["input"]["license"]["subject"] == "acme-001"
 
 
-@pytest.mark.parametrize("licence", [None, GRANTS], ids=["defaults", "licence"])
+@pytest.mark.parametrize("license", [None, GRANTS], ids=["defaults", "licence"])
 @pytest.mark.parametrize(
     "query",
     [
@@ -107,9 +107,9 @@ def test_decisions_are_asked_once(opa: OpaEngine, opa_server: OpaTestServer) -> 
     ],
 )
 def test_same_answers_as_in_process(
-    opa: OpaEngine, rego: RegoEngine, query: str, licence: Licence | None
+    opa: OpaEngine, rego: RegoEngine, query: str, license: License | None
 ) -> None:
-    document = {"license": licence.to_policy_input() if licence else None, "processors": KNOWN}
+    document = {"license": license.to_policy_input() if license else None, "processors": KNOWN}
     remote, local = opa.query(query, document), rego.query(query, document)
     if isinstance(local, list):
         remote, local = sorted(map(json.dumps, remote)), sorted(map(json.dumps, local))

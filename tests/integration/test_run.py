@@ -13,7 +13,7 @@ from peers.stream_run import CLI, out_lines, run_to_end, write
 
 #: test-only components, loaded with --plugins
 PLUGIN = '''
-from streamforge.components import (
+from streamforge.plugin import (
     Field, Input, InputReader, Processor, register_input, register_processor,
 )
 from streamforge.message import Message

@@ -20,8 +20,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from peers.schema_registry import TestSchemaRegistry
 from peers.stream_run import Run, out_lines, write
 
-from streamforge.components import load_builtins, registry
 from streamforge.message import Message
+from streamforge.plugin import load_builtins, registry
 
 QUALITY = {"type": "enum", "name": "Quality", "symbols": ["GOOD", "SUSPECT", "UNCERTAIN", "BAD"]}
 #: the telemetry envelope, times as RFC 3339 strings

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from streamforge.components import load_builtins
 from streamforge.config.loader import load_stream
 from streamforge.config.model import ConfigError
+from streamforge.plugin import load_builtins
 from streamforge.runtime.run import RunOptions, run_streams
 
 STREAM = """

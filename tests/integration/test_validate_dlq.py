@@ -16,10 +16,10 @@ from bytewax.testing import run_main
 from peers.schema_registry import TestSchemaRegistry
 from peers.tansu import Tansu
 
-from streamforge.compile import compile_streams
-from streamforge.components import load_builtins, registry
 from streamforge.config import load_stream
+from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
+from streamforge.plugin import load_builtins, registry
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "streams" / "validate-with-dlq.yaml"

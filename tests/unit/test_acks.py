@@ -8,8 +8,10 @@ from typing import Any
 
 from bytewax.testing import run_main
 
-from streamforge.compile import compile_streams
-from streamforge.components import (
+from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
+from streamforge.message import Message
+from streamforge.plugin import (
     Field,
     Input,
     InputReader,
@@ -18,8 +20,6 @@ from streamforge.components import (
     register_input,
     register_output,
 )
-from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.message import Message
 
 #: input name -> (first value of each acknowledged batch, error)
 ACKS: dict[str, list[tuple[int, str | None]]] = {}

@@ -12,7 +12,7 @@ import yaml
 from streamforge.cli import main
 
 PLUGIN = '''
-from streamforge.components import Field, Processor, register_processor
+from streamforge.plugin import Field, Processor, register_processor
 
 
 @register_processor(

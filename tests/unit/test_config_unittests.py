@@ -11,22 +11,22 @@ from pathlib import Path
 import pytest
 
 from streamforge.cli import main as cli_main
-from streamforge.commands import unittest as unittest_command
-from streamforge.message import Message
-from streamforge.unittest.conditions import (
+from streamforge.commands import test as unittest_command
+from streamforge.configtest.conditions import (
     DefinitionError,
     json_contains,
     json_equal,
     parse_condition_set,
     parse_input_part,
 )
-from streamforge.unittest.discover import discover, path_pair
-from streamforge.unittest.targets import (
+from streamforge.configtest.discover import discover, path_pair
+from streamforge.configtest.targets import (
     TargetError,
     apply_mocks,
     parse_pointer,
     resolve_target,
 )
+from streamforge.message import Message
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "unittests"
 

@@ -7,9 +7,9 @@ import urllib.request
 
 import pytest
 
-from streamforge.runtime.connection import Backoff, connection, connections_down
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin.connection import Backoff, connection, connections_down
 from streamforge.runtime.http import Readiness, start_http_server
-from streamforge.runtime.metrics import REGISTRY
 
 
 def test_backoff_grows_to_its_maximum_with_jitter_and_resets() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamforge.components import KINDS, load_plugins
 from streamforge.docs_gen import builtin_specs, main, render_components_markdown
+from streamforge.plugin import KINDS, load_plugins
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "components.md"

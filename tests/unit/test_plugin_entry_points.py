@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from streamforge.components import PluginError, load_entry_points, registry
+from streamforge.plugin import PluginError, load_entry_points, registry
 
 PLUGIN_MODULE = '''
-from streamforge.components import Processor, register_processor
+from streamforge.plugin import Processor, register_processor
 
 @register_processor("{name}")
 class Tagged(Processor):

@@ -10,18 +10,13 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, cluster_main
 
+from streamforge.engine.keyed import SHARD_NAMES, SHARDS, ShardLogic, shard_of
 from streamforge.message import Message
-from streamforge.stateful import (
-    SHARD_NAMES,
-    SHARDS,
-    KeyedProcessor,
-    ShardLogic,
-    default_key,
-    shard_of,
-)
+from streamforge.processors.telemetry.series import SeriesKeyedProcessor
+from streamforge.processors.telemetry.series import series_key as default_key
 
 
-class SumAtEnd(KeyedProcessor):
+class SumAtEnd(SeriesKeyedProcessor):
     """Absorbs values; emits one sum per series when the input ends."""
 
     def process_key(self, key: str, batch: list[Message], state: Any) -> tuple[list[Message], Any]:
@@ -51,7 +46,7 @@ def test_states_are_kept_per_series_across_batches_until_the_input_ends() -> Non
     assert proc.end_of_input() == []  # on_eof forgot them
 
 
-class Tagger(KeyedProcessor):
+class Tagger(SeriesKeyedProcessor):
     """Counts readings per series into `n`; emits them (and, when told, a message of its own)."""
 
     preserves_keys = True

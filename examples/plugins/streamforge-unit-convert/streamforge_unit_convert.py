@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.components import BuildContext, Field, Processor, register_processor
 from streamforge.message import Message, PayloadError
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
 
 __all__ = ["UNITS", "UnitConvert", "convert"]
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from streamforge.bloblang.gotime import nanos_of
+from streamforge.timefmt.gotime import nanos_of
 
 __all__ = ["go_quote", "go_unquote", "go_sprintf", "go_float_g", "go_float_json"]
 

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, type_error, type_name
-from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.bloblang.lib.numbers import format_go_float, is_number, norm_float, to_float
 from streamforge.bloblang.registry import Param, method
+from streamforge.timefmt.gotime import format_rfc3339_nano
 
 __all__ = ["format_timestamp", "to_bool", "to_bytes", "to_string"]
 

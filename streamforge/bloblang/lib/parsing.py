@@ -18,10 +18,10 @@ import msgpack
 import yaml
 
 from streamforge.bloblang.errors import MappingError, type_error
-from streamforge.bloblang.gotime import format_rfc3339_nano
 from streamforge.bloblang.lib._gofmt import go_float_json
 from streamforge.bloblang.lib.strings import as_str
 from streamforge.bloblang.registry import Param, method
+from streamforge.timefmt.gotime import format_rfc3339_nano
 
 __all__ = ["go_json_dumps", "go_json_error"]
 

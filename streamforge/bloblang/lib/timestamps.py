@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, type_error
-from streamforge.bloblang.gotime import (
+from streamforge.bloblang.registry import Param, function, method
+from streamforge.timefmt.gotime import (
     RFC3339_NANO,
     UTC,
     Timestamp,
@@ -29,8 +30,7 @@ from streamforge.bloblang.gotime import (
     to_zone,
     unix_nanos,
 )
-from streamforge.bloblang.registry import Param, function, method
-from streamforge.bloblang.strftime import format_strftime, parse_strptime
+from streamforge.timefmt.strftime import format_strftime, parse_strptime
 
 __all__ = [
     "IsoPeriod",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streamforge.components import Cache, Output, Processor, registry
 from streamforge.message import Message
+from streamforge.plugin import Cache, Output, Processor, registry
 
 
 class Ctx:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from component_helpers import Ctx
 
-from streamforge.components import load_builtins
+from streamforge.plugin import load_builtins
 
 
 @pytest.fixture(scope="session", autouse=True)

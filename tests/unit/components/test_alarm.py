@@ -497,7 +497,7 @@ def test_lint_reports_a_repeated_rule(tmp_path: Path) -> None:
 def test_spec_example_builds_and_raises() -> None:
     import yaml
 
-    from streamforge.components import registry
+    from streamforge.plugin import registry
 
     spec = registry.get("processor", "alarm")
     assert spec is not None

@@ -12,8 +12,8 @@ import pytest
 from component_helpers import build
 
 from streamforge.message import Message
-from streamforge.processors._avro_codec import AvroCodec
-from streamforge.processors._avro_wire import AvroValueError, confluent_frame, confluent_schema_id
+from streamforge.processors.avro.codec import AvroCodec
+from streamforge.processors.avro.wire import AvroValueError, confluent_frame, confluent_schema_id
 
 QUALITY = {"type": "enum", "name": "Quality", "symbols": ["GOOD", "SUSPECT", "UNCERTAIN", "BAD"]}
 READING = {

@@ -7,7 +7,7 @@ import time
 import pytest
 from component_helpers import Recorder, msgs
 
-from streamforge.batching import BatchingOutput, BatchPolicy, with_batching
+from streamforge.plugin.batching import BatchingOutput, BatchPolicy, with_batching
 
 
 def test_no_trigger_means_no_wrapper() -> None:
@@ -76,8 +76,8 @@ def test_policy_parsing() -> None:
 
 def _archive(conf: dict, ctx: object) -> object:
     """A batch processor that turns a batch into one message joining the payloads."""
-    from streamforge.components import Processor
     from streamforge.message import Message
+    from streamforge.plugin import Processor
 
     class Archive(Processor):
         def process_batch(self, batch: list[Message]) -> list[Message]:

@@ -225,7 +225,7 @@ def test_switch_output_unmatched_dropped_or_failed(ctx, strict: bool) -> None:  
 
 
 def test_batching_check_ends_a_batch(ctx) -> None:  # type: ignore[no-untyped-def]
-    from streamforge.batching import with_batching
+    from streamforge.plugin.batching import with_batching
 
     rec = Recorder()
     out = with_batching(rec, {"check": 'this.type == "end"'})

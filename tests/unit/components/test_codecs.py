@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamforge.inputs._codecs import CodecError, Splitter, parse_output_codec
+from streamforge.connectors.codecs import CodecError, Splitter, parse_output_codec
 
 
 def test_lines_split_across_chunks_and_track_consumed_bytes() -> None:

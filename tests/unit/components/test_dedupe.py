@@ -9,12 +9,12 @@ from typing import Any, cast
 import pytest
 from component_helpers import Ctx, build
 
-from streamforge.build import StreamBuilder, close_stream_caches
 from streamforge.caches.memory import MemoryCache
-from streamforge.components import Cache, CacheError
 from streamforge.config import load_stream
+from streamforge.engine.instantiate import StreamBuilder, close_stream_caches
 from streamforge.message import Message
-from streamforge.pipeline import ProcessorChain
+from streamforge.plugin import Cache, CacheError
+from streamforge.plugin.chain import ProcessorChain
 from streamforge.processors.dedupe import DedupeProcessor
 
 ENVELOPE_KEY = '${! json("asset_id") }-${! json("parameter") }-${! json("timestamps.device_time") }'

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from streamforge.config import lint_paths
 from streamforge.message import Message
-from streamforge.processors._telemetry_time import format_nanos
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.processors.telemetry.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 
@@ -412,7 +412,7 @@ def test_lint_reports_bad_values_at_their_place(tmp_path: Path) -> None:
 def test_spec_examples_build_and_compress() -> None:
     import yaml
 
-    from streamforge.components import registry
+    from streamforge.plugin import registry
 
     spec = registry.get("processor", "downsample")
     assert spec is not None

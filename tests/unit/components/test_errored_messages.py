@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from component_helpers import Ctx, Recorder
 
-from streamforge.build import OutputWithProcessors
-from streamforge.components import load_builtins
+from streamforge.engine.instantiate import OutputWithProcessors
 from streamforge.message import Message
-from streamforge.pipeline import ProcessorChain
+from streamforge.plugin import load_builtins
+from streamforge.plugin.chain import ProcessorChain
 
 load_builtins()
 CTX = Ctx()

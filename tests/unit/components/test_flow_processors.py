@@ -7,7 +7,7 @@ import time
 from component_helpers import Fn, build, msgs
 
 from streamforge.message import Message
-from streamforge.pipeline import ProcessorChain
+from streamforge.plugin.chain import ProcessorChain
 
 
 def fail_on(payload: bytes, reason: str = "bad input"):  # type: ignore[no-untyped-def]

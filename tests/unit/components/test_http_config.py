@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streamforge.components import load_builtins, registry
 from streamforge.config import load_stream
 from streamforge.config.model import ConfigError
+from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from streamforge.inputs.http_server import (
     RateLimit,
     _canonical,
@@ -16,7 +16,7 @@ from streamforge.inputs.http_server import (
     _path_matcher,
     parse_rate_limit,
 )
-from streamforge.outputs._circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from streamforge.plugin import load_builtins, registry
 
 load_builtins()
 

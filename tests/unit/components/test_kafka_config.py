@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from component_helpers import Ctx
 
-from streamforge.components import registry
 from streamforge.config import lint_paths
-from streamforge.inputs._kafka_client import client_config, split_addresses
-from streamforge.inputs.kafka import KafkaInput, TopicSpec, parse_topics
+from streamforge.connectors.kafka import client_config, split_addresses
+from streamforge.inputs.kafka.kafka import KafkaInput, TopicSpec, parse_topics
 from streamforge.message import Message
-from streamforge.outputs._kafka_writer import KafkaWriter
-from streamforge.outputs.kafka import header_filter
+from streamforge.outputs.kafka.kafka import header_filter
+from streamforge.outputs.kafka.writer import KafkaWriter
+from streamforge.plugin import registry
 
 pytest.importorskip("confluent_kafka")
 

@@ -20,14 +20,14 @@ from component_helpers import Ctx, build, msgs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from streamforge.build import BuildError, StreamBuilder
-from streamforge.components import registry
 from streamforge.config.loader import lint_paths, load_stream
+from streamforge.engine.instantiate import BuildError, StreamBuilder
 from streamforge.license import state
 from streamforge.license.policy import PolicyEngine, PolicyError, RegoEngine
-from streamforge.license.settings import LicenceSettings
+from streamforge.license.settings import LicenseSettings
 from streamforge.license.token import issue_token
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import registry
 
 
 class Keys:
@@ -62,11 +62,11 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     return Keys(tmp_path_factory.mktemp("vendor-key"))
 
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
-def settings(keys: Keys, token: str | None, policy_dir: Path | None = None) -> LicenceSettings:
-    return LicenceSettings(
+def settings(keys: Keys, token: str | None, policy_dir: Path | None = None) -> LicenseSettings:
+    return LicenseSettings(
         token=token,
         public_key_file=str(keys.public_file),
         policy_dir=str(policy_dir) if policy_dir else None,
@@ -119,7 +119,7 @@ def test_denied_feature_flags_every_message_with_reason_and_subject(keys: Keys) 
     assert denied_count("flag", "bindings/opcua") == 2
 
 
-def test_without_a_licence_the_error_says_so() -> None:
+def test_without_a_license_the_error_says_so() -> None:
     proc = build(
         "processor",
         "license_check",
@@ -133,7 +133,7 @@ def test_without_a_licence_the_error_says_so() -> None:
     )
 
 
-def test_base_features_pass_without_a_licence() -> None:
+def test_base_features_pass_without_a_license() -> None:
     mqtt = build("processor", "license_check", {"feature": "mqtt"}, context("base"))
     window = build(
         "processor", "license_check", {"category": "processors", "feature": "window"}, context("w")
@@ -179,7 +179,7 @@ def test_messages_that_failed_earlier_keep_their_own_error(on_denied: str) -> No
     assert denied_count(f"earlier_{on_denied}", "bindings/kafka") == 1
 
 
-def test_a_new_licence_flips_the_decision_without_rebuilding(
+def test_a_new_license_flips_the_decision_without_rebuilding(
     keys: Keys, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="streamforge.processors.license_check")
@@ -206,7 +206,7 @@ def test_a_new_licence_flips_the_decision_without_rebuilding(
     assert caplog.records[-1].levelno == logging.WARNING
 
 
-def test_a_closed_processor_no_longer_follows_the_licence(keys: Keys) -> None:
+def test_a_closed_processor_no_longer_follows_the_license(keys: Keys) -> None:
     proc = build("processor", "license_check", {"feature": "kafka"}, context("closed"))
     proc.close()
     install(keys, keys.token(bindings=["kafka"]))

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from streamforge.caches.memory import MemoryCache, memory_cache
-from streamforge.components import Cache, registry
+from streamforge.plugin import Cache, registry
 
 
 class Clock:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamforge.inputs._modbus_decode import make_decoder
-from streamforge.inputs._modbus_tags import parse_tag
+from streamforge.inputs.modbus.decode import make_decoder
+from streamforge.inputs.modbus.tags import parse_tag
 
 
 def decode(words: list[Any], byte_order: str = "ABCD", **tag: Any) -> Any:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.inputs._modbus_plan import ReadRequest, plan_requests, split
-from streamforge.inputs._modbus_tags import Tag, parse_tags
+from streamforge.inputs.modbus.plan import ReadRequest, plan_requests, split
+from streamforge.inputs.modbus.tags import Tag, parse_tags
 
 
 def tags(*entries: dict[str, Any]) -> list[Tag]:

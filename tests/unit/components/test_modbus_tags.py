@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from streamforge.build import BuildError, StreamBuilder
-from streamforge.components import registry
 from streamforge.config import ConfigError, lint_paths, load_stream
-from streamforge.inputs._modbus_tags import parse_controller, parse_slave_ids, parse_tags
-from streamforge.inputs.modbus import ModbusInput
+from streamforge.engine.instantiate import BuildError, StreamBuilder
+from streamforge.inputs.modbus.modbus import ModbusInput
+from streamforge.inputs.modbus.tags import parse_controller, parse_slave_ids, parse_tags
+from streamforge.plugin import registry
 
 
 def tags(*entries: dict[str, Any]) -> list[Any]:

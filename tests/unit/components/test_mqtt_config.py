@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from component_helpers import Ctx
 
-from streamforge.components import registry
 from streamforge.config import lint_paths
-from streamforge.inputs._mqtt_client import MqttSettings, build_ssl_context, parse_url
+from streamforge.connectors.mqtt import MqttSettings, build_ssl_context, parse_url
 from streamforge.inputs.mqtt import MqttInput
 from streamforge.outputs.mqtt import MqttOutput, parse_retained
+from streamforge.plugin import registry
 
 
 def lint(tmp_path: Path, text: str) -> list[str]:

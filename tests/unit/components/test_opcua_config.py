@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 
-from streamforge.components import load_builtins, registry
 from streamforge.config import lint_paths
-from streamforge.inputs._opcua_security import check_security, parse_fingerprint
-from streamforge.inputs.opcua import OpcuaInput, parse_endpoint, parse_interval_ms, parse_node_id
+from streamforge.inputs.opcua.opcua import (
+    OpcuaInput,
+    parse_endpoint,
+    parse_interval_ms,
+    parse_node_id,
+)
+from streamforge.inputs.opcua.security import check_security, parse_fingerprint
+from streamforge.plugin import load_builtins, registry
 
 load_builtins()
 

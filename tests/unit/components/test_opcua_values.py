@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from asyncua import ua
 
-from streamforge.inputs._opcua_values import NodeInfo, json_value, status_name, tag_type
+from streamforge.inputs.opcua.values import NodeInfo, json_value, status_name, tag_type
 
 
 def info(datatype: str = "Double") -> NodeInfo:

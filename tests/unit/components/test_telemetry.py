@@ -11,9 +11,9 @@ import pytest
 import yaml
 from component_helpers import Ctx, build
 
-from streamforge.components import registry
 from streamforge.message import Message
-from streamforge.processors._telemetry_time import format_nanos, time_nanos
+from streamforge.plugin import registry
+from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
 
 T0 = "2024-05-01T12:00:00Z"
 

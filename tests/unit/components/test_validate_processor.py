@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from streamforge.config import lint_paths
 from streamforge.message import Message
-from streamforge.processors._validate_schema import SchemaCheck
+from streamforge.processors.validate.schema import SchemaCheck
 
 T0 = "2024-05-01T12:00:00Z"
 

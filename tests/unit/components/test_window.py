@@ -18,13 +18,13 @@ from bytewax.testing import run_main
 from component_helpers import build
 
 from streamforge.cli import main as cli
-from streamforge.compile import compile_streams
-from streamforge.components import Input, InputReader, Output, register_input, register_output
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
+from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
-from streamforge.processors._telemetry_time import format_nanos, time_nanos
-from streamforge.processors._window_spec import micros_datetime
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import Input, InputReader, Output, register_input, register_output
+from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
+from streamforge.processors.window.spec import micros_datetime
 
 T0 = time_nanos("2024-05-01T12:00:00Z")
 #: the in-memory windows' system clock, fixed so event-time watermarks do not drift
@@ -695,7 +695,7 @@ RANGE_AND_DROP = {
 
 
 def test_validate_then_window_share_one_stateful_step() -> None:
-    from streamforge.compile import _segments
+    from streamforge.engine.dataflow import _segments
 
     def built(kind: str, conf: dict[str, Any]) -> tuple[ComponentConfig, Any]:
         return ComponentConfig("processor", kind, conf, "p", LOC), build("processor", kind, conf)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from streamforge.components import (
+from streamforge.plugin import (
     Field,
     register_input,
     register_output,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streamforge.config import lint_paths, load_stream, load_yaml
-from streamforge.unittest.discover import discover
-from streamforge.unittest.runner import run_file
+from streamforge.configtest.discover import discover
+from streamforge.configtest.runner import run_file
 
 Write = Callable[..., Path]
 

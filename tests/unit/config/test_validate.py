@@ -313,7 +313,7 @@ def test_environment_variables_in_config(write: Write, monkeypatch: pytest.Monke
 def test_plugins_load_relative_to_the_config_before_validation(write: Write) -> None:
     write(
         """
-        from streamforge.components import Field, register_processor
+        from streamforge.plugin import Field, register_processor
 
         @register_processor("test_only_plugin_proc", fields=[Field("n", "int", default=1)])
         def make(conf, ctx):

@@ -11,7 +11,7 @@ from license_helpers import KeyPair
 
 from streamforge.license.token import issue_token
 
-__all__ = ["write", "write_licence"]
+__all__ = ["write", "write_license"]
 
 
 def write(path: Path, text: str) -> Path:
@@ -21,7 +21,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def write_licence(
+def write_license(
     pair: KeyPair,
     path: Path,
     features: dict[str, Any],

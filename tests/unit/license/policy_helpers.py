@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from streamforge.license.claims import Features, Licence
+from streamforge.license.claims import Features, License
 from streamforge.license.policy import PolicyEngine
 
-__all__ = ["CountingEngine", "licence"]
+__all__ = ["CountingEngine", "license"]
 
 
-def licence(subject: str = "acme-001", **features: Any) -> Licence:
+def license(subject: str = "acme-001", **features: Any) -> License:
     """A verified licence granting `features` (the claim's shape: bindings=[...], ...)."""
-    return Licence(
+    return License(
         subject=subject,
         issuer="streamforge-licensing",
         features=Features.from_claim(features),

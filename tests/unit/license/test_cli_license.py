@@ -14,7 +14,7 @@ from license_helpers import FEATURES, KeyPair, b64url
 
 from streamforge.commands import license as license_command
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 @pytest.fixture
@@ -62,16 +62,16 @@ def test_issue_then_verify(
         "--customer-name", "ACME Corp",
         "--customer-contact", "ops@acme.example",
     )  # fmt: skip
-    licence_file = tmp_path / "licence.jwt"
-    licence_file.write_text(token + "\n")
+    license_file = tmp_path / "licence.jwt"
+    license_file.write_text(token + "\n")
 
     code, out, err = _cli(
-        ["verify", str(licence_file), "--public-key", str(key_pair.public_file)], capsys
+        ["verify", str(license_file), "--public-key", str(key_pair.public_file)], capsys
     )
 
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"{licence_file}: valid licence"
+    assert lines[0] == f"{license_file}: valid licence"
     fields = dict(line.split(":", 1) for line in lines[1:])
     fields = {k: v.strip() for k, v in fields.items()}
     assert fields["subject"] == "acme-001"
@@ -93,7 +93,7 @@ def test_issue_to_a_file_and_verify_with_the_key_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pair = key_pairs["EdDSA"]
-    licence_file = tmp_path / "out.jwt"
+    license_file = tmp_path / "out.jwt"
     code, out, err = _cli(
         [
             "issue",
@@ -101,15 +101,15 @@ def test_issue_to_a_file_and_verify_with_the_key_from_the_environment(
             "--subject", "plant-7",
             "--features", str(features_file),
             "--expires", "365d",
-            "--output", str(licence_file),
+            "--output", str(license_file),
         ],
         capsys,
     )  # fmt: skip
     assert code == 0 and out == ""
-    assert f"to {licence_file}" in err
+    assert f"to {license_file}" in err
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(pair.public_file))
 
-    code, out, _ = _cli(["verify", str(licence_file)], capsys)
+    code, out, _ = _cli(["verify", str(license_file)], capsys)
 
     assert code == 0
     assert "subject:      plant-7" in out.splitlines()
@@ -129,7 +129,7 @@ def test_verify_reads_stdin(
     assert out.startswith("-: valid licence")
 
 
-def test_verify_a_tampered_licence(
+def test_verify_a_tampered_license(
     key_pairs: dict[str, KeyPair],
     features_file: Path,
     tmp_path: Path,
@@ -140,18 +140,18 @@ def test_verify_a_tampered_licence(
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     claims["features"]["capabilities"]["max_things"] = 100000
     forged_payload = b64url(json.dumps(claims).encode())
-    licence_file = tmp_path / "forged.jwt"
-    licence_file.write_text(f"{header}.{forged_payload}.{signature}")
+    license_file = tmp_path / "forged.jwt"
+    license_file.write_text(f"{header}.{forged_payload}.{signature}")
 
     code, out, err = _cli(
-        ["verify", str(licence_file), "--public-key", str(pair.public_file)], capsys
+        ["verify", str(license_file), "--public-key", str(pair.public_file)], capsys
     )
 
     assert (code, out) == (1, "")
-    assert err == f"{licence_file}: invalid licence: signature does not match the public key\n"
+    assert err == f"{license_file}: invalid licence: signature does not match the public key\n"
 
 
-def test_verify_an_expired_licence(
+def test_verify_an_expired_license(
     key_pairs: dict[str, KeyPair],
     features_file: Path,
     tmp_path: Path,
@@ -160,16 +160,16 @@ def test_verify_an_expired_licence(
     pair = key_pairs["RS256"]
     code, token, _ = _cli(_issue_args(pair, features_file, "2020-01-01"), capsys)
     assert code == 0
-    licence_file = tmp_path / "old.jwt"
-    licence_file.write_text(token)
+    license_file = tmp_path / "old.jwt"
+    license_file.write_text(token)
     code, _, err = _cli(
-        ["verify", str(licence_file), "--public-key", str(pair.public_file)], capsys
+        ["verify", str(license_file), "--public-key", str(pair.public_file)], capsys
     )
     assert code == 1
-    assert err == f"{licence_file}: invalid licence: expired at 2020-01-01T00:00:00Z\n"
+    assert err == f"{license_file}: invalid licence: expired at 2020-01-01T00:00:00Z\n"
 
 
-def test_verify_a_licence_not_yet_valid(
+def test_verify_a_license_not_yet_valid(
     key_pairs: dict[str, KeyPair],
     features_file: Path,
     tmp_path: Path,
@@ -177,10 +177,10 @@ def test_verify_a_licence_not_yet_valid(
 ) -> None:
     pair = key_pairs["ES256"]
     token = _issue(pair, features_file, capsys, "--not-before", "2098-01-01T00:00:00Z")
-    licence_file = tmp_path / "later.jwt"
-    licence_file.write_text(token)
+    license_file = tmp_path / "later.jwt"
+    license_file.write_text(token)
     code, _, err = _cli(
-        ["verify", str(licence_file), "--public-key", str(pair.public_file)], capsys
+        ["verify", str(license_file), "--public-key", str(pair.public_file)], capsys
     )
     assert code == 1
     assert err.endswith("invalid licence: not valid before 2098-01-01T00:00:00Z\n")
@@ -193,14 +193,14 @@ def test_verify_with_a_custom_issuer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pair = key_pairs["EdDSA"]
-    licence_file = tmp_path / "acme.jwt"
-    licence_file.write_text(_issue(pair, features_file, capsys, "--issuer", "acme-licensing"))
+    license_file = tmp_path / "acme.jwt"
+    license_file.write_text(_issue(pair, features_file, capsys, "--issuer", "acme-licensing"))
     key = ["--public-key", str(pair.public_file)]
 
-    code, out, _ = _cli(["verify", str(licence_file), *key, "--issuer", "acme-licensing"], capsys)
+    code, out, _ = _cli(["verify", str(license_file), *key, "--issuer", "acme-licensing"], capsys)
     assert code == 0 and "issuer:       acme-licensing" in out.splitlines()
 
-    code, _, err = _cli(["verify", str(licence_file), *key], capsys)
+    code, _, err = _cli(["verify", str(license_file), *key], capsys)
     assert code == 1
     assert "invalid licence: issuer 'acme-licensing' is not 'streamforge-licensing'" in err
 
@@ -229,9 +229,9 @@ def test_verify_garbage(
 
 
 def test_verify_without_a_public_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    licence_file = tmp_path / "licence.jwt"
-    licence_file.write_text("a.b.c")
-    code, out, err = _cli(["verify", str(licence_file)], capsys)
+    license_file = tmp_path / "licence.jwt"
+    license_file.write_text("a.b.c")
+    code, out, err = _cli(["verify", str(license_file)], capsys)
     assert (code, out) == (1, "")
     assert "no public key: pass --public-key PEM or set STREAMFORGE_LICENSE_PUBLIC_KEY_FILE" in err
 
@@ -239,10 +239,10 @@ def test_verify_without_a_public_key(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_verify_with_a_missing_public_key_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    licence_file = tmp_path / "licence.jwt"
-    licence_file.write_text("a.b.c")
+    license_file = tmp_path / "licence.jwt"
+    license_file.write_text("a.b.c")
     key = tmp_path / "vendor.pem"
-    code, _, err = _cli(["verify", str(licence_file), "--public-key", str(key)], capsys)
+    code, _, err = _cli(["verify", str(license_file), "--public-key", str(key)], capsys)
     assert code == 1
     assert f"public key file {key}: not found" in err
 

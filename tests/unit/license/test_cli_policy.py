@@ -16,7 +16,7 @@ from streamforge.license.token import issue_token
 KAFKA = 'data.streamforge.features.binding_allowed["kafka"]'
 
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 def _eval(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -29,7 +29,7 @@ def _eval(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
     return code, out, err
 
 
-def _licence_file(
+def _license_file(
     pair: KeyPair, directory: Path, expires: datetime = datetime(2099, 1, 31, tzinfo=timezone.utc)
 ) -> Path:
     token = issue_token(
@@ -48,7 +48,7 @@ def rsa(key_pairs: dict[str, KeyPair]) -> KeyPair:
     return key_pairs["RS256"]
 
 
-def test_without_licence_kafka_is_undefined(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_license_kafka_is_undefined(capsys: pytest.CaptureFixture[str]) -> None:
     assert _eval([KAFKA], capsys) == (1, "undefined\n", "")
 
 
@@ -64,46 +64,46 @@ def test_false_is_a_result(capsys: pytest.CaptureFixture[str]) -> None:
     assert _eval(["data.streamforge.features.licensed"], capsys) == (0, "false\n", "")
 
 
-def test_licence_grants_kafka(
+def test_license_grants_kafka(
     rsa: KeyPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    licence = _licence_file(rsa, tmp_path)
-    args = ["--license", str(licence), "--public-key", str(rsa.public_file)]
+    license = _license_file(rsa, tmp_path)
+    args = ["--license", str(license), "--public-key", str(rsa.public_file)]
     assert _eval([KAFKA, *args], capsys) == (0, '"kafka"\n', "")
     code, out, _ = _eval(["data.streamforge.limits.max_streams", *args], capsys)
     assert (code, json.loads(out)) == (0, 20)
 
 
-def test_licence_and_key_from_the_environment(
+def test_license_and_key_from_the_environment(
     rsa: KeyPair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(_licence_file(rsa, tmp_path)))
+    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(_license_file(rsa, tmp_path)))
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(rsa.public_file))
     assert _eval([KAFKA], capsys) == (0, '"kafka"\n', "")
 
 
-def test_licence_signed_by_another_key_falls_back_to_defaults(
+def test_license_signed_by_another_key_falls_back_to_defaults(
     rsa: KeyPair, other_key_pairs: dict[str, KeyPair], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    licence = _licence_file(other_key_pairs["RS256"], tmp_path)
+    license = _license_file(other_key_pairs["RS256"], tmp_path)
     code, out, err = _eval(
-        [KAFKA, "--license", str(licence), "--public-key", str(rsa.public_file)], capsys
+        [KAFKA, "--license", str(license), "--public-key", str(rsa.public_file)], capsys
     )
     assert (code, out) == (1, "undefined\n")
     assert err == (
-        f"streamforge: licence {licence}: signature does not match the public key; "
+        f"streamforge: licence {license}: signature does not match the public key; "
         "the defaults apply\n"
     )
 
 
-def test_expired_licence_falls_back_to_defaults(
+def test_expired_license_falls_back_to_defaults(
     rsa: KeyPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    licence = _licence_file(rsa, tmp_path, datetime(2020, 1, 1, tzinfo=timezone.utc))
+    license = _license_file(rsa, tmp_path, datetime(2020, 1, 1, tzinfo=timezone.utc))
     code, out, err = _eval(
-        ["data.streamforge.features.licensed", "--license", str(licence),
+        ["data.streamforge.features.licensed", "--license", str(license),
          "--public-key", str(rsa.public_file)],
         capsys,
     )  # fmt: skip
@@ -111,10 +111,10 @@ def test_expired_licence_falls_back_to_defaults(
     assert "expired at 2020-01-01T00:00:00Z; the defaults apply" in err
 
 
-def test_licence_without_public_key(
+def test_license_without_public_key(
     rsa: KeyPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _eval([KAFKA, "--license", str(_licence_file(rsa, tmp_path))], capsys)
+    code, out, err = _eval([KAFKA, "--license", str(_license_file(rsa, tmp_path))], capsys)
     assert (code, out) == (1, "undefined\n")
     assert "no public key" in err
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from gate_helpers import write, write_licence
+from gate_helpers import write, write_license
 from license_helpers import KeyPair
 
 from streamforge.cli import main
@@ -21,7 +21,7 @@ FEATURES = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def _rows(text: str) -> dict[str, str]:
     return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
 
 
-def test_without_a_licence(capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_license(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _status(capsys)
     assert code == 0
     rows = _rows(out)
@@ -59,12 +59,12 @@ def test_without_a_licence(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-def test_with_a_licence_from_the_environment(
+def test_with_a_license_from_the_environment(
     tmp_path: Path, ed: KeyPair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=12, hours=2)
-    licence_file = write_licence(ed, tmp_path / "l.jwt", FEATURES, expires=expires)
-    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(licence_file))
+    license_file = write_license(ed, tmp_path / "l.jwt", FEATURES, expires=expires)
+    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(license_file))
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(ed.public_file))
     code, out, _ = _status(capsys)
     assert code == 0
@@ -74,7 +74,7 @@ def test_with_a_licence_from_the_environment(
     assert rows["issuer"] == "streamforge-licensing"
     assert out.count("\nexpires:") == 1
     assert f"expires:      {expires.strftime('%Y-%m-%dT%H:%M:%SZ')} (expires in 12 days)" in out
-    assert rows["source"] == f"file {licence_file}"
+    assert rows["source"] == f"file {license_file}"
     assert rows["defaults"] == "no"
     assert rows["bindings"] == "http, kafka, mqtt, opcua"
     assert rows["security"] == "basic_auth, mtls"
@@ -98,12 +98,12 @@ def test_with_a_licence_from_the_environment(
     assert doc["capabilities"]["max_streams"] == 20
 
 
-def test_an_expired_licence(
+def test_an_expired_license(
     tmp_path: Path, ed: KeyPair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     expires = datetime(2024, 1, 31, tzinfo=timezone.utc)
-    licence_file = write_licence(ed, tmp_path / "l.jwt", FEATURES, expires=expires)
-    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(licence_file))
+    license_file = write_license(ed, tmp_path / "l.jwt", FEATURES, expires=expires)
+    monkeypatch.setenv("STREAMFORGE_LICENSE_FILE", str(license_file))
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(ed.public_file))
     code, out, _ = _status(capsys)
     assert code == 0
@@ -118,11 +118,11 @@ def test_an_expired_licence(
     assert doc["defaults_apply"] is True
 
 
-def test_licence_section_of_a_config(
+def test_license_section_of_a_config(
     tmp_path: Path, ed: KeyPair, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "conf").mkdir()
-    write_licence(ed, tmp_path / "conf" / "l.jwt", FEATURES)
+    write_license(ed, tmp_path / "conf" / "l.jwt", FEATURES)
     (tmp_path / "conf" / "pub.pem").write_bytes(ed.public_pem)
     config = write(
         tmp_path / "conf" / "plant.yaml",
@@ -135,7 +135,7 @@ def test_licence_section_of_a_config(
     assert rows["source"] == f"file {tmp_path / 'conf' / 'l.jwt'}"
 
 
-def test_bad_licence_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_license_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write(tmp_path / "plant.yaml", "license:\n  leeway: soon\n")
     code, out, err = _status(capsys, "--config", str(config))
     assert code == 1

@@ -7,14 +7,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from policy_helpers import CountingEngine, licence
+from policy_helpers import CountingEngine, license
 
 from streamforge.license.decisions import ALLOW, ALLOWED_FEATURES, REASON, Decisions
 from streamforge.license.policy import PolicyError, RegoEngine
 
 KNOWN = ["alarm", "branch", "downsample", "mapping", "window"]
 
-GRANTS = licence(
+GRANTS = license(
     bindings=["kafka"],
     processors=["alarm"],
     security=["mtls"],
@@ -38,9 +38,9 @@ def _user_policies(tmp_path: Path, text: str) -> RegoEngine:
     return RegoEngine.load(tmp_path)
 
 
-def test_defaults_without_licence(rego: RegoEngine) -> None:
+def test_defaults_without_license(rego: RegoEngine) -> None:
     decisions = Decisions(rego, None, KNOWN)
-    assert decisions.licence is None
+    assert decisions.license is None
     assert decisions.subject is None
     assert decisions.allowed("bindings", "mqtt")
     assert decisions.allowed("processors", "window")
@@ -52,9 +52,9 @@ def test_defaults_without_licence(rego: RegoEngine) -> None:
     assert decisions.reason("bindings", "mqtt") == ""
 
 
-def test_licence_grants_features(rego: RegoEngine) -> None:
+def test_license_grants_features(rego: RegoEngine) -> None:
     decisions = Decisions(rego, GRANTS, KNOWN)
-    assert decisions.licence is GRANTS
+    assert decisions.license is GRANTS
     assert decisions.subject == "acme-001"
     assert decisions.allowed("bindings", "kafka")
     assert decisions.allowed("processors", "alarm")
@@ -114,7 +114,7 @@ def test_capabilities_and_limits(counting: CountingEngine) -> None:
     assert counting.counts[ALLOWED_FEATURES] == 1
 
 
-def test_limits_without_licence(rego: RegoEngine) -> None:
+def test_limits_without_license(rego: RegoEngine) -> None:
     decisions = Decisions(rego, None)
     assert (decisions.limit("things"), decisions.limit("streams"), decisions.limit("users")) == (
         10,
@@ -146,7 +146,7 @@ def test_features_in_effect(counting: CountingEngine) -> None:
     assert counting.total == 2
 
 
-def test_features_in_effect_with_licence(rego: RegoEngine) -> None:
+def test_features_in_effect_with_license(rego: RegoEngine) -> None:
     in_effect = Decisions(rego, GRANTS, KNOWN).features_in_effect()
     assert in_effect["bindings"] == ["http", "kafka", "mqtt"]
     assert in_effect["processors"] == ["alarm", "branch", "json", "mapping", "window"]

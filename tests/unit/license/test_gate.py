@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gate_helpers import write, write_licence
+from gate_helpers import write, write_license
 from license_helpers import KeyPair
-from policy_helpers import licence
+from policy_helpers import license
 
 from streamforge.cli import main
 from streamforge.config.loader import load_stream
@@ -21,7 +21,7 @@ from streamforge.license.gate import (
     check_limit,
     check_streams,
     gate_streams,
-    licence_settings,
+    license_settings,
 )
 from streamforge.license.policy import PolicyError, RegoEngine
 
@@ -57,7 +57,7 @@ BASE = textwrap.dedent(
 NO_LICENCE = "(no licence in effect); licence subject: none (base features)"
 
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,7 @@ def ed(key_pairs: dict[str, KeyPair]) -> KeyPair:
     return key_pairs["EdDSA"]
 
 
-def test_refusals_without_a_licence(tmp_path: Path, rego: RegoEngine) -> None:
+def test_refusals_without_a_license(tmp_path: Path, rego: RegoEngine) -> None:
     stream = load_stream(write(tmp_path / "plant.yaml", KAFKA_ALARM))
     lines = check_streams([stream], Decisions(rego, None))
     f = tmp_path / "plant.yaml"
@@ -94,9 +94,9 @@ def test_refusals_without_a_licence(tmp_path: Path, rego: RegoEngine) -> None:
     ]
 
 
-def test_refusals_name_the_licence_subject(tmp_path: Path, rego: RegoEngine) -> None:
+def test_refusals_name_the_license_subject(tmp_path: Path, rego: RegoEngine) -> None:
     stream = load_stream(write(tmp_path / "plant.yaml", KAFKA_ALARM))
-    granted = licence(bindings=["kafka"], security=["mtls"])
+    granted = license(bindings=["kafka"], security=["mtls"])
     lines = check_streams([stream], Decisions(rego, granted))
     f = tmp_path / "plant.yaml"
     assert lines == [
@@ -107,11 +107,11 @@ def test_refusals_name_the_licence_subject(tmp_path: Path, rego: RegoEngine) -> 
         "needs a licence feature security/tls, not granted by the licence of acme-001; "
         "licence subject: acme-001",
     ]
-    everything = licence(bindings=["kafka"], processors=["alarm"], security=["tls"])
+    everything = license(bindings=["kafka"], processors=["alarm"], security=["tls"])
     assert check_streams([stream], Decisions(rego, everything)) == []
 
 
-def test_base_stream_passes_without_licence(tmp_path: Path, rego: RegoEngine) -> None:
+def test_base_stream_passes_without_license(tmp_path: Path, rego: RegoEngine) -> None:
     stream = load_stream(write(tmp_path / "base.yaml", BASE))
     assert check_streams([stream], Decisions(rego, None)) == []
 
@@ -125,9 +125,9 @@ def test_max_streams(tmp_path: Path, rego: RegoEngine) -> None:
         "max_streams = 5; licence subject: none (base features)"
     ]
     assert check_streams(streams, defaults, limits=False) == []
-    bigger = Decisions(rego, licence(capabilities={"max_streams": 6}))
+    bigger = Decisions(rego, license(capabilities={"max_streams": 6}))
     assert check_streams(streams, bigger) == []
-    smaller = Decisions(rego, licence(capabilities={"max_streams": 2}))
+    smaller = Decisions(rego, license(capabilities={"max_streams": 2}))
     assert check_streams(streams, smaller) == [
         f"{tmp_path / 's3.yaml'}:1:1: stream 's3': 6 streams exceed the licence limit "
         "max_streams = 2; licence subject: acme-001"
@@ -140,14 +140,14 @@ def test_check_limit_for_things(rego: RegoEngine) -> None:
     assert check_limit(defaults, "things", 11) == (
         "11 things exceed the licence limit max_things = 10; licence subject: none (base features)"
     )
-    granted = Decisions(rego, licence(capabilities={"max_things": 100}))
+    granted = Decisions(rego, license(capabilities={"max_things": 100}))
     assert check_limit(granted, "things", 11) is None
 
 
-def test_licence_section_from_the_config(tmp_path: Path, ed: KeyPair) -> None:
+def test_license_section_from_the_config(tmp_path: Path, ed: KeyPair) -> None:
     """A relative licence path resolves against the config; its licence grants kafka."""
     (tmp_path / "keys").mkdir()
-    write_licence(
+    write_license(
         ed,
         tmp_path / "keys" / "licence.jwt",
         {"bindings": ["kafka"], "processors": ["alarm"], "security": ["tls"]},
@@ -169,7 +169,7 @@ def test_different_sections_in_two_files(tmp_path: Path) -> None:
     c = write(tmp_path / "a" / "c.yaml", BASE + "license: {file: licence.jwt}\n")
     none = write(tmp_path / "none.yaml", BASE)
     streams = [load_stream(p) for p in (a, b, c, none)]
-    settings, problems = licence_settings(streams, env={})
+    settings, problems = license_settings(streams, env={})
     assert settings.file == str(tmp_path / "a" / "licence.jwt")
     assert [str(p) for p in problems] == [
         f"{b}:5:1: license: differs from the section in {a}; every stream of a run uses one "
@@ -203,12 +203,12 @@ def test_lint_does_not_count_files_as_one_run(
     assert capsys.readouterr().out == ""
 
 
-def test_lint_passes_with_a_licence_from_the_environment(
+def test_lint_passes_with_a_license_from_the_environment(
     tmp_path: Path, ed: KeyPair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     features = {"bindings": ["kafka"], "processors": ["alarm"], "security": ["tls"]}
     monkeypatch.setenv(
-        "STREAMFORGE_LICENSE_FILE", str(write_licence(ed, tmp_path / "l.jwt", features))
+        "STREAMFORGE_LICENSE_FILE", str(write_license(ed, tmp_path / "l.jwt", features))
     )
     monkeypatch.setenv("STREAMFORGE_LICENSE_PUBLIC_KEY_FILE", str(ed.public_file))
     plant = write(tmp_path / "plant.yaml", KAFKA_ALARM)
@@ -216,7 +216,7 @@ def test_lint_passes_with_a_licence_from_the_environment(
     assert capsys.readouterr().out == ""
 
 
-def test_lint_of_the_licence_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_lint_of_the_license_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write(
         tmp_path / "s.yaml",
         BASE + "license:\n  fiel: licence.jwt\n  leeway: 5 minutes\n  opa_url: 8181\n",

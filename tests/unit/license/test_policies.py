@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_helpers import licence
+from policy_helpers import license
 
-from streamforge.license.claims import Licence
+from streamforge.license.claims import License
 from streamforge.license.policy import UNDEFINED, RegoEngine
 
 KNOWN_PROCESSORS = ["alarm", "downsample", "mapping", "schema_registry_decode", "window"]
 
-GRANTS = licence(
+GRANTS = license(
     bindings=["kafka", "opcua"],
     processors=["alarm"],
     security=["mtls"],
@@ -29,7 +29,7 @@ def engine() -> RegoEngine:
 def ask(
     engine: RegoEngine,
     query: str,
-    lic: Licence | None = None,
+    lic: License | None = None,
     request: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Any:
@@ -43,7 +43,7 @@ def ask(
     return engine.query(query, document)
 
 
-def holds(engine: RegoEngine, query: str, lic: Licence | None = None, **extra: Any) -> bool:
+def holds(engine: RegoEngine, query: str, lic: License | None = None, **extra: Any) -> bool:
     """Whether a function call such as feature_allowed(...) holds."""
     return ask(engine, query, lic, **extra) == [{}]
 
@@ -83,16 +83,16 @@ def test_licensed_processors(engine: RegoEngine) -> None:
     ]
 
 
-def test_licensed_only_with_a_licence(engine: RegoEngine) -> None:
+def test_licensed_only_with_a_license(engine: RegoEngine) -> None:
     assert ask(engine, F + "licensed") is False
     assert ask(engine, F + "licensed", GRANTS) is True
 
 
-def test_allowed_features_without_licence_are_the_defaults(engine: RegoEngine) -> None:
+def test_allowed_features_without_license_are_the_defaults(engine: RegoEngine) -> None:
     assert ask(engine, F + "allowed_features") == ask(engine, F + "default_features")
 
 
-def test_allowed_features_add_the_licence_to_the_defaults(engine: RegoEngine) -> None:
+def test_allowed_features_add_the_license_to_the_defaults(engine: RegoEngine) -> None:
     assert ask(engine, F + "allowed_features", GRANTS) == {
         "bindings": ["http", "kafka", "mqtt", "opcua"],
         "processors": ["alarm", "json", "mapping"],
@@ -103,7 +103,7 @@ def test_allowed_features_add_the_licence_to_the_defaults(engine: RegoEngine) ->
 
 
 @pytest.mark.parametrize(
-    ("category", "feature", "without", "with_licence"),
+    ("category", "feature", "without", "with_license"),
     [
         ("bindings", "http", True, True),
         ("bindings", "mqtt", True, True),
@@ -122,14 +122,14 @@ def test_allowed_features_add_the_licence_to_the_defaults(engine: RegoEngine) ->
     ],
 )
 def test_feature_allowed(
-    engine: RegoEngine, category: str, feature: str, without: bool, with_licence: bool
+    engine: RegoEngine, category: str, feature: str, without: bool, with_license: bool
 ) -> None:
     call = f'{F}feature_allowed("{category}", "{feature}")'
     assert holds(engine, call) is without
-    assert holds(engine, call, GRANTS) is with_licence
+    assert holds(engine, call, GRANTS) is with_license
 
 
-def test_processor_allowed_lists_known_processors_that_need_no_licence(
+def test_processor_allowed_lists_known_processors_that_need_no_license(
     engine: RegoEngine,
 ) -> None:
     assert sorted(ask(engine, F + "processor_allowed")) == ["json", "mapping", "window"]
@@ -143,10 +143,10 @@ def test_processor_allowed_lists_known_processors_that_need_no_licence(
     assert ask(engine, F + 'processor_allowed["alarm"]', GRANTS) == "alarm"
 
 
-def test_binding_allowed_kafka_needs_a_licence_that_grants_it(engine: RegoEngine) -> None:
+def test_binding_allowed_kafka_needs_a_license_that_grants_it(engine: RegoEngine) -> None:
     query = F + 'binding_allowed["kafka"]'
     assert ask(engine, query) is UNDEFINED
-    assert ask(engine, query, licence(bindings=["modbus"])) is UNDEFINED
+    assert ask(engine, query, license(bindings=["modbus"])) is UNDEFINED
     assert ask(engine, query, GRANTS) == "kafka"
     assert ask(engine, F + 'binding_allowed["mqtt"]') == "mqtt"
     assert sorted(ask(engine, F + "binding_allowed", GRANTS)) == ["http", "kafka", "mqtt", "opcua"]
@@ -160,7 +160,7 @@ def test_security_and_storage_allowed(engine: RegoEngine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("resource", "count", "without", "with_licence"),
+    ("resource", "count", "without", "with_license"),
     [
         ("streams", 5, True, True),
         ("streams", 6, False, True),
@@ -174,14 +174,14 @@ def test_security_and_storage_allowed(engine: RegoEngine) -> None:
     ],
 )
 def test_within_limit(
-    engine: RegoEngine, resource: str, count: int, without: bool, with_licence: bool
+    engine: RegoEngine, resource: str, count: int, without: bool, with_license: bool
 ) -> None:
     call = f'{F}within_limit("{resource}", {count})'
     assert holds(engine, call) is without
-    assert holds(engine, call, GRANTS) is with_licence
+    assert holds(engine, call, GRANTS) is with_license
 
 
-def test_allow_and_reason_without_licence(engine: RegoEngine) -> None:
+def test_allow_and_reason_without_license(engine: RegoEngine) -> None:
     def decide(category: str, feature: str) -> tuple[Any, Any]:
         request = {"category": category, "feature": feature}
         return ask(engine, F + "allow", request=request), ask(engine, F + "reason", request=request)
@@ -202,7 +202,7 @@ def test_allow_and_reason_without_licence(engine: RegoEngine) -> None:
     )
 
 
-def test_allow_and_reason_with_licence(engine: RegoEngine) -> None:
+def test_allow_and_reason_with_license(engine: RegoEngine) -> None:
     request = {"category": "bindings", "feature": "kafka"}
     assert ask(engine, F + "allow", GRANTS, request) is True
     assert ask(engine, F + "reason", GRANTS, request) == ""
@@ -236,7 +236,7 @@ def test_limits_follow_the_capabilities(engine: RegoEngine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "field", "count", "without", "with_licence"),
+    ("rule", "field", "count", "without", "with_license"),
     [
         ("stream_allowed", "streams", 5, True, True),
         ("stream_allowed", "streams", 6, False, True),
@@ -248,18 +248,18 @@ def test_limits_follow_the_capabilities(engine: RegoEngine) -> None:
     ],
 )
 def test_creation_allowed_within_limits(
-    engine: RegoEngine, rule: str, field: str, count: int, without: bool, with_licence: bool
+    engine: RegoEngine, rule: str, field: str, count: int, without: bool, with_license: bool
 ) -> None:
     request = {field: count}
     assert ask(engine, L + rule, request=request) is without
-    assert ask(engine, L + rule, GRANTS, request) is with_licence
+    assert ask(engine, L + rule, GRANTS, request) is with_license
 
 
 def test_creation_without_a_count_is_refused(engine: RegoEngine) -> None:
     assert ask(engine, L + "stream_allowed", request={}) is False
 
 
-def test_rate_limits_per_endpoint_doubled_by_a_licence(engine: RegoEngine) -> None:
+def test_rate_limits_per_endpoint_doubled_by_a_license(engine: RegoEngine) -> None:
     base = ask(engine, L + "rate_limit")
     assert set(base) == {"/wot/things", "/wot/binding", "/admin", "default"}
     assert all(set(limit) == {"requests", "per_seconds"} for limit in base.values())
@@ -302,10 +302,10 @@ def test_allowed_methods(engine: RegoEngine) -> None:
 
 
 @pytest.mark.parametrize(
-    ("method", "without", "with_licence"),
+    ("method", "without", "with_license"),
     [("basic_auth", True, True), ("mtls", False, True), ("sasl_scram", False, False)],
 )
-def test_method_allowed(engine: RegoEngine, method: str, without: bool, with_licence: bool) -> None:
+def test_method_allowed(engine: RegoEngine, method: str, without: bool, with_license: bool) -> None:
     call = f'{S}method_allowed("{method}")'
     assert holds(engine, call) is without
-    assert holds(engine, call, GRANTS) is with_licence
+    assert holds(engine, call, GRANTS) is with_license

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from license_helpers import FEATURES, KeyPair, b64url, hand_token
 
-from streamforge.license.claims import LicenceError
+from streamforge.license.claims import LicenseError
 from streamforge.license.token import (
     DEFAULT_ISSUER,
     issue_token,
@@ -44,7 +44,7 @@ def _sign(pair: KeyPair, payload: dict[str, Any]) -> str:
 
 def _refusal(token: str, public_key: bytes | str, **options: Any) -> str:
     options.setdefault("now", NOW)
-    with pytest.raises(LicenceError) as caught:
+    with pytest.raises(LicenseError) as caught:
         verify_token(token, public_key, **options)
     return str(caught.value)
 
@@ -61,31 +61,31 @@ def test_round_trip_for_each_key_type(key_pair: KeyPair) -> None:
     )
     assert jwt.get_unverified_header(token)["alg"] == key_pair.algorithm
 
-    licence = verify_token(token, key_pair.public_pem, now=NOW)
+    license = verify_token(token, key_pair.public_pem, now=NOW)
 
-    assert licence.subject == "acme-001"
-    assert licence.issuer == DEFAULT_ISSUER
-    assert licence.customer == {"name": "ACME Corp", "contact": "ops@acme.example"}
-    assert licence.features.bindings == {"kafka", "modbus", "opcua"}
-    assert licence.features.processors == {"alarm", "window"}
-    assert licence.features.security == {"basic_auth", "mtls"}
-    assert licence.features.storage == {"parquet"}
-    assert licence.features.capabilities == {
+    assert license.subject == "acme-001"
+    assert license.issuer == DEFAULT_ISSUER
+    assert license.customer == {"name": "ACME Corp", "contact": "ops@acme.example"}
+    assert license.features.bindings == {"kafka", "modbus", "opcua"}
+    assert license.features.processors == {"alarm", "window"}
+    assert license.features.security == {"basic_auth", "mtls"}
+    assert license.features.storage == {"parquet"}
+    assert license.features.capabilities == {
         "max_things": 100,
         "max_streams": 20,
         "multi_tenancy": True,
     }
-    assert licence.expires_at == EXPIRES
-    assert licence.not_before == not_before
-    assert licence.issued_at == NOW - timedelta(days=1)
-    assert licence.claims["sub"] == "acme-001"
+    assert license.expires_at == EXPIRES
+    assert license.not_before == not_before
+    assert license.issued_at == NOW - timedelta(days=1)
+    assert license.claims["sub"] == "acme-001"
 
 
 def test_public_key_as_text_and_token_with_surrounding_whitespace(key_pairs: dict) -> None:
     pair = key_pairs["ES256"]
     token = _issue(pair)
-    licence = verify_token(f"\n  {token}\n", pair.public_pem.decode(), now=NOW)
-    assert licence.subject == "acme-001"
+    license = verify_token(f"\n  {token}\n", pair.public_pem.decode(), now=NOW)
+    assert license.subject == "acme-001"
 
 
 def test_custom_issuer_is_required_when_configured(key_pairs: dict) -> None:
@@ -99,14 +99,14 @@ def test_custom_issuer_is_required_when_configured(key_pairs: dict) -> None:
     )
 
 
-def test_licence_without_customer_or_features_grants_nothing_extra(key_pairs: dict) -> None:
+def test_license_without_customer_or_features_grants_nothing_extra(key_pairs: dict) -> None:
     pair = key_pairs["RS256"]
     token = _sign(pair, {"iss": DEFAULT_ISSUER, "sub": "bare", "exp": int(EXPIRES.timestamp())})
-    licence = verify_token(token, pair.public_pem, now=NOW)
-    assert licence.customer == {}
-    assert licence.features.bindings == frozenset()
-    assert licence.features.capabilities == {}
-    assert licence.not_before is None
+    license = verify_token(token, pair.public_pem, now=NOW)
+    assert license.customer == {}
+    assert license.features.bindings == frozenset()
+    assert license.features.capabilities == {}
+    assert license.not_before is None
 
 
 # -- forged and broken tokens ---------------------------------------------------------------
@@ -338,22 +338,22 @@ def test_ec_key_on_another_curve_is_not_supported() -> None:
 
 
 def test_issue_refuses_bad_features_before_signing(key_pairs: dict) -> None:
-    with pytest.raises(LicenceError, match=r"features\.processors: expected a list of names"):
+    with pytest.raises(LicenseError, match=r"features\.processors: expected a list of names"):
         _issue(key_pairs["RS256"], features={"processors": "alarm"})
-    with pytest.raises(LicenceError, match=r"features\.capabilities\.max_users: expected int"):
+    with pytest.raises(LicenseError, match=r"features\.capabilities\.max_users: expected int"):
         _issue(key_pairs["RS256"], features={"capabilities": {"max_users": 2.5}})
 
 
 def test_issue_refuses_a_public_key_and_an_empty_subject(key_pairs: dict) -> None:
     pair = key_pairs["ES256"]
-    with pytest.raises(LicenceError, match="private key: not a PEM private key"):
+    with pytest.raises(LicenseError, match="private key: not a PEM private key"):
         issue_token(pair.public_pem, subject="x", features={}, expires=EXPIRES)
-    with pytest.raises(LicenceError, match="subject"):
+    with pytest.raises(LicenseError, match="subject"):
         issue_token(pair.private_pem, subject="", features={}, expires=EXPIRES)
 
 
 def test_issue_refuses_expiry_before_start(key_pairs: dict) -> None:
-    with pytest.raises(LicenceError, match="not after not-before"):
+    with pytest.raises(LicenseError, match="not after not-before"):
         _issue(key_pairs["EdDSA"], not_before=EXPIRES + timedelta(days=1))
 
 

@@ -11,16 +11,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from gate_helpers import write, write_licence
+from gate_helpers import write, write_license
 from license_helpers import KeyPair
 
 from streamforge.config.loader import load_stream
 from streamforge.config.model import StreamConfig
 from streamforge.license import state
-from streamforge.license.settings import LicenceSettings
-from streamforge.license.state import LicenceState, build_state
-from streamforge.license.watch import LicenceWatch, WatchedStream
-from streamforge.runtime.metrics import REGISTRY
+from streamforge.license.settings import LicenseSettings
+from streamforge.license.state import LicenseState, build_state
+from streamforge.license.watch import LicenseWatch, WatchedStream
+from streamforge.observability.metrics import REGISTRY
 
 ALARMS = textwrap.dedent(
     """
@@ -53,7 +53,7 @@ BASE = textwrap.dedent(
 GRANTS = {"bindings": ["kafka"], "processors": ["alarm"]}
 
 
-pytestmark = pytest.mark.usefixtures("no_licence")
+pytestmark = pytest.mark.usefixtures("no_license")
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def _stopped_total(stream: str) -> float:
     return value or 0.0
 
 
-def _state(settings: LicenceSettings) -> LicenceState:
+def _state(settings: LicenseSettings) -> LicenseState:
     built = build_state(settings)
     state.install(built)
     return built
@@ -97,15 +97,15 @@ def test_expiry_stops_licensed_streams_only(
     tmp_path: Path, ed: KeyPair, caplog: pytest.LogCaptureFixture
 ) -> None:
     expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
-    licence_file = write_licence(ed, tmp_path / "l.jwt", GRANTS, expires=expires)
-    settings = LicenceSettings(file=str(licence_file), public_key_file=str(ed.public_file))
+    license_file = write_license(ed, tmp_path / "l.jwt", GRANTS, expires=expires)
+    settings = LicenseSettings(file=str(license_file), public_key_file=str(ed.public_file))
     initial = _state(settings)
     assert initial.subject == "acme-001"
     streams = _streams(tmp_path, alarms_w1=ALARMS, kafka_w1=KAFKA, base_w1=BASE)
     halts = Halts()
-    heard: list[LicenceState] = []
+    heard: list[LicenseState] = []
     state.subscribe(heard.append)
-    watch = LicenceWatch(initial)
+    watch = LicenseWatch(initial)
     try:
         watch.start([halts.watched(s) for s in streams])
         assert REGISTRY.get_sample_value("streamforge_license_valid") == 1
@@ -149,18 +149,18 @@ def test_expiry_stops_licensed_streams_only(
     assert halts.names == ["alarms_w1", "kafka_w1"]
 
 
-def test_a_changed_licence_file_is_picked_up(tmp_path: Path, ed: KeyPair) -> None:
-    licence_file = write_licence(ed, tmp_path / "l.jwt", GRANTS)
-    settings = LicenceSettings(file=str(licence_file), public_key_file=str(ed.public_file))
+def test_a_changed_license_file_is_picked_up(tmp_path: Path, ed: KeyPair) -> None:
+    license_file = write_license(ed, tmp_path / "l.jwt", GRANTS)
+    settings = LicenseSettings(file=str(license_file), public_key_file=str(ed.public_file))
     initial = _state(settings)
     streams = _streams(tmp_path, alarms_w2=ALARMS, kafka_w2=KAFKA, base_w2=BASE)
     halts = Halts()
-    watch = LicenceWatch(initial)
+    watch = LicenseWatch(initial)
     watch.start([halts.watched(s) for s in streams])
     try:
         assert watch.check() is None
         # the renewed licence keeps kafka but drops the alarm processor
-        write_licence(ed, licence_file, {"bindings": ["kafka"]}, subject="acme-002")
+        write_license(ed, license_file, {"bindings": ["kafka"]}, subject="acme-002")
         new = watch.check()
     finally:
         watch.stop()
@@ -170,33 +170,33 @@ def test_a_changed_licence_file_is_picked_up(tmp_path: Path, ed: KeyPair) -> Non
     assert REGISTRY.get_sample_value("streamforge_license_valid") == 1
 
 
-def test_a_licence_file_that_goes_away(tmp_path: Path, ed: KeyPair) -> None:
-    licence_file = write_licence(ed, tmp_path / "l.jwt", GRANTS)
-    settings = LicenceSettings(file=str(licence_file), public_key_file=str(ed.public_file))
-    watch = LicenceWatch(_state(settings))
+def test_a_license_file_that_goes_away(tmp_path: Path, ed: KeyPair) -> None:
+    license_file = write_license(ed, tmp_path / "l.jwt", GRANTS)
+    settings = LicenseSettings(file=str(license_file), public_key_file=str(ed.public_file))
+    watch = LicenseWatch(_state(settings))
     halts = Halts()
     watch.start([halts.watched(s) for s in _streams(tmp_path, kafka_w3=KAFKA, base_w3=BASE)])
     try:
-        licence_file.unlink()
+        license_file.unlink()
         new = watch.check()
     finally:
         watch.stop()
     assert new is not None and new.subject is None
-    assert new.status.reason == f"licence file {licence_file}: not found"
+    assert new.status.reason == f"licence file {license_file}: not found"
     assert halts.names == ["kafka_w3"]
 
 
 def test_the_thread_wakes_at_expiry(tmp_path: Path, ed: KeyPair) -> None:
     """No polling needed: the watch sleeps until the licence's expiry (leeway 0)."""
     expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=2)
-    licence_file = write_licence(ed, tmp_path / "l.jwt", GRANTS, expires=expires)
-    settings = LicenceSettings(
-        file=str(licence_file), public_key_file=str(ed.public_file), leeway=0.0
+    license_file = write_license(ed, tmp_path / "l.jwt", GRANTS, expires=expires)
+    settings = LicenseSettings(
+        file=str(license_file), public_key_file=str(ed.public_file), leeway=0.0
     )
     initial = _state(settings)
     assert initial.subject == "acme-001"
     halts = Halts()
-    watch = LicenceWatch(initial, interval=3600)
+    watch = LicenseWatch(initial, interval=3600)
     watch.start([halts.watched(s) for s in _streams(tmp_path, alarms_w4=ALARMS, base_w4=BASE)])
     try:
         assert halts.event.wait(timeout=15), "the licensed stream was not stopped"
@@ -208,7 +208,7 @@ def test_the_thread_wakes_at_expiry(tmp_path: Path, ed: KeyPair) -> None:
 
 
 def test_stop_ends_the_thread_promptly(tmp_path: Path) -> None:
-    watch = LicenceWatch(_state(LicenceSettings()), interval=3600)
+    watch = LicenseWatch(_state(LicenseSettings()), interval=3600)
     watch.start([])
     started = time.monotonic()
     watch.stop()

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from streamforge.components import Processor, load_plugins, registry
 from streamforge.message import Message
+from streamforge.plugin import Processor, load_plugins, registry
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 PLUGIN_FILE = PLUGIN_DIR / "streamforge_unit_convert.py"
@@ -119,7 +119,7 @@ def test_spec_documents_fields(plugin: ModuleType) -> None:
 
 
 def test_example_stream_inline_tests_pass(plugin: ModuleType) -> None:
-    from streamforge.commands.unittest import run_tests
+    from streamforge.commands.test import run_tests
 
     lines: list[str] = []
     assert run_tests([str(EXAMPLE_STREAM)], lines.append) == (2, 0), "\n".join(lines)

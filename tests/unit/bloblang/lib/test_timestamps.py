@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from streamforge.bloblang import MappingError, gotime, parse
-from streamforge.bloblang.gotime import RFC3339_NANO, Timestamp, format_rfc3339_nano, parse_go
+from streamforge.bloblang import MappingError, parse
+from streamforge.timefmt import gotime
+from streamforge.timefmt.gotime import RFC3339_NANO, Timestamp, format_rfc3339_nano, parse_go
 
 Run = Callable[[str, Any], Any]
 

@@ -1,0 +1,5 @@
+"""The kafka input and its partition reader."""
+
+from __future__ import annotations
+
+from streamforge.inputs.kafka import kafka as kafka

@@ -1,0 +1,259 @@
+"""`kafka` input: each topic-partition is a partition of the stream, spread over Bytewax workers.
+
+Every partition is read by its own consumer with `assign()` (no group rebalancing: Bytewax
+decides which worker reads which partition). The next offset to read is the partition's
+recovery state, so a stream run with `--recovery-dir` resumes where it stopped. Without a
+recovery snapshot a partition starts from the consumer group's committed offset when
+`consumer_group` is set, else from the oldest or newest message (`start_from_oldest`).
+
+With `consumer_group`, offsets are committed to the group only after the outputs wrote every
+message of a batch. A batch that failed to be written is never committed past: the group's
+offset stays at the start of the first failed batch for the rest of the run, so a restart
+without a recovery snapshot reads that batch again.
+
+The readers live in `_kafka_reader`; confluent-kafka is imported when partitions are listed or
+opened, not to register the input.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streamforge.connectors.kafka import (
+    ClientHealth,
+    addresses_field,
+    client_config,
+    client_id_field,
+    sasl_field,
+    split_addresses,
+    tls_field,
+)
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+
+    from streamforge.inputs.kafka.reader import KafkaReader
+
+__all__ = ["KafkaInput", "TopicSpec", "parse_topics"]
+
+#: how long listing a topic's partitions may take when the stream is built
+METADATA_TIMEOUT = 3.0
+#: a partition key for a topic whose partitions were not known when the stream was built
+WHOLE_TOPIC = "*"
+
+_RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic to read: all of its partitions (None) or the listed ones."""
+
+    topic: str
+    partitions: tuple[int, ...] | None = None
+
+
+def parse_topics(items: Any) -> list[TopicSpec]:
+    """Parse `topics`: `name`, `name:3`, `name:0-3`; an item may list several, comma separated."""
+    specs: dict[str, set[int] | None] = {}
+    for item in [items] if isinstance(items, str) else list(items or []):
+        for raw in str(item).split(","):
+            text = raw.strip()
+            if not text:
+                continue
+            topic, sep, parts = text.rpartition(":") if ":" in text else (text, "", "")
+            topic = topic.strip()
+            if not topic:
+                raise ValueError(f"topics: {text!r} has no topic name")
+            if not sep:
+                specs[topic] = None
+                continue
+            m = _RANGE.match(parts.strip())
+            if m is None:
+                raise ValueError(f"topics: {text!r}: expected topic:partition or topic:first-last")
+            first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+            if last < first:
+                raise ValueError(f"topics: {text!r}: the range ends before it starts")
+            if topic in specs and specs[topic] is None:
+                continue
+            specs.setdefault(topic, set()).update(range(first, last + 1))  # type: ignore[union-attr]
+    if not specs:
+        raise ValueError("topics: at least one topic is needed")
+    return [TopicSpec(t, None if p is None else tuple(sorted(p))) for t, p in specs.items()]
+
+
+@register_input(
+    "kafka",
+    fields=[
+        addresses_field(),
+        Field(
+            "topics",
+            "array",
+            item=Field("topic", "string"),
+            description=(
+                "Topics to consume. `foo:0` reads only partition 0 of `foo`, `foo:0-3` "
+                "partitions 0 to 3; an item may list several topics, comma separated."
+            ),
+            examples=(["plant.telemetry"], ["foo:0", "bar:0-3"]),
+        ),
+        Field(
+            "consumer_group",
+            "string",
+            default="",
+            description=(
+                "A consumer group to commit offsets to once the outputs wrote them; without a "
+                "recovery snapshot, partitions start from the group's committed offsets. "
+                "Bytewax, not the group, decides which worker reads which partition."
+            ),
+        ),
+        client_id_field(),
+        Field(
+            "start_from_oldest",
+            "bool",
+            default=True,
+            description=(
+                "With no recovery snapshot and no committed offset, start from the oldest "
+                "message (true) or only read new ones (false)."
+            ),
+        ),
+        tls_field(),
+        sasl_field(),
+    ],
+    summary="Consumes Kafka topics; partitions spread over workers, offsets in recovery state.",
+    description=(
+        "Metadata: `kafka_key`, `kafka_topic`, `kafka_partition`, `kafka_offset`, "
+        "`kafka_timestamp_unix`, `kafka_timestamp_ms`, `kafka_tombstone_message` and every "
+        "message header. Kafka inputs never end: reaching the end of a partition waits for more."
+    ),
+    examples=(
+        "kafka:\n  addresses: [ localhost:9092 ]\n  topics: [ plant.telemetry ]\n"
+        "  consumer_group: streamforge",
+    ),
+)
+class KafkaInput(Input):
+    """Consumes Kafka topics; partitions spread over workers, offsets in recovery state."""
+
+    def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        self.settings = client_config(conf)
+        self.topics = parse_topics(conf.get("topics"))
+        self.group = str(conf.get("consumer_group") or "")
+        self.start_from_oldest = bool(conf.get("start_from_oldest", True))
+        self.stream = ctx.stream if ctx is not None else "stream"
+        self.label = ctx.label if ctx is not None else "kafka"
+        self.peer = ",".join(split_addresses(conf.get("addresses")))
+        self._lock = threading.Lock()
+        self._list_lock = threading.Lock()
+        self._parts: dict[str, tuple[str, int | None]] | None = None
+        self._health: ClientHealth | None = None
+
+    @property
+    def health(self) -> ClientHealth:
+        """The connection state shared by this input's readers in this process."""
+        with self._lock:
+            if self._health is None:
+                self._health = ClientHealth("kafka input", self.stream, self.label, self.peer)
+            return self._health
+
+    # -- partitions --------------------------------------------------------------------------
+    def partitions(self) -> list[str]:
+        with self._list_lock:
+            if self._parts is None:
+                self._parts = self._list_partitions()
+            return list(self._parts)
+
+    def _list_partitions(self) -> dict[str, tuple[str, int | None]]:
+        from confluent_kafka.admin import AdminClient
+
+        parts: dict[str, tuple[str, int | None]] = {}
+        admin: AdminClient | None = None
+        for spec in self.topics:
+            if spec.partitions is not None:
+                for p in spec.partitions:
+                    parts[f"{spec.topic}-{p}"] = (spec.topic, p)
+                continue
+            health = self.health
+            if admin is None:
+                admin = AdminClient(self._admin_config(health))
+            found = self._topic_partitions(admin, spec.topic, health)
+            if found is None:
+                parts[f"{spec.topic}-{WHOLE_TOPIC}"] = (spec.topic, None)
+            else:
+                for p in found:
+                    parts[f"{spec.topic}-{p}"] = (spec.topic, p)
+        return parts
+
+    def _admin_config(self, health: ClientHealth) -> dict[str, Any]:
+        conf = {k: v for k, v in self.settings.items() if k != "statistics.interval.ms"}
+        conf["allow.auto.create.topics"] = False
+        conf["error_cb"] = health.error_cb
+        return conf
+
+    def _topic_partitions(
+        self, admin: AdminClient, topic: str, health: ClientHealth
+    ) -> list[int] | None:
+        """The topic's partitions, or None when they cannot be listed now (logged)."""
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = admin.list_topics(topic, timeout=METADATA_TIMEOUT)
+        except KafkaException as exc:
+            admin.poll(0)  # serves error_cb, which records the specific cause
+            health.down(
+                f"cannot list the partitions of topic {topic!r}: {exc.args[0].str()}; "
+                "the whole topic is read by one worker once the broker answers"
+            )
+            return None
+        health.up()
+        tmeta = meta.topics.get(topic)
+        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+            why = tmeta.error.str() if tmeta is not None and tmeta.error else "no partitions"
+            health.warn(f"topic {topic!r} is not available ({why}); waiting for it to be created")
+            return None
+        return sorted(tmeta.partitions)
+
+    # -- readers -----------------------------------------------------------------------------
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        from streamforge.inputs.kafka.reader import KafkaGroupReader, KafkaReader
+
+        with self._list_lock:
+            known = (self._parts or {}).get(partition)
+        if known is None:
+            topic, _, part = partition.rpartition("-")
+            known = (topic, None if part == WHOLE_TOPIC else int(part))
+        topic, part_index = known
+        resume: dict[int, int] = {}
+        if isinstance(resume_state, dict):
+            resume = {int(k): int(v) for k, v in resume_state.items()}
+        elif isinstance(resume_state, int) and part_index is not None:
+            resume = {part_index: resume_state}
+        cls = KafkaGroupReader if self.group else KafkaReader
+        return cls(self, topic, part_index, resume)
+
+    def consumer_config(self, reader: KafkaReader) -> dict[str, Any]:
+        """Consumer settings for one reader: manual assignment, no automatic commits."""
+        conf = dict(self.settings)
+        conf.update(
+            {
+                "group.id": self.group or f"streamforge.{self.stream}.{self.label}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "enable.partition.eof": False,
+                "allow.auto.create.topics": False,
+                "auto.offset.reset": "earliest" if self.start_from_oldest else "latest",
+                "error_cb": self.health.error_cb,
+                "stats_cb": self.health.stats_cb,
+                "on_commit": reader.on_commit,
+            }
+        )
+        return conf
+
+    def start_offset(self) -> int:
+        """Where a partition without recovery state starts."""
+        from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, OFFSET_STORED
+
+        if self.group:
+            return int(OFFSET_STORED)
+        return int(OFFSET_BEGINNING if self.start_from_oldest else OFFSET_END)

@@ -1,0 +1,305 @@
+"""`opcua` input: values of OPC UA variables, by subscription or polling (benthos-umh fields).
+
+The asyncua client runs on its own thread and event loop (`_opcua_session`) and hands messages
+to a `QueuedReader`, so a slow or silent server never holds a Bytewax worker. One partition.
+asyncua is imported when a node id is parsed or the input is built, not to register it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from streamforge.durations import parse_duration
+from streamforge.inputs.opcua.security import (
+    MODES,
+    POLICIES,
+    ClientCertificate,
+    check_security,
+    default_certificate_dir,
+    parse_fingerprint,
+)
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin.connection import connection
+from streamforge.plugin.readers import QueuedReader
+from streamforge.plugin.spec import ParsedField
+
+if TYPE_CHECKING:
+    from asyncua import ua
+
+__all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms", "parse_node_id"]
+
+log = logging.getLogger("streamforge.inputs.opcua.opcua")
+
+_METADATA = (
+    "Metadata of every message: `opcua_tag_name` (browse name), `opcua_tag_path` (browse path "
+    "from the configured node, dot-joined), `opcua_tag_type` (number, string, bool or other), "
+    "`opcua_source_timestamp` and `opcua_server_timestamp` (RFC 3339 UTC with nanoseconds; "
+    "absent when the server gave none), `opcua_attr_nodeid`, `opcua_attr_datatype` (e.g. "
+    "Double), `opcua_attr_statuscode` (e.g. Good, UncertainLastUsableValue, BadNodeIdUnknown), "
+    "`opcua_endpoint`. The payload is the value: numbers and booleans as JSON, strings as they "
+    "are, DateTime as an RFC 3339 string, ByteString as base64, arrays as JSON arrays, "
+    "structures as objects. A node that cannot be read (unknown id, access denied ...) gives a "
+    "message with payload `null`, its Bad status and `opcua_error`; the others keep flowing. "
+    "Folders and objects in `nodeIDs` are browsed through Organizes and HasComponent references, "
+    "at most 10 levels deep, and every Variable found is read. After the server goes away the "
+    "input reconnects with backoff, browses and subscribes again."
+)
+
+
+def parse_endpoint(text: Any) -> str:
+    """`opc.tcp://host[:port][/path]`; ValueError naming the field otherwise."""
+    raw = str(text or "").strip()
+    parts = urlsplit(raw)
+    if parts.scheme.lower() != "opc.tcp" or not parts.hostname:
+        raise ValueError(f"endpoint {raw!r}: expected opc.tcp://host:port[/path]")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"endpoint {raw!r}: the port is not a number in 1-65535") from None
+    return raw
+
+
+def parse_node_id(text: Any) -> ua.NodeId:
+    """A node id in the OPC UA string form (`ns=2;s=Plant.Temp`, `i=2258`, `nsu=<uri>;s=x`)."""
+    from asyncua import ua
+
+    raw = str(text).strip()
+    if not raw:
+        raise ValueError("node id is empty")
+    try:
+        node = ua.NodeId.from_string(raw)
+    except (ua.UaStringParsingError, ValueError) as exc:
+        raise ValueError(
+            f"{raw!r} is not a node id; expected e.g. ns=2;s=Plant.Temperature, ns=3;i=1001, "
+            f"i=85 or nsu=urn:plant;s=Temperature ({exc.args[0] if exc.args else exc})"
+        ) from None
+    if isinstance(node, ua.ExpandedNodeId) and node.ServerIndex:
+        raise ValueError(f"{raw!r}: node ids on other servers (srv=) are not supported")
+    return node
+
+
+def parse_interval_ms(value: Any) -> float:
+    """An interval in milliseconds from a duration ("500ms", "1s") or a bare number of ms."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ms = float(value)
+    else:
+        ms = parse_duration(str(value)) * 1000.0
+    if ms < 0:
+        raise ValueError(f"{value!r}: must not be negative")
+    return ms
+
+
+def _positive_interval_ms(value: Any) -> float:
+    ms = parse_interval_ms(value)
+    if ms <= 0:
+        raise ValueError(f"{value!r}: must be more than zero")
+    return ms
+
+
+def _quiet_asyncua() -> None:
+    """asyncua logs every handshake and, on a lost server, tracebacks of its own tasks; the input
+    reports connection problems itself, so those show only when StreamForge logs at DEBUG."""
+    library = logging.getLogger("asyncua")
+    if library.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        library.setLevel(logging.CRITICAL)
+
+
+def _display(url: str) -> str:
+    """The endpoint without credentials (for metadata and logs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@register_input(
+    "opcua",
+    fields=[
+        ParsedField(
+            "endpoint",
+            "string",
+            parser=parse_endpoint,
+            description="The server's endpoint URL.",
+            examples=("opc.tcp://localhost:4840", "opc.tcp://plc1.plant.local:4840/server"),
+        ),
+        Field(
+            "nodeIDs",
+            "array",
+            item=ParsedField("nodeID", "string", parser=parse_node_id),
+            description=(
+                "Node ids to read, in the OPC UA string form. A Variable is read itself; a "
+                "folder or object is browsed recursively (Organizes and HasComponent "
+                "references, at most 10 levels) and every Variable below it is read."
+            ),
+            examples=(["ns=2;s=Plant.Boiler.Temperature", "ns=3;i=1001"], ["i=85"]),
+        ),
+        Field(
+            "subscribeEnabled",
+            "bool",
+            default=False,
+            description=(
+                "Subscribe (monitored items: the server sends changes) instead of polling "
+                "every `pollInterval`."
+            ),
+        ),
+        ParsedField(
+            "samplingInterval",
+            "duration",
+            default="1s",
+            parser=parse_interval_ms,
+            description=(
+                "With subscriptions: the sampling interval requested for each monitored item "
+                "and the subscription's publishing interval (a duration, or a number of ms)."
+            ),
+            examples=("100ms", "1s", 500),
+        ),
+        ParsedField(
+            "pollInterval",
+            "duration",
+            default="1s",
+            parser=_positive_interval_ms,
+            description="Without subscriptions: time between reads of all nodes.",
+            examples=("1s", "250ms"),
+        ),
+        Field("username", "string", default="", description="User name; empty: anonymous."),
+        Field("password", "string", default="", description="Password of `username`."),
+        Field(
+            "securityMode",
+            "string",
+            default="None",
+            options=tuple(MODES),
+            description="Message security: None, Sign or SignAndEncrypt.",
+        ),
+        Field(
+            "securityPolicy",
+            "string",
+            default="None",
+            options=tuple(POLICIES),
+            description=(
+                "Security policy of the channel; None with securityMode None, otherwise one of "
+                "Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss."
+            ),
+        ),
+        Field(
+            "certificateDir",
+            "string",
+            default="",
+            description=(
+                "Where the client certificate (client_cert.der) and key (client_key.pem) are "
+                "generated on first use and kept for later starts, so the server trusts them "
+                "once. Empty: `$STREAMFORGE_HOME/opcua`, else `~/.streamforge/opcua`."
+            ),
+            examples=("/var/lib/streamforge/opcua",),
+        ),
+        ParsedField(
+            "serverCertificateFingerprint",
+            "string",
+            default="",
+            parser=parse_fingerprint,
+            description=(
+                "Pin the server certificate: its SHA-1 (40 hex digits) or SHA-256 (64) "
+                "fingerprint, colons allowed. Another certificate is refused before any secure "
+                "channel is opened. Needs securityMode Sign or SignAndEncrypt."
+            ),
+            examples=("3f:a1:...:9c (SHA-256, 32 bytes)",),
+        ),
+        Field(
+            "timeout",
+            "duration",
+            default="10s",
+            description="How long a request (and connecting) may take before it counts as failed.",
+            advanced=True,
+        ),
+        Field(
+            "maxReconnectDelay",
+            "duration",
+            default="30s",
+            description="Longest wait between reconnection attempts (exponential backoff).",
+            advanced=True,
+        ),
+    ],
+    summary="Reads OPC UA variables by subscription or polling; folders are browsed.",
+    description=_METADATA,
+    examples=(
+        "opcua:\n  endpoint: opc.tcp://localhost:4840\n"
+        "  nodeIDs: [ ns=2;s=Plant ]\n  subscribeEnabled: true\n  samplingInterval: 500ms",
+        "opcua:\n  endpoint: opc.tcp://plc1:4840\n  nodeIDs: [ ns=3;i=1001, ns=3;i=1002 ]\n"
+        "  username: gateway\n  password: ${OPCUA_PASSWORD}\n  securityMode: SignAndEncrypt\n"
+        "  securityPolicy: Basic256Sha256\n  pollInterval: 2s",
+    ),
+)
+class OpcuaInput(Input):
+    """Reads OPC UA variables by subscription or polling; folders are browsed."""
+
+    def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        from streamforge.inputs.opcua.session import SessionSettings
+
+        _quiet_asyncua()
+        url = parse_endpoint(conf.get("endpoint"))
+        raw_nodes = conf.get("nodeIDs") or []
+        if not raw_nodes:
+            raise ValueError("nodeIDs: at least one node id is required")
+        nodes = []
+        for i, raw in enumerate(raw_nodes):
+            try:
+                nodes.append(parse_node_id(raw))
+            except ValueError as exc:
+                raise ValueError(f"nodeIDs[{i}]: {exc}") from None
+        mode = str(conf.get("securityMode") or "None")
+        policy = str(conf.get("securityPolicy") or "None")
+        fingerprint = parse_fingerprint(conf.get("serverCertificateFingerprint"))
+        check_security(mode, policy, fingerprint)
+        password = str(conf.get("password") or "")
+        username = str(conf.get("username") or "")
+        if password and not username:
+            raise ValueError("password: set username too")
+        cert_dir = str(conf.get("certificateDir") or "")
+        self.ctx = ctx
+        self.label = ctx.label if ctx is not None else "opcua"
+        self.stream = ctx.stream if ctx is not None else ""
+        self.settings = SessionSettings(
+            url=url,
+            endpoint=_display(url),
+            nodes=tuple(nodes),
+            subscribe=bool(conf.get("subscribeEnabled", False)),
+            sampling_ms=parse_interval_ms(conf.get("samplingInterval", "1s")),
+            poll_seconds=_positive_interval_ms(conf.get("pollInterval", "1s")) / 1000.0,
+            username=username,
+            password=password,
+            mode=mode,
+            policy=policy,
+            certificate=ClientCertificate(
+                Path(cert_dir).expanduser() if cert_dir else default_certificate_dir()
+            ),
+            fingerprint=fingerprint,
+            timeout=max(parse_duration(conf.get("timeout", "10s")), 0.1),
+            max_reconnect_delay=parse_duration(conf.get("maxReconnectDelay", "30s")),
+            label=self.label,
+        )
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        return OpcuaReader(self)
+
+
+class OpcuaReader(QueuedReader):
+    """The one partition: a session thread puts values, the worker drains them."""
+
+    def __init__(self, source: OpcuaInput) -> None:
+        from streamforge.inputs.opcua.session import OpcuaSession
+
+        super().__init__()
+        self.conn = connection(source.stream, source.label, source.settings.endpoint)
+        self.session = OpcuaSession(source.settings, self, self.conn)
+        self.session.start()
+
+    def full(self) -> bool:
+        """True while `put` would wait (the stream is behind)."""
+        return len(self._queue) >= self.queue_limit
+
+    def close(self) -> None:
+        super().close()
+        self.session.stop()
+        self.conn.close()

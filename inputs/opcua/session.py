@@ -1,0 +1,411 @@
+"""The OPC UA session of one `opcua` input: its own thread and event loop, reconnecting for ever.
+
+Each connection: secure the channel (pinning checked), open a session, resolve and browse the
+configured nodes, then subscribe (monitored items) or poll (one Read per interval) until the
+server goes away or the input closes. Lost connections are retried with backoff; every failure
+is logged (the same cause at most every `RELOG_SECONDS`) naming the endpoint and the cause,
+and the state goes to metrics and /ready through `runtime.connection`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from asyncua import Client, ua
+
+from streamforge.inputs.opcua.browse import CHUNK, resolve
+from streamforge.inputs.opcua.security import (
+    APPLICATION_URI,
+    CertificateMismatch,
+    ClientCertificate,
+    secure,
+)
+from streamforge.inputs.opcua.values import NodeInfo, status_name, status_text
+from streamforge.message import Message
+from streamforge.plugin.connection import Backoff, Connection
+
+__all__ = ["OpcuaSession", "SessionSettings", "Sink", "describe_error"]
+
+log = logging.getLogger("streamforge.inputs.opcua.opcua")
+
+#: the same failure is logged again at most this often (seconds)
+RELOG_SECONDS = 30.0
+#: how long closing the session may take when the input stops
+CLOSE_TIMEOUT = 2.0
+
+_USER_ERRORS = frozenset(
+    {"BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid"}
+)
+_CERT_ERRORS = frozenset(
+    {
+        "BadSecurityChecksFailed", "BadCertificateUntrusted", "BadCertificateInvalid",
+        "BadCertificateUriInvalid", "BadCertificateTimeInvalid", "BadCertificateUseNotAllowed",
+        "BadCertificateHostNameInvalid", "BadCertificateRevoked", "BadSecurityPolicyRejected",
+        "BadNoValidCertificates",
+    }
+)  # fmt: skip
+
+
+class Sink(Protocol):
+    """Where the session delivers messages (the input's reader)."""
+
+    def put(self, messages: Sequence[Message]) -> None: ...
+
+    def full(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Everything a session needs, parsed from the input's config."""
+
+    url: str
+    endpoint: str
+    nodes: tuple[ua.NodeId, ...]
+    subscribe: bool
+    sampling_ms: float
+    poll_seconds: float
+    username: str
+    password: str
+    mode: str
+    policy: str
+    certificate: ClientCertificate
+    fingerprint: str
+    timeout: float
+    max_reconnect_delay: float
+    label: str
+
+
+def describe_error(exc: BaseException, settings: SessionSettings) -> str:
+    """A sentence naming the cause of a connection failure, with what to check."""
+    if isinstance(exc, CertificateMismatch):
+        return str(exc)
+    if isinstance(exc, ua.UaStatusCodeError):
+        name = status_name(exc.code)
+        if name in _USER_ERRORS:
+            if settings.username:
+                return (
+                    f"the server rejected user {settings.username!r} ({name}): "
+                    "check username and password"
+                )
+            return f"the server refuses anonymous sessions ({name}): set username and password"
+        if name in _CERT_ERRORS:
+            return (
+                f"the server rejected the client certificate {settings.certificate.cert_path} "
+                f"({name}): trust it on the server"
+            )
+        return status_text(exc.code)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {settings.timeout:g}s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the server running?)"
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        return f"cannot reach the server: {exc.strerror or exc}"
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, ConnectionError) else f"{type(exc).__name__}: {text}"
+
+
+class _Relog:
+    """Logs a repeated message at most once per interval (per key)."""
+
+    def __init__(self, interval: float = RELOG_SECONDS) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+
+    def due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -float("inf")) < self.interval:
+            return False
+        self._last[key] = now
+        return True
+
+
+class _Lost(ConnectionError):
+    """The connection or the subscription ended."""
+
+
+class OpcuaSession:
+    """Runs the client on a daemon thread with its own event loop until `stop()`."""
+
+    def __init__(self, settings: SessionSettings, sink: Sink, conn: Connection) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.conn = conn
+        self._relog = _Relog()
+        self._halt = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._lost: asyncio.Event | None = None
+        self._lost_reason = ""
+        self._handles: dict[int, NodeInfo] = {}
+        self._thread = threading.Thread(
+            target=self._thread_main, name=f"opcua-{settings.label}", daemon=True
+        )
+
+    # -- control (any thread) -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the session and end the thread."""
+        self._halt.set()
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    # -- the session thread -----------------------------------------------------------------
+
+    def _thread_main(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._halt.is_set():
+            return
+        s = self.settings
+        backoff = Backoff(initial=0.2, maximum=max(s.max_reconnect_delay, 0.2))
+        while not self._stop.is_set():
+            client = self._client()
+            try:
+                await self._session(client, backoff)
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, then retried
+                if not self._stop.is_set():
+                    self._failed(describe_error(exc, s))
+            finally:
+                await self._close(client)
+            if self._stop.is_set():
+                break
+            await self._sleep(backoff.next_delay())
+
+    def _client(self) -> Client:
+        s = self.settings
+        client = Client(s.url, timeout=s.timeout, watchdog_intervall=1.0)
+        client.application_uri = APPLICATION_URI
+        client.name = client.description = "StreamForge"
+        client.product_uri = "urn:streamforge"
+        if s.username:
+            client.set_user(s.username)
+            client.set_password(s.password)
+        self._lost = asyncio.Event()
+        self._lost_reason = ""
+
+        async def lost(exc: Exception) -> None:
+            self._lose(f"lost the connection ({describe_error(exc, s)})")
+
+        client.connection_lost_callback = lost
+        return client
+
+    def _lose(self, reason: str) -> None:
+        if self._lost is not None and not self._lost.is_set():
+            self._lost_reason = reason
+            self._lost.set()
+
+    async def _session(self, client: Client, backoff: Backoff) -> None:
+        s = self.settings
+        await asyncio.wait_for(
+            secure(client, s.mode, s.policy, s.certificate, s.fingerprint), s.timeout * 2
+        )
+        await asyncio.wait_for(client.connect(), s.timeout * 2)
+        nodes = await resolve(client, s.nodes, log, s.label)
+        for info in nodes:
+            info.prepare(s.endpoint)
+        good = [n for n in nodes if not n.error]
+        bad = [n for n in nodes if n.error]
+        self.conn.up()
+        backoff.reset()
+        log.info(
+            "opcua input %s: connected to %s, %d variable(s) to %s",
+            s.label,
+            s.endpoint,
+            len(good),
+            "subscribe to" if s.subscribe else "poll",
+            extra={"fields": {"component": s.label, "endpoint": s.endpoint}},
+        )
+        for info in bad:
+            self._node_error(info.error)
+        if s.subscribe:
+            await self._subscribe(client, good, bad)
+        else:
+            await self._poll(client, good, bad)
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    async def _subscribe(self, client: Client, good: list[NodeInfo], bad: list[NodeInfo]) -> None:
+        s = self.settings
+        failures = [b.failure(b.error_status, b.error) for b in bad]
+        self._handles = {}
+        if good:
+            params = ua.CreateSubscriptionParameters()
+            params.RequestedPublishingInterval = s.sampling_ms
+            params.RequestedLifetimeCount = 10000
+            params.RequestedMaxKeepAliveCount = client.get_keepalive_count(s.sampling_ms)
+            params.MaxNotificationsPerPublish = 10000
+            params.PublishingEnabled = True
+            params.Priority = 0
+            result = await client.uaclient.create_subscription(params, self._published)
+            for start in range(0, len(good), CHUNK):
+                part = good[start : start + CHUNK]
+                failures.extend(await self._monitor(client, result.SubscriptionId, start, part))
+        if failures:
+            await self._deliver(failures)
+        await self._until_lost()
+
+    async def _monitor(
+        self, client: Client, subscription_id: int, first: int, infos: list[NodeInfo]
+    ) -> list[Message]:
+        """Create monitored items (client handle = position); BAD messages for refused ones."""
+        params = ua.CreateMonitoredItemsParameters()
+        params.SubscriptionId = subscription_id
+        params.TimestampsToReturn = ua.TimestampsToReturn.Both
+        for offset, info in enumerate(infos):
+            request = ua.MonitoredItemCreateRequest()
+            request.ItemToMonitor = ua.ReadValueId(NodeId=info.nodeid, AttributeId=13)
+            request.MonitoringMode = ua.MonitoringMode.Reporting
+            request.RequestedParameters = ua.MonitoringParameters(
+                ClientHandle=first + offset,
+                SamplingInterval=self.settings.sampling_ms,
+                QueueSize=1,
+                DiscardOldest=True,
+            )
+            params.ItemsToCreate.append(request)
+            self._handles[first + offset] = info
+        results = await client.uaclient.create_monitored_items(params)
+        refused: list[Message] = []
+        for offset, (info, result) in enumerate(zip(infos, results)):
+            if not result.StatusCode.is_good():
+                self._handles.pop(first + offset, None)
+                error = f"node {info.nodeid.to_string()}: {status_text(result.StatusCode)}"
+                self._node_error(error)
+                refused.append(info.failure(result.StatusCode.value, error))
+        return refused
+
+    async def _published(self, result: ua.PublishResult) -> None:
+        """The publish loop's callback: one message per data change."""
+        try:
+            await self._notifications(result)
+        except Exception as exc:  # noqa: BLE001 - asyncua would only log it at debug level
+            self._lose(f"handling notifications failed: {type(exc).__name__}: {exc}")
+
+    async def _notifications(self, result: ua.PublishResult) -> None:
+        data = result.NotificationMessage.NotificationData
+        if not data:
+            return
+        handles = self._handles
+        batch: list[Message] = []
+        for notification in data:
+            if isinstance(notification, ua.DataChangeNotification):
+                for item in notification.MonitoredItems:
+                    info = handles.get(item.ClientHandle)
+                    if info is not None:
+                        batch.append(info.message(item.Value))
+            elif isinstance(notification, ua.StatusChangeNotification):
+                status = notification.Status
+                if status is not None and not status.is_good():
+                    self._lose(f"the server ended the subscription ({status_text(status)})")
+        if batch:
+            await self._deliver(batch)
+
+    # -- polling ------------------------------------------------------------------------------
+
+    async def _poll(self, client: Client, good: list[NodeInfo], bad: list[NodeInfo]) -> None:
+        s = self.settings
+        requests: list[ua.ReadParameters] = []
+        for start in range(0, len(good), CHUNK):
+            params = ua.ReadParameters()
+            params.TimestampsToReturn = ua.TimestampsToReturn.Both
+            params.NodesToRead = [
+                ua.ReadValueId(NodeId=n.nodeid, AttributeId=13) for n in good[start : start + CHUNK]
+            ]
+            requests.append(params)
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while not self._stopped():
+            batch: list[Message] = []
+            for i, params in enumerate(requests):
+                values = await client.uaclient.read(params)
+                infos = good[i * CHUNK : (i + 1) * CHUNK]
+                batch.extend(info.message(dv) for info, dv in zip(infos, values))
+            batch.extend(b.failure(b.error_status, b.error) for b in bad)
+            if batch:
+                await self._deliver(batch)
+            due += s.poll_seconds
+            now = loop.time()
+            if due < now:
+                due = now
+            await self._wait(due - now)
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def _stopped(self) -> bool:
+        if self._stop is not None and self._stop.is_set():
+            return True
+        if self._lost is not None and self._lost.is_set():
+            raise _Lost(self._lost_reason)
+        return False
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep until `seconds` pass, the input stops or the connection is lost."""
+        assert self._stop is not None and self._lost is not None
+        waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._lost.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        self._stopped()
+
+    async def _until_lost(self) -> None:
+        while not self._stopped():
+            await self._wait(3600.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._stop is not None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _deliver(self, batch: list[Message]) -> None:
+        """Hand messages to the stream; waits (without blocking the loop) while it is full."""
+        while self.sink.full():
+            if self._stop is not None and self._stop.is_set():
+                return
+            await asyncio.sleep(0.01)
+        self.sink.put(batch)
+
+    async def _close(self, client: Client) -> None:
+        self._handles = {}
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), CLOSE_TIMEOUT)
+
+    def _failed(self, cause: str) -> None:
+        s = self.settings
+        self.conn.down(cause)
+        if self._relog.due(cause):
+            log.error(
+                "opcua input %s: %s: %s",
+                s.label,
+                s.endpoint,
+                cause,
+                extra={"fields": {"component": s.label, "endpoint": s.endpoint, "error": cause}},
+            )
+
+    def _node_error(self, error: str) -> None:
+        s = self.settings
+        if self._relog.due(error):
+            log.error(
+                "opcua input %s: %s: %s",
+                s.label,
+                s.endpoint,
+                error,
+                extra={"fields": {"component": s.label, "endpoint": s.endpoint, "error": error}},
+            )

@@ -1,0 +1,143 @@
+"""`kafka` output: produces each batch and waits for every delivery report before returning.
+
+A message whose delivery failed (broker away past `timeout`, message too large, unknown
+partition ...) comes back failed with the reason, so `fallback` or `switch` can route it;
+nothing is dropped silently. librdkafka reconnects by itself; its error callback and
+statistics drive the output's connection state (metrics and /ready). The producer lives in
+`_kafka_writer`, imported when the output is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamforge.connectors.kafka import addresses_field, client_id_field, sasl_field, tls_field
+from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import batching_field, with_batching
+
+__all__ = ["PARTITIONERS", "header_filter"]
+
+#: Benthos partitioner names -> librdkafka's (round_robin and manual pick partitions here)
+PARTITIONERS = {
+    "fnv1a_hash": "fnv1a_random",
+    "murmur2_hash": "murmur2_random",
+    "random": "random",
+    "round_robin": "random",
+    "manual": "random",
+}
+COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
+#: librdkafka allows at most this many in-flight requests with idempotence
+IDEMPOTENT_MAX_IN_FLIGHT = 5
+
+
+@register_output(
+    "kafka",
+    fields=[
+        addresses_field(),
+        Field(
+            "topic",
+            "string",
+            interpolable=True,
+            description="The topic to publish to; interpolated per message.",
+            examples=("plant.telemetry", "${! @asset_id }.readings"),
+        ),
+        Field(
+            "key",
+            "string",
+            default="",
+            interpolable=True,
+            description="The record key; empty sends no key.",
+            examples=("${! @asset_id }", '${! json("id") }'),
+        ),
+        Field(
+            "partition",
+            "string",
+            default="",
+            interpolable=True,
+            description="An explicit partition (an integer); empty lets the partitioner choose.",
+            examples=('${! meta("kafka_partition") }',),
+        ),
+        Field(
+            "partitioner",
+            "string",
+            default="fnv1a_hash",
+            options=tuple(PARTITIONERS),
+            description=(
+                "How a partition is chosen when `partition` is empty: a hash of the key "
+                "(records without a key go to a random partition), random, or round_robin. "
+                "manual requires `partition`."
+            ),
+        ),
+        Field(
+            "compression",
+            "string",
+            default="none",
+            options=COMPRESSIONS,
+            description="Compression of produced batches.",
+        ),
+        Field(
+            "max_in_flight",
+            "int",
+            default=64,
+            description="Most produce requests in flight per broker connection.",
+        ),
+        Field(
+            "idempotent_write",
+            "bool",
+            default=False,
+            description=(
+                "Exactly-once writes per partition (no duplicates on retries); limits "
+                f"max_in_flight to {IDEMPOTENT_MAX_IN_FLIGHT} and waits for all replicas."
+            ),
+        ),
+        Field(
+            "ack_replicas",
+            "bool",
+            default=False,
+            description="Wait until every in-sync replica has the record, not just the leader.",
+        ),
+        Field(
+            "timeout",
+            "duration",
+            default="5s",
+            description=(
+                "How long a record may take to be delivered (retries included) before it "
+                "fails; failed records are returned as errors."
+            ),
+        ),
+        Field(
+            "max_msg_bytes",
+            "int",
+            default=1_000_000,
+            description="The largest record in bytes; larger ones fail without being sent.",
+            advanced=True,
+        ),
+        metadata_filter_field(
+            "metadata",
+            "Which metadata is sent as record headers: keys matching an include prefix or "
+            "pattern, minus keys with an excluded prefix. Nothing by default.",
+            exclude=True,
+        ),
+        client_id_field(),
+        tls_field(),
+        sasl_field(),
+        batching_field(),
+    ],
+    summary="Produces messages to Kafka and waits for delivery; failed records are errors.",
+    examples=(
+        "kafka:\n  addresses: [ localhost:9092 ]\n  topic: plant.telemetry\n"
+        "  key: ${! @asset_id }\n  metadata:\n    include_patterns: [ '^asset_' ]",
+    ),
+)
+def KafkaOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+    """Produces messages to Kafka and waits for delivery; failed records are errors."""
+    from streamforge.outputs.kafka.writer import KafkaWriter
+
+    return with_batching(KafkaWriter(conf, ctx), conf.get("batching"), ctx)
+
+
+def header_filter(conf: dict[str, Any] | None) -> MetadataFilter | None:
+    """The filter choosing which metadata keys become headers (None when none can)."""
+    wanted = MetadataFilter(conf)
+    return wanted if wanted.active else None

@@ -1,0 +1,5 @@
+"""The validate processor: JSON Schema and per-series rules that set quality."""
+
+from __future__ import annotations
+
+from streamforge.processors.validate import validate as validate

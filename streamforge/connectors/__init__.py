@@ -1,0 +1,1 @@
+"""Protocol clients and codecs shared by the input and the output of a protocol."""

@@ -1,0 +1,47 @@
+"""Settings every HTTP client component shares: basic auth and TLS, as Benthos spells them."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from streamforge.plugin import Field
+
+__all__ = ["basic_auth_credentials", "basic_auth_field", "ssl_context"]
+
+
+def basic_auth_field(description: str = "HTTP basic authentication.", **options: Any) -> Field:
+    """The `basic_auth: {enabled, username, password}` object field."""
+    return Field(
+        "basic_auth",
+        "object",
+        default={"enabled": False, "username": "", "password": ""},
+        description=description,
+        fields=(
+            Field("enabled", "bool", default=False, description="Send basic auth."),
+            Field("username", "string", default="", description="The user name."),
+            Field("password", "string", default="", description="The password."),
+        ),
+        **options,
+    )
+
+
+def basic_auth_credentials(conf: dict[str, Any]) -> tuple[str, str] | None:
+    """(username, password) when the component's `basic_auth` is enabled, else None."""
+    auth = conf.get("basic_auth") or {}
+    if not auth.get("enabled"):
+        return None
+    return str(auth.get("username") or ""), str(auth.get("password") or "")
+
+
+def ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
+    """What httpx's `verify` takes for a `tls` object; True (system CAs) when not enabled."""
+    if not tls.get("enabled"):
+        return True
+    context = ssl.create_default_context(cafile=str(tls.get("root_cas_file") or "") or None)
+    if tls.get("skip_cert_verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    for pair in tls.get("client_certs") or []:
+        context.load_cert_chain(str(pair["cert_file"]), str(pair["key_file"]))
+    return context

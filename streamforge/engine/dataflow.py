@@ -1,0 +1,431 @@
+"""Stream configs -> one Bytewax Dataflow.
+
+Each stream is a namespaced sub-graph (`streamforge.<stream>.input`, `.processors`,
+`.output`). Input-level and pipeline processors that are stateless fuse into one
+`flat_map_batch` step that runs a `ProcessorChain` over whole batches, so Bytewax sees
+batches, never per-message operators. A stateful processor (`KeyedProcessor`) splits batches by
+key, keeps each key's state in a Bytewax stateful step (snapshotted with recovery) and joins
+its results back into batches (`StatefulStage`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream, operator
+
+from streamforge.config.model import ComponentConfig, StreamConfig
+from streamforge.engine.acks import AckBatch
+from streamforge.engine.instantiate import BuildError, StreamBuilder, close_stream_caches
+from streamforge.engine.keyed import (
+    KeyedProcessor,
+    ShardLogic,
+    can_chain,
+    join_parts,
+    split_by_shard,
+)
+from streamforge.engine.sinks import OutputSink
+from streamforge.engine.sources import InputSource, Item
+from streamforge.message import Message
+from streamforge.observability.logging import RateLimitedErrorLogger
+from streamforge.observability.metrics import ComponentMetrics, component_metrics
+from streamforge.plugin import Processor
+from streamforge.plugin.chain import ProcessorChain
+
+__all__ = [
+    "CompileError",
+    "CompiledFlow",
+    "CompiledStream",
+    "FusedStage",
+    "StatefulStage",
+    "compile_streams",
+]
+
+log = logging.getLogger("streamforge.plugin.chain")
+
+FLOW_ID = "streamforge"
+
+
+class CompileError(Exception):
+    """Streams could not be compiled; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _ChainObserver:
+    """Per-processor metrics and error logging, called by ProcessorChain after each step."""
+
+    __slots__ = ("metrics", "errors", "_t", "_errored")
+
+    def __init__(
+        self, metrics: list[ComponentMetrics], errors: list[RateLimitedErrorLogger]
+    ) -> None:
+        self.metrics = metrics
+        self.errors = errors
+        self._t = 0.0
+        self._errored = 0
+
+    def start(self, batch: list[Message]) -> None:
+        self._errored = sum(1 for m in batch if m.error is not None)
+        self._t = time.perf_counter()
+
+    def after(
+        self, index: int, proc: Processor, batch_in: list[Message], batch_out: list[Message]
+    ) -> None:
+        elapsed = time.perf_counter() - self._t
+        m = self.metrics[index]
+        m.seconds.observe(elapsed)
+        m.received.inc(len(batch_in))
+        m.sent.inc(len(batch_out))
+        errored = [msg for msg in batch_out if msg.error is not None]
+        new = len(errored) - self._errored
+        if new > 0:
+            m.errors.inc(new)
+            self.errors[index].report(new, errored[0])
+        self._errored = len(errored)
+        self._t = time.perf_counter()
+
+
+class FusedStage:
+    """Consecutive stateless processors run as one batch function.
+
+    Each worker thread gets its own processor instances; the ones built at compile time
+    (which proved the config builds) go to the first worker.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        labels: Sequence[str],
+        build: Callable[[], list[Processor]],
+        first: list[Processor] | None = None,
+    ) -> None:
+        self.labels = list(labels)
+        self.metrics = [component_metrics(stream, label) for label in self.labels]
+        self.errors = [RateLimitedErrorLogger(log, stream, label) for label in self.labels]
+        self._build = build
+        self._first = first
+        self._lock = threading.Lock()
+        # keyed by OS thread id: Bytewax worker threads are not Python threads, so their
+        # thread-local storage does not survive between calls
+        self._by_thread: dict[int, tuple[ProcessorChain, _ChainObserver]] = {}
+        self._chains: list[ProcessorChain] = []
+
+    def _new_chain(self) -> tuple[ProcessorChain, _ChainObserver]:
+        with self._lock:
+            procs, self._first = self._first, None
+        if procs is None:
+            procs = self._build()
+        observer = _ChainObserver(self.metrics, self.errors)
+        chain = ProcessorChain(procs, hook=observer.after)
+        with self._lock:
+            self._chains.append(chain)
+            self._by_thread[threading.get_ident()] = (chain, observer)
+        return chain, observer
+
+    def __call__(self, items: list[Item]) -> list[Item]:
+        state = self._by_thread.get(threading.get_ident())
+        chain, observer = state if state is not None else self._new_chain()
+        out: list[Item] = []
+        for batch in items:
+            if not batch:
+                continue
+            ack = batch.ack if type(batch) is AckBatch else None
+            observer.start(batch)
+            result = chain.process_batch(batch)
+            if ack is None:
+                if result:
+                    out.append(result)
+            elif result:
+                out.append(AckBatch(result, ack))
+            else:
+                ack(None)  # every message was dropped: the stream is done with the batch
+        return out
+
+    def close(self) -> None:
+        """Close every processor instance and log failures not yet reported."""
+        with self._lock:
+            chains, self._chains = self._chains, []
+            first, self._first = self._first, None
+        for chain in chains:
+            chain.close()
+        for proc in first or []:
+            proc.close()
+        for errors in self.errors:
+            errors.flush()
+
+
+@dataclass
+class CompiledStream:
+    """One stream's Bytewax pieces."""
+
+    name: str
+    config: StreamConfig
+    source: InputSource
+    stages: list[FusedStage | StatefulStage]
+    sink: OutputSink
+    step_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompiledFlow:
+    """The Dataflow of all streams and what is needed to run and close it."""
+
+    flow: Dataflow
+    streams: list[CompiledStream]
+
+    @property
+    def threads(self) -> int:
+        """Workers the streams ask for (`pipeline.threads`; -1 or 0 count as 1)."""
+        return max([max(s.config.threads, 1) for s in self.streams] or [1])
+
+    def close(self) -> None:
+        """Release processors, and outputs no worker took over."""
+        for stream in self.streams:
+            for stage in stream.stages:
+                stage.close()
+            stream.sink.discard_unused()
+            close_stream_caches(stream.config)
+
+
+def _step_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_\-]", "_", name)
+    return cleaned or "stream"
+
+
+def _segments(
+    procs: list[tuple[ComponentConfig, Processor]],
+) -> list[list[tuple[ComponentConfig, Processor]]]:
+    """Split processors into runs of stateless ones and runs of keyed ones that can share a
+    stateful step (`can_chain`; usually one)."""
+    segments: list[list[tuple[ComponentConfig, Processor]]] = []
+    current: list[tuple[ComponentConfig, Processor]] = []
+    for conf, proc in procs:
+        if proc.stateful:
+            if current and not _chains(current[-1][1], proc):
+                segments.append(current)
+                current = []
+            current.append((conf, proc))
+        else:
+            if current and current[-1][1].stateful:
+                segments.append(current)
+                current = []
+            current.append((conf, proc))
+    if current:
+        segments.append(current)
+    return segments
+
+
+def _chains(previous: Processor, proc: Processor) -> bool:
+    """Whether a keyed processor joins the keyed one before it in one stateful step."""
+    return (
+        isinstance(previous, KeyedProcessor)
+        and isinstance(proc, KeyedProcessor)
+        and can_chain(previous, proc)
+    )
+
+
+class StatefulStage:
+    """Keyed processors as Bytewax steps: split by shard -> stateful step -> batches again.
+
+    Usually one processor; consecutive ones that key alike share the step (`can_chain`).
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        members: list[tuple[ComponentConfig, Processor]],
+        processes: int,
+    ) -> None:
+        procs: list[KeyedProcessor] = []
+        for conf, proc in members:
+            if not isinstance(proc, KeyedProcessor):
+                raise CompileError(
+                    [
+                        f"{conf.location}: processor {conf.type!r} ({conf.display_label}) says "
+                        "it is stateful but is not a KeyedProcessor"
+                    ]
+                )
+            procs.append(proc)
+        self.procs = procs
+        self.labels = [conf.display_label for conf, _ in members]
+        self.hand_over = processes > 1
+        self.observers = [_Observer(stream, label) for label in self.labels]
+
+    def shard_logic(self, resume: Any | None) -> ShardLogic:
+        return ShardLogic(self.procs, resume, self.observers)
+
+    def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
+        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again."""
+        sharded = op.flat_map_batch(
+            f"{name}_key", items, split_by_shard(self.procs[0], hand_over=self.hand_over)
+        )
+        results = op.stateful_batch(name, sharded, self.shard_logic)
+        return op.flat_map_batch(f"{name}_batches", results, join_parts)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.close()
+        for observer in self.observers:
+            observer.errors.flush()
+
+
+class _Observer:
+    """One keyed processor's metrics and error log in a stateful step."""
+
+    def __init__(self, stream: str, label: str) -> None:
+        self.metrics = component_metrics(stream, label)
+        self.errors = RateLimitedErrorLogger(log, stream, label)
+
+    def __call__(self, taken: int, batch_out: list[Message], seconds: float) -> None:
+        m = self.metrics
+        m.seconds.observe(seconds)
+        m.received.inc(taken)
+        m.sent.inc(len(batch_out))
+        errored = [msg for msg in batch_out if msg.error is not None]
+        if errored:
+            m.errors.inc(len(errored))
+            self.errors.report(len(errored), errored[0])
+
+
+Stage = FusedStage | StatefulStage
+
+
+@dataclass
+class _StreamPlan:
+    source: InputSource
+    stages: list[tuple[str, Stage]]
+    sink: OutputSink
+
+
+@operator
+def _stream_graph(step_id: str, flow: Dataflow, plan: _StreamPlan) -> None:
+    """One stream: input -> fused processor stages -> output, namespaced by stream name."""
+    items: Stream[Item] = op.input("input", flow, plan.source)
+    for name, stage in plan.stages:
+        if isinstance(stage, StatefulStage):
+            items = stage.wire(name, items)
+        else:
+            items = op.flat_map_batch(name, items, stage)
+    op.output("output", items, plan.sink)
+
+
+def _fuse(
+    stream: StreamConfig,
+    proc_confs: list[ComponentConfig],
+    procs: list[tuple[ComponentConfig, Processor]],
+    processes: int = 1,
+) -> list[tuple[str, Stage]]:
+    """Named stages: runs of stateless processors fuse; each stateful one is its own stage."""
+    stage_list: list[tuple[str, Stage]] = []
+    segments = _segments(procs)
+    offset = 0
+    for seg in segments:
+        seg_confs = proc_confs[offset : offset + len(seg)]
+        offset += len(seg)
+        name = "processors" if len(segments) == 1 else f"processors_{len(stage_list)}"
+        if seg[0][1].stateful:
+            stage_list.append((name, StatefulStage(stream.name, seg, processes)))
+            continue
+
+        def build(confs: list[ComponentConfig] = seg_confs) -> list[Processor]:
+            return StreamBuilder(stream).build_processors(confs)
+
+        stage = FusedStage(
+            stream.name, [c.display_label for c, _ in seg], build, [p for _, p in seg]
+        )
+        stage_list.append((name, stage))
+    return stage_list
+
+
+def _compile_one(
+    flow: Dataflow,
+    stream: StreamConfig,
+    step_name: str,
+    on_worker_start: Callable[[int, int], None] | None,
+    stop: threading.Event | None,
+    processes: int = 1,
+) -> CompiledStream:
+    builder = StreamBuilder(stream)
+    input_conf = builder.resolve(stream.input)
+    inp = builder.build_input(stream.input)
+    proc_confs = list(input_conf.processors or stream.input.processors) + list(stream.processors)
+    procs: list[tuple[ComponentConfig, Processor]] = []
+    try:
+        for c in proc_confs:
+            procs.append((builder.resolve(c), builder.build_processor(c)))
+        stage_list = _fuse(stream, proc_confs, procs, processes)
+        output_conf = builder.resolve(stream.output)
+        first_output = builder.build_output(stream.output)
+    except BaseException:
+        for _, proc in procs:
+            proc.close()
+        raise
+
+    def build_output() -> Any:
+        return StreamBuilder(stream).build_output(stream.output)
+
+    source = InputSource(inp, component_metrics(stream.name, input_conf.display_label), stop)
+    sink = OutputSink(
+        build_output,
+        component_metrics(stream.name, output_conf.display_label),
+        first=first_output,
+        on_build=on_worker_start,
+    )
+    _stream_graph(step_name, flow, _StreamPlan(source, stage_list, sink))
+    prefix = f"{flow.flow_id}.{step_name}"
+    step_ids = [f"{prefix}.input"]
+    for n, stage in stage_list:
+        if isinstance(stage, StatefulStage):
+            step_ids += [f"{prefix}.{n}_key", f"{prefix}.{n}", f"{prefix}.{n}_batches"]
+        else:
+            step_ids.append(f"{prefix}.{n}")
+    step_ids.append(f"{prefix}.output")
+    return CompiledStream(stream.name, stream, source, [s for _, s in stage_list], sink, step_ids)
+
+
+def compile_streams(
+    streams: Sequence[StreamConfig],
+    *,
+    flow_id: str = FLOW_ID,
+    on_worker_start: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+    processes: int = 1,
+) -> CompiledFlow:
+    """Build every stream's components and wire them into one Dataflow.
+
+    Raises `CompileError` listing every stream that failed to build; nothing is left open.
+    `on_worker_start(worker_index, worker_count)` runs when a worker starts its output;
+    setting `stop` ends every input at its next read (graceful shutdown). `processes` > 1
+    (a cluster) acknowledges input batches when a stateful step takes them over, since a part
+    moving to another process cannot carry its acknowledgement.
+    """
+    flow = Dataflow(flow_id)
+    compiled: list[CompiledStream] = []
+    problems: list[str] = []
+    used: set[str] = set()
+    for stream in streams:
+        step_name = _step_name(stream.name)
+        base, n = step_name, 2
+        while step_name in used:
+            step_name, n = f"{base}_{n}", n + 1
+        used.add(step_name)
+        try:
+            compiled.append(_compile_one(flow, stream, step_name, on_worker_start, stop, processes))
+        except CompileError as exc:
+            problems.extend(exc.problems)
+        except BuildError as exc:
+            problems.append(str(exc))
+    if problems:
+        CompiledFlow(flow, compiled).close()
+        raise CompileError(problems)
+    return CompiledFlow(flow, compiled)

@@ -1,0 +1,229 @@
+"""Turn validated component configs into component instances (resolving `resource:`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from typing import Any
+
+from streamforge.config.model import ComponentConfig, StreamConfig
+from streamforge.message import Message
+from streamforge.observability.logging import component_logger
+from streamforge.observability.metrics import ComponentMetrics, component_metrics
+from streamforge.plugin import Cache, Input, Output, Processor, registry
+from streamforge.plugin.chain import ProcessorChain
+
+__all__ = [
+    "BuildError",
+    "ComponentContext",
+    "OutputWithProcessors",
+    "StreamBuilder",
+    "StreamCaches",
+    "close_stream_caches",
+    "stream_caches",
+]
+
+
+class BuildError(Exception):
+    """A component could not be constructed from its (valid) config."""
+
+
+class ComponentContext:
+    """The BuildContext handed to one component factory."""
+
+    def __init__(self, builder: StreamBuilder, conf: ComponentConfig) -> None:
+        self._builder = builder
+        self.stream = builder.stream_name
+        self.label = conf.display_label
+        self.path = conf.path
+        self.config = conf
+
+    def build_processors(self, confs: list[ComponentConfig]) -> list[Processor]:
+        return [self._builder.build_processor(c) for c in confs]
+
+    def build_output(self, conf: ComponentConfig) -> Output:
+        return self._builder.build_output(conf)
+
+    def build_input(self, conf: ComponentConfig) -> Input:
+        return self._builder.build_input(conf)
+
+    def cache(self, label: str) -> Cache:
+        return self._builder.cache(label)
+
+    def build_chain(self, confs: list[ComponentConfig], *, skip_errored: bool = True) -> Processor:
+        return ProcessorChain(self.build_processors(confs), skip_errored=skip_errored)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return component_logger(self.config.kind, self.config.type, self.label)
+
+    @property
+    def metrics(self) -> ComponentMetrics:
+        return component_metrics(self.stream, self.label)
+
+
+class StreamCaches:
+    """The cache resources of one stream, each built on first use and shared by every worker."""
+
+    def __init__(self, stream: StreamConfig) -> None:
+        self._confs = stream.resources.get("cache", {})
+        self._lock = threading.Lock()
+        self._built: dict[str, Cache] = {}
+
+    def get(self, label: str, builder: StreamBuilder) -> Cache:
+        """The cache `label`, built with `builder` the first time it is asked for."""
+        with self._lock:
+            cache = self._built.get(label)
+            if cache is None:
+                conf = self._confs.get(label)
+                if conf is None:
+                    known = ", ".join(sorted(self._confs)) or "none"
+                    raise BuildError(f"cache resource {label!r} is not defined (known: {known})")
+                cache = builder.construct_cache(conf)
+                self._built[label] = cache
+            return cache
+
+    def close(self) -> None:
+        """Close every cache built so far; a later `get` builds a fresh one."""
+        with self._lock:
+            built, self._built = self._built, {}
+        for cache in built.values():
+            cache.close()
+
+
+#: reentrant: a stream collected while the lock is held runs `_forget` on the same thread
+_caches_lock = threading.RLock()
+_caches: dict[int, StreamCaches] = {}
+
+
+def _forget(key: int) -> None:
+    """Drop a collected stream's entry; components still holding its caches keep them."""
+    with _caches_lock:
+        _caches.pop(key, None)
+
+
+def stream_caches(stream: StreamConfig) -> StreamCaches:
+    """The caches of this stream config object, shared by every builder of it in the process."""
+    key = id(stream)
+    with _caches_lock:
+        caches = _caches.get(key)
+        if caches is None:
+            caches = _caches[key] = StreamCaches(stream)
+            weakref.finalize(stream, _forget, key)
+        return caches
+
+
+def close_stream_caches(stream: StreamConfig) -> None:
+    """Close the stream's caches (when it stops); building it again starts with empty ones."""
+    with _caches_lock:
+        caches = _caches.get(id(stream))
+    if caches is not None:
+        caches.close()
+
+
+class OutputWithProcessors(Output):
+    """An output with output-level `processors:` that run right before it writes.
+
+    They run on errored messages too: a dead-letter output's processors see what is
+    routed to it (e.g. to add `error()` to the document).
+    """
+
+    def __init__(self, processors: list[Processor], output: Output) -> None:
+        self.chain = ProcessorChain(processors, skip_errored=False)
+        self.output = output
+
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        batch = self.chain.process_batch(batch)
+        return self.output.write_batch(batch) if batch else []
+
+    def flush(self) -> list[Message]:
+        return self.output.flush()
+
+    def buffered(self) -> int:
+        return self.output.buffered()
+
+    def take_failures(self) -> list[Message]:
+        return self.output.take_failures()
+
+    def close(self) -> None:
+        self.chain.close()
+        self.output.close()
+
+
+class StreamBuilder:
+    """Builds the components of one stream; resource references resolve to their config."""
+
+    def __init__(self, stream: StreamConfig, caches: StreamCaches | None = None) -> None:
+        self.stream = stream
+        self.stream_name = stream.name
+        self.caches = caches if caches is not None else stream_caches(stream)
+
+    def resolve(self, conf: ComponentConfig) -> ComponentConfig:
+        """The component config a `resource:` reference points to (itself otherwise)."""
+        return self._resolve(conf)
+
+    def _resolve(self, conf: ComponentConfig) -> ComponentConfig:
+        seen: set[str] = set()
+        while conf.type == "resource":
+            name = str(conf.conf)
+            if name in seen:
+                raise BuildError(f"{conf.location}: resource {name!r} refers to itself")
+            seen.add(name)
+            target = self.stream.resources.get(conf.kind, {}).get(name)
+            if target is None:
+                raise BuildError(f"{conf.location}: {conf.kind} resource {name!r} not found")
+            conf = target
+        return conf
+
+    def _construct(self, conf: ComponentConfig) -> Any:
+        conf = self._resolve(conf)
+        spec = registry.get(conf.kind, conf.type)
+        if spec is None:
+            raise BuildError(f"{conf.location}: unknown {conf.kind} type {conf.type!r}")
+        try:
+            return spec.factory(conf.conf, ComponentContext(self, conf)), conf
+        except BuildError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - report the component that failed
+            raise BuildError(
+                f"{conf.location}: {conf.kind} {conf.type!r} ({conf.display_label}): {exc}"
+            ) from exc
+
+    def cache(self, label: str) -> Cache:
+        """The stream's cache resource `label` (one instance per stream and process)."""
+        return self.caches.get(label, self)
+
+    def construct_cache(self, conf: ComponentConfig) -> Cache:
+        """A new cache from its resource config (StreamCaches calls it once per label)."""
+        cache, _ = self._construct(conf)
+        if not isinstance(cache, Cache):
+            raise BuildError(
+                f"{conf.location}: cache {conf.type!r} ({conf.display_label}) built a "
+                f"{type(cache).__name__}, not a Cache"
+            )
+        return cache
+
+    def build_processor(self, conf: ComponentConfig) -> Processor:
+        proc, _ = self._construct(conf)
+        return proc  # type: ignore[no-any-return]
+
+    def build_processors(self, confs: list[ComponentConfig]) -> list[Processor]:
+        return [self.build_processor(c) for c in confs]
+
+    def build_input(self, conf: ComponentConfig) -> Input:
+        """The input itself; its input-level processors are compiled into the pipeline."""
+        inp, _ = self._construct(conf)
+        return inp  # type: ignore[no-any-return]
+
+    def input_processors(self, conf: ComponentConfig) -> list[Processor]:
+        """Input-level `processors:` (run first in the pipeline)."""
+        return self.build_processors(self._resolve(conf).processors or conf.processors)
+
+    def build_output(self, conf: ComponentConfig) -> Output:
+        """The output, wrapped with its output-level processors when it has any."""
+        out, resolved = self._construct(conf)
+        procs = resolved.processors or conf.processors
+        if procs:
+            return OutputWithProcessors(self.build_processors(procs), out)
+        return out  # type: ignore[no-any-return]

@@ -1,0 +1,79 @@
+"""Helpers shared by routing outputs: retrying writes until they succeed, and copies."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from streamforge.message import Message
+from streamforge.plugin import Output
+
+__all__ = ["OutputGroup", "deliver", "restore_errors", "retry_until_written"]
+
+log = logging.getLogger("streamforge.outputs")
+
+BACKOFF_START = 0.05
+BACKOFF_MAX = 2.0
+
+
+def restore_errors(msgs: list[Message], errors: dict[int, str | None]) -> None:
+    """Put back the processing errors the messages had before a failed write."""
+    for m in msgs:
+        if id(m) in errors:
+            m.error = errors[id(m)]
+
+
+def deliver(output: Output, batch: list[Message]) -> list[Message]:
+    """Write a batch; an output that raises fails the whole batch instead of the stream."""
+    try:
+        return output.write_batch(batch)
+    except Exception as exc:  # noqa: BLE001 - a buggy output fails its batch
+        reason = f"{type(output).__name__}: {exc}"
+        for m in batch:
+            m.error = reason
+        return batch
+
+
+def retry_until_written(
+    output: Output, batch: list[Message], stop: threading.Event, what: str = "output"
+) -> list[Message]:
+    """Write, then rewrite what failed with exponential backoff until nothing fails.
+
+    Returns what is still failed when `stop` is set (the output is closing).
+    """
+    errors = {id(m): m.error for m in batch}
+    failed = deliver(output, batch)
+    delay = BACKOFF_START
+    while failed:
+        log.warning(
+            "%s failed to write %d message(s): %s; retrying", what, len(failed), failed[0].error
+        )
+        if stop.wait(delay):
+            return failed
+        delay = min(delay * 2, BACKOFF_MAX)
+        restore_errors(failed, errors)
+        failed = deliver(output, failed)
+    return failed
+
+
+class OutputGroup(Output):
+    """An output over child outputs: what they hold, their late failures, flushing, closing."""
+
+    outputs: list[Output]
+    #: set on close so retry loops give up
+    _stop: threading.Event | None = None
+
+    def buffered(self) -> int:
+        return sum(out.buffered() for out in self.outputs)
+
+    def take_failures(self) -> list[Message]:
+        return [m for out in self.outputs for m in out.take_failures()]
+
+    def flush(self) -> list[Message]:
+        return [m for out in self.outputs for m in out.flush()]
+
+    def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        for out in self.outputs:
+            out.close()

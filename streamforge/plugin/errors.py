@@ -1,0 +1,14 @@
+"""How components describe a failure on the message it flags."""
+
+from __future__ import annotations
+
+from streamforge.errors import MappingError
+
+__all__ = ["describe_error"]
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error text a failed message carries: Bloblang errors as they are, others typed."""
+    if isinstance(exc, MappingError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,1 @@
+"""Time formats: Go reference layouts and strftime, for Bloblang and the processors."""
