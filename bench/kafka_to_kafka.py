@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import StreamRun, Tansu, tansu  # noqa: E402
+from _peers import StreamRun, Tansu, tansu
 
 CONFIG = Path(__file__).resolve().parent / "streams" / "kafka_to_kafka.yaml"
 WORDS = ["pump", "valve", "motor", "sensor", "boiler", "fan", "press", "drum"]

@@ -39,8 +39,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _mqtt_publisher import publish  # noqa: E402
-from _peers import StreamRun, mosquitto, tansu  # noqa: E402
+from _mqtt_publisher import publish
+from _peers import StreamRun, mosquitto, tansu
 
 CONFIG = Path(__file__).resolve().parent / "streams" / "mqtt_to_kafka.yaml"
 #: a phase ends when every sent message arrived, or nothing arrived for this long

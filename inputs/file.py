@@ -8,7 +8,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
-from streamforge.connectors.codecs import Splitter, parse_input_codec
+from streamforge.connectors.codecs import Splitter, input_codec_fields, parse_input_codec
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 
@@ -53,20 +53,7 @@ def file_metadata(path: str) -> dict[str, Any]:
             description="Files to read; glob patterns (including `**`) are expanded and sorted.",
             examples=(["./data/*.jsonl"], ["/var/log/plant/**/*.log"]),
         ),
-        Field(
-            "codec",
-            "string",
-            default="lines",
-            description="How a file is split into messages: lines, all-bytes or delim:<x>.",
-            examples=("lines", "all-bytes", "delim:\\t"),
-        ),
-        Field(
-            "max_buffer",
-            "int",
-            default=1_000_000,
-            description="Longest record in bytes; longer ones are skipped and reported.",
-            advanced=True,
-        ),
+        *input_codec_fields("a file", "\\t"),
         Field(
             "delete_on_finish",
             "bool",

@@ -24,14 +24,20 @@ from urllib.parse import parse_qsl, urlsplit
 
 from prometheus_client import Counter
 
+from streamforge.connectors.http import parse_address
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
-from streamforge.observability.metrics import REGISTRY
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import (
+    METRICS_REGISTRY,
+    BuildContext,
+    Field,
+    Input,
+    InputReader,
+    register_input,
+)
 from streamforge.plugin.spec import ParsedField
-from streamforge.runtime.http import parse_address
 
 __all__ = ["HttpServerInput", "HttpServerReader", "RateLimit", "parse_rate_limit"]
 
@@ -51,7 +57,7 @@ REJECTED = Counter(
     "Requests an http_server input answered with an error status of its own (not an "
     "output's result): 404, 405, 408, 413, 429, 503.",
     ("stream", "component", "status"),
-    registry=REGISTRY,
+    registry=METRICS_REGISTRY,
 )
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\S+)\s*$")
@@ -416,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         self._handle()
 
     do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST  # noqa: N815
@@ -562,7 +568,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True  # the client went away
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http_server %s", format % args)
 
 

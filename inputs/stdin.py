@@ -8,9 +8,9 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
-from streamforge.connectors.codecs import Splitter, parse_input_codec
+from streamforge.connectors.codecs import Splitter, input_codec_fields, parse_input_codec
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import BuildContext, Input, InputReader, register_input
 
 __all__ = ["StdinInput", "StreamReader"]
 
@@ -22,20 +22,7 @@ _MAX_BATCH = 1024
 @register_input(
     "stdin",
     fields=[
-        Field(
-            "codec",
-            "string",
-            default="lines",
-            description="How stdin is split into messages: lines, all-bytes or delim:<x>.",
-            examples=("lines", "all-bytes", "delim:,"),
-        ),
-        Field(
-            "max_buffer",
-            "int",
-            default=1_000_000,
-            description="Longest record in bytes; longer ones are skipped and reported.",
-            advanced=True,
-        ),
+        *input_codec_fields("stdin", ","),
     ],
     summary="Reads messages from standard input; the input ends when stdin closes.",
     examples=("stdin:\n  codec: lines",),

@@ -28,7 +28,7 @@ from streamforge.plugin.delivery import (
     retry_until_written,
 )
 
-__all__ = ["BrokerOutput", "PATTERNS"]
+__all__ = ["build_broker_output", "PATTERNS"]
 
 PATTERNS = (
     "fan_out",
@@ -71,7 +71,7 @@ PATTERNS = (
         "    - file: { path: ./copy.jsonl }",
     ),
 )
-def BrokerOutput(conf: dict[str, Any], ctx: BuildContext) -> Output:  # noqa: N802
+def build_broker_output(conf: dict[str, Any], ctx: BuildContext) -> Output:
     """Sends messages to several outputs: to all of them (fan out) or in turn."""
     pattern = str(conf.get("pattern") or "fan_out")
     if pattern not in PATTERNS:
@@ -95,7 +95,7 @@ class Broker(OutputGroup):
         self.pattern = pattern
         self._next = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._stop: threading.Event = threading.Event()
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:

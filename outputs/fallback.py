@@ -7,10 +7,14 @@ What the last output fails is returned as failed.
 
 from __future__ import annotations
 
-from streamforge.config.model import ComponentConfig
+from typing import TYPE_CHECKING
+
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.delivery import OutputGroup
+
+if TYPE_CHECKING:
+    from streamforge.config.model import ComponentConfig
 
 __all__ = ["FallbackOutput"]
 

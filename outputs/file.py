@@ -15,7 +15,7 @@ from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
 
-__all__ = ["FileOutput", "FileWriter"]
+__all__ = ["build_file_output", "FileWriter"]
 
 log = logging.getLogger("streamforge.outputs.file")
 
@@ -52,7 +52,7 @@ MAX_ANNOUNCED = 20
     summary="Writes payloads to files, by default one message per line; path may be dynamic.",
     examples=("file:\n  path: ./out/${! @asset_id }.jsonl\n  codec: lines",),
 )
-def FileOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+def build_file_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Writes payloads to files, by default one message per line; path may be dynamic."""
     writer = FileWriter(str(conf["path"]), str(conf.get("codec") or "lines"))
     return with_batching(writer, conf.get("batching"), ctx)

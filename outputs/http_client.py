@@ -17,7 +17,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
-from streamforge.connectors.http import basic_auth_credentials, basic_auth_field, ssl_context
+from streamforge.connectors.http import (
+    HTTP_CLIENT_CERT,
+    basic_auth_credentials,
+    basic_auth_field,
+    ssl_context,
+)
+from streamforge.connectors.tls import tls_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
@@ -115,46 +121,19 @@ def _status_list(name: str, default: list[int], description: str) -> Field:
             description="Follow 3xx redirects.",
         ),
         basic_auth_field(),
-        Field(
-            "tls",
-            "object",
+        tls_field(
+            "TLS settings for https URLs (https works without them, using the system's CAs).",
             default={
                 "enabled": False,
                 "skip_cert_verify": False,
                 "root_cas_file": "",
                 "client_certs": [],
             },
-            description="TLS settings for https URLs (https works without them, using the "
-            "system's CAs).",
-            fields=(
-                Field("enabled", "bool", default=False, description="Apply the settings below."),
-                Field(
-                    "skip_cert_verify",
-                    "bool",
-                    default=False,
-                    description="Do not verify the server's certificate (tests only).",
-                ),
-                Field(
-                    "root_cas_file",
-                    "string",
-                    default="",
-                    description="A PEM file of CAs to trust instead of the system's.",
-                ),
-                Field(
-                    "client_certs",
-                    "array",
-                    default=[],
-                    description="Client certificates for mutual TLS.",
-                    item=Field(
-                        "cert",
-                        "object",
-                        fields=(
-                            Field("cert_file", "string", description="PEM certificate file."),
-                            Field("key_file", "string", description="PEM key file."),
-                        ),
-                    ),
-                ),
-            ),
+            peer="server",
+            inline_cas=False,
+            enabled="Apply the settings below.",
+            client_cert=HTTP_CLIENT_CERT,
+            advanced=False,
         ),
         Field(
             "circuit_breaker",
@@ -201,7 +180,7 @@ def _status_list(name: str, default: list[int], description: str) -> Field:
         "  headers:\n    Content-Type: application/json\n  retries: 3\n",
     ),
 )
-def HttpClientOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+def build_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Sends each message as an HTTP request; failed responses become message errors."""
     stream = getattr(ctx, "stream", "") or "stream"
     label = getattr(ctx, "label", "") or "http_client"

@@ -6,9 +6,13 @@ rejected by the first output and land in the next one.
 
 from __future__ import annotations
 
-from streamforge.config.model import ComponentConfig
+from typing import TYPE_CHECKING
+
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
+
+if TYPE_CHECKING:
+    from streamforge.config.model import ComponentConfig
 
 __all__ = ["RejectErroredOutput"]
 

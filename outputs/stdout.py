@@ -11,7 +11,7 @@ from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
 
-__all__ = ["StdoutOutput", "StdoutWriter"]
+__all__ = ["build_stdout_output", "StdoutWriter"]
 
 _write_lock = threading.Lock()
 
@@ -31,7 +31,7 @@ _write_lock = threading.Lock()
     summary="Writes payloads to standard output, by default one message per line.",
     examples=("stdout:\n  codec: lines",),
 )
-def StdoutOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+def build_stdout_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Writes payloads to standard output, by default one message per line."""
     return with_batching(StdoutWriter(str(conf.get("codec") or "lines")), conf.get("batching"), ctx)
 

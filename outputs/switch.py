@@ -9,6 +9,7 @@ from typing import Any
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.delivery import OutputGroup, deliver, retry_until_written
+from streamforge.plugin.spec import switch_case_field
 
 __all__ = ["SwitchOutput"]
 
@@ -36,25 +37,15 @@ log = logging.getLogger("streamforge.outputs.switch")
             "cases",
             "array",
             description="Cases tested in order; a message goes to the first that passes.",
-            item=Field(
-                "case",
-                "object",
-                fields=(
-                    Field(
-                        "check",
-                        "query",
-                        default="",
-                        description="A Bloblang query returning a bool; empty always passes.",
-                        examples=('this.type == "foo"', "errored()"),
-                    ),
-                    Field("output", "output", description="The output for matching messages."),
-                    Field(
-                        "continue",
-                        "bool",
-                        default=False,
-                        description="Also test the following cases after this one passes.",
-                    ),
+            item=switch_case_field(
+                Field("output", "output", description="The output for matching messages."),
+                Field(
+                    "continue",
+                    "bool",
+                    default=False,
+                    description="Also test the following cases after this one passes.",
                 ),
+                check_examples=('this.type == "foo"', "errored()"),
             ),
         ),
     ],
@@ -85,7 +76,7 @@ class SwitchOutput(OutputGroup):
             self.outputs.append(ctx.build_output(case["output"]))
         if not self.outputs:
             raise ValueError("switch output needs at least one case")
-        self._stop = threading.Event()
+        self._stop: threading.Event = threading.Event()
 
     def _passes(self, case: int, msg: Message, batch: list[Message], index: int) -> bool:
         check = self.checks[case]

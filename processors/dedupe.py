@@ -9,8 +9,14 @@ from streamforge.bloblang import ParseError
 from streamforge.bloblang.error_calls import interpolation_asks_about_errors
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
-from streamforge.observability.logging import RateLimitedErrorLogger
-from streamforge.plugin import BuildContext, Cache, Field, Processor, register_processor
+from streamforge.plugin import (
+    BuildContext,
+    Cache,
+    Field,
+    Processor,
+    RateLimitedErrorLogger,
+    register_processor,
+)
 from streamforge.plugin.errors import describe_error
 
 __all__ = ["ACTIONS", "DUPLICATE_METADATA", "DedupeProcessor"]

@@ -15,8 +15,7 @@ from prometheus_client import Counter
 
 from streamforge.license.claims import CATEGORIES
 from streamforge.message import Message
-from streamforge.observability.metrics import REGISTRY
-from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin import METRICS_REGISTRY, BuildContext, Field, Processor, register_processor
 from streamforge.plugin.spec import ParsedField
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ DENIED = Counter(
     "streamforge_license_denied",
     "Messages `license_check` flagged or dropped because the licence lacks the feature.",
     ("stream", "component", "feature"),
-    registry=REGISTRY,
+    registry=METRICS_REGISTRY,
 )
 
 log = logging.getLogger("streamforge.processors.license_check")

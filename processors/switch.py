@@ -11,6 +11,7 @@ from streamforge.plugin import BuildContext, Field, Processor, register_processo
 from streamforge.plugin.chain import ProcessorChain
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.ordering import Keyed, in_order, key_results
+from streamforge.plugin.spec import switch_case_field
 
 __all__ = ["SwitchProcessor"]
 
@@ -21,31 +22,21 @@ __all__ = ["SwitchProcessor"]
         "switch",
         "array",
         description="Cases tested in order for each message.",
-        item=Field(
-            "case",
-            "object",
-            fields=(
-                Field(
-                    "check",
-                    "query",
-                    default="",
-                    description="A Bloblang query returning a bool; empty always passes.",
-                    examples=('this.type == "foo"', 'this.urls.contains("https://x.io/")'),
-                ),
-                Field(
-                    "processors",
-                    "array",
-                    default=[],
-                    item=Field("processor", "processor"),
-                    description="Processors run on messages that pass the check.",
-                ),
-                Field(
-                    "fallthrough",
-                    "bool",
-                    default=False,
-                    description="Also run the next case's processors, without its check.",
-                ),
+        item=switch_case_field(
+            Field(
+                "processors",
+                "array",
+                default=[],
+                item=Field("processor", "processor"),
+                description="Processors run on messages that pass the check.",
             ),
+            Field(
+                "fallthrough",
+                "bool",
+                default=False,
+                description="Also run the next case's processors, without its check.",
+            ),
+            check_examples=('this.type == "foo"', 'this.urls.contains("https://x.io/")'),
         ),
     ),
     summary="Runs different processors on a message depending on Bloblang checks.",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from streamforge.config.model import ComponentConfig
+from typing import TYPE_CHECKING
+
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 from streamforge.plugin.chain import ProcessorChain
+
+if TYPE_CHECKING:
+    from streamforge.config.model import ComponentConfig
 
 __all__ = ["TryProcessor"]
 

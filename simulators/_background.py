@@ -96,7 +96,7 @@ class BackgroundServer(ABC):
         self._stopping = asyncio.Event()
         try:
             self.port = await self._open()
-        except BaseException as exc:  # reported to the thread that called start()
+        except BaseException as exc:  # noqa: BLE001 - reported to the thread that called start()
             self._error = exc
             self._ready.set()
             return
@@ -107,7 +107,7 @@ class BackgroundServer(ABC):
                 try:
                     await self._tick()
                     self.ticks += 1
-                except Exception:
+                except Exception:  # noqa: BLE001 - one failed update must not stop the plant
                     _log.exception("%s: update failed", self.kind)
                 next_at += self.interval
                 delay = next_at - loop.time()

@@ -150,13 +150,13 @@ class _PlantCore(SimCore):
         if device_id not in self.devices:
             raise NoSuchIdException(f"device_id {device_id} does not exist")
 
-    async def async_getValues(
+    async def async_getValues(  # noqa: N802 - pymodbus' name
         self, device_id: int, func_code: int, address: int, count: int = 1
     ) -> list[int] | list[bool] | ExcCodes:
         self._known(device_id)
         return await super().async_getValues(device_id, func_code, address, count)
 
-    async def async_setValues(
+    async def async_setValues(  # noqa: N802 - pymodbus' name
         self, device_id: int, func_code: int, address: int, values: list[int] | list[bool]
     ) -> ExcCodes | None:
         self._known(device_id)

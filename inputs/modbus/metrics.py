@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from streamforge.observability.metrics import REGISTRY
+from streamforge.plugin import METRICS_REGISTRY as REGISTRY
 
 __all__ = ["POLL_SECONDS", "READ_FAILURES", "REQUESTS"]
 

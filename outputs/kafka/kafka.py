@@ -130,7 +130,7 @@ IDEMPOTENT_MAX_IN_FLIGHT = 5
         "  key: ${! @asset_id }\n  metadata:\n    include_patterns: [ '^asset_' ]",
     ),
 )
-def KafkaOutput(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:  # noqa: N802
+def build_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Produces messages to Kafka and waits for delivery; failed records are errors."""
     from streamforge.outputs.kafka.writer import KafkaWriter
 

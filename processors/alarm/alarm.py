@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from functools import partial
 from typing import Any, TypedDict
 
 from streamforge.message import Message, PayloadError
@@ -280,7 +281,7 @@ class AlarmProcessor(KeyedProcessor):
         out: list[Message] = []
         for rule in rules:
             rs = states.get(rule.name) or new_rule_state()
-            change = on_reading(rule, rs, number, t, lambda r=rule: self._render(r, msg, batch, i))
+            change = on_reading(rule, rs, number, t, partial(self._render, rule, msg, batch, i))
             if is_idle(rs):
                 states.pop(rule.name, None)
             else:

@@ -577,7 +577,7 @@ class AvroCodec:
                 if first.datum is None:
                     return f"{where}: missing (expected {expected})"
                 return f"{where}: {_show(first.datum)} is not {expected}"
-        except Exception:  # noqa: BLE001, S110 - the original error is reported instead
+        except Exception:  # noqa: BLE001 - the original error is reported instead
             pass
         return str(exc) or type(exc).__name__
 

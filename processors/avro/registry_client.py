@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from streamforge.connectors.http import basic_auth_credentials, basic_auth_field, ssl_context
+from streamforge.connectors.tls import tls_field
 from streamforge.plugin import Field
 
 __all__ = [
@@ -331,28 +332,13 @@ def registry_fields() -> list[Field]:
         basic_auth_field(
             "HTTP basic authentication (Confluent Cloud: API key and secret).", advanced=True
         ),
-        Field(
-            "tls",
-            "object",
+        tls_field(
+            "TLS settings for an https URL (https works without them, using the system's CAs).",
             default={"enabled": False, "skip_cert_verify": False, "root_cas_file": ""},
-            advanced=True,
-            description="TLS settings for an https URL (https works without them, using the "
-            "system's CAs).",
-            fields=(
-                Field("enabled", "bool", default=False, description="Apply the settings below."),
-                Field(
-                    "skip_cert_verify",
-                    "bool",
-                    default=False,
-                    description="Do not verify the registry's certificate (tests only).",
-                ),
-                Field(
-                    "root_cas_file",
-                    "string",
-                    default="",
-                    description="A PEM file of the certificate authorities to trust.",
-                ),
-            ),
+            peer="registry",
+            inline_cas=False,
+            enabled="Apply the settings below.",
+            client_cert=None,
         ),
         Field(
             "avro_raw_json",

@@ -6,14 +6,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import Counter
-
 from streamforge.bloblang import ParseError
 from streamforge.bloblang.error_calls import asks_about_errors, interpolation_asks_about_errors
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message, PayloadError
-from streamforge.observability.metrics import REGISTRY
 from streamforge.plugin import BuildContext, Field, register_processor
 from streamforge.plugin.keyed import KeyedOut, KeyedProcessor
 from streamforge.plugin.spec import ParsedField
@@ -29,19 +26,6 @@ from streamforge.processors.telemetry.series import series_key
 __all__ = ["DownsampleProcessor"]
 
 METHODS = ("deadband", "swinging_door")
-
-KEPT = Counter(
-    "streamforge_downsample_kept",
-    "Points `downsample` kept (passed on).",
-    ("stream", "component"),
-    registry=REGISTRY,
-)
-DROPPED = Counter(
-    "streamforge_downsample_dropped",
-    "Points `downsample` dropped (a held-back point counts once the next point decides it).",
-    ("stream", "component"),
-    registry=REGISTRY,
-)
 
 
 def _band(value: Any) -> tuple[float | None, float | None]:
@@ -189,7 +173,7 @@ def _max_interval(value: Any) -> float:
 class DownsampleProcessor(KeyedProcessor):
     """Keeps fewer points per series (deadband or swinging door) without losing the shape."""
 
-    def __init__(self, conf: Mapping[str, Any] | None, ctx: BuildContext | None = None) -> None:
+    def __init__(self, conf: Mapping[str, Any] | None, ctx: BuildContext) -> None:
         conf = conf or {}
         method = conf.get("method")
         if method not in METHODS:
@@ -221,10 +205,12 @@ class DownsampleProcessor(KeyedProcessor):
             self.key_text = InterpolatedString(key_text) if key_text else None
         except ParseError as exc:
             raise ValueError(f"key: bad interpolation: {exc}") from None
-        stream = getattr(ctx, "stream", "") or "streamforge"
-        label = getattr(ctx, "label", "") or "downsample"
-        self._kept = KEPT.labels(stream=stream, component=label)
-        self._dropped = DROPPED.labels(stream=stream, component=label)
+        self._kept = ctx.metrics.counter("downsample_kept", "Points `downsample` kept (passed on).")
+        self._dropped = ctx.metrics.counter(
+            "downsample_dropped",
+            "Points `downsample` dropped (a held-back point counts once the next point "
+            "decides it).",
+        )
         self.handles_errors = interpolation_asks_about_errors(key_text) or asks_about_errors(
             str(conf.get("timestamp") or ""), str(conf.get("value") or "")
         )

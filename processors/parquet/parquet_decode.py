@@ -9,7 +9,7 @@ from typing import Any
 
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 
-__all__ = ["ParquetDecode"]
+__all__ = ["build_parquet_decode"]
 
 
 @register_processor(
@@ -48,7 +48,7 @@ __all__ = ["ParquetDecode"]
         "    path: ./rows.jsonl",
     ),
 )
-def ParquetDecode(conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> Processor:  # noqa: N802
+def build_parquet_decode(conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> Processor:
     """Decodes a Parquet file into one message per row."""
     from streamforge.processors.parquet.decoder import ParquetDecodeProcessor
 

@@ -11,7 +11,7 @@ from streamforge.plugin import BuildContext, Field, Processor, register_processo
 from streamforge.plugin.spec import ParsedField
 from streamforge.processors.parquet.schema import TYPES, parse_column, parse_schema
 
-__all__ = ["COMPRESSIONS", "ENCODINGS", "TIMESTAMP_UNITS", "ParquetEncode"]
+__all__ = ["COMPRESSIONS", "ENCODINGS", "TIMESTAMP_UNITS", "build_parquet_encode"]
 
 #: `default_compression` values and the pyarrow codec each names
 COMPRESSIONS = {
@@ -156,7 +156,7 @@ _COLUMN_FIELDS = (
         "                  - { name: gateway_time, type: TIMESTAMP }",
     ),
 )
-def ParquetEncode(conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> Processor:  # noqa: N802
+def build_parquet_encode(conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> Processor:
     """Encodes a batch of JSON documents as one Parquet file."""
     from streamforge.processors.parquet.encoder import ParquetEncodeProcessor
 

@@ -21,9 +21,13 @@ from streamforge.bloblang import DELETED, NOTHING, Executor, ParseError
 from streamforge.durations import describe_seconds
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message, PayloadError
-from streamforge.observability.logging import RateLimitedErrorLogger
-from streamforge.observability.metrics import REGISTRY, component_metrics
-from streamforge.plugin import BuildContext, Field, register_processor
+from streamforge.plugin import (
+    METRICS_REGISTRY,
+    BuildContext,
+    Field,
+    RateLimitedErrorLogger,
+    register_processor,
+)
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.keyed import KeyedOut, KeyedProcessor
 from streamforge.plugin.spec import ParsedField
@@ -62,7 +66,7 @@ LATE_TOTAL = Counter(
     "streamforge_window_late",
     "Messages that reached a window after the watermark had passed their event time.",
     ("stream", "component"),
-    registry=REGISTRY,
+    registry=METRICS_REGISTRY,
 )
 
 _RANK: dict[str, int] = {q: i for i, q in enumerate(QUALITIES)}
@@ -345,7 +349,7 @@ def _query(conf: Mapping[str, Any], name: str, default: str = "") -> _Query | No
 class WindowProcessor(KeyedProcessor):
     """Aggregates each series over tumbling, sliding or session windows."""
 
-    def __init__(self, conf: dict[str, Any] | None, ctx: BuildContext | None = None) -> None:
+    def __init__(self, conf: dict[str, Any] | None, ctx: BuildContext) -> None:
         conf = conf or {}
         self.spec = WindowSpec.from_conf(conf)
         key_text = str(conf.get("key") or "").strip()
@@ -366,11 +370,9 @@ class WindowProcessor(KeyedProcessor):
         self.now_ns = time.time_ns
         #: event-time text -> ns: a parse cache shared by the workers, not state
         self._times: dict[str, int] = {}
-        stream = getattr(ctx, "stream", "") or "streamforge"
-        label = getattr(ctx, "label", "") or "window"
-        self.metrics = component_metrics(stream, label)
-        self.late_total = LATE_TOTAL.labels(stream=stream, component=label)
-        self.errors = RateLimitedErrorLogger(log, stream, label)
+        self.metrics = ctx.metrics
+        self.late_total = LATE_TOTAL.labels(stream=ctx.stream, component=ctx.label)
+        self.errors = RateLimitedErrorLogger(log, ctx.stream, ctx.label)
         size = self.spec.gap_text if self.spec.type == "session" else self.spec.size_text
         self._meta = {"window_type": self.spec.type, "window_size": size}
 

@@ -499,7 +499,7 @@ class Compiler:
                     em.line(f"    {v} = _clone({v})")
                 segs = self.bind(tuple(stmt.path), "_p")
                 root = scope.root
-                with em.block(f"if {v} is not NOTHING") if special else _nullcontext():
+                with em.block(f"if {v} is not NOTHING") if special else _NullContext():
                     if len(stmt.path) == 1:
                         key = self.const(str(stmt.path[0]))
                         live = f" and {v} is not DELETED" if special else ""
@@ -542,7 +542,7 @@ class Compiler:
         done = self.tmp("_d")
         em.line(f"{done} = False")
         for i, (cond, body) in enumerate(stmt.branches):
-            with em.block(f"if not {done}") if i else _nullcontext():
+            with em.block(f"if not {done}") if i else _NullContext():
                 err = self.tmp("_e")
                 c = self.tmp("_c")
                 with em.block("try"):
@@ -775,7 +775,7 @@ class Compiler:
         em.line(f"{result} = NOTHING")
         em.line(f"{done} = False")
         for i, (cond, body) in enumerate(node.branches):
-            with em.block(f"if not {done}") if i else _nullcontext():
+            with em.block(f"if not {done}") if i else _NullContext():
                 c = self.own(self.expr(cond, scope))
                 em.line(f"if {c} is not True and {c} is not False: _boolerr({c})")
                 with em.block(f"if {c}"):
@@ -827,7 +827,7 @@ class Compiler:
         em.line(f"{result} = NOTHING")
         em.line(f"{done} = False")
         for i, (pattern, body) in enumerate(node.cases):
-            with em.block(f"if not {done}") if i else _nullcontext():
+            with em.block(f"if not {done}") if i else _NullContext():
                 if pattern is None:
                     cond = "True"
                 elif isinstance(pattern, ast.Literal):
@@ -1155,7 +1155,7 @@ def _static_value(node: ast.Node) -> tuple[bool, Any]:
     return False, None
 
 
-class _nullcontext:
+class _NullContext:
     def __enter__(self) -> None:
         return None
 

@@ -103,7 +103,7 @@ class Executor:
             return self._main(ctx, this, mi, mo, root, ctx.vars if ctx else None, 0)
         except MappingError:
             raise
-        except Exception as exc:  # RecursionError and friends from very deep documents
+        except Exception as exc:  # noqa: BLE001 - RecursionError and friends from deep documents
             raise ops.plain(exc) from None
 
     def query(self, value: Any, metadata: dict[str, Any] | None = None) -> Any:
@@ -159,7 +159,7 @@ class Executor:
                               ctx.vars if ctx else None, 0)  # fmt: skip
         except MappingError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure is the mapping's error
             raise ops.plain(exc) from None
         if root is DELETED:
             return None

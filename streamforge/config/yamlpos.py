@@ -293,7 +293,7 @@ def load_yaml(
     """
     doc = YamlDocument(file=file, source=source, data=None)
     try:
-        node = yaml.compose(source, Loader=_CoreLoader)  # noqa: S506 - SafeLoader subclass
+        node = yaml.compose(source, Loader=_CoreLoader)
     except yaml.MarkedYAMLError as exc:
         if has_env_reference(source) and _load_swapped(doc, environ):
             return doc
@@ -322,7 +322,7 @@ def _load_swapped(doc: YamlDocument, environ: Mapping[str, str] | None) -> bool:
     """
     swapped = interpolate_env(doc.source, environ)
     try:
-        node = yaml.compose(swapped.text, Loader=_CoreLoader)  # noqa: S506 - SafeLoader subclass
+        node = yaml.compose(swapped.text, Loader=_CoreLoader)
     except yaml.YAMLError:
         return False
     for name in swapped.missing:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streamforge.plugin.spec import Field
+
 __all__ = [
     "CodecError",
+    "input_codec_fields",
     "INPUT_CODECS",
     "OUTPUT_CODECS",
     "Splitter",
@@ -23,6 +26,26 @@ INPUT_CODECS = ("lines", "all-bytes", "delim:<x>")
 OUTPUT_CODECS = ("lines", "all-bytes", "append", "delim:<x>")
 
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\0": "\0", "\\\\": "\\"}
+
+
+def input_codec_fields(source: str, delimiter_example: str) -> tuple[Field, Field]:
+    """`codec` and `max_buffer` of an input that splits a byte stream (`source`) into messages."""
+    return (
+        Field(
+            "codec",
+            "string",
+            default="lines",
+            description=f"How {source} is split into messages: lines, all-bytes or delim:<x>.",
+            examples=("lines", "all-bytes", f"delim:{delimiter_example}"),
+        ),
+        Field(
+            "max_buffer",
+            "int",
+            default=1_000_000,
+            description="Longest record in bytes; longer ones are skipped and reported.",
+            advanced=True,
+        ),
+    )
 
 
 class CodecError(ValueError):

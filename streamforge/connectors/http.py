@@ -7,7 +7,24 @@ from typing import Any
 
 from streamforge.plugin import Field
 
-__all__ = ["basic_auth_credentials", "basic_auth_field", "ssl_context"]
+__all__ = [
+    "HTTP_CLIENT_CERT",
+    "parse_address",
+    "basic_auth_credentials",
+    "basic_auth_field",
+    "ssl_context",
+]
+
+
+#: a client certificate of an HTTP client (`tls.client_certs`): both files are required
+HTTP_CLIENT_CERT = Field(
+    "cert",
+    "object",
+    fields=(
+        Field("cert_file", "string", description="PEM certificate file."),
+        Field("key_file", "string", description="PEM key file."),
+    ),
+)
 
 
 def basic_auth_field(description: str = "HTTP basic authentication.", **options: Any) -> Field:
@@ -45,3 +62,17 @@ def ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
     for pair in tls.get("client_certs") or []:
         context.load_cert_chain(str(pair["cert_file"]), str(pair["key_file"]))
     return context
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    """`host:port` (host may be empty or a bracketed IPv6 address) -> (host, port)."""
+    host, sep, port = str(address).rpartition(":")
+    if not sep:
+        raise ValueError(f"invalid http address {address!r}: expected host:port")
+    try:
+        port_no = int(port)
+    except ValueError:
+        raise ValueError(f"invalid port in http address {address!r}") from None
+    if not 0 <= port_no <= 65535:
+        raise ValueError(f"port out of range in http address {address!r}")
+    return host.strip("[]") or "0.0.0.0", port_no

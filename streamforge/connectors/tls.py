@@ -21,41 +21,61 @@ CLIENT_CERT = Field(
 )
 
 
-def tls_field(description: str, *, default: dict[str, Any], extra: tuple[Field, ...] = ()) -> Field:
-    """The `tls` object: enabled, skip_cert_verify, root_cas(_file), client_certs (+ `extra`)."""
-    return Field(
-        "tls",
-        "object",
-        default=default,
-        description=description,
-        advanced=True,
-        fields=(
-            Field("enabled", "bool", default=False, description="Connect with TLS."),
-            Field(
-                "skip_cert_verify",
-                "bool",
-                default=False,
-                description="Do not verify the broker's certificate chain nor its host name.",
-            ),
-            *extra,
+def tls_field(
+    description: str,
+    *,
+    default: dict[str, Any],
+    peer: str = "broker",
+    extra: tuple[Field, ...] = (),
+    inline_cas: bool = True,
+    client_cert: Field | None = CLIENT_CERT,
+    advanced: bool = True,
+    enabled: str = "Connect with TLS.",
+) -> Field:
+    """The `tls` object: enabled, skip_cert_verify, (+ `extra`), root_cas, root_cas_file and
+    client_certs; HTTP clients leave out the inline CAs or (a registry) the client certs."""
+    fields = [
+        Field("enabled", "bool", default=False, description=enabled),
+        Field(
+            "skip_cert_verify",
+            "bool",
+            default=False,
+            description=f"Do not verify the {peer}'s certificate chain nor its host name.",
+        ),
+        *extra,
+    ]
+    if inline_cas:
+        fields.append(
             Field(
                 "root_cas",
                 "string",
                 default="",
                 description="PEM certificates of the authorities to trust, inline.",
-            ),
-            Field(
-                "root_cas_file",
-                "string",
-                default="",
-                description="A PEM file of the certificate authorities to trust.",
-            ),
+            )
+        )
+    fields.append(
+        Field(
+            "root_cas_file",
+            "string",
+            default="",
+            description="A PEM file of the certificate authorities to trust.",
+        )
+    )
+    if client_cert is not None:
+        fields.append(
             Field(
                 "client_certs",
                 "array",
                 default=[],
                 description="Client certificates for mutual TLS.",
-                item=CLIENT_CERT,
-            ),
-        ),
+                item=client_cert,
+            )
+        )
+    return Field(
+        "tls",
+        "object",
+        default=default,
+        description=description,
+        advanced=advanced,
+        fields=tuple(fields),
     )

@@ -185,7 +185,7 @@ class StreamBuilder:
             return spec.factory(conf.conf, ComponentContext(self, conf)), conf
         except BuildError:
             raise
-        except Exception as exc:  # noqa: BLE001 - report the component that failed
+        except Exception as exc:
             raise BuildError(
                 f"{conf.location}: {conf.kind} {conf.type!r} ({conf.display_label}): {exc}"
             ) from exc

@@ -90,7 +90,7 @@ def _load_public_key(key: bytes | str) -> Any:
         return load_pem_public_key(data)
     except (ValueError, TypeError) as exc:
         raise LicenseError(f"public key: not a PEM public key ({_first_line(exc)})") from None
-    except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic keys
+    except Exception as exc:  # noqa: BLE001 - UnsupportedAlgorithm for exotic keys
         raise LicenseError(f"public key: unsupported key ({_first_line(exc)})") from None
 
 
@@ -102,7 +102,7 @@ def _load_private_key(key: bytes | str) -> Any:
         raise LicenseError("private key: encrypted keys are not supported") from None
     except ValueError as exc:
         raise LicenseError(f"private key: not a PEM private key ({_first_line(exc)})") from None
-    except Exception as exc:  # cryptography raises UnsupportedAlgorithm for exotic keys
+    except Exception as exc:  # noqa: BLE001 - UnsupportedAlgorithm for exotic keys
         raise LicenseError(f"private key: unsupported key ({_first_line(exc)})") from None
 
 

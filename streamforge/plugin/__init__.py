@@ -18,12 +18,17 @@
 - `errors`: `describe_error`, the text a failed message carries.
 - `loading`: built-ins, entry-point plugins and plugin files.
 - `testing`: `PluginTestContext`, a build context for a component's own tests.
+- `connection`: `Backoff` with jitter and `Connection` state shown in metrics and /ready.
+
+Metric families with labels of their own register in `METRICS_REGISTRY` (served on /metrics).
 """
 
 from __future__ import annotations
 
 from streamforge.message import Message, PayloadError
 from streamforge.observability.logging import RateLimitedErrorLogger
+from streamforge.observability.metrics import REGISTRY as METRICS_REGISTRY
+from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.interfaces import (
@@ -57,11 +62,13 @@ from streamforge.plugin.spec import (
 
 __all__ = [
     "KINDS",
+    "METRICS_REGISTRY",
     "REQUIRED",
     "Backoff",
     "BuildContext",
     "Cache",
     "CacheError",
+    "ComponentMetrics",
     "ComponentSpec",
     "Connection",
     "Field",

@@ -46,7 +46,7 @@ def load_entry_points(group: str = "streamforge.plugins") -> None:
     for ep in entry_points(group=group):
         try:
             obj = ep.load()
-        except Exception as exc:  # noqa: BLE001 - report which plugin failed
+        except Exception as exc:
             raise PluginError(f"plugin entry point {ep.name!r} ({ep.value}) failed: {exc}") from exc
         if callable(obj) and not isinstance(obj, type):
             obj()

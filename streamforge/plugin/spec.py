@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from streamforge.plugin.interfaces import BuildContext
 
-__all__ = ["FIELD_TYPES", "KINDS", "REQUIRED", "ComponentSpec", "Field", "Kind", "ParsedField"]
+__all__ = [
+    "FIELD_TYPES",
+    "KINDS",
+    "REQUIRED",
+    "ComponentSpec",
+    "Field",
+    "Kind",
+    "ParsedField",
+    "switch_case_field",
+]
 
 Kind = Literal["input", "processor", "output", "cache"]
 KINDS: tuple[Kind, ...] = ("input", "processor", "output", "cache")
@@ -147,3 +156,21 @@ class ParsedField(Field):
     """
 
     parser: Callable[[Any], Any] | None = None
+
+
+def switch_case_field(*fields: Field, check_examples: tuple[str, ...]) -> Field:
+    """One case of a `switch`: a Bloblang `check`, then what runs on a match (`fields`)."""
+    return Field(
+        "case",
+        "object",
+        fields=(
+            Field(
+                "check",
+                "query",
+                default="",
+                description="A Bloblang query returning a bool; empty always passes.",
+                examples=check_examples,
+            ),
+            *fields,
+        ),
+    )

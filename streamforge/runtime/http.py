@@ -14,6 +14,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streamforge.connectors.http import parse_address
 from streamforge.observability.metrics import render_metrics
 from streamforge.plugin.connection import connections_down
 
@@ -41,24 +42,10 @@ class Readiness:
             self._ready.clear()
 
 
-def parse_address(address: str) -> tuple[str, int]:
-    """`host:port` (host may be empty or a bracketed IPv6 address) -> (host, port)."""
-    host, sep, port = str(address).rpartition(":")
-    if not sep:
-        raise ValueError(f"invalid http address {address!r}: expected host:port")
-    try:
-        port_no = int(port)
-    except ValueError:
-        raise ValueError(f"invalid port in http address {address!r}") from None
-    if not 0 <= port_no <= 65535:
-        raise ValueError(f"port out of range in http address {address!r}")
-    return host.strip("[]") or "0.0.0.0", port_no
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         if path == "/metrics":
             self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
@@ -83,7 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
 
 

@@ -169,7 +169,7 @@ def run_compiled(
     except KeyboardInterrupt:
         log.warning("aborted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - a failed dataflow is reported, not re-raised
+    except Exception as exc:
         log.error("dataflow failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         return 1
     finally:

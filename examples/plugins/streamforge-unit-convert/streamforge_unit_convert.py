@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.message import Message, PayloadError
-from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin import (
+    BuildContext,
+    Field,
+    Message,
+    PayloadError,
+    Processor,
+    register_processor,
+)
 
 __all__ = ["UNITS", "UnitConvert", "convert"]
 

@@ -275,7 +275,7 @@ def _yaml_clean(v: Any) -> Any:
 def parse_yaml(target: Any) -> Any:
     """Parse a string as a single YAML document."""
     try:
-        return _yaml_clean(yaml.load(as_str(target), Loader=_Loader))  # noqa: S506
+        return _yaml_clean(yaml.load(as_str(target), Loader=_Loader))
     except yaml.YAMLError as e:
         raise MappingError(f"failed to parse value as YAML: {e}") from None
 

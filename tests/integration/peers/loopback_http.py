@@ -39,7 +39,7 @@ class TrackedHandler(BaseHTTPRequestHandler):
         finally:
             self.server.owner.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -181,7 +181,7 @@ def _canonical(text: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     owner: TestSchemaRegistry  # HTTP/1.0: one request per connection, so stop() ends them all
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _serve(self, method: str) -> None:
@@ -208,10 +208,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self._serve("GET")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         self._serve("POST")
 
 

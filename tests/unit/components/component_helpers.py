@@ -7,31 +7,14 @@ from typing import Any
 
 from streamforge.message import Message
 from streamforge.plugin import Cache, Output, Processor, registry
+from streamforge.plugin.testing import PluginTestContext
 
 
-class Ctx:
+class Ctx(PluginTestContext):
     """A BuildContext whose nested components are given built, or as `{type: conf}`."""
 
-    stream = "test"
-    label = "component"
-    path = "pipeline.processors.0"
-
-    def _build(self, kind: str, conf: Any) -> Any:
-        if isinstance(conf, (Processor, Output)):
-            return conf
-        ((name, value),) = conf.items()
-        spec = registry.get(kind, name)  # type: ignore[arg-type]
-        assert spec is not None, f"unknown {kind} {name}"
-        return spec.factory(value, self)
-
-    def build_processors(self, confs: list[Any]) -> list[Processor]:
-        return [self._build("processor", c) for c in confs]
-
-    def build_output(self, conf: Any) -> Output:
-        return self._build("output", conf)  # type: ignore[no-any-return]
-
-    def build_input(self, conf: Any) -> Any:
-        return self._build("input", conf)
+    def __init__(self) -> None:
+        super().__init__()
 
     def cache(self, label: str) -> Cache:
         raise LookupError(f"no cache resource {label!r} in component tests")

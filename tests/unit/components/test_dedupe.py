@@ -32,6 +32,7 @@ class CacheCtx(Ctx):
     """A build context with named caches."""
 
     def __init__(self, **caches: Cache) -> None:
+        super().__init__()
         self.caches = caches
 
     def cache(self, label: str) -> Cache:

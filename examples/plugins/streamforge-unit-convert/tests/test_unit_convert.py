@@ -6,13 +6,13 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
 
-from streamforge.message import Message
-from streamforge.plugin import Processor, load_plugins, registry
+from streamforge.plugin import Message, Processor, load_plugins, registry
+from streamforge.plugin.testing import PluginTestContext
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 PLUGIN_FILE = PLUGIN_DIR / "streamforge_unit_convert.py"
@@ -32,7 +32,7 @@ def build(conf: dict[str, Any]) -> Processor:
     assert spec is not None
     full = {f.name: f.default for f in spec.fields if not f.required}
     full.update(conf)
-    ctx = SimpleNamespace(stream="test", label="unit_convert", path="pipeline.processors.0")
+    ctx = PluginTestContext(label="unit_convert", type_name="unit_convert")
     proc: Processor = spec.factory(full, ctx)
     return proc
 
