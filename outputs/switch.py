@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -12,8 +11,6 @@ from streamforge.plugin.delivery import OutputGroup, deliver, retry_until_writte
 from streamforge.plugin.spec import switch_case_field
 
 __all__ = ["SwitchOutput"]
-
-log = logging.getLogger("streamforge.outputs.switch")
 
 
 @register_output(
@@ -77,6 +74,7 @@ class SwitchOutput(OutputGroup):
         if not self.outputs:
             raise ValueError("switch output needs at least one case")
         self._stop: threading.Event = threading.Event()
+        self.log = ctx.logger
 
     def _passes(self, case: int, msg: Message, batch: list[Message], index: int) -> bool:
         check = self.checks[case]
@@ -85,7 +83,7 @@ class SwitchOutput(OutputGroup):
         try:
             return check.query_message(msg, batch, index) is True
         except Exception as exc:  # noqa: BLE001 - a failing check is a non-match, as Benthos
-            log.error("failed to test case %d: %s", case, exc)
+            self.log.error("failed to test case %d: %s", case, exc)
             return False
 
     def write_batch(self, batch: list[Message]) -> list[Message]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from streamforge.bloblang import ParseError
@@ -26,8 +25,6 @@ ACTIONS = ("drop", "flag")
 DUPLICATE_METADATA = "dedupe_duplicate"
 #: what is stored under each key (Benthos stores the same)
 _SEEN = b"t"
-
-log = logging.getLogger("streamforge.processors.dedupe")
 
 
 @register_processor(
@@ -125,9 +122,9 @@ class DedupeProcessor(Processor):
         self.cache: Cache = ctx.cache(self.cache_label)
         self.handles_errors = interpolation_asks_about_errors(text)
         self.dropped_on_error = RateLimitedErrorLogger(
-            log,
-            getattr(ctx, "stream", "") or "streamforge",
-            getattr(ctx, "label", "") or "dedupe",
+            ctx.logger,
+            ctx.stream,
+            ctx.label,
             what="cache failed, dropped (drop_on_err)",
         )
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaGroupReader", "KafkaReader"]
 
-log = logging.getLogger("streamforge.inputs.kafka.kafka")
+log = logging.getLogger("streamforge.inputs.kafka")
 
 #: how long one look for a missing topic may take (a stopping stream waits for it)
 DISCOVERY_TIMEOUT = 1.0

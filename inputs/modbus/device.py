@@ -33,7 +33,7 @@ from streamforge.timefmt.gotime import format_rfc3339_nano
 
 __all__ = ["DevicePoller", "DeviceSettings", "EXCEPTION_NAMES", "ReadFailure"]
 
-log = logging.getLogger("streamforge.inputs.modbus.modbus")
+log = logging.getLogger("streamforge.inputs.modbus")
 
 #: Modbus exception codes as the specification names them
 EXCEPTION_NAMES = {

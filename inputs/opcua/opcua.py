@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms", "parse_node_id"]
 
-log = logging.getLogger("streamforge.inputs.opcua.opcua")
+log = logging.getLogger("streamforge.inputs.opcua")
 
 _METADATA = (
     "Metadata of every message: `opcua_tag_name` (browse name), `opcua_tag_path` (browse path "

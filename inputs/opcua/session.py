@@ -33,7 +33,7 @@ from streamforge.plugin.connection import Backoff, Connection
 
 __all__ = ["OpcuaSession", "SessionSettings", "Sink", "describe_error"]
 
-log = logging.getLogger("streamforge.inputs.opcua.opcua")
+log = logging.getLogger("streamforge.inputs.opcua")
 
 #: the same failure is logged again at most this often (seconds)
 RELOG_SECONDS = 30.0

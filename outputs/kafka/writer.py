@@ -27,7 +27,7 @@ from streamforge.plugin import BuildContext, Output
 
 __all__ = ["KafkaWriter"]
 
-log = logging.getLogger("streamforge.outputs.kafka.kafka")
+log = logging.getLogger("streamforge.outputs.kafka")
 
 #: librdkafka waits this long for more messages before sending a produce request
 LINGER_MS = 1

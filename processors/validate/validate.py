@@ -38,7 +38,7 @@ from streamforge.processors.validate.series import (
 
 __all__ = ["ValidateProcessor"]
 
-log = logging.getLogger("streamforge.processors.validate.validate")
+log = logging.getLogger("streamforge.processors.validate")
 
 #: series plans remembered per processor (they only depend on the config)
 _PLAN_CACHE_SIZE = 10_000

@@ -74,7 +74,7 @@ _PATH = re.compile(r"this((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 #: event-time texts kept parsed, at most this many (readings of one poll share a time)
 _TIME_CACHE = 4096
 
-log = logging.getLogger("streamforge.plugin.chain")
+log = logging.getLogger("streamforge.pipeline")
 
 
 class _Failed(Exception):

@@ -48,7 +48,7 @@ __all__ = [
     "compile_streams",
 ]
 
-log = logging.getLogger("streamforge.plugin.chain")
+log = logging.getLogger("streamforge.pipeline")
 
 FLOW_ID = "streamforge"
 

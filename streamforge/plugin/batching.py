@@ -23,7 +23,7 @@ from streamforge.plugin import BuildContext, Field, Output, Processor
 
 __all__ = ["BATCHING_FIELD", "BatchPolicy", "BatchingOutput", "batching_field", "with_batching"]
 
-log = logging.getLogger("streamforge.plugin.batching")
+log = logging.getLogger("streamforge.batching")
 
 
 def batching_field(name: str = "batching") -> Field:

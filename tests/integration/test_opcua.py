@@ -182,7 +182,7 @@ def test_subscription_delivers_each_change(opcua_server: OpcuaServer, reading: A
 def test_unknown_node_is_bad_while_the_others_flow(
     opcua_server: OpcuaServer, reading: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, "streamforge.inputs.opcua.opcua")
+    caplog.set_level(logging.ERROR, "streamforge.inputs.opcua")
     r = reading(
         {
             "endpoint": opcua_server.endpoint,
@@ -292,7 +292,7 @@ def test_refused_connections_say_why(
     change: dict[str, Any],
     expected: str,
 ) -> None:
-    caplog.set_level(logging.ERROR, "streamforge.inputs.opcua.opcua")
+    caplog.set_level(logging.ERROR, "streamforge.inputs.opcua")
     r = reading(secure_conf(opcua_secure_server, tmp_path / "pki", **change))
     wait_until(lambda: expected in r.reader.conn.last_error, 15, f"the error {expected!r}")
     assert not r.reader.conn.connected

@@ -362,7 +362,7 @@ def test_failed_messages_are_counted_logged_once_and_flow_on(
         ],
     )
     compiled = compile_streams([s])
-    with caplog.at_level(logging.ERROR, logger="streamforge.plugin.chain"):
+    with caplog.at_level(logging.ERROR, logger="streamforge.pipeline"):
         run_main(compiled.flow)
         compiled.close()
     out = messages("failing")
@@ -376,7 +376,7 @@ def test_failed_messages_are_counted_logged_once_and_flow_on(
     assert metric("streamforge_received_total", "failing", "odd_check") == 20
     assert metric("streamforge_errors_total", "failing", "pipeline.processors.1") == 0
     # rate-limited: a first line with a sample, the rest summed into the closing line
-    lines = [r for r in caplog.records if r.name == "streamforge.plugin.chain"]
+    lines = [r for r in caplog.records if r.name == "streamforge.pipeline"]
     assert 1 <= len(lines) <= 2
     assert sum(r.fields["count"] for r in lines) == 10  # type: ignore[attr-defined]
     assert "odd number" in lines[0].fields["error"]  # type: ignore[attr-defined]
