@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.inputs.kafka import kafka as kafka
+from streamforge.inputs.kafka.kafka import KafkaInput, TopicSpec, parse_topics
+
+__all__ = ["KafkaInput", "TopicSpec", "parse_topics"]

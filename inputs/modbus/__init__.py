@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.inputs.modbus import modbus as modbus
+from streamforge.inputs.modbus.modbus import ModbusInput, ModbusReader
+
+__all__ = ["ModbusInput", "ModbusReader"]

@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-from streamforge.inputs.opcua import opcua as opcua
+from streamforge.inputs.opcua.opcua import (
+    OpcuaInput,
+    OpcuaReader,
+    parse_endpoint,
+    parse_interval_ms,
+    parse_node_id,
+)
+
+__all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms", "parse_node_id"]

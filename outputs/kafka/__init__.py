@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.outputs.kafka import kafka as kafka
+from streamforge.outputs.kafka.kafka import PARTITIONERS, header_filter
+
+__all__ = ["PARTITIONERS", "header_filter"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.processors.alarm import alarm as alarm
+from streamforge.processors.alarm.alarm import AlarmProcessor, SeriesState
+
+__all__ = ["AlarmProcessor", "SeriesState"]

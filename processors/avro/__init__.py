@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from streamforge.processors.avro import avro as avro
-from streamforge.processors.avro import schema_registry_decode as schema_registry_decode
-from streamforge.processors.avro import schema_registry_encode as schema_registry_encode
+from streamforge.processors.avro.avro import AvroProcessor
+from streamforge.processors.avro.schema_registry_decode import SchemaRegistryDecode
+from streamforge.processors.avro.schema_registry_encode import SchemaRegistryEncode, codec_for
+
+__all__ = ["AvroProcessor", "SchemaRegistryDecode", "SchemaRegistryEncode", "codec_for"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.processors.downsample import downsample as downsample
+from streamforge.processors.downsample.downsample import DownsampleProcessor
+
+__all__ = ["DownsampleProcessor"]

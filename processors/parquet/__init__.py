@@ -2,5 +2,18 @@
 
 from __future__ import annotations
 
-from streamforge.processors.parquet import parquet_decode as parquet_decode
-from streamforge.processors.parquet import parquet_encode as parquet_encode
+from streamforge.processors.parquet.parquet_decode import build_parquet_decode
+from streamforge.processors.parquet.parquet_encode import (
+    COMPRESSIONS,
+    ENCODINGS,
+    TIMESTAMP_UNITS,
+    build_parquet_encode,
+)
+
+__all__ = [
+    "COMPRESSIONS",
+    "ENCODINGS",
+    "TIMESTAMP_UNITS",
+    "build_parquet_decode",
+    "build_parquet_encode",
+]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.processors.telemetry import telemetry as telemetry
+from streamforge.processors.telemetry.telemetry import DEFAULT_METADATA, TelemetryProcessor
+
+__all__ = ["DEFAULT_METADATA", "TelemetryProcessor"]

@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.processors.validate import validate as validate
+from streamforge.processors.validate.validate import ValidateProcessor
+
+__all__ = ["ValidateProcessor"]

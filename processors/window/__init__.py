@@ -2,4 +2,6 @@
 
 from __future__ import annotations
 
-from streamforge.processors.window import window as window
+from streamforge.processors.window.window import LATE_TOTAL, PASS_KEY, WindowProcessor
+
+__all__ = ["LATE_TOTAL", "PASS_KEY", "WindowProcessor"]
