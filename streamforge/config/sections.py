@@ -31,7 +31,7 @@ class SectionError(ValueError):
 
 
 #: checks a section's value (already valid against its Field) beyond the field types
-SectionCheck = Callable[[dict[str, Any], "Path | None"], None]
+SectionCheck = Callable[[dict[str, Any], Path | None], None]
 
 
 @dataclass(frozen=True)
