@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.delivery import OutputGroup
+from streamforge.plugin.delivery import FALLBACK_ERROR, OutputGroup
 
 if TYPE_CHECKING:
     from streamforge.config.model import ComponentConfig
@@ -61,7 +61,7 @@ class FallbackOutput(OutputGroup):
             if not failed or i == last:
                 return failed
             for m in failed:
-                m.metadata["fallback_error"] = m.error or "output failed"
+                m.metadata[FALLBACK_ERROR] = m.error or "output failed"
                 if id(m) in own_errors:
                     m.error = own_errors[id(m)]
             batch = failed
@@ -73,7 +73,7 @@ class FallbackOutput(OutputGroup):
             lost = out.take_failures()
             if lost and i < len(self.outputs) - 1:
                 for m in lost:
-                    m.metadata["fallback_error"] = m.error or "output failed"
+                    m.metadata[FALLBACK_ERROR] = m.error or "output failed"
                 lost = self._cascade(lost, i + 1)
             failed.extend(lost)
         return failed
@@ -84,7 +84,7 @@ class FallbackOutput(OutputGroup):
             lost = out.flush()
             if lost and i < len(self.outputs) - 1:
                 for m in lost:
-                    m.metadata["fallback_error"] = m.error or "output failed"
+                    m.metadata[FALLBACK_ERROR] = m.error or "output failed"
                 lost = self._cascade(lost, i + 1)
             failed.extend(lost)
         return failed

@@ -54,6 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if os.environ.get("STREAMFORGE_DEBUG"):
+            raise
+        print(
+            f"streamforge {args.command}: unexpected error: {type(exc).__name__}: {exc} "
+            "(STREAMFORGE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 

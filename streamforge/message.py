@@ -59,12 +59,24 @@ def _dumps(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
+#: how deeply a JSON document may nest (orjson's limit; deeper ones are refused, not recursed)
+MAX_JSON_DEPTH = 1024
+
+
 def parse_json(raw: bytes) -> Any:
-    """Parse JSON bytes; the standard library's error messages when they are not valid."""
+    """Parse JSON bytes; the standard library's error messages when they are not valid.
+
+    A document nested deeper than MAX_JSON_DEPTH is a ValueError like any invalid one.
+    """
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)  # big integers, or a real error worded as Python words it
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise ValueError(f"document nested deeper than {MAX_JSON_DEPTH} levels") from None
+        try:
+            return json.loads(raw)  # big integers, or a real error worded as Python words it
+        except RecursionError:
+            raise ValueError(f"document nested deeper than {MAX_JSON_DEPTH} levels") from None
 
 
 def serialise_value(value: Any) -> bytes:

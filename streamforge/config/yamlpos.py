@@ -284,6 +284,10 @@ def _convert(tag: str, value: str) -> Any:
     return value
 
 
+#: the problem of a document nested deeper than the parser can follow
+TOO_DEEP = "invalid YAML: the document is nested too deeply"
+
+
 def load_yaml(
     source: str, file: str = "<config>", *, environ: Mapping[str, str] | None = None
 ) -> YamlDocument:
@@ -307,10 +311,17 @@ def load_yaml(
     except yaml.YAMLError as exc:
         doc.problems.append(Problem(Location(file, 1, 1), f"invalid YAML: {exc}"))
         return doc
+    except RecursionError:
+        doc.problems.append(Problem(Location(file, 1, 1), TOO_DEEP))
+        return doc
     if node is None:
         doc.data = None
         return doc
-    doc.data = _Builder(doc, environ).build(node, (), None)
+    try:
+        doc.data = _Builder(doc, environ).build(node, (), None)
+    except RecursionError:
+        doc.data = None
+        doc.problems.append(Problem(Location(file, 1, 1), TOO_DEEP))
     return doc
 
 
@@ -323,7 +334,7 @@ def _load_swapped(doc: YamlDocument, environ: Mapping[str, str] | None) -> bool:
     swapped = interpolate_env(doc.source, environ)
     try:
         node = yaml.compose(swapped.text, Loader=_CoreLoader)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return False
     for name in swapped.missing:
         at = max(doc.source.find("${" + name), 0)

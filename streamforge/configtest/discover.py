@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from streamforge.config.yamlpos import TOO_DEEP
+
 __all__ = ["TEST_SUFFIXES", "TestCase", "TestFile", "discover", "expand_paths", "path_pair"]
 
 #: stem suffixes of separate test definition files, most specific first
@@ -176,6 +178,8 @@ def load_definition(definition: Path, config: Path, explicit: bool) -> TestFile 
         if not explicit and not _HAS_TESTS.search(text):
             return None
         return TestFile(definition, config, error=_yaml_problem(definition, exc))
+    except RecursionError:
+        return TestFile(definition, config, error=f"{definition}:1:1: {TOO_DEEP}")
     if not isinstance(doc, dict) or "tests" not in doc:
         return None
     tests = doc["tests"]

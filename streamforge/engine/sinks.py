@@ -20,6 +20,7 @@ from streamforge.message import Message
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Output
+from streamforge.plugin.delivery import is_dead_letter
 
 __all__ = ["OutputPartition", "OutputSink"]
 
@@ -81,6 +82,7 @@ class OutputPartition(StatelessSinkPartition[Item]):
                     self._unacked.append((pos, item))
             self._given = pos
         self._account(n, failed)
+        self._count_dead_lettered(batch, failed)
         self._acknowledge(failed)
 
     def _acknowledge(self, failed: list[Message], *, final: bool = False) -> None:
@@ -141,6 +143,16 @@ class OutputPartition(StatelessSinkPartition[Item]):
                 self._acknowledge([])
             except Exception as exc:  # noqa: BLE001 - a failing ack must not kill the thread
                 log.warning("acknowledging input failed: %s", exc)
+
+    def _count_dead_lettered(self, batch: list[Message], failed: list[Message]) -> None:
+        """Messages written despite a failure: flagged, or handed on by a `fallback`."""
+        if failed:
+            not_written = {id(m) for m in failed}
+            dead = sum(1 for m in batch if is_dead_letter(m) and id(m) not in not_written)
+        else:
+            dead = sum(1 for m in batch if is_dead_letter(m))
+        if dead:
+            self.metrics.dead_lettered.inc(dead)
 
     def _account(self, written: int, failed: list[Message]) -> None:
         if failed:

@@ -20,6 +20,7 @@ __all__ = [
     "own_metric",
     "render_metrics",
     "stream_totals",
+    "summary_line",
 ]
 
 #: the registry served on /metrics; nothing else registers into it
@@ -62,6 +63,14 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000),
 )
 
+DEAD_LETTERED = Counter(
+    "streamforge_dead_lettered",
+    "Messages an output wrote despite a failure: flagged by a processor, or handed on to a "
+    "later output by `fallback`; also counted in sent.",
+    _LABELS,
+    registry=REGISTRY,
+)
+
 STREAMS_STOPPED = Counter(
     "streamforge_streams_stopped",
     "Streams stopped while the process runs, by reason (license: the licence no longer "
@@ -82,6 +91,7 @@ class ComponentMetrics:
     errors: Counter
     seconds: Histogram
     batch_size: Histogram
+    dead_lettered: Counter
 
     def counter(self, name: str, documentation: str) -> Any:
         """A counter of the component's own, `streamforge_<name>`, bound to its labels."""
@@ -119,26 +129,37 @@ def component_metrics(stream: str, component: str) -> ComponentMetrics:
         errors=ERRORS.labels(**labels),
         seconds=PROCESSING_SECONDS.labels(**labels),
         batch_size=BATCH_SIZE.labels(**labels),
+        dead_lettered=DEAD_LETTERED.labels(**labels),
     )
 
 
 def stream_totals(stream: str, input_label: str, output_label: str) -> dict[str, int]:
-    """Messages read by the input, written by the output and flagged anywhere in a stream."""
+    """What a stream's input read and what became of it at the output.
+
+    `written`: written without a failure; `dead_lettered`: written despite one (flagged, or
+    handed on by a `fallback`); `failed`: written nowhere (the output could not write them).
+    """
 
     def value(name: str, component: str) -> int:
         sample = REGISTRY.get_sample_value(name, {"stream": stream, "component": component})
         return int(sample or 0)
 
-    failed = 0
-    for metric in ERRORS.collect():
-        for sample in metric.samples:
-            if sample.name.endswith("_total") and sample.labels.get("stream") == stream:
-                failed += int(sample.value)
+    sent = value("streamforge_sent_total", output_label)
+    dead_lettered = value("streamforge_dead_lettered_total", output_label)
     return {
         "read": value("streamforge_received_total", input_label),
-        "written": value("streamforge_sent_total", output_label),
-        "failed": failed,
+        "written": sent - dead_lettered,
+        "dead_lettered": dead_lettered,
+        "failed": value("streamforge_errors_total", output_label),
     }
+
+
+def summary_line(stream: str, totals: dict[str, int]) -> str:
+    """`stream <name>: N read, N written, N dead-lettered, N failed (written nowhere)`."""
+    return (
+        f"stream {stream}: {totals['read']} read, {totals['written']} written, "
+        f"{totals['dead_lettered']} dead-lettered, {totals['failed']} failed (written nowhere)"
+    )
 
 
 def render_metrics() -> bytes:

@@ -8,12 +8,27 @@ import threading
 from streamforge.message import Message
 from streamforge.plugin import Output
 
-__all__ = ["OutputGroup", "deliver", "restore_errors", "retry_until_written"]
+__all__ = [
+    "FALLBACK_ERROR",
+    "OutputGroup",
+    "deliver",
+    "is_dead_letter",
+    "restore_errors",
+    "retry_until_written",
+]
 
 log = logging.getLogger("streamforge.outputs")
 
+#: metadata a `fallback` output sets (as Benthos does) on a message a later output takes
+FALLBACK_ERROR = "fallback_error"
+
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
+
+
+def is_dead_letter(msg: Message) -> bool:
+    """A message written despite a failure: flagged, or handed on by a `fallback`."""
+    return msg.error is not None or FALLBACK_ERROR in msg.metadata
 
 
 def restore_errors(msgs: list[Message], errors: dict[int, str | None]) -> None:

@@ -26,7 +26,7 @@ from streamforge.engine.dataflow import CompiledFlow, compile_streams
 from streamforge.engine.instantiate import StreamBuilder
 from streamforge.engine.keyed import KEEP_STATE_AT_STOP
 from streamforge.observability.logging import configure_logging
-from streamforge.observability.metrics import stream_totals
+from streamforge.observability.metrics import stream_totals, summary_line
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 
 if TYPE_CHECKING:
@@ -183,10 +183,7 @@ def run_compiled(
             builder.resolve(stream.input).display_label,
             builder.resolve(stream.output).display_label,
         )
-        log.info(
-            "stream %s: %d read, %d written, %d failed",
-            stream.name, totals["read"], totals["written"], totals["failed"],
-        )  # fmt: skip
+        log.info("%s", summary_line(stream.name, totals))
     return 0
 
 

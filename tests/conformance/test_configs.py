@@ -180,14 +180,20 @@ def test_failed_messages_are_counted_and_the_stream_goes_on(tmp_path: Path) -> N
     failed = [m for m in out if m["n"] % 4 == 0]
     assert failed == [{"n": 4}, {"n": 8}]
     assert all(m["after"] is True for m in out if m["n"] % 4)
-    assert "10 read, 10 written, 2 failed" in proc.stderr
+    assert "10 read, 8 written, 2 dead-lettered, 0 failed (written nowhere)" in proc.stderr
     assert "multiple of four" in proc.stderr
+
+
+def test_messages_written_nowhere_are_counted_as_failed(tmp_path: Path) -> None:
+    proc = run("run_rejected_counted.yaml", tmp_path)
+    assert [json.loads(line)["n"] for line in proc.stdout.splitlines()] == [2, 4, 6]
+    assert "6 read, 3 written, 0 dead-lettered, 3 failed (written nowhere)" in proc.stderr
 
 
 def test_drop_output_ends_cleanly(tmp_path: Path) -> None:
     proc = run("run_drop.yaml", tmp_path)
     assert proc.stdout == ""
-    assert "3 read, 3 written, 0 failed" in proc.stderr
+    assert "3 read, 3 written, 0 dead-lettered, 0 failed (written nowhere)" in proc.stderr
 
 
 def test_env_vars_swapped_before_yaml_in_flow_mappings(tmp_path: Path) -> None:

@@ -341,6 +341,10 @@ def test_kafka_to_http_delivers_good_readings_and_dead_letters_refusals(
         assert d["kafka_partition"] in (0, 1) and d["kafka_offset"] >= 0
     (garbage,) = [d for d in dead if "value" not in d]
     assert garbage["payload"] == "garbage, not an envelope" and garbage["error"]
+    assert (
+        f"stream kafka-to-http: {len(records)} read, {len(delivered)} written, "
+        f"{len(refused) + 1} dead-lettered, 0 failed (written nowhere)"
+    ) in run.log
 
     per_partition = Counter(p for p, _, _, _ in records)
     assert tansu.committed(group, topic, 2) == dict(per_partition)

@@ -34,4 +34,7 @@ def test_quickstart_writes_the_telemetry_envelope_and_says_where(tmp_path: Path)
     logs = proc.stdout + proc.stderr
     for f in files:
         assert f"writing to {f}" in logs
-    assert "stream quickstart: 240 read, 240 written, 0 failed" in logs
+    assert (
+        "stream quickstart: 240 read, 240 written, 0 dead-lettered, 0 failed (written nowhere)"
+        in logs
+    )
