@@ -15,7 +15,7 @@ import rego.v1
 # What every deployment may use without a licence.
 default_features := {
 	"bindings": {"http", "mqtt"},
-	"processors": {"json", "mapping"},
+	"processors": {"mapping"},
 	"security": {"basic_auth"},
 	"storage": set(),
 	"capabilities": {

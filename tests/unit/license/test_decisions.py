@@ -129,7 +129,7 @@ def test_features_in_effect(counting: CountingEngine) -> None:
     decisions = Decisions(counting, None, KNOWN)
     expected = {
         "bindings": ["http", "mqtt"],
-        "processors": ["branch", "json", "mapping", "window"],
+        "processors": ["branch", "mapping", "window"],
         "security": ["basic_auth"],
         "storage": [],
         "capabilities": {
@@ -149,7 +149,7 @@ def test_features_in_effect(counting: CountingEngine) -> None:
 def test_features_in_effect_with_license(rego: RegoEngine) -> None:
     in_effect = Decisions(rego, GRANTS, KNOWN).features_in_effect()
     assert in_effect["bindings"] == ["http", "kafka", "mqtt"]
-    assert in_effect["processors"] == ["alarm", "branch", "json", "mapping", "window"]
+    assert in_effect["processors"] == ["alarm", "branch", "mapping", "window"]
     assert in_effect["storage"] == ["parquet"]
 
 

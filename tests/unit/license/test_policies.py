@@ -67,7 +67,7 @@ DEFAULT_CAPABILITIES = {
 def test_default_features_are_the_base_set(engine: RegoEngine) -> None:
     assert ask(engine, F + "default_features") == {
         "bindings": ["http", "mqtt"],
-        "processors": ["json", "mapping"],
+        "processors": ["mapping"],
         "security": ["basic_auth"],
         "storage": [],
         "capabilities": DEFAULT_CAPABILITIES,
@@ -95,7 +95,7 @@ def test_allowed_features_without_license_are_the_defaults(engine: RegoEngine) -
 def test_allowed_features_add_the_license_to_the_defaults(engine: RegoEngine) -> None:
     assert ask(engine, F + "allowed_features", GRANTS) == {
         "bindings": ["http", "kafka", "mqtt", "opcua"],
-        "processors": ["alarm", "json", "mapping"],
+        "processors": ["alarm", "mapping"],
         "security": ["basic_auth", "mtls"],
         "storage": ["parquet"],
         "capabilities": {**DEFAULT_CAPABILITIES, "max_streams": 20, "multi_tenancy": True},
@@ -132,13 +132,8 @@ def test_feature_allowed(
 def test_processor_allowed_lists_known_processors_that_need_no_license(
     engine: RegoEngine,
 ) -> None:
-    assert sorted(ask(engine, F + "processor_allowed")) == ["json", "mapping", "window"]
-    assert sorted(ask(engine, F + "processor_allowed", GRANTS)) == [
-        "alarm",
-        "json",
-        "mapping",
-        "window",
-    ]
+    assert sorted(ask(engine, F + "processor_allowed")) == ["mapping", "window"]
+    assert sorted(ask(engine, F + "processor_allowed", GRANTS)) == ["alarm", "mapping", "window"]
     assert ask(engine, F + 'processor_allowed["alarm"]') is UNDEFINED
     assert ask(engine, F + 'processor_allowed["alarm"]', GRANTS) == "alarm"
 

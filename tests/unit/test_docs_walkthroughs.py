@@ -1,0 +1,34 @@
+"""What the docs' walk-throughs create in a checkout stays out of git: keys, licences, outputs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def written_by_docs() -> list[str]:
+    """Files the shell steps in docs/ write (`-o X`, `-out X`, `> X`, a sink config)."""
+    found: set[str] = {"ingest-sink.yaml"}
+    for doc in (ROOT / "docs").glob("*.md"):
+        for block in re.findall(r"```(?:sh|console)\n(.*?)```", doc.read_text(), re.S):
+            found.update(re.findall(r"(?:-o|-out|>)\s+([\w./-]+\.(?:pem|jwt|json))", block))
+    return sorted(found)
+
+
+def test_the_docs_steps_write_files_git_ignores() -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: nothing to ignore files for")
+    paths = written_by_docs()
+    assert {"out/licence/dev.key.pem", "vendor.key.pem", "acme.jwt"} <= set(paths)
+    tracked = [
+        p
+        for p in paths
+        if subprocess.run(["git", "check-ignore", "-q", p], cwd=ROOT).returncode != 0
+    ]
+    assert tracked == [], "docs steps create files git would pick up"
