@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any, BinaryIO
 
-from streamforge.connectors.codecs import WriteCodec, parse_output_codec
+from streamforge.connectors.codecs import WriteCodec, output_codec_field, parse_output_codec
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
@@ -37,15 +37,10 @@ MAX_ANNOUNCED = 20
             description="The file to write to; interpolated per message. Parent dirs are created.",
             examples=("/tmp/data.txt", "/tmp/${! @asset_id }/${! timestamp_unix() }.jsonl"),
         ),
-        Field(
-            "codec",
-            "string",
-            default="lines",
-            description=(
-                "How payloads are written: lines, delim:<x>, append (no separator), or "
-                "all-bytes (each message replaces the file)."
-            ),
-            examples=("lines", "all-bytes", "delim:\\n---\\n"),
+        output_codec_field(
+            "How payloads are written: lines, delim:<x>, append (no separator), or "
+            "all-bytes (each message replaces the file).",
+            ("lines", "all-bytes", "delim:\\n---\\n"),
         ),
         batching_field(),
     ],

@@ -6,9 +6,9 @@ import sys
 import threading
 from typing import Any
 
-from streamforge.connectors.codecs import parse_output_codec
+from streamforge.connectors.codecs import output_codec_field, parse_output_codec
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin import BuildContext, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
 
 __all__ = ["build_stdout_output", "StdoutWriter"]
@@ -19,12 +19,9 @@ _write_lock = threading.Lock()
 @register_output(
     "stdout",
     fields=[
-        Field(
-            "codec",
-            "string",
-            default="lines",
-            description="How payloads are framed: lines, delim:<x>, append or all-bytes.",
-            examples=("lines", "delim:\\t", "append"),
+        output_codec_field(
+            "How payloads are framed: lines, delim:<x>, append or all-bytes.",
+            ("lines", "delim:\\t", "append"),
         ),
         batching_field(),
     ],

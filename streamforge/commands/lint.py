@@ -7,8 +7,15 @@ import argparse
 from typing import Any
 
 from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
-from streamforge.config.loader import expand_paths, load_stream, sort_problems, stream_names
+from streamforge.config.loader import (
+    empty,
+    expand_paths,
+    load_stream,
+    sort_problems,
+    stream_names,
+)
 from streamforge.config.model import ConfigError, Problem, StreamConfig
+from streamforge.engine.instantiate import processor_build_problems
 
 __all__ = ["add_parser", "main"]
 
@@ -34,9 +41,13 @@ def _load(patterns: list[str]) -> tuple[list[StreamConfig], list[Problem]]:
     streams: list[StreamConfig] = []
     for path, name in zip(paths, stream_names(paths)):
         try:
-            streams.append(load_stream(path, name=name))
+            stream = load_stream(path, name=name)
         except ConfigError as exc:
             problems.extend(exc.problems)
+            continue
+        streams.append(stream)
+        problems.extend(empty(stream))
+        problems.extend(processor_build_problems(stream))
     return streams, problems
 
 

@@ -109,7 +109,7 @@ def _gate(streams: list[StreamConfig]) -> LicenseWatch | None:
 
 def main(args: argparse.Namespace) -> int:
     """Load plugins and configs, then run; every config problem is printed and nothing starts."""
-    from streamforge.config.loader import load_streams
+    from streamforge.config.loader import load_streams, unrunnable
     from streamforge.config.model import ConfigError
     from streamforge.engine.dataflow import CompileError
     from streamforge.observability.logging import configure_logging
@@ -141,6 +141,11 @@ def main(args: argparse.Namespace) -> int:
         return 1
     if not streams:
         return _error("no stream configs matched " + " ".join(args.files))
+    refused = [problem for stream in streams for problem in unrunnable(stream)]
+    if refused:
+        for problem in refused:
+            print(problem, file=sys.stderr)
+        return 1
 
     logger_conf = streams[0].logger or {}
     configure_logging(

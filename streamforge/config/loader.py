@@ -126,11 +126,49 @@ def load_streams(
     return streams
 
 
+#: top-level sections that give a file something to run or test
+_CONTENT = ("input", "output", "pipeline", "resources", "tests")
+
+
+def _at_top(stream: StreamConfig) -> Location:
+    return Location(str(stream.path) if stream.path else stream.name, 1, 1)
+
+
+def unrunnable(stream: StreamConfig) -> list[Problem]:
+    """Why `run` refuses a stream that does not name both an `input` and an `output`.
+
+    A file of resources, processors and unit tests is still linted and tested.
+    """
+    raw = stream.raw if isinstance(stream.raw, dict) else {}
+    missing = [f"`{key}`" for key in ("input", "output") if key not in raw]
+    if not missing:
+        return []
+    return [
+        Problem(_at_top(stream), f"nothing to run: the config has no {' and no '.join(missing)}")
+    ]
+
+
+def empty(stream: StreamConfig) -> list[Problem]:
+    """Why lint refuses a config with nothing to run or test in it."""
+    raw = stream.raw if isinstance(stream.raw, dict) else {}
+    if any(key in _CONTENT or key.endswith("_resources") for key in raw):
+        return []
+    return [
+        Problem(
+            _at_top(stream),
+            "the config is empty: it has no input, output, pipeline, resources or tests",
+        )
+    ]
+
+
 def lint_paths(
     patterns: Sequence[str | os.PathLike[str]], *, environ: Mapping[str, str] | None = None
 ) -> list[Problem]:
     """Every problem in the files matched by `patterns`, sorted by file, line and column."""
     paths, problems = expand_paths(patterns)
     for path, name in zip(paths, stream_names(paths)):
-        problems.extend(_validate(path, name, environ)[1])
+        stream, found = _validate(path, name, environ)
+        problems.extend(found)
+        if stream is not None:
+            problems.extend(empty(stream))
     return sort_problems(problems)

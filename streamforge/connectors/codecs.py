@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streamforge.plugin.spec import Field
+from streamforge.plugin.spec import Field, ParsedField
 
 __all__ = [
     "CodecError",
     "input_codec_fields",
+    "output_codec_field",
     "INPUT_CODECS",
     "OUTPUT_CODECS",
     "Splitter",
@@ -31,12 +32,13 @@ _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\0": "\0", "\\\\": "\\"}
 def input_codec_fields(source: str, delimiter_example: str) -> tuple[Field, Field]:
     """`codec` and `max_buffer` of an input that splits a byte stream (`source`) into messages."""
     return (
-        Field(
+        ParsedField(
             "codec",
             "string",
             default="lines",
             description=f"How {source} is split into messages: lines, all-bytes or delim:<x>.",
             examples=("lines", "all-bytes", f"delim:{delimiter_example}"),
+            parser=lambda value: parse_input_codec(str(value)),
         ),
         Field(
             "max_buffer",
@@ -45,6 +47,18 @@ def input_codec_fields(source: str, delimiter_example: str) -> tuple[Field, Fiel
             description="Longest record in bytes; longer ones are skipped and reported.",
             advanced=True,
         ),
+    )
+
+
+def output_codec_field(description: str, examples: tuple[str, ...]) -> Field:
+    """The `codec` of an output that frames payloads; lint checks it as the output does."""
+    return ParsedField(
+        "codec",
+        "string",
+        default="lines",
+        description=description,
+        examples=examples,
+        parser=lambda value: parse_output_codec(str(value)),
     )
 
 

@@ -7,7 +7,7 @@ import threading
 import weakref
 from typing import Any
 
-from streamforge.config.model import ComponentConfig, StreamConfig
+from streamforge.config.model import ComponentConfig, Problem, StreamConfig
 from streamforge.message import Message
 from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
@@ -16,6 +16,7 @@ from streamforge.plugin.chain import ProcessorChain
 
 __all__ = [
     "BuildError",
+    "processor_build_problems",
     "ComponentContext",
     "OutputWithProcessors",
     "StreamBuilder",
@@ -227,3 +228,32 @@ class StreamBuilder:
         if procs:
             return OutputWithProcessors(self.build_processors(procs), out)
         return out  # type: ignore[no-any-return]
+
+
+def processor_build_problems(stream: StreamConfig) -> list[Problem]:
+    """What building the stream's processors refuses, at each processor's place.
+
+    `lint` runs it so it reports what `run` refuses when it builds the pipeline (a schema
+    file that does not load, a window size that does not parse ...). Inputs and outputs are
+    not built: building them opens connections, ports and files.
+    """
+    builder = StreamBuilder(stream)
+    confs = [
+        *builder.resolve(stream.input).processors,
+        *stream.processors,
+        *builder.resolve(stream.output).processors,
+    ]
+    problems: list[Problem] = []
+    try:
+        for conf in confs:
+            try:
+                builder.build_processor(conf).close()
+            except BuildError as exc:
+                text = str(exc)
+                prefix = f"{conf.location}: "
+                problems.append(
+                    Problem(conf.location, text[len(prefix) :] if text.startswith(prefix) else text)
+                )
+    finally:
+        close_stream_caches(stream)
+    return problems
