@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,6 +25,9 @@ def parse_interval(text: str | float | None) -> float:
     if seconds < 0:
         raise ValueError(f"interval {text!r} must not be negative")
     return seconds
+
+
+log = logging.getLogger("streamforge.inputs.generate")
 
 
 @register_input(
@@ -80,6 +84,16 @@ class GenerateInput(Input):
             raise ValueError("count must not be negative")
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        if isinstance(resume_state, dict):  # {"generated": n, "mapping": [function states]}
+            try:
+                self.executor.resume(resume_state.get("mapping") or [])
+            except ValueError as exc:
+                log.warning(
+                    "generate: the mapping changed since the snapshot (%s); its "
+                    "counter() and random_int() start afresh",
+                    exc,
+                )
+            return GenerateReader(self, int(resume_state.get("generated") or 0))
         return GenerateReader(self, int(resume_state or 0))
 
 
@@ -135,5 +149,6 @@ class GenerateReader(InputReader):
     def next_awake(self) -> datetime | None:
         return self._due
 
-    def snapshot(self) -> int:
-        return self.generated
+    def snapshot(self) -> dict[str, Any]:
+        """How many messages were generated and the mapping's `counter()` (etc.) state."""
+        return {"generated": self.generated, "mapping": self.source.executor.resume_state()}

@@ -51,6 +51,8 @@ class CompiledProgram:
     needs_ctx: bool
     source: str
     is_query: bool
+    #: functions with state to keep across a resume, in call-site order (`counter()` ...)
+    stateful: tuple[Any, ...] = ()
 
 
 @dataclass
@@ -283,6 +285,8 @@ class Compiler:
         self.uses_this = False
         self.uses_vars = False
         self.needs_ctx = False
+        #: per-call-site functions that keep state a resumed stream must get back (`counter()`)
+        self.stateful: list[Any] = []
         self.maps = _Maps()
         self.ns["_maps"] = self.maps
         self.map_defs: dict[str, tuple[ast.MapDef, str]] = {}
@@ -970,6 +974,8 @@ class Compiler:
         bound = self.bind_args(node, spec.params, spec.variadic, what)
         args = self.call_args(bound, scope, what)
         impl = spec.impl() if spec.per_call_site else spec.impl
+        if hasattr(impl, "resume_state"):
+            self.stateful.append(impl)
         fn = self.bind(impl, "_f")
         if spec.needs_ctx:
             self.needs_ctx = True
@@ -992,6 +998,8 @@ class Compiler:
         bound = self.bind_args(node, spec.params, spec.variadic, what)
         args = self.call_args(bound, scope, what)
         impl = spec.impl() if spec.per_call_site else spec.impl
+        if hasattr(impl, "resume_state"):
+            self.stateful.append(impl)
         fn = self.bind(impl, "_f")
         args.insert(0, target)
         if spec.needs_ctx:
@@ -1181,7 +1189,14 @@ def _program(
         main, source = compiler.compile_program(mapping, query)
     except RecursionError:
         raise ParseError("mapping is nested too deeply", text, 1, 1) from None
-    return CompiledProgram(main, compiler.uses_this, compiler.needs_ctx, source, query is not None)
+    return CompiledProgram(
+        main,
+        compiler.uses_this,
+        compiler.needs_ctx,
+        source,
+        query is not None,
+        tuple(compiler.stateful),
+    )
 
 
 def _from_file_target(text: str) -> tuple[str, int] | None:

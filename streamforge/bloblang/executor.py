@@ -84,7 +84,7 @@ def context_for(ctx: ExecContext, index: int) -> ExecContext:
 class Executor:
     """A parsed and compiled Bloblang mapping (or single query), ready to run many times."""
 
-    __slots__ = ("_main", "_uses_this", "_needs_ctx", "is_query", "source", "text")
+    __slots__ = ("_main", "_needs_ctx", "_stateful", "_uses_this", "is_query", "source", "text")
 
     def __init__(self, program: CompiledProgram, text: str) -> None:
         self._main = program.main
@@ -93,6 +93,22 @@ class Executor:
         self.is_query = program.is_query
         self.source = program.source
         self.text = text
+        self._stateful = program.stateful
+
+    def resume_state(self) -> list[Any]:
+        """The state of the mapping's stateful functions (`counter()`, seeded `random_int()`),
+        to keep in a recovery snapshot; picklable."""
+        return [fn.resume_state() for fn in self._stateful]
+
+    def resume(self, states: list[Any]) -> None:
+        """Give the stateful functions back what `resume_state` returned (same mapping)."""
+        if len(states) != len(self._stateful):
+            raise ValueError(
+                f"resume state for {len(states)} stateful function(s), the mapping has "
+                f"{len(self._stateful)}"
+            )
+        for fn, state in zip(self._stateful, states):
+            fn.resume(state)
 
     def __repr__(self) -> str:
         kind = "query" if self.is_query else "mapping"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import time
@@ -200,6 +201,48 @@ def test_recovery_dir_resumes_where_the_last_run_ended(tmp_path: Path, data: lis
     out = out_lines(tmp_path / "out" / "r.txt")
     assert sorted(out) == expected(data)
     assert out[-1] == "appended"
+
+
+def test_a_resumed_generate_continues_its_counter_and_random_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "gen.txt"
+    recovery = tmp_path / "recovery"
+    cfg = write(
+        tmp_path / "gen.yaml",
+        f"""
+        input:
+          generate:
+            count: 300
+            interval: 10ms
+            batch_size: 5
+            mapping: 'root = {{"n": counter(), "r": random_int(seed: 7, max: 1000000)}}'
+        output:
+          file:
+            path: "{out}"
+        http:
+          enabled: false
+        """,
+    )
+    proc = subprocess.Popen(
+        [*CLI, "--recovery-dir", str(recovery), str(cfg)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while len(out_lines(out)) < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    stopped_at = len(out_lines(out))
+    assert 50 <= stopped_at < 300
+
+    resumed = run_to_end("--recovery-dir", recovery, cfg)
+    assert resumed.returncode == 0, resumed.stderr
+    docs = [json.loads(line) for line in out_lines(out)]
+    assert [d["n"] for d in docs] == list(range(1, 301)), "every count once, in order"
+    rng = random.Random(7)
+    assert [d["r"] for d in docs] == [rng.randint(0, 1000000) for _ in range(300)]
 
 
 def test_json_log_format_with_static_fields(tmp_path: Path, data: list[Path]) -> None:

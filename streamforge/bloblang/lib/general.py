@@ -78,6 +78,17 @@ def _counter_factory(*_: Any) -> Callable[..., Any]:
                 state["next"] = state["min"] - 1
             return value
 
+    def resume_state() -> dict[str, int]:
+        with lock:
+            return dict(state)
+
+    def resume(saved: dict[str, int]) -> None:
+        with lock:
+            state.clear()
+            state.update(saved)
+
+    counter.resume_state = resume_state  # type: ignore[attr-defined]
+    counter.resume = resume  # type: ignore[attr-defined]
     return counter
 
 
@@ -126,6 +137,21 @@ def _random_int_factory(*_: Any) -> Callable[..., Any]:
                 rng = state["rng"] = random.Random(seed_value)
             return rng.randint(low, high)
 
+    def resume_state() -> Any:
+        with lock:
+            rng = state.get("rng")
+            return None if rng is None else rng.getstate()
+
+    def resume(saved: Any) -> None:
+        with lock:
+            state.clear()
+            if saved is not None:
+                rng = random.Random()
+                rng.setstate(saved)
+                state["rng"] = rng
+
+    random_int.resume_state = resume_state  # type: ignore[attr-defined]
+    random_int.resume = resume  # type: ignore[attr-defined]
     return random_int
 
 
