@@ -1,0 +1,28 @@
+"""The crash suite: streams killed with SIGKILL at seeded points, resumed, and counted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the stream-run helpers of the integration tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from crash_table import ROWS, render
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[ROWS] = []
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    rows = config.stash.get(ROWS, [])
+    if rows:
+        terminalreporter.write_line("")
+        for line in render(rows):
+            terminalreporter.write_line(line)

@@ -1,0 +1,173 @@
+"""Kill -9 a stream at seeded points, resume it with the same recovery directory, and count.
+
+Each path runs until a seeded share of its records reached the output, is killed with SIGKILL,
+started again with the same `--recovery-dir` (snapshots every 200 ms), killed again, and at last
+run to its end. Then every record of the input is looked for in the output: missing ones break
+the guarantee of every path; duplicates are what an at-least-once path may write (the records
+the output wrote after the last snapshot, written again when the resumed input replays them).
+The table of kills, records, missing and duplicates is printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from crash_table import ROWS, Row
+from peers.stream_run import CLI, out_lines, write
+
+SEED = 20261205
+KILLS = 3
+SNAPSHOT = ("--snapshot-interval", "200ms")
+
+
+@pytest.fixture
+def rows(request: pytest.FixtureRequest) -> list[Row]:
+    """The crash table's rows (printed at the end of the session)."""
+    return request.config.stash[ROWS]
+
+
+def kill_and_resume(config: Path, recovery: Path, written: Callable[[], int], total: int) -> int:
+    """Run `config` KILLS times, each killed with SIGKILL once `written()` reaches a seeded
+    point; then run it to its end. Returns how many runs were killed before they ended."""
+    rng = random.Random(f"{SEED}:{config.stem}")
+    targets = sorted(rng.randrange(total // 10, total * 7 // 10) for _ in range(KILLS))
+    args = [*CLI, "--recovery-dir", str(recovery), *SNAPSHOT, str(config)]
+    kills = 0
+    for target in targets:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while written() < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode in (0, -9), err.decode(errors="replace")
+    final = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert final.returncode == 0, final.stderr
+    return kills
+
+
+def count(
+    rows: list[Row], path: str, expected: list[str], seen: list[str], kills: int, guarantee: str
+) -> Row:
+    """Missing and duplicate records of the output against the input's, added to the table."""
+    times = Counter(seen)
+    row = Row(
+        path=path,
+        kills=kills,
+        records=len(expected),
+        missing=sum(1 for key in expected if key not in times),
+        duplicates=sum(n - 1 for n in times.values() if n > 1),
+        guarantee=guarantee,
+    )
+    rows.append(row)
+    return row
+
+
+def test_generate_to_file(tmp_path: Path, rows: list[Row]) -> None:
+    out = tmp_path / "out.jsonl"
+    total = 6000
+    config = write(
+        tmp_path / "generate_to_file.yaml",
+        f"""
+        input:
+          generate:
+            count: {total}
+            interval: 2ms
+            batch_size: 5
+            mapping: 'root = {{"n": counter()}}'
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    kills = kill_and_resume(config, tmp_path / "recovery", lambda: len(out_lines(out)), total)
+    seen = [str(json.loads(line)["n"]) for line in out_lines(out)]
+    row = count(rows, "generate -> file", [str(n) for n in range(1, total + 1)], seen, kills,
+                "at least once")  # fmt: skip
+    assert row.kills >= 1
+    assert row.missing == 0
+
+
+def test_file_to_file(tmp_path: Path, rows: list[Row]) -> None:
+    source = tmp_path / "in.txt"
+    total = 20_000
+    source.write_text("".join(f"line {i:06d} of the input file, padded to a useful length\n"
+                              for i in range(total)))  # fmt: skip
+    out = tmp_path / "out.txt"
+    config = write(
+        tmp_path / "file_to_file.yaml",
+        f"""
+        input:
+          file: {{ paths: ["{source}"] }}
+        pipeline:
+          processors:
+            - sleep: {{ duration: 150ms }}
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    kills = kill_and_resume(config, tmp_path / "recovery", lambda: len(out_lines(out)), total)
+    row = count(rows, "file -> file", source.read_text().splitlines(), out_lines(out), kills,
+                "at least once")  # fmt: skip
+    assert row.kills >= 1
+    assert row.missing == 0
+
+
+def test_file_to_window_to_file(tmp_path: Path, rows: list[Row]) -> None:
+    source = tmp_path / "readings.jsonl"
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    series = ("press-01", "press-02", "oven-07")
+    per_series = 4000  # a reading every 100 ms: 400 one-second windows per series
+    lines = []
+    for i in range(per_series):
+        stamp = (start + timedelta(milliseconds=100 * i)).isoformat().replace("+00:00", "Z")
+        for asset in series:
+            reading = {"asset_id": asset, "parameter": "temperature", "value": float(i)}
+            lines.append(json.dumps({**reading, "timestamps": {"device_time": stamp}}))
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "windows.jsonl"
+    config = write(
+        tmp_path / "file_window_file.yaml",
+        f"""
+        input:
+          file: {{ paths: ["{source}"] }}
+        pipeline:
+          processors:
+            - sleep: {{ duration: 100ms }}
+            - window:
+                size: 1s
+                timestamp: this.timestamps.device_time
+                aggregates: [ count ]
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    windows = per_series // 10 * len(series)
+    kills = kill_and_resume(config, tmp_path / "recovery", lambda: len(out_lines(out)), windows)
+    docs = [json.loads(line) for line in out_lines(out)]
+    seen = [f"{d['asset_id']}@{d['window_start']}" for d in docs]
+    expected = [
+        f"{asset}@{(start + timedelta(seconds=s)).isoformat().replace('+00:00', 'Z')}"
+        for asset in series
+        for s in range(per_series // 10)
+    ]
+    row = count(rows, "file -> window -> file", expected, seen, kills, "at least once")
+    assert row.kills >= 1
+    assert row.missing == 0
+    # a duplicate window is a whole one: each holds its ten readings
+    assert {d["aggregates"]["count"] for d in docs} == {10}
