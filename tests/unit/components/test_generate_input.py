@@ -65,9 +65,14 @@ def test_snapshot_resumes_the_count() -> None:
     reader = inp.open("0", None)
     reader.read()
     reader.read()
-    assert reader.snapshot() == 2
+    assert reader.snapshot()["generated"] == 2
     rest = read_all(inp.open("0", reader.snapshot()))
-    assert len(rest) == 3
+    assert [m.value for m in rest] == [3, 4, 5]  # counter() goes on where it was
+
+
+def test_a_snapshot_of_version_0_1_resumes_the_count() -> None:
+    inp = build("input", "generate", conf(mapping="root = counter()", count=5))
+    assert len(read_all(inp.open("0", 2))) == 3
 
 
 def test_a_failing_mapping_yields_a_flagged_message() -> None:
