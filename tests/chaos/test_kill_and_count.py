@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
 from crash_table import ROWS, Row
+from peers.mosquitto import Mosquitto
 from peers.stream_run import CLI, out_lines, write
 
 SEED = 20261205
@@ -171,3 +175,83 @@ def test_file_to_window_to_file(tmp_path: Path, rows: list[Row]) -> None:
     assert row.missing == 0
     # a duplicate window is a whole one: each holds its ten readings
     assert {d["aggregates"]["count"] for d in docs} == {10}
+
+
+def test_mqtt_to_file(tmp_path: Path, rows: list[Row], mosquitto: Mosquitto) -> None:
+    """QoS 1 with a kept session: a killed stream has not acknowledged what it had not written,
+    so the broker delivers it again to the resumed one (at least once, nothing lost)."""
+    out = tmp_path / "out.txt"
+    total = 3000
+    config = write(
+        tmp_path / "mqtt_to_file.yaml",
+        f"""
+        input:
+          mqtt:
+            urls: [ {mosquitto.url} ]
+            topics: [ chaos/readings ]
+            client_id: sf-chaos-{SEED}
+            clean_session: false
+            qos: 1
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    args = [*CLI, "--recovery-dir", str(tmp_path / "recovery"), *SNAPSHOT, str(config)]
+    log = tmp_path / "stream.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while log.read_text(errors="replace").count("connected to") < starts + 1:
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        return proc
+
+    starts = 0
+    proc = start()
+    starts += 1
+    payloads = [f"reading {i:05d}" for i in range(total)]
+    publisher = threading.Thread(target=publish_slowly, args=(mosquitto, payloads))
+    publisher.start()
+    rng = random.Random(f"{SEED}:mqtt")
+    kills = 0
+    for target in sorted(rng.randrange(total // 10, total * 7 // 10) for _ in range(KILLS)):
+        deadline = time.monotonic() + 60
+        while len(out_lines(out)) < target and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait(timeout=30)
+        kills += 1
+        proc = start()
+        starts += 1
+    publisher.join(timeout=60)
+    deadline = time.monotonic() + 60
+    while not set(payloads) <= set(out_lines(out)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, log.read_text()
+    row = count(rows, "mqtt (QoS 1) -> file", payloads, out_lines(out), kills, "at least once")
+    assert row.missing == 0
+
+
+def publish_slowly(broker: Mosquitto, payloads: list[str], per_second: int = 600) -> None:
+    """Publish with QoS 1 at a steady rate and wait until the broker acknowledged every one."""
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="chaos-publisher")
+    pub.connect("127.0.0.1", broker.port, keepalive=5)
+    pub.loop_start()
+    try:
+        infos = []
+        start = time.monotonic()
+        for i, payload in enumerate(payloads):
+            infos.append(pub.publish("chaos/readings", payload, qos=1))
+            ahead = start + i / per_second - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
+        for info in infos:
+            info.wait_for_publish(30)
+    finally:
+        pub.disconnect()
+        pub.loop_stop()
