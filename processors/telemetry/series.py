@@ -32,5 +32,5 @@ class SeriesKeyedProcessor(KeyedProcessor):
         return series_key(msg)
 
     def key_identity(self) -> str | None:
-        """ "series" unless a subclass keys its own way."""
+        """The key identity `series`, unless a subclass keys messages its own way."""
         return "series" if type(self).key is SeriesKeyedProcessor.key else None

@@ -203,6 +203,20 @@ def test_recovery_dir_resumes_where_the_last_run_ended(tmp_path: Path, data: lis
     assert out[-1] == "appended"
 
 
+def stop_after_lines(out: Path, lines: int, *args: str | Path) -> None:
+    """`streamforge run ARGS`, stopped with SIGTERM once `out` has `lines` lines; exits 0."""
+    proc = subprocess.Popen([*CLI, *map(str, args)], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while len(out_lines(out)) < lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+
+
 def test_a_resumed_generate_continues_its_counter_and_random_numbers(tmp_path: Path) -> None:
     out = tmp_path / "gen.txt"
     recovery = tmp_path / "recovery"
@@ -222,18 +236,7 @@ def test_a_resumed_generate_continues_its_counter_and_random_numbers(tmp_path: P
           enabled: false
         """,
     )
-    proc = subprocess.Popen(
-        [*CLI, "--recovery-dir", str(recovery), str(cfg)], stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while len(out_lines(out)) < 50 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr
+    stop_after_lines(out, 50, "--recovery-dir", recovery, cfg)
     stopped_at = len(out_lines(out))
     assert 50 <= stopped_at < 300
 
@@ -280,16 +283,7 @@ def test_sigterm_stops_an_endless_stream_gracefully(tmp_path: Path) -> None:
           enabled: false
         """,
     )
-    proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while len(out_lines(out)) < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, stderr
+    stop_after_lines(out, 20, cfg)
     written = [json.loads(line)["n"] for line in out_lines(out)]
     # every message read before the stop was written, in order, none twice
     assert written == list(range(len(written)))
