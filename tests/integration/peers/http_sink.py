@@ -44,6 +44,10 @@ class _Handler(TrackedHandler):
         sink = cast(HttpSink, self.server.owner)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The connection was cut mid-body (the sink is stopping): nothing was received.
+            self.close_connection = True
+            return
         status = sink._next_status(self.headers.get("X-Sink-Status"))
         if sink.delay:
             time.sleep(sink.delay)
