@@ -5,8 +5,7 @@ In one run, for each concurrency (`--clients`, default 50 and 400):
 * StreamForge: `streamforge run` (a subprocess) with `http_server` -> a three-assignment
   `mapping` -> `drop`; every request is answered once the stream is done with its message.
 * baseline: a bare ASGI app on uvicorn (a subprocess) that reads the body and answers 200,
-  the least any Python HTTP server does per request. Needs uvicorn (`pip install -e '.[bench]'`);
-  without it only StreamForge's figures are printed.
+  the least any Python HTTP server does per request (uvicorn is what `http_server` runs on).
 
 The load comes from this process: `--clients` keep-alive connections on one asyncio loop, each
 sending its next POST when the previous answer arrived (closed loop), for `--seconds`. Printed
@@ -191,7 +190,6 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - the baseline is optional
             err = server.stderr.read().decode(errors="replace") if server.poll() is not None else ""
             print(f"baseline not run ({exc}): {err.strip().splitlines()[-1:] or ''}")
-            print("  (pip install -e '.[bench]' for uvicorn)")
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -4,27 +4,41 @@ The request waits until the stream's outputs are done with its message, then get
 `sync_response` status (200 by default) when it was written, 502 with the error when writing
 failed, 408 after `timeout`, and 503 while the server is closing. Bad requests are answered
 without reaching the stream: 404 (path), 405 (verb), 413 (body too large), 429 (rate limit).
+
+The listener is uvicorn (`streamforge.connectors.serving`): a request becomes a message only
+once its headers and its whole body arrived; slow, idle and surplus connections are closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import email.parser
 import email.policy
 import logging
 import re
-import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from prometheus_client import Counter
 
+from streamforge.connectors.asgi import (
+    BodyTimeout,
+    BodyTooLarge,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    respond,
+)
 from streamforge.connectors.http import parse_address
+from streamforge.connectors.serving import ServerLimits, serve
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
@@ -51,12 +65,22 @@ MAX_QUEUED = 10_000
 REJECT_LOG_INTERVAL = 10.0
 #: how long read() lets the worker sleep when no request is waiting
 IDLE_POLL = timedelta(milliseconds=2)
+#: a refused request's body is read and dropped up to this size, so the client sees the answer
+DRAIN_LIMIT = 1 << 20
 
 REJECTED = Counter(
     "streamforge_http_server_rejected",
     "Requests an http_server input answered with an error status of its own (not an "
     "output's result): 404, 405, 408, 413, 429, 503.",
     ("stream", "component", "status"),
+    registry=METRICS_REGISTRY,
+)
+
+PROBLEMS = Counter(
+    "streamforge_http_server_connection_problems",
+    "Connections an http_server input closed or refused before a request was complete: "
+    "header timeout, bad request, refused (over max_connections), client gone.",
+    ("stream", "component", "problem"),
     registry=METRICS_REGISTRY,
 )
 
@@ -177,6 +201,36 @@ _SYNC_DEFAULT = {
             advanced=True,
         ),
         Field(
+            "read_header_timeout",
+            "duration",
+            default="10s",
+            description="How long a client has to send the request line and headers after "
+            "connecting (or after its previous request); slower connections are closed.",
+            advanced=True,
+        ),
+        Field(
+            "read_timeout",
+            "duration",
+            default="30s",
+            description="How long a client has to send the whole body once its headers "
+            "arrived; a slower request gets 408 and is not a message.",
+            advanced=True,
+        ),
+        Field(
+            "idle_timeout",
+            "duration",
+            default="60s",
+            description="How long a keep-alive connection may stay idle between requests.",
+            advanced=True,
+        ),
+        Field(
+            "max_connections",
+            "int",
+            default=4096,
+            description="Open connections served at once; one more gets 503 and is closed.",
+            advanced=True,
+        ),
+        Field(
             "sync_response",
             "object",
             default=_SYNC_DEFAULT,
@@ -214,7 +268,13 @@ _SYNC_DEFAULT = {
         "`sync_response` status and headers when written, 502 with the error when writing "
         "failed, 408 after `timeout`, 503 while stopping. Rejected requests (404, 405, 413, "
         "429) never reach the stream and are counted in "
-        "`streamforge_http_server_rejected_total`. Unlike Benthos, the input has its own "
+        "`streamforge_http_server_rejected_total`.\n\n"
+        "A request is a message only once its headers and its whole body arrived: a client "
+        "that is cut off, or slower than `read_header_timeout`/`read_timeout`, produces "
+        "nothing. A body over `max_body_size` is read to its end and dropped, then answered "
+        "413, so every client can read the answer. Connection problems are counted in "
+        "`streamforge_http_server_connection_problems_total` and logged at most once per 10 s. "
+        "Unlike Benthos, the input has its own "
         "listener (`address`) and `rate_limit` is written inline as `<count>/<duration>`."
     ),
     examples=(
@@ -240,6 +300,12 @@ class HttpServerInput(Input):
         self.rate_limit = limit
         self.rate_text = str(conf.get("rate_limit") or "").strip()
         self.max_body = max(int(conf.get("max_body_size", 10 * 1024 * 1024) or 0), 0)
+        self.read_timeout = parse_duration(conf.get("read_timeout", "30s")) or 30.0
+        self.limits = ServerLimits(
+            read_header_timeout=parse_duration(conf.get("read_header_timeout", "10s")) or 10.0,
+            idle_timeout=parse_duration(conf.get("idle_timeout", "60s")) or 60.0,
+            max_connections=max(int(conf.get("max_connections", 4096) or 4096), 1),
+        )
         sync = conf.get("sync_response") or {}
         self.status = InterpolatedString(str(sync.get("status", "200") or "200"))
         headers = sync.get("headers", _SYNC_DEFAULT["headers"]) or {}
@@ -254,27 +320,22 @@ class HttpServerInput(Input):
 class _Pending:
     """One request waiting for the stream: its messages and, later, the outcome."""
 
-    __slots__ = ("messages", "done", "error", "state")
+    __slots__ = ("messages", "loop", "outcome", "state")
 
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], loop: asyncio.AbstractEventLoop) -> None:
         self.messages = messages
-        self.done = threading.Event()
-        self.error: str | None = None
+        self.loop = loop
+        self.outcome: asyncio.Future[str | None] = loop.create_future()
         self.state = "queued"  # queued -> taken (by read) | abandoned (timed out) | closed
 
     def resolve(self, error: str | None) -> None:
-        self.error = error
-        self.done.set()
+        """Called from any thread: hand the outcome to the request waiting on the loop."""
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            self.loop.call_soon_threadsafe(self._set, error)
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    reader: HttpServerReader
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+    def _set(self, error: str | None) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(error)
 
 
 class HttpServerReader(InputReader):
@@ -285,39 +346,41 @@ class HttpServerReader(InputReader):
         self._lock = threading.Lock()
         self._queue: collections.deque[_Pending] = collections.deque()
         self._inflight: dict[int, _Pending] = {}
-        self._closed = False
+        self.closed = False
         self.rate = RateLimit(*source.rate_limit) if source.rate_limit else None
         self._fields = {"stream": source.stream, "component": source.label}
         self._reject_counts: collections.Counter[int] = collections.Counter()
         self._reject_logged = -REJECT_LOG_INTERVAL
-        server_cls = _Server6 if ":" in source.host else _Server
         try:
-            self.server = server_cls((source.host, source.port), _Handler)
-        except OSError as exc:
+            self.server = serve(
+                _IngestApp(self),
+                source.address,
+                limits=source.limits,
+                logger=log,
+                name=f"http_server {source.label}",
+                fields=self._fields,
+                on_problem=self._count_problem,
+            )
+        except (OSError, ValueError) as exc:
             raise OSError(
                 f"http_server {source.label}: cannot listen on {source.address}: {exc}"
             ) from exc
-        self.server.reader = self
-        host, port = self.server.server_address[:2]
-        host = host.decode() if isinstance(host, bytes) else str(host)
-        self.port = int(port)
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.port}{source.path}"
-        self._thread = threading.Thread(
-            target=self.server.serve_forever,
-            name=f"streamforge-http-server-{source.label}",
-            daemon=True,
-        )
-        self._thread.start()
+        self.port = self.server.port
+        self.url = f"http://{self.server.address}{source.path}"
         log.info(
             "http_server %s listening on %s", source.label, self.url, extra={"fields": self._fields}
         )
 
-    # -- called by request handler threads ----------------------------------------------------
+    def _count_problem(self, kind: str) -> None:
+        src = self.source
+        PROBLEMS.labels(stream=src.stream, component=src.label, problem=kind).inc()
+
+    # -- called by the server's event loop ------------------------------------------------------
     def submit(self, messages: list[Message]) -> _Pending | None:
         """Queue a request's messages for the stream; None when closing or too many wait."""
-        pending = _Pending(messages)
+        pending = _Pending(messages, asyncio.get_running_loop())
         with self._lock:
-            if self._closed or len(self._queue) >= MAX_QUEUED:
+            if self.closed or len(self._queue) >= MAX_QUEUED:
                 return None
             self._queue.append(pending)
         return pending
@@ -374,22 +437,21 @@ class HttpServerReader(InputReader):
 
     def close(self) -> None:
         with self._lock:
-            if self._closed:
+            if self.closed:
                 return
-            self._closed = True
+            self.closed = True
             waiting = list(self._queue)
             self._queue.clear()
         for pending in waiting:
             pending.state = "closed"
             pending.resolve("server closing")
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         log.info(
             "http_server %s stopped listening", self.source.label, extra={"fields": self._fields}
         )
 
     # -- responses ----------------------------------------------------------------------------
-    def response_for(self, msg: Message) -> tuple[int, dict[str, str]]:
+    def response_for(self, msg: Message) -> tuple[int, list[tuple[bytes, bytes]]]:
         """The sync_response status and headers for a written message."""
         src = self.source
         status = 200
@@ -410,166 +472,127 @@ class HttpServerReader(InputReader):
                     extra={"fields": self._fields},
                 )  # fmt: skip
         headers.update(src.meta_filter.select(msg.metadata))
-        return status, headers
+        return status, [(_latin1(k), _latin1(v)) for k, v in headers.items()]
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _latin1(text: str) -> bytes:
+    return text.encode("latin-1", "replace")
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _IngestApp:
+    """The ASGI app of one http_server: checks a request, queues it, answers with the outcome."""
 
-    def do_POST(self) -> None:
-        self._handle()
+    def __init__(self, reader: HttpServerReader) -> None:
+        self.reader = reader
+        self.source = reader.source
 
-    do_GET = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_POST  # noqa: N815
-
-    def _handle(self) -> None:
-        reader = self.server.reader
-        src = reader.source
-        parts = urlsplit(self.path)
-        match = src.matcher.match(parts.path)
-        if match is None:
-            self._discard_body()
-            reader.rejected(404, f"no endpoint at {parts.path} (it is {src.path})")
-            self._reply(404, f"not found: {parts.path}\n")
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
             return
-        if self.command not in src.verbs:
-            self._discard_body()
-            reader.rejected(405, f"method {self.command} not allowed")
-            self._reply(405, f"method {self.command} not allowed\n",
-                        {"Allow": ", ".join(sorted(src.verbs))})  # fmt: skip
+        reader, src = self.reader, self.source
+        path = scope["path"]
+        method = scope["method"]
+        match = src.matcher.match(path)
+        if match is None:
+            reader.rejected(404, f"no endpoint at {path} (it is {src.path})")
+            await self._refuse(scope, receive, send, 404, f"not found: {path}\n")
+            return
+        if method not in src.verbs:
+            reader.rejected(405, f"method {method} not allowed")
+            allow = [(b"allow", ", ".join(sorted(src.verbs)).encode())]
+            await self._refuse(scope, receive, send, 405, f"method {method} not allowed\n", allow)
             return
         if reader.rate is not None:
             wait = reader.rate.take()
             if wait > 0:
-                self._discard_body()
                 reader.rejected(429, f"rate limit {src.rate_text} exceeded")
-                self._reply(
-                    429, "rate limit exceeded\n", {"Retry-After": str(max(int(wait + 0.999), 1))}
-                )
+                retry = [(b"retry-after", str(max(int(wait + 0.999), 1)).encode())]
+                await self._refuse(scope, receive, send, 429, "rate limit exceeded\n", retry)
                 return
         try:
-            body = self._read_body(src.max_body)
-        except _BodyTooLarge as exc:
+            body = await read_body(scope, receive, src.max_body, src.read_timeout)
+        except BodyTooLarge as exc:
             reader.rejected(413, str(exc))
-            self.close_connection = True
-            self._reply(413, f"{exc}\n", {"Connection": "close"})
+            await respond(send, 413, f"{exc}\n".encode(), close=True)
             return
-        except (OSError, ValueError) as exc:
-            self.close_connection = True
-            reader.rejected(400, f"bad request body: {exc}")
-            self._reply(400, f"bad request body: {exc}\n", {"Connection": "close"})
+        except BodyTimeout as exc:
+            reader.rejected(408, str(exc))
+            await respond(send, 408, f"{exc}\n".encode(), close=True)
             return
-        messages = self._messages(body, parts.path, parts.query, match.groupdict())
+        except ClientGone:
+            reader.server.problems.note("client gone", "closed before its body was complete")
+            return
+        messages = _messages(scope, body, path, match.groupdict())
         pending = reader.submit(messages)
         if pending is None:
-            reason = "server closing" if reader._closed else "too many requests waiting"
+            reason = "server closing" if reader.closed else "too many requests waiting"
             reader.rejected(503, reason)
-            self._reply(503, f"{reason}\n")
+            await respond(send, 503, f"{reason}\n".encode())
             return
-        if not pending.done.wait(src.timeout):
+        try:
+            error = await asyncio.wait_for(asyncio.shield(pending.outcome), src.timeout)
+        except asyncio.TimeoutError:
             dropped = reader.abandon(pending)
             reason = f"not written within timeout {src.timeout:g}s" + (
                 "; dropped before the stream read it" if dropped else "; the stream goes on with it"
             )
             reader.rejected(408, reason)
-            self._reply(408, f"request timed out: {reason}\n")
+            await respond(send, 408, f"request timed out: {reason}\n".encode())
             return
         if pending.state == "closed":
-            self._reply(503, "server closing\n")
-        elif pending.error is not None:
-            self._reply(502, f"{pending.error}\n")
+            await respond(send, 503, b"server closing\n")
+        elif error is not None:
+            await respond(send, 502, f"{error}\n".encode())
         else:
             status, headers = reader.response_for(messages[0])
-            self._reply(status, b"", headers)
+            await respond(send, status, b"", headers, content_type=None)
 
-    def _read_body(self, limit: int) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(limit)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        if limit and length > limit:
-            raise _BodyTooLarge(f"body of {length} bytes exceeds max_body_size {limit}")
-        return self.rfile.read(length) if length else b""
-
-    def _read_chunked(self, limit: int) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size_line = self.rfile.readline(65537)
-            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(chunks)
-            total += size
-            if limit and total > limit:
-                raise _BodyTooLarge(f"chunked body exceeds max_body_size {limit}")
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(3)
-
-    def _discard_body(self) -> None:
-        """Skip a rejected request's body so the connection can serve the next request."""
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        text: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Answer without reaching the stream, after reading (and dropping) a small body."""
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower() or length < 0:
-            self.close_connection = True
-        elif 0 < length <= 1 << 20:
-            self.rfile.read(length)
-        elif length:
-            self.close_connection = True
+            await read_body(scope, receive, DRAIN_LIMIT, self.source.read_timeout)
+        except (BodyTooLarge, BodyTimeout, ClientGone):
+            await respond(send, status, text.encode(), headers, close=True)
+            return
+        await respond(send, status, text.encode(), headers)
 
-    def _messages(
-        self, body: bytes, path: str, query: str, path_params: dict[str, str]
-    ) -> list[Message]:
-        meta: dict[str, Any] = {}
-        for name, value in self.headers.items():
-            meta.setdefault(_canonical(name), value)
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            meta.setdefault(key, value)
-        cookie_header = self.headers.get("Cookie")
-        if cookie_header:
-            try:
-                for name, morsel in SimpleCookie(cookie_header).items():
-                    meta.setdefault(name, morsel.value)
-            except CookieError:
-                pass
-        meta.update(path_params)
-        meta["http_server_user_agent"] = self.headers.get("User-Agent", "")
-        meta["http_server_request_path"] = path
-        meta["http_server_verb"] = self.command
-        meta["http_server_remote_ip"] = str(self.client_address[0])
-        ctype = self.headers.get("Content-Type", "")
-        if ctype.lower().startswith("multipart/"):
-            parts = _multipart(ctype, body)
-            if parts is not None:
-                return [Message(payload, {**meta, **headers}) for payload, headers in parts]
-        return [Message(body, meta)]
 
-    def _reply(self, status: int, body: str | bytes, headers: dict[str, str] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else body
+def _messages(scope: Scope, body: bytes, path: str, path_params: dict[str, str]) -> list[Message]:
+    """A request as message(s): one per body, or one per part of a multipart body."""
+    meta: dict[str, Any] = {}
+    raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for raw_name, raw_value in raw_headers:
+        meta.setdefault(_canonical(raw_name.decode("latin-1")), raw_value.decode("latin-1"))
+    query = scope.get("query_string", b"").decode("latin-1")
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        meta.setdefault(key, value)
+    cookie_header = meta.get("Cookie")
+    if cookie_header:
         try:
-            self.send_response(status)
-            if isinstance(body, str):
-                self.send_header("Content-Type", "text/plain; charset=utf-8")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if data and self.command != "HEAD":
-                self.wfile.write(data)
-        except OSError:
-            self.close_connection = True  # the client went away
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http_server %s", format % args)
+            for name, morsel in SimpleCookie(cookie_header).items():
+                meta.setdefault(name, morsel.value)
+        except CookieError:
+            pass
+    meta.update(path_params)
+    meta["http_server_user_agent"] = meta.get("User-Agent", "")
+    meta["http_server_request_path"] = path
+    meta["http_server_verb"] = scope["method"]
+    client = scope.get("client")
+    meta["http_server_remote_ip"] = str(client[0]) if client else ""
+    ctype = meta.get("Content-Type", "")
+    if ctype.lower().startswith("multipart/"):
+        parts = _multipart(ctype, body)
+        if parts is not None:
+            return [Message(payload, {**meta, **headers}) for payload, headers in parts]
+    return [Message(body, meta)]
 
 
 def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, dict[str, str]]] | None:

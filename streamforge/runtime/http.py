@@ -1,20 +1,20 @@
 """The HTTP endpoint of a running StreamForge process: /metrics, /ready, /health/live.
 
-Runs on a daemon thread. When its address is taken (e.g. several cluster processes on one
-host) a warning is logged and the streams run without it.
+Served by uvicorn on a daemon thread (`streamforge.connectors.serving`). When its address is
+taken (e.g. several cluster processes on one host) a warning is logged and the streams run
+without it.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streamforge.connectors.asgi import Receive, Scope, Send, respond
 from streamforge.connectors.http import parse_address
+from streamforge.connectors.serving import ListeningServer, serve
 from streamforge.observability.metrics import render_metrics
 from streamforge.plugin.connection import connections_down
 
@@ -42,86 +42,61 @@ class Readiness:
             self._ready.clear()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+class _EndpointApp:
+    """The ASGI app behind the endpoint."""
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        if path == "/metrics":
-            self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
+    def __init__(self, readiness: Readiness) -> None:
+        self.readiness = readiness
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"].rstrip("/") or "/"
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+        elif path == "/metrics":
+            body = render_metrics()
+            await respond(send, 200, body, content_type=CONTENT_TYPE_LATEST.encode())
         elif path == "/ready":
             reasons = connections_down()
-            if not self.server.readiness.ready:
+            if not self.readiness.ready:
                 reasons.insert(0, "the dataflow is not running")
             if reasons:
                 lines = "".join(f"{line}\n" for line in reasons)
-                self._send(503, f"not ready:\n{lines}".encode())
+                await respond(send, 503, f"not ready:\n{lines}".encode())
             else:
-                self._send(200, b"OK\n")
+                await respond(send, 200, b"OK\n")
         elif path in ("/health/live", "/ping"):
-            self._send(200, b"OK\n")
+            await respond(send, 200, b"OK\n")
         else:
-            self._send(404, b"not found\n")
-
-    def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("http %s", format % args)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    readiness: Readiness
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
+            await respond(send, 404, b"not found\n")
 
 
 class HttpServer:
     """A started endpoint; `address` is the bound host:port (the real port when 0 was asked)."""
 
-    def __init__(self, server: _Server) -> None:
+    def __init__(self, server: ListeningServer) -> None:
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="streamforge-http", daemon=True
-        )
-        self._thread.start()
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def address(self) -> str:
-        host = self._server.server_address[0]
-        if isinstance(host, bytes):
-            host = host.decode()
-        if ":" in host:
-            host = f"[{host}]"
-        return f"{host}:{self.port}"
+        return self._server.address
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
 
 def start_http_server(address: str, readiness: Readiness) -> HttpServer | None:
     """Serve the endpoint on `address`; None (with a warning) when it cannot bind."""
     try:
-        host, port = parse_address(address)
+        server = serve(_EndpointApp(readiness), address, logger=log, name="http endpoint")
     except ValueError as exc:
         log.warning("http endpoint disabled: %s", exc)
         return None
-    server_class = _Server6 if ":" in host else _Server
-    try:
-        server = server_class((host, port), _Handler)
     except OSError as exc:
         log.warning(
             "http endpoint disabled: cannot listen on %s: %s",
@@ -130,7 +105,6 @@ def start_http_server(address: str, readiness: Readiness) -> HttpServer | None:
             extra={"fields": {"address": address}},
         )
         return None
-    server.readiness = readiness
     http = HttpServer(server)
     log.info(
         "http endpoint listening on %s",
