@@ -67,6 +67,8 @@ def file_metadata(path: str) -> dict[str, Any]:
 class FileInput(Input):
     """Reads messages from files; each file is a partition, resumable by byte offset."""
 
+    replays_from_snapshot = True
+
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.codec = str(conf.get("codec") or "lines")
         parse_input_codec(self.codec)

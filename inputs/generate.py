@@ -73,6 +73,8 @@ log = logging.getLogger("streamforge.inputs.generate")
 class GenerateInput(Input):
     """Generates messages with a Bloblang mapping, at an interval or as fast as possible."""
 
+    replays_from_snapshot = True
+
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         from streamforge.bloblang import parse
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -25,6 +26,8 @@ IDLE_SECONDS = 30.0
 MAX_OPEN = 64
 #: how many distinct files a writer names in its log before it stops naming them
 MAX_ANNOUNCED = 20
+#: how many files' end positions go into a recovery snapshot (the most recently written)
+MAX_TRACKED = 4096
 
 
 @register_output(
@@ -54,7 +57,11 @@ def build_file_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
 
 
 class FileWriter(Output):
-    """Keeps recently used files open in append mode; closes idle ones."""
+    """Keeps recently used files open in append mode; closes idle ones.
+
+    Resumable: its snapshot is where each file it wrote ends; resuming from one truncates
+    the files to those ends, dropping what was written after the snapshot.
+    """
 
     def __init__(self, path: str, codec: str = "lines") -> None:
         from streamforge.interpolation import InterpolatedString
@@ -64,6 +71,8 @@ class FileWriter(Output):
         self._files: OrderedDict[str, tuple[BinaryIO, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._announced: set[str] = set()
+        self._ends: OrderedDict[str, int] = OrderedDict()  # path -> its length after our write
+        self._journal: _Journal | None = None  # set when resumed (exactly-once runs)
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
@@ -102,12 +111,20 @@ class FileWriter(Output):
                 whole.write(msgs[-1].payload)
             return
         fh = self._handle(target)
+        if self._journal is not None and target not in self._ends:
+            self._journal.record(target, fh.tell())
         try:
             fh.write(self.codec.frame([m.payload for m in msgs]))
             fh.flush()
+            end = fh.tell()
         except OSError:
             self._forget(target)
             raise
+        ends = self._ends
+        ends[target] = end
+        ends.move_to_end(target)
+        if len(ends) > MAX_TRACKED:
+            ends.popitem(last=False)
 
     def _handle(self, target: str) -> BinaryIO:
         now = time.monotonic()
@@ -156,6 +173,54 @@ class FileWriter(Output):
                 break
             self._forget(target)
 
+    # -- resuming ---------------------------------------------------------------------------
+    @property
+    def resumable(self) -> bool:
+        return True
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            journal = self._journal.lines if self._journal is not None else 0
+            return {"ends": dict(self._ends), "journal": journal}
+
+    def resume(self, state: Any | None, workdir: str) -> None:
+        """Truncate every file to where it ended at the snapshot (or before this stream
+        first wrote it, for files first written after the snapshot)."""
+        ends: dict[str, int] = {}
+        seen = 0
+        if isinstance(state, dict):
+            ends = {str(k): int(v) for k, v in (state.get("ends") or {}).items()}
+            seen = int(state.get("journal") or 0)
+        with self._lock:
+            journal = _Journal(os.path.join(workdir, "files.journal"))
+            targets = dict(ends)
+            for target, size in journal.entries[seen:]:
+                targets.setdefault(target, size)  # the first entry after the snapshot
+            for target, end in targets.items():
+                self._forget(target)
+                self._rewind(target, end)
+            self._journal = journal
+            self._ends = OrderedDict(ends)
+
+    @staticmethod
+    def _rewind(target: str, end: int) -> None:
+        try:
+            size = os.path.getsize(target)
+        except OSError:
+            return
+        if size <= end:
+            return
+        try:
+            os.truncate(target, end)
+        except OSError as exc:
+            log.warning("cannot rewind %s to the recovery snapshot: %s", target, exc)
+            return
+        log.info(
+            "rewound %s from %d to %d bytes: what was written after the recovery snapshot "
+            "is written again as the input replays it",
+            os.path.abspath(target), size, end,
+        )  # fmt: skip
+
     @property
     def open_files(self) -> list[str]:
         """Paths currently held open."""
@@ -165,3 +230,40 @@ class FileWriter(Output):
         with self._lock:
             for target in list(self._files):
                 self._forget(target)
+            if self._journal is not None:
+                self._journal.close()
+
+
+class _Journal:
+    """Which files a resumable writer started writing, and how long each was before.
+
+    A file first written after the last snapshot is not in it; the journal, appended to
+    before the file is, tells how far to truncate it. Lines are JSON `[path, size]`; a line
+    cut off by a kill is dropped when the journal is read.
+    """
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.entries: list[tuple[str, int]] = []
+        complete = 0
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                try:
+                    target, size = json.loads(line)
+                except (ValueError, TypeError):
+                    break
+                self.entries.append((str(target), int(size)))
+                complete += len(line)
+        self._fh = open(path, "ab", buffering=0)  # noqa: SIM115 - kept for the run
+        self._fh.truncate(complete)
+        self.lines = len(self.entries)
+
+    def record(self, target: str, size: int) -> None:
+        """Note that `target` is about to be written, `size` bytes long before."""
+        self._fh.write(json.dumps([target, size]).encode() + b"\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        self._fh.close()

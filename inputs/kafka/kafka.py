@@ -136,6 +136,8 @@ def parse_topics(items: Any) -> list[TopicSpec]:
 class KafkaInput(Input):
     """Consumes Kafka topics; partitions spread over workers, offsets in recovery state."""
 
+    replays_from_snapshot = True
+
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.settings = client_config(conf)
         self.topics = parse_topics(conf.get("topics"))

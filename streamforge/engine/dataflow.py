@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import bytewax.operators as op
@@ -31,12 +32,12 @@ from streamforge.engine.keyed import (
     join_parts,
     split_by_shard,
 )
-from streamforge.engine.sinks import OutputSink
+from streamforge.engine.sinks import OutputSink, ResumableOutputSink
 from streamforge.engine.sources import InputSource, Item
 from streamforge.message import Message
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
-from streamforge.plugin import Processor
+from streamforge.plugin import Input, Output, Processor
 from streamforge.plugin.chain import ProcessorChain
 
 __all__ = [
@@ -172,8 +173,10 @@ class CompiledStream:
     config: StreamConfig
     source: InputSource
     stages: list[FusedStage | StatefulStage]
-    sink: OutputSink
+    sink: OutputSink | ResumableOutputSink
     step_ids: list[str] = field(default_factory=list)
+    #: what a kill and a resume with the same recovery directory do to the output
+    guarantee: str = "at least once"
 
 
 @dataclass
@@ -304,7 +307,11 @@ Stage = FusedStage | StatefulStage
 class _StreamPlan:
     source: InputSource
     stages: list[tuple[str, Stage]]
-    sink: OutputSink
+    sink: OutputSink | ResumableOutputSink
+
+
+def _one_partition(item: Item) -> str:
+    return ResumableOutputSink.PART
 
 
 @operator
@@ -316,7 +323,10 @@ def _stream_graph(step_id: str, flow: Dataflow, plan: _StreamPlan) -> None:
             items = stage.wire(name, items)
         else:
             items = op.flat_map_batch(name, items, stage)
-    op.output("output", items, plan.sink)
+    if isinstance(plan.sink, ResumableOutputSink):
+        op.output("output", op.key_on("output_key", items, _one_partition), plan.sink)
+    else:
+        op.output("output", items, plan.sink)
 
 
 def _fuse(
@@ -347,6 +357,20 @@ def _fuse(
     return stage_list
 
 
+def _output_guarantee(inp: Input, output: Output, recovery: Path | None, processes: int) -> str:
+    """ "exactly once" when a kill and a resume rewind the output to the input's snapshot;
+    else "at least once" and why."""
+    if recovery is None:
+        return "at least once (no recovery directory)"
+    if not inp.replays_from_snapshot:
+        return "at least once (the input does not replay from the recovery snapshot)"
+    if not output.resumable:
+        return "at least once (the output cannot rewind to the recovery snapshot)"
+    if processes > 1:
+        return "at least once (a cluster of processes)"
+    return "exactly once"
+
+
 def _compile_one(
     flow: Dataflow,
     stream: StreamConfig,
@@ -354,6 +378,7 @@ def _compile_one(
     on_worker_start: Callable[[int, int], None] | None,
     stop: threading.Event | None,
     processes: int = 1,
+    recovery: Path | None = None,
 ) -> CompiledStream:
     builder = StreamBuilder(stream)
     input_conf = builder.resolve(stream.input)
@@ -375,12 +400,21 @@ def _compile_one(
         return StreamBuilder(stream).build_output(stream.output)
 
     source = InputSource(inp, component_metrics(stream.name, input_conf.display_label), stop)
-    sink = OutputSink(
-        build_output,
-        component_metrics(stream.name, output_conf.display_label),
-        first=first_output,
-        on_build=on_worker_start,
-    )
+    guarantee = _output_guarantee(inp, first_output, recovery, processes)
+    output_metrics = component_metrics(stream.name, output_conf.display_label)
+    sink: OutputSink | ResumableOutputSink
+    if guarantee == "exactly once" and recovery is not None:
+        sink = ResumableOutputSink(
+            build_output,
+            output_metrics,
+            first=first_output,
+            on_build=on_worker_start,
+            workdir=str(recovery / "outputs" / step_name),
+        )
+    else:
+        sink = OutputSink(
+            build_output, output_metrics, first=first_output, on_build=on_worker_start
+        )
     _stream_graph(step_name, flow, _StreamPlan(source, stage_list, sink))
     prefix = f"{flow.flow_id}.{step_name}"
     step_ids = [f"{prefix}.input"]
@@ -389,8 +423,11 @@ def _compile_one(
             step_ids += [f"{prefix}.{n}_key", f"{prefix}.{n}", f"{prefix}.{n}_batches"]
         else:
             step_ids.append(f"{prefix}.{n}")
+    if isinstance(sink, ResumableOutputSink):
+        step_ids.append(f"{prefix}.output_key")
     step_ids.append(f"{prefix}.output")
-    return CompiledStream(stream.name, stream, source, [s for _, s in stage_list], sink, step_ids)
+    stages = [s for _, s in stage_list]
+    return CompiledStream(stream.name, stream, source, stages, sink, step_ids, guarantee)
 
 
 def compile_streams(
@@ -400,6 +437,7 @@ def compile_streams(
     on_worker_start: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
     processes: int = 1,
+    recovery: Path | None = None,
 ) -> CompiledFlow:
     """Build every stream's components and wire them into one Dataflow.
 
@@ -407,7 +445,9 @@ def compile_streams(
     `on_worker_start(worker_index, worker_count)` runs when a worker starts its output;
     setting `stop` ends every input at its next read (graceful shutdown). `processes` > 1
     (a cluster) acknowledges input batches when a stateful step takes them over, since a part
-    moving to another process cannot carry its acknowledgement.
+    moving to another process cannot carry its acknowledgement. With `recovery` (the recovery
+    directory), a resumable output fed by an input that replays from its snapshot rewinds to
+    the snapshot on resume (`CompiledStream.guarantee` says which streams do).
     """
     flow = Dataflow(flow_id)
     compiled: list[CompiledStream] = []
@@ -420,7 +460,9 @@ def compile_streams(
             step_name, n = f"{base}_{n}", n + 1
         used.add(step_name)
         try:
-            compiled.append(_compile_one(flow, stream, step_name, on_worker_start, stop, processes))
+            compiled.append(
+                _compile_one(flow, stream, step_name, on_worker_start, stop, processes, recovery)
+            )
         except CompileError as exc:
             problems.extend(exc.problems)
         except BuildError as exc:

@@ -11,8 +11,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from bytewax.outputs import (
+    DynamicSink,
+    FixedPartitionedSink,
+    StatefulSinkPartition,
+    StatelessSinkPartition,
+)
 
 from streamforge.engine.acks import AckBatch
 from streamforge.engine.sources import Item
@@ -22,7 +28,7 @@ from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Output
 from streamforge.plugin.delivery import is_dead_letter
 
-__all__ = ["OutputPartition", "OutputSink"]
+__all__ = ["OutputPartition", "OutputSink", "ResumableOutputSink"]
 
 log = logging.getLogger("streamforge.output")
 
@@ -162,6 +168,13 @@ class OutputPartition(StatelessSinkPartition[Item]):
         if sent > 0:
             self.metrics.sent.inc(sent)
 
+    def snapshot(self) -> Any:
+        """Write what the output holds, then where its data ends (a resumable output's state)."""
+        failed = self.output.flush()
+        self._account(0, failed)
+        self._acknowledge(failed)
+        return self.output.snapshot()
+
     def close(self) -> None:
         if self._closed:
             return
@@ -201,6 +214,73 @@ class OutputSink(DynamicSink[Item]):
         if self.on_build is not None:
             self.on_build(worker_index, worker_count)
         return OutputPartition(output, self.metrics)
+
+    def discard_unused(self) -> None:
+        """Close the compile-time Output if no worker took it (e.g. the run never started)."""
+        with self._lock:
+            output, self._first = self._first, None
+        if output is not None:
+            output.close()
+
+
+class _ResumablePartition(StatefulSinkPartition[Item, Any]):
+    """Bytewax's view of an OutputPartition whose state goes into the recovery snapshot."""
+
+    def __init__(self, partition: OutputPartition) -> None:
+        self.partition = partition
+
+    def write_batch(self, values: list[Item]) -> None:
+        self.partition.write_batch(values)
+
+    def snapshot(self) -> Any:
+        return self.partition.snapshot()
+
+    def close(self) -> None:
+        self.partition.close()
+
+
+class ResumableOutputSink(FixedPartitionedSink[Item, Any]):
+    """One Output for the whole stream, its end positions kept in the recovery snapshot.
+
+    Items arrive keyed by `PART`, so one worker writes them all. Before its first write the
+    output drops what it wrote after the snapshot it resumes from (everything an earlier run
+    wrote, when there is none yet); the input, resumed from the same snapshot, writes it
+    again: exactly once across a kill. `workdir` (beside the recovery snapshots) holds the
+    output's own bookkeeping.
+    """
+
+    PART = "output"
+
+    def __init__(
+        self,
+        build_output: Callable[[], Output],
+        metrics: ComponentMetrics,
+        *,
+        first: Output | None = None,
+        on_build: Callable[[int, int], None] | None = None,
+        workdir: str = "",
+    ) -> None:
+        self._build_output = build_output
+        self._first = first
+        self._lock = threading.Lock()
+        self.metrics = metrics
+        self.on_build = on_build
+        self.workdir = workdir
+
+    def list_parts(self) -> list[str]:
+        return [self.PART]
+
+    def build_part(
+        self, step_id: str, for_part: str, resume_state: Any | None
+    ) -> _ResumablePartition:
+        with self._lock:
+            output, self._first = self._first, None
+        if output is None:
+            output = self._build_output()
+        output.resume(resume_state, self.workdir)
+        if self.on_build is not None:
+            self.on_build(0, 1)
+        return _ResumablePartition(OutputPartition(output, self.metrics))
 
     def discard_unused(self) -> None:
         """Close the compile-time Output if no worker took it (e.g. the run never started)."""

@@ -259,6 +259,17 @@ class BatchingOutput(Output):
         with self._lock:
             return len(self._buffer) + self.output.buffered()
 
+    # -- resuming ---------------------------------------------------------------------------
+    @property
+    def resumable(self) -> bool:
+        return self.output.resumable
+
+    def snapshot(self) -> Any:
+        return self.output.snapshot()
+
+    def resume(self, state: Any | None, workdir: str) -> None:
+        self.output.resume(state, workdir)
+
     # -- lifecycle --------------------------------------------------------------------------
     def flush(self) -> list[Message]:
         with self._lock:

@@ -115,6 +115,12 @@ class InputReader(ABC):
 class Input(ABC):
     """An input: a set of partitions, each read by exactly one worker."""
 
+    #: True when a partition opened with a snapshot's resume state reads again everything
+    #: after that snapshot (a file offset, a Kafka offset, a generator's count), and nothing
+    #: read after it was acknowledged to a peer that will not send it again. Only then may a
+    #: resumable output drop, on resume, what it wrote after the snapshot.
+    replays_from_snapshot: bool = False
+
     def partitions(self) -> list[str]:
         """Stable partition keys; Bytewax spreads them over workers and processes."""
         return ["0"]
@@ -142,6 +148,28 @@ class Output(ABC):
     def take_failures(self) -> list[Message]:
         """Messages that writes made on the output's own (a batching period) failed since asked."""
         return []
+
+    @property
+    def resumable(self) -> bool:
+        """Whether `resume` can drop what this output wrote after a snapshot.
+
+        With a recovery directory and an input that replays from its snapshot, a resumable
+        output writes each message exactly once across a kill: on resume it drops what it
+        wrote after the snapshot, and the input writes it again.
+        """
+        return False
+
+    def snapshot(self) -> Any:
+        """Where the written data ends (resumable outputs; the engine calls `flush` first)."""
+        return None
+
+    def resume(self, state: Any | None, workdir: str) -> None:  # noqa: B027 - optional hook
+        """Before the first write of a resumable output: drop what was written after `state`.
+
+        `state` is the last recovery snapshot's (None when the stream has none yet: drop
+        everything an earlier run wrote); `workdir` is a directory kept beside the recovery
+        snapshots for the output's own bookkeeping (e.g. what it wrote before a snapshot).
+        """
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources."""

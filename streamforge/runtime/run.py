@@ -157,6 +157,14 @@ def run_compiled(
             }
         },
     )
+    if recovery is not None:
+        for compiled_stream in compiled.streams:
+            log.info(
+                "stream %s: output written %s across a kill and a resume",
+                compiled_stream.name,
+                compiled_stream.guarantee,
+                extra={"fields": {"guarantee": compiled_stream.guarantee.split(" (")[0]}},
+            )
     try:
         with _Signals(stop, keep_state=recovery is not None):
             cli_main(
@@ -214,7 +222,11 @@ def run_streams(
         readiness.set(True)
 
     compiled = compile_streams(
-        streams, on_worker_start=on_worker_start, stop=stop, processes=options.process_count
+        streams,
+        on_worker_start=on_worker_start,
+        stop=stop,
+        processes=options.process_count,
+        recovery=options.recovery_dir,
     )
     http: HttpServer | None = None
     enabled, address = _http_settings(streams)

@@ -77,3 +77,49 @@ def test_file_closes_idle_handles(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_drop_discards_everything() -> None:
     out = build("output", "drop", {})
     assert out.write_batch(msgs("a", "b")) == []
+
+
+# -- file: resuming from a recovery snapshot ------------------------------------------------
+
+
+def test_file_resume_drops_what_was_written_after_the_snapshot(tmp_path: Path) -> None:
+    workdir = str(tmp_path / "recovery" / "outputs")
+    keep = tmp_path / "keep.txt"
+    keep.write_text("written before the stream started\n")
+    out = build("output", "file", {"path": str(tmp_path) + '/${! meta("to") }.txt'})
+    assert out.resumable
+    out.resume(None, workdir)
+    out.write_batch([Message(b"a", {"to": "keep"}), Message(b"b", {"to": "keep"})])
+    state = out.snapshot()
+    out.write_batch([Message(b"c", {"to": "keep"}), Message(b"new", {"to": "later"})])
+    out.close()  # or killed: either way the resumed stream writes c and new again
+
+    resumed = build("output", "file", {"path": str(tmp_path) + '/${! meta("to") }.txt'})
+    resumed.resume(state, workdir)
+    assert keep.read_text() == "written before the stream started\na\nb\n"
+    assert (tmp_path / "later.txt").read_text() == ""  # first written after the snapshot
+    resumed.write_batch([Message(b"c", {"to": "keep"}), Message(b"new", {"to": "later"})])
+    assert keep.read_text() == "written before the stream started\na\nb\nc\n"
+    assert (tmp_path / "later.txt").read_text() == "new\n"
+    resumed.close()
+
+
+def test_file_resume_without_a_snapshot_keeps_only_what_was_there_before(tmp_path: Path) -> None:
+    """A kill before the first snapshot: the input starts over, so the output does too."""
+    workdir = str(tmp_path / "outputs")
+    target = tmp_path / "out.txt"
+    target.write_text("old\n")
+    first = build("output", "file", {"path": str(target)})
+    first.resume(None, workdir)
+    first.write_batch(msgs("x", "y"))
+    with open(Path(workdir) / "files.journal", "ab") as journal:
+        journal.write(b'["cut off by a ki')  # a kill in the middle of a journal line
+    second = build("output", "file", {"path": str(target)})
+    second.resume(None, workdir)
+    assert target.read_text() == "old\n"
+    second.write_batch(msgs("x", "y"))
+    third = build("output", "file", {"path": str(target)})
+    third.resume(second.snapshot(), workdir)
+    assert target.read_text() == "old\nx\ny\n"
+    for out in (first, second, third):
+        out.close()
