@@ -445,7 +445,8 @@ class HttpServerReader(InputReader):
         for pending in waiting:
             pending.state = "closed"
             pending.resolve("server closing")
-        self.server.stop()
+        # requests the stream took are answered once written, after this returns
+        self.server.stop(wait=False)
         log.info(
             "http_server %s stopped listening", self.source.label, extra={"fields": self._fields}
         )

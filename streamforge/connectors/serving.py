@@ -16,6 +16,7 @@ The body deadline belongs to the app, which reads the body (`streamforge.connect
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
 import contextlib
 import logging
@@ -219,9 +220,17 @@ class ListeningServer:
             _UVICORN_LOGS.logs.pop(threading.get_ident(), None)
             loop.close()
 
-    def stop(self, timeout: float = GRACEFUL_STOP + 2.0) -> None:
-        """Stop accepting, let requests in flight finish (briefly), close every connection."""
+    def stop(self, timeout: float = GRACEFUL_STOP + 2.0, *, wait: bool = True) -> None:
+        """Stop accepting, let requests in flight finish (briefly), close every connection.
+
+        With `wait=False` it returns at once: requests in flight keep being answered (for
+        up to GRACEFUL_STOP) by the server's thread, which the process waits for at exit.
+        """
         self._server.should_exit = True
+        if not wait:
+            _STOPPING.add(self)
+            return
+        _STOPPING.discard(self)
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
             self._server.force_exit = True
@@ -229,6 +238,16 @@ class ListeningServer:
         with contextlib.suppress(OSError):
             self._sock.close()
         self.problems.flush()
+
+
+#: servers stopped without waiting; the process waits for them before it exits
+_STOPPING: set[ListeningServer] = set()
+
+
+@atexit.register
+def _finish_stopping() -> None:
+    for server in list(_STOPPING):
+        server.stop()
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:

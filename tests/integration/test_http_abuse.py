@@ -272,3 +272,34 @@ def test_metrics_endpoint_answers_during_idle_and_cut_off_connections(
     for sock in idle:
         sock.close()
     stop_and_check_log(run)
+
+
+def test_a_stopping_stream_answers_every_request_it_wrote(tmp_path: Path, runs: list[Run]) -> None:
+    """SIGTERM while clients post: a request is answered 2xx exactly when it was written."""
+    port, out, run = stream(tmp_path, runs)
+    answered: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        for i in range(100_000):
+            body = f"c{k}-{i}"
+            try:
+                status, _ = post(port, body.encode())
+            except OSError:
+                return  # the listener is gone
+            with lock:
+                answered[body] = status
+            if status != 200:
+                return
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(answered) >= 400, 20, "400 answered requests")
+    assert run.stop() == 0, run.logs()
+    for thread in threads:
+        thread.join(timeout=15)
+    written = out_lines(out)
+    assert len(written) == len(set(written))
+    assert set(written) == {body for body, status in answered.items() if status == 200}
+    assert all(status in (200, 503) for status in answered.values()), answered
