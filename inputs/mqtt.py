@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
+from streamforge.connectors.tls import check_tls_files
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import Backoff
@@ -114,7 +115,9 @@ class MqttInput(Input):
         self.clean_session = bool(conf.get("clean_session", True))
         self.replay_nacks = bool(conf.get("auto_replay_nacks", True))
         self.settings = MqttSettings.from_conf(conf, clean_session=self.clean_session)
-        self.settings.ssl_context()  # bad certificate files fail at build time
+        if self.settings.use_tls:
+            check_tls_files(self.settings.tls)  # bad certificate files fail at build time
+            self.settings.ssl_context()
         self.ctx = ctx
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:

@@ -23,16 +23,17 @@ from streamforge.connectors.http import (
     basic_auth_field,
     ssl_context,
 )
-from streamforge.connectors.tls import tls_field
+from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.batching import batching_field, with_batching
+from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.spec import offline_check
 
-__all__ = ["HttpClientWriter"]
+__all__ = ["HttpClientWriter", "check_http_client_output"]
 
 log = logging.getLogger("streamforge.outputs.http_client")
 # httpx logs every request at INFO; a stream's log should not carry one line per message
@@ -53,6 +54,16 @@ def _metadata_filter_field() -> Field:
 def _status_list(name: str, default: list[int], description: str) -> Field:
     return Field(name, "array", default=default, item=Field("status", "int"),
                  description=description, advanced=True)  # fmt: skip
+
+
+def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+    """Every check building the output makes (TLS files, batching), without connecting."""
+    HttpClientWriter(conf, connect=False)
+    if ctx is not None:
+        batching = conf.get("batching") or {}
+        BatchPolicy.from_conf(batching)
+        for proc in ctx.build_processors(list(batching.get("processors") or [])):
+            proc.close()
 
 
 @register_output(
@@ -180,6 +191,7 @@ def _status_list(name: str, default: list[int], description: str) -> Field:
         "  headers:\n    Content-Type: application/json\n  retries: 3\n",
     ),
 )
+@offline_check(check_http_client_output)
 def build_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Sends each message as an HTTP request; failed responses become message errors."""
     stream = getattr(ctx, "stream", "") or "stream"
@@ -202,7 +214,10 @@ def _describe(exc: BaseException) -> str:
 class HttpClientWriter(Output):
     """Sends requests over one pooled httpx client; parallel within a batch up to max_in_flight."""
 
-    def __init__(self, conf: dict[str, Any], *, stream: str = "stream", label: str = "") -> None:
+    def __init__(
+        self, conf: dict[str, Any], *, stream: str = "stream", label: str = "", connect: bool = True
+    ) -> None:
+        """`connect=False` makes every check without a client, a connection state or a probe."""
         self.stream = stream
         self.label = label or "http_client"
         self.url = InterpolatedString(str(conf["url"]))
@@ -237,9 +252,15 @@ class HttpClientWriter(Output):
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        tls = conf.get("tls") or {}
+        if tls.get("enabled"):
+            check_tls_files(tls)
+        verify = ssl_context(tls)
+        if not connect:
+            return
         self.client = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
-            verify=ssl_context(conf.get("tls") or {}),
+            verify=verify,
             auth=basic,
             follow_redirects=bool(conf.get("follow_redirects", True)),
             limits=httpx.Limits(

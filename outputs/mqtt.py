@@ -13,14 +13,17 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
+from streamforge.connectors.tls import check_tls_files
 from streamforge.durations import parse_duration
+from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.spec import offline_check
 
-__all__ = ["MqttOutput", "parse_retained"]
+__all__ = ["MqttOutput", "check_mqtt_output", "parse_retained"]
 
 log = logging.getLogger("streamforge.outputs.mqtt")
 
@@ -43,6 +46,44 @@ def _unique_client_id(client_id: str) -> str:
     with _instances_lock:
         n = next(_instances.setdefault(client_id, itertools.count(1)))
     return client_id if n == 1 else f"{client_id}-{n}"
+
+
+class _Checked(NamedTuple):
+    """An `mqtt` output config as building it reads it."""
+
+    topic: InterpolatedString
+    retained: InterpolatedString
+    static_retain: bool | None
+    qos: int
+    write_timeout: float
+    max_in_flight: int
+    settings: MqttSettings
+
+
+def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> _Checked:
+    """Every check building the output makes (TLS files included), without connecting."""
+    topic = str(conf.get("topic") or "")
+    if not topic:
+        raise ValueError("topic: a topic is required")
+    retained = conf.get("retained_interpolated") or conf.get("retained", False)
+    if isinstance(retained, bool):
+        retained = "true" if retained else "false"
+    retain = InterpolatedString(str(retained))
+    static = parse_retained(retain.render(Message(b""))) if retain.is_static else None
+    qos = check_qos(conf.get("qos", 1))
+    write_timeout = parse_duration(conf.get("write_timeout", "3s"))
+    if write_timeout <= 0:
+        raise ValueError("write_timeout must be positive")
+    max_in_flight = int(conf.get("max_in_flight", 64))
+    if max_in_flight < 1:
+        raise ValueError("max_in_flight must be at least 1")
+    settings = MqttSettings.from_conf(conf)
+    if settings.use_tls:
+        check_tls_files(settings.tls)
+        settings.ssl_context()
+    return _Checked(
+        InterpolatedString(topic), retain, static, qos, write_timeout, max_in_flight, settings
+    )
 
 
 @register_output(
@@ -95,31 +136,19 @@ def _unique_client_id(client_id: str) -> str:
         "  qos: 1",
     ),
 )
+@offline_check(check_mqtt_output)
 class MqttOutput(Output):
     """Publishes messages to an MQTT broker; topic and retain flag may be dynamic."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-        from streamforge.interpolation import InterpolatedString
-
-        topic = str(conf.get("topic") or "")
-        if not topic:
-            raise ValueError("topic: a topic is required")
-        self.topic = InterpolatedString(topic)
-        retained = conf.get("retained_interpolated") or conf.get("retained", False)
-        if isinstance(retained, bool):
-            retained = "true" if retained else "false"
-        self.retained = InterpolatedString(str(retained))
-        self._static_retain = (
-            parse_retained(self.retained.render(Message(b""))) if self.retained.is_static else None
-        )
-        self.qos = check_qos(conf.get("qos", 1))
-        self.write_timeout = parse_duration(conf.get("write_timeout", "3s"))
-        if self.write_timeout <= 0:
-            raise ValueError("write_timeout must be positive")
-        self.max_in_flight = int(conf.get("max_in_flight", 64))
-        if self.max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
-        settings = MqttSettings.from_conf(conf)
+        checked = check_mqtt_output(conf)
+        self.topic = checked.topic
+        self.retained = checked.retained
+        self._static_retain = checked.static_retain
+        self.qos = checked.qos
+        self.write_timeout = checked.write_timeout
+        self.max_in_flight = checked.max_in_flight
+        settings = checked.settings
         if conf.get("client_id") and not conf.get("dynamic_client_id_suffix"):
             settings.client_id = _unique_client_id(settings.client_id)
         self._cond = threading.Condition()

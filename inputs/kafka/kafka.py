@@ -31,6 +31,7 @@ from streamforge.connectors.kafka import (
     split_addresses,
     tls_field,
 )
+from streamforge.connectors.tls import check_tls_files
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 
 if TYPE_CHECKING:
@@ -140,6 +141,9 @@ class KafkaInput(Input):
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.settings = client_config(conf)
+        tls = conf.get("tls") or {}
+        if tls.get("enabled"):
+            check_tls_files(tls)  # librdkafka loads them when a consumer starts
         self.topics = parse_topics(conf.get("topics"))
         self.group = str(conf.get("consumer_group") or "")
         self.start_from_oldest = bool(conf.get("start_from_oldest", True))

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.connectors.kafka import addresses_field, client_id_field, sasl_field, tls_field
+from streamforge.connectors.kafka import (
+    addresses_field,
+    client_config,
+    client_id_field,
+    sasl_field,
+    tls_field,
+)
+from streamforge.connectors.tls import check_tls_files
+from streamforge.durations import parse_duration
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.batching import batching_field, with_batching
+from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
+from streamforge.plugin.spec import offline_check
 
-__all__ = ["PARTITIONERS", "header_filter"]
+__all__ = ["PARTITIONERS", "check_kafka_output", "header_filter"]
 
 #: Benthos partitioner names -> librdkafka's (round_robin and manual pick partitions here)
 PARTITIONERS = {
@@ -29,6 +38,34 @@ PARTITIONERS = {
 COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
 #: librdkafka allows at most this many in-flight requests with idempotence
 IDEMPOTENT_MAX_IN_FLIGHT = 5
+
+
+def check_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> dict[str, Any]:
+    """Every check building the output makes, without connecting; its client settings.
+
+    librdkafka loads the TLS files when the producer is created, so they are loaded here.
+    """
+    partitioner = str(conf.get("partitioner") or "fnv1a_hash")
+    if partitioner not in PARTITIONERS:
+        raise ValueError(f"partitioner {partitioner!r}: expected one of {', '.join(PARTITIONERS)}")
+    if partitioner == "manual" and not str(conf.get("partition") or ""):
+        raise ValueError("partitioner manual needs a partition")
+    compression = str(conf.get("compression") or "none")
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    if parse_duration(conf.get("timeout") or "5s") <= 0:
+        raise ValueError("timeout must be positive")
+    header_filter(conf.get("metadata"))
+    settings = client_config(conf)
+    tls = conf.get("tls") or {}
+    if tls.get("enabled"):
+        check_tls_files(tls)
+    if ctx is not None:
+        batching = conf.get("batching") or {}
+        BatchPolicy.from_conf(batching)
+        for proc in ctx.build_processors(list(batching.get("processors") or [])):
+            proc.close()
+    return settings
 
 
 @register_output(
@@ -130,6 +167,7 @@ IDEMPOTENT_MAX_IN_FLIGHT = 5
         "  key: ${! @asset_id }\n  metadata:\n    include_patterns: [ '^asset_' ]",
     ),
 )
+@offline_check(check_kafka_output)
 def build_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Produces messages to Kafka and waits for delivery; failed records are errors."""
     from streamforge.outputs.kafka.writer import KafkaWriter

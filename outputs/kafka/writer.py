@@ -13,14 +13,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from streamforge.connectors.kafka import ClientHealth, client_config, split_addresses
+from streamforge.connectors.kafka import ClientHealth, split_addresses
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString, render_value
 from streamforge.message import Message
 from streamforge.outputs.kafka.kafka import (
-    COMPRESSIONS,
     IDEMPOTENT_MAX_IN_FLIGHT,
     PARTITIONERS,
+    check_kafka_output,
     header_filter,
 )
 from streamforge.plugin import BuildContext, Output
@@ -76,25 +76,13 @@ class KafkaWriter(Output):
         part = str(conf.get("partition") or "")
         self.partition = InterpolatedString(part) if part else None
         self.partitioner = str(conf.get("partitioner") or "fnv1a_hash")
-        if self.partitioner not in PARTITIONERS:
-            raise ValueError(
-                f"partitioner {self.partitioner!r}: expected one of {', '.join(PARTITIONERS)}"
-            )
-        if self.partitioner == "manual" and self.partition is None:
-            raise ValueError("partitioner manual needs a partition")
+        settings = check_kafka_output(conf)
         compression = str(conf.get("compression") or "none")
-        if compression not in COMPRESSIONS:
-            raise ValueError(
-                f"compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}"
-            )
         self.timeout = parse_duration(conf.get("timeout") or "5s")
-        if self.timeout <= 0:
-            raise ValueError("timeout must be positive")
         self.headers = header_filter(conf.get("metadata"))
         self.health = ClientHealth(
             "kafka output", stream, self.label, ",".join(split_addresses(conf.get("addresses")))
         )
-        settings = client_config(conf)
         idempotent = bool(conf.get("idempotent_write"))
         in_flight = max(1, int(conf.get("max_in_flight") or 1))
         if idempotent and in_flight > IDEMPOTENT_MAX_IN_FLIGHT:

@@ -15,7 +15,7 @@ from streamforge.config.loader import (
     stream_names,
 )
 from streamforge.config.model import ConfigError, Problem, StreamConfig
-from streamforge.engine.instantiate import processor_build_problems
+from streamforge.engine.instantiate import build_problems
 
 __all__ = ["add_parser", "main"]
 
@@ -47,7 +47,7 @@ def _load(patterns: list[str]) -> tuple[list[StreamConfig], list[Problem]]:
             continue
         streams.append(stream)
         problems.extend(empty(stream))
-        problems.extend(processor_build_problems(stream))
+        problems.extend(build_problems(stream))
     return streams, problems
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from streamforge.plugin import Field
 
-__all__ = ["tls_field"]
+__all__ = ["check_tls_files", "tls_field"]
 
 CLIENT_CERT = Field(
     "client_cert",
@@ -79,3 +82,44 @@ def tls_field(
         advanced=advanced,
         fields=tuple(fields),
     )
+
+
+def check_tls_files(tls: dict[str, Any]) -> None:
+    """Load the certificate files a `tls` object names, as the client will when it connects.
+
+    Raises ValueError naming the field and the file, e.g. `tls.root_cas_file: cannot load
+    './ca.pem': No such file or directory`.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca_file = str(tls.get("root_cas_file") or "")
+    if ca_file:
+        _load("tls.root_cas_file", ca_file, partial(context.load_verify_locations, ca_file))
+    for i, cert in enumerate(tls.get("client_certs") or []):
+        cert = cert or {}
+        files = {
+            f"tls.client_certs.{i}.{key}": str(cert.get(key) or "")
+            for key in ("cert_file", "key_file")
+        }
+        for name, path in files.items():
+            if path:
+                _load(name, path, partial(_readable, path))
+        cert_file, key_file = files.values()
+        if cert_file:
+            password = str(cert.get("password") or "") or None
+            load = partial(context.load_cert_chain, cert_file, key_file or None, password)
+            _load(f"tls.client_certs.{i}.cert_file", cert_file, load)
+
+
+def _readable(path: str) -> None:
+    with open(path, "rb"):
+        pass
+
+
+def _load(name: str, path: str, load: Callable[[], object]) -> None:
+    try:
+        load()
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            reason = str(exc.reason or "not PEM data").lower().replace("_", " ")
+            raise ValueError(f"{name}: cannot load {path!r}: {reason}") from None
+        raise ValueError(f"{name}: cannot load {path!r}: {exc.strerror or exc}") from None

@@ -7,16 +7,17 @@ import threading
 import weakref
 from typing import Any
 
-from streamforge.config.model import ComponentConfig, Problem, StreamConfig
+from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.message import Message
 from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
-from streamforge.plugin import Cache, Input, Output, Processor, registry
+from streamforge.plugin import Cache, Input, InputReader, Output, Processor, registry
 from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.spec import ComponentSpec, offline_check_of
 
 __all__ = [
     "BuildError",
-    "processor_build_problems",
+    "build_problems",
     "ComponentContext",
     "OutputWithProcessors",
     "StreamBuilder",
@@ -27,7 +28,15 @@ __all__ = [
 
 
 class BuildError(Exception):
-    """A component could not be constructed from its (valid) config."""
+    """A component could not be constructed from its (valid) config.
+
+    `location` is the place of the component that refused, when known; the message then
+    starts with it.
+    """
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        super().__init__(message)
+        self.location = location
 
 
 class ComponentContext:
@@ -169,11 +178,15 @@ class StreamBuilder:
         while conf.type == "resource":
             name = str(conf.conf)
             if name in seen:
-                raise BuildError(f"{conf.location}: resource {name!r} refers to itself")
+                raise BuildError(
+                    f"{conf.location}: resource {name!r} refers to itself", conf.location
+                )
             seen.add(name)
             target = self.stream.resources.get(conf.kind, {}).get(name)
             if target is None:
-                raise BuildError(f"{conf.location}: {conf.kind} resource {name!r} not found")
+                raise BuildError(
+                    f"{conf.location}: {conf.kind} resource {name!r} not found", conf.location
+                )
             conf = target
         return conf
 
@@ -181,14 +194,17 @@ class StreamBuilder:
         conf = self._resolve(conf)
         spec = registry.get(conf.kind, conf.type)
         if spec is None:
-            raise BuildError(f"{conf.location}: unknown {conf.kind} type {conf.type!r}")
+            raise BuildError(
+                f"{conf.location}: unknown {conf.kind} type {conf.type!r}", conf.location
+            )
         try:
             return spec.factory(conf.conf, ComponentContext(self, conf)), conf
         except BuildError:
             raise
         except Exception as exc:
             raise BuildError(
-                f"{conf.location}: {conf.kind} {conf.type!r} ({conf.display_label}): {exc}"
+                f"{conf.location}: {conf.kind} {conf.type!r} ({conf.display_label}): {exc}",
+                conf.location,
             ) from exc
 
     def cache(self, label: str) -> Cache:
@@ -230,30 +246,130 @@ class StreamBuilder:
         return out  # type: ignore[no-any-return]
 
 
-def processor_build_problems(stream: StreamConfig) -> list[Problem]:
-    """What building the stream's processors refuses, at each processor's place.
+class _Unbuilt(Output):
+    """Stands in for an output lint checked instead of building (it writes nothing)."""
 
-    `lint` runs it so it reports what `run` refuses when it builds the pipeline (a schema
-    file that does not load, a window size that does not parse ...). Inputs and outputs are
-    not built: building them opens connections, ports and files.
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        return []
+
+
+class _NotBuilt(Input):
+    """Stands in for an input lint left alone (a plugin's, whose building may connect)."""
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        raise BuildError("an input lint did not build cannot be opened")
+
+
+def _problem(conf: ComponentConfig, exc: BuildError) -> Problem:
+    """The problem at the place of the component that refused (`conf`'s when not known)."""
+    location = exc.location or conf.location
+    text = str(exc)
+    prefix = f"{location}: "
+    return Problem(location, text[len(prefix) :] if text.startswith(prefix) else text)
+
+
+class _CheckingBuilder(StreamBuilder):
+    """Builds what `run` builds, but connects, binds and writes nothing; collects problems.
+
+    A component with an `offline_check` is checked by it instead of being built. Other
+    built-in inputs and outputs build without touching a peer (inputs connect in `open`,
+    outputs that connect declare a check), so they are built; a plugin's input or output
+    without a check is left alone, as its building may connect. A nested output that fails
+    is reported at its own place and replaced, so its siblings are checked too.
     """
-    builder = StreamBuilder(stream)
-    confs = [
-        *builder.resolve(stream.input).processors,
-        *stream.processors,
-        *builder.resolve(stream.output).processors,
-    ]
-    problems: list[Problem] = []
+
+    def __init__(self, stream: StreamConfig) -> None:
+        super().__init__(stream)
+        self.problems: list[Problem] = []
+
+    def _checked(self, conf: ComponentConfig) -> tuple[Any, ComponentConfig] | None:
+        resolved = self._resolve(conf)
+        spec = registry.get(resolved.kind, resolved.type)
+        if spec is None:
+            return self._construct(conf)  # raises the BuildError run raises
+        check = offline_check_of(spec.factory)
+        if check is None:
+            if not _builtin(spec):
+                return None
+            return self._construct(conf)
+        try:
+            checked = check(resolved.conf, ComponentContext(self, resolved))
+            if isinstance(checked, Output):  # a check that builds (no peer touched)
+                checked.close()
+        except BuildError:
+            raise
+        except Exception as exc:
+            raise BuildError(
+                f"{resolved.location}: {resolved.kind} {resolved.type!r} "
+                f"({resolved.display_label}): {exc}",
+                resolved.location,
+            ) from exc
+        return _Unbuilt(), resolved
+
+    def build_input(self, conf: ComponentConfig) -> Input:
+        built = self._checked(conf)
+        return built[0] if built is not None else _NotBuilt()  # type: ignore[no-any-return]
+
+    def build_output(self, conf: ComponentConfig) -> Output:
+        try:
+            built = self._checked(conf)
+            if built is None:
+                return _Unbuilt()
+            out, resolved = built
+            procs = resolved.processors or conf.processors
+            if procs:
+                return OutputWithProcessors(self.build_processors(procs), out)
+            return out  # type: ignore[no-any-return]
+        except BuildError as exc:
+            self.problems.append(_problem(conf, exc))
+            return _Unbuilt()
+
+
+def _resolved(builder: StreamBuilder, conf: ComponentConfig) -> ComponentConfig:
+    """What a `resource:` reference points to (itself when it points nowhere: building says)."""
     try:
-        for conf in confs:
+        return builder.resolve(conf)
+    except BuildError:
+        return conf
+
+
+def _builtin(spec: ComponentSpec) -> bool:
+    return spec.plugin.startswith(("streamforge.inputs.", "streamforge.outputs."))
+
+
+def build_problems(stream: StreamConfig) -> list[Problem]:
+    """What building the stream refuses, at each component's place, without a peer.
+
+    `lint` runs it so it reports what `run` refuses when it builds the stream: a processor's
+    schema file that does not load, a file input's path that does not exist, an MQTT QoS of
+    3, a TLS file that cannot be read, a `fallback` without outputs ... Nothing connects,
+    binds or writes a file: see `_CheckingBuilder`.
+    """
+    builder = _CheckingBuilder(stream)
+    problems = builder.problems
+    input_conf = _resolved(builder, stream.input)
+    steps: list[tuple[ComponentConfig, Any]] = [
+        (stream.input, builder.build_input),
+        *((c, builder.build_processor) for c in input_conf.processors or stream.input.processors),
+        *((c, builder.build_processor) for c in stream.processors),
+        (stream.output, builder.build_output),
+    ]
+    referenced = {id(input_conf), id(_resolved(builder, stream.output))}
+    for kind, build in (("input", builder.build_input), ("output", builder.build_output)):
+        for conf in stream.resources.get(kind, {}).values():  # type: ignore[call-overload]
+            if id(conf) not in referenced:
+                steps.append((conf, build))
+    try:
+        for conf, build in steps:
             try:
-                builder.build_processor(conf).close()
+                built = build(conf)
             except BuildError as exc:
-                text = str(exc)
-                prefix = f"{conf.location}: "
-                problems.append(
-                    Problem(conf.location, text[len(prefix) :] if text.startswith(prefix) else text)
-                )
+                problems.append(_problem(conf, exc))
+                continue
+            close = getattr(built, "close", None)
+            if callable(close):
+                close()
     finally:
         close_stream_caches(stream)
-    return problems
+    unique = {(p.location, p.message): p for p in problems}
+    return list(unique.values())

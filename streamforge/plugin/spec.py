@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from streamforge.plugin.interfaces import BuildContext
@@ -21,8 +21,13 @@ __all__ = [
     "Field",
     "Kind",
     "ParsedField",
+    "offline_check",
+    "offline_check_of",
     "switch_case_field",
 ]
+
+F = TypeVar("F")
+_OFFLINE_CHECK = "__streamforge_offline_check__"
 
 Kind = Literal["input", "processor", "output", "cache"]
 KINDS: tuple[Kind, ...] = ("input", "processor", "output", "cache")
@@ -174,3 +179,24 @@ def switch_case_field(*fields: Field, check_examples: tuple[str, ...]) -> Field:
             *fields,
         ),
     )
+
+
+def offline_check(check: Callable[[Any, BuildContext], object]) -> Callable[[F], F]:
+    """Declare `check(conf, ctx)` as every check building the decorated factory makes.
+
+    For components whose building connects or binds (a producer, a client that starts):
+    the check refuses what building would, without connecting, binding or writing files,
+    and `streamforge lint` calls it instead of building the component.
+    """
+
+    def mark(factory: F) -> F:
+        setattr(factory, _OFFLINE_CHECK, check)
+        return factory
+
+    return mark
+
+
+def offline_check_of(factory: Any) -> Callable[[Any, BuildContext], object] | None:
+    """The check declared with `offline_check` for this factory, if any."""
+    check = getattr(factory, _OFFLINE_CHECK, None)
+    return check if callable(check) else None
