@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from crash_table import ROWS, render
 from peers.mosquitto import mosquitto  # noqa: F401 - the broker fixture
+from peers.tansu import tansu  # noqa: F401 - the Kafka-compatible broker fixture
 
 
 def pytest_configure(config: pytest.Config) -> None:
