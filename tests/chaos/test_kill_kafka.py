@@ -9,7 +9,8 @@ the output topic holds a seeded share of the records, resumed each time with the
 `--recovery-dir`, and the last run is stopped with SIGTERM once every record reached the output
 topic (a Kafka input never ends by itself). Records the killed run produced after its last
 snapshot are produced again by the resumed one: an idempotent producer removes the duplicates of
-its own retries, not those of a new process.
+its own retries, not those of a new process. The same run into a `file` output writes each
+record exactly once: the file is truncated to the snapshot the input resumes from.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from crash_table import ROWS, Row
-from peers.stream_run import CLI, write
+from peers.stream_run import CLI, out_lines, write
 from peers.tansu import Tansu
 from test_kill_and_count import KILLS, SEED, SNAPSHOT, count
 
@@ -140,17 +142,21 @@ class Producing:
         assert not self.failed, self.failed[:3]
 
 
-def test_kafka_to_kafka(
-    tmp_path: Path, rows: list[Row], tansu: Tansu, output_reader: tuple[str, TopicReader]
-) -> None:
+def kill_while_producing(
+    tmp_path: Path,
+    tansu: Tansu,
+    output: str,
+    written: Callable[[], list[str]],
+) -> tuple[list[str], int]:
+    """Run kafka -> `output` (YAML of the output section), killed KILLS times while records
+    arrive, then stopped with SIGTERM once every record was written. Returns (ids, kills)."""
     source = tansu.create_topic(tansu.new_topic_name("chaos-in"), PARTITIONS)
-    target, reader = output_reader
     ids = [f"record-{i:05d}" for i in range(TOTAL)]
     producing = Producing(tansu, source)
     producing.produce(ids[:BACKLOG], 0)
     producing.join()
     config = write(
-        tmp_path / "kafka_to_kafka.yaml",
+        tmp_path / "kafka_to_out.yaml",
         f"""
         input:
           kafka:
@@ -160,17 +166,16 @@ def test_kafka_to_kafka(
         pipeline:
           processors:
             - sleep: {{ duration: 20ms }}
-        output:
-          kafka:
-            addresses: [ "{tansu.address}" ]
-            topic: "{target}"
-            idempotent_write: true
         http:
           enabled: false
         """,
     )
+    config.write_text(config.read_text() + textwrap.dedent(output).lstrip())
     args = [*CLI, "--recovery-dir", str(tmp_path / "recovery"), *SNAPSHOT, str(config)]
     log = tmp_path / "stream.log"
+
+    def distinct() -> int:
+        return len(set(written()))
 
     def start() -> subprocess.Popen[bytes]:
         with open(log, "ab") as fh:
@@ -189,9 +194,9 @@ def test_kafka_to_kafka(
         producing.start(ids[BACKLOG:before_tail], BACKLOG, RATE)
         for seeded in targets:
             # a resumed run writes records of its own before it is killed, if any are left
-            target_count = min(max(seeded, reader.distinct() + 1), before_tail)
+            target_count = min(max(seeded, distinct() + 1), before_tail)
             deadline = time.monotonic() + 60
-            while reader.distinct() < target_count:
+            while distinct() < target_count:
                 running(proc, deadline, f"fewer than {target_count} records written")
                 time.sleep(0.01)
             proc.kill()
@@ -202,7 +207,7 @@ def test_kafka_to_kafka(
         producing.produce(ids[before_tail:], before_tail)
         producing.join()
         deadline = time.monotonic() + 60
-        while not set(ids) <= set(reader.read()):
+        while not set(ids) <= set(written()):
             running(proc, deadline, "records still missing")
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
@@ -212,6 +217,34 @@ def test_kafka_to_kafka(
             proc.kill()
             proc.wait()
         producing.join()
+    return ids, kills
+
+
+def test_kafka_to_kafka(
+    tmp_path: Path, rows: list[Row], tansu: Tansu, output_reader: tuple[str, TopicReader]
+) -> None:
+    target, reader = output_reader
+    output = f"""
+    output:
+      kafka:
+        addresses: [ "{tansu.address}" ]
+        topic: "{target}"
+        idempotent_write: true
+    """
+    ids, kills = kill_while_producing(tmp_path, tansu, output, reader.read)
     row = count(rows, "kafka -> kafka", ids, reader.settle(), kills, "at least once")
     assert row.kills == KILLS
     assert row.missing == 0
+
+
+def test_kafka_to_file(tmp_path: Path, rows: list[Row], tansu: Tansu) -> None:
+    """The input reads again from the snapshot's offsets, so the file output rewinds to it."""
+    out = tmp_path / "out.txt"
+    output = f"""
+    output:
+      file: {{ path: "{out}" }}
+    """
+    ids, kills = kill_while_producing(tmp_path, tansu, output, lambda: out_lines(out))
+    row = count(rows, "kafka -> file", ids, out_lines(out), kills, "exactly once")
+    assert row.kills == KILLS
+    assert (row.missing, row.duplicates) == (0, 0)
