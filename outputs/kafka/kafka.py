@@ -124,8 +124,10 @@ def check_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) ->
             "bool",
             default=False,
             description=(
-                "Exactly-once writes per partition (no duplicates on retries); limits "
-                f"max_in_flight to {IDEMPOTENT_MAX_IN_FLIGHT} and waits for all replicas."
+                "No duplicates from the producer's own retries (Kafka's idempotent "
+                "producer); a restarted stream still writes again what it wrote after its "
+                f"last recovery snapshot. Limits max_in_flight to {IDEMPOTENT_MAX_IN_FLIGHT} "
+                "and waits for all replicas."
             ),
         ),
         Field(

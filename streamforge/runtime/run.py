@@ -221,26 +221,30 @@ def run_streams(
     def on_worker_start(index: int, count: int) -> None:
         readiness.set(True)
 
-    compiled = compile_streams(
-        streams,
-        on_worker_start=on_worker_start,
-        stop=stop,
-        processes=options.process_count,
-        recovery=options.recovery_dir,
-    )
-    http: HttpServer | None = None
-    enabled, address = _http_settings(streams)
-    try:
-        if options.http and enabled:
-            http = start_http_server(address, readiness)
-        if license_watch is not None:
-            from streamforge.license.watch import WatchedStream
+    # a stop asked for while the streams are still being built ends them at their first read
+    with _Signals(stop, keep_state=options.recovery_dir is not None):
+        compiled = compile_streams(
+            streams,
+            on_worker_start=on_worker_start,
+            stop=stop,
+            processes=options.process_count,
+            recovery=options.recovery_dir,
+        )
+        http: HttpServer | None = None
+        enabled, address = _http_settings(streams)
+        try:
+            if options.http and enabled:
+                http = start_http_server(address, readiness)
+            if license_watch is not None:
+                from streamforge.license.watch import WatchedStream
 
-            license_watch.start([WatchedStream(s.config, s.source.halt) for s in compiled.streams])
-        return run_compiled(compiled, options, stop, readiness)
-    finally:
-        if license_watch is not None:
-            license_watch.stop()
-        compiled.close()
-        if http is not None:
-            http.stop()
+                license_watch.start(
+                    [WatchedStream(s.config, s.source.halt) for s in compiled.streams]
+                )
+            return run_compiled(compiled, options, stop, readiness)
+        finally:
+            if license_watch is not None:
+                license_watch.stop()
+            compiled.close()
+            if http is not None:
+                http.stop()
