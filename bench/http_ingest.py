@@ -10,8 +10,10 @@ In one run, for each concurrency (`--clients`, default 50 and 400):
 The load comes from this process: `--clients` keep-alive connections on one asyncio loop, each
 sending its next POST when the previous answer arrived (closed loop), for `--seconds`. Printed
 per phase: requests answered, failed, requests/s, p50/p99 latency; then StreamForge's ratio to
-the baseline. On a 2-core machine the load generator and the server share the cores, so the
-baseline shows what this machine's Python can serve, not what uvicorn can.
+the baseline; then the first concurrency again beside 1,000 idle connections and a storm of
+connections reset mid-head (latency under abuse). On a 2-core machine the load generator and
+the server share the cores, so the baseline shows what this machine's Python can serve, not
+what uvicorn can.
 
     python bench/http_ingest.py [--seconds 5] [--clients 50,400]
 """
@@ -22,6 +24,8 @@ import argparse
 import asyncio
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +49,8 @@ BODY = json.dumps(
     }  # fmt: skip
 ).encode()
 PATH = "/ingest"
+#: silent connections held open during the abuse phase
+ABUSE_IDLE = 1000
 
 STREAM = """
 http:
@@ -134,19 +140,47 @@ async def _client(port: int, until: float, latencies: list[float], failures: lis
         writer.close()
 
 
-async def _load(port: int, clients: int, seconds: float) -> Phase:
+async def _abuse(port: int, until: float, idle: int) -> int:
+    """Hold `idle` silent connections and, until `until`, open connections that send part of
+    a request head and reset; returns how many were reset."""
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(idle)]
+    resets = 0
+    linger = struct.pack("ii", 1, 0)
+    while time.monotonic() < until:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.01)
+            continue
+        writer.write(b"POST /ingest HTTP/1.1\r\nContent-Le")
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        writer.transport.abort()
+        resets += 1
+        await asyncio.sleep(0.002)
+    for _, writer in held:
+        writer.close()
+    return resets
+
+
+async def _load(port: int, clients: int, seconds: float, abuse: bool = False) -> Phase:
     latencies: list[float] = []
     failures: list[int] = []
     start = time.monotonic()
     until = start + seconds
-    await asyncio.gather(*(_client(port, until, latencies, failures) for _ in range(clients)))
+    jobs = [_client(port, until, latencies, failures) for _ in range(clients)]
+    if abuse:
+        jobs.append(_abuse(port, until, ABUSE_IDLE))
+    await asyncio.gather(*jobs)
     return Phase(len(latencies), len(failures), time.monotonic() - start, latencies)
 
 
-def load(port: int, clients: int, seconds: float) -> Phase:
-    """`clients` keep-alive connections posting for `seconds` (a short warm-up first)."""
+def load(port: int, clients: int, seconds: float, abuse: bool = False) -> Phase:
+    """`clients` keep-alive connections posting for `seconds` (a short warm-up first);
+    with `abuse`, idle connections and a reset storm run beside them."""
     asyncio.run(_load(port, min(clients, 10), 0.5))
-    return asyncio.run(_load(port, clients, seconds))
+    return asyncio.run(_load(port, clients, seconds, abuse))
 
 
 def print_phase(name: str, clients: int, phase: Phase) -> None:
@@ -174,6 +208,7 @@ def main() -> None:
             stream.wait_ready()
             wait_listening(ingest_port, timeout=30)
             ours = {c: load(ingest_port, c, args.seconds) for c in concurrencies}
+            abused = load(ingest_port, concurrencies[0], args.seconds, abuse=True)
         finally:
             stream.stop()
 
@@ -199,6 +234,12 @@ def main() -> None:
         print_phase("streamforge", clients, ours[clients])
         if clients in bare:
             print_phase("bare uvicorn", clients, bare[clients])
+    print_phase("under abuse", concurrencies[0], abused)
+    print(
+        f"  (beside {ABUSE_IDLE} idle connections and a storm of connections that send part of a "
+        f"request head and reset; ratio to the calm phase: "
+        f"{abused.rate / max(ours[concurrencies[0]].rate, 1e-9):.2f})"
+    )
     for clients in concurrencies:
         if clients in bare and bare[clients].rate:
             ratio = ours[clients].rate / bare[clients].rate
