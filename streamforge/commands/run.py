@@ -26,8 +26,10 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         description=(
             "Run one or more stream configs together as one Bytewax dataflow. Exits 0 when "
             "every input has ended, 1 on a bad config, a component or stream count the licence "
-            "does not allow, or a failed dataflow. A stream the licence stops allowing while it "
-            "runs (expiry, a new licence file) is stopped; the others go on."
+            "does not allow, a recovery directory another live run is using, or a failed "
+            "dataflow. A stream the licence stops allowing while it runs (expiry, a new licence "
+            "file) is stopped; the others go on. With --recovery-dir the run locks the "
+            "directory (per cluster process id) until it exits."
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="stream configs (globs allowed)")
@@ -58,12 +60,20 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         "--recovery-dir",
         type=Path,
         default=None,
-        help="directory of Bytewax recovery partitions (created and initialised when empty)",
+        help="directory of Bytewax recovery partitions (created and initialised when empty); "
+        "locked while the run lives, so a second run of the same process id on it is refused",
     )
     parser.add_argument(
         "--snapshot-interval",
         default="10s",
         help="how often state is snapshotted with --recovery-dir (default 10s)",
+    )
+    parser.add_argument(
+        "--http-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve /metrics, /ready and /health/live here instead of the config's http.address, "
+        "even when the config has http.enabled: false; 'off' (or 'none') serves nothing",
     )
     add_plugins_option(parser)
     return parser
@@ -71,6 +81,23 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
 
 def _addresses(values: list[str]) -> list[str]:
     return [a.strip() for v in values for a in v.split(";") if a.strip()]
+
+
+#: `--http-address` values that turn the endpoint off
+HTTP_OFF = ("off", "none")
+
+
+def _http_address(value: str | None) -> tuple[bool, str | None]:
+    """`--http-address` -> (serve at all, address overriding the config's); ValueError when
+    the value is neither off nor a HOST:PORT."""
+    if value is None:
+        return True, None
+    if value.strip().lower() in HTTP_OFF:
+        return False, None
+    from streamforge.connectors.http import parse_address
+
+    parse_address(value)
+    return True, value.strip()
 
 
 def _error(message: str) -> int:
@@ -113,6 +140,7 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.config.model import ConfigError
     from streamforge.engine.dataflow import CompileError
     from streamforge.observability.logging import configure_logging
+    from streamforge.runtime.lock import RecoveryDirInUse
     from streamforge.runtime.run import RunOptions, run_streams
 
     addresses = _addresses(args.addresses)
@@ -130,6 +158,10 @@ def main(args: argparse.Namespace) -> int:
         return _error(str(exc))
     if snapshot <= 0:
         return _error("--snapshot-interval must be positive")
+    try:
+        http_on, http_address = _http_address(args.http_address)
+    except ValueError as exc:
+        return _error(f"--http-address: {exc} (or 'off')")
 
     if not load_cli_plugins(args):
         return 1
@@ -164,9 +196,13 @@ def main(args: argparse.Namespace) -> int:
         recovery_dir=args.recovery_dir,
         snapshot_interval=snapshot,
         configure_logging=False,
+        http=http_on,
+        http_address=http_address,
     )
     try:
         return run_streams(streams, options, license_watch=watch)
+    except RecoveryDirInUse as exc:
+        return _error(str(exc))
     except CompileError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)

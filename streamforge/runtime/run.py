@@ -28,6 +28,7 @@ from streamforge.engine.keyed import KEEP_STATE_AT_STOP
 from streamforge.observability.logging import configure_logging
 from streamforge.observability.metrics import stream_totals, summary_line
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
+from streamforge.runtime.lock import recovery_lock
 
 if TYPE_CHECKING:
     from streamforge.license.watch import LicenseWatch
@@ -42,7 +43,11 @@ DEFAULT_EPOCH_SECONDS = 10.0
 
 @dataclass
 class RunOptions:
-    """How to run: workers per process, cluster membership, recovery."""
+    """How to run: workers per process, cluster membership, recovery, the HTTP endpoint.
+
+    `http_address` replaces the config's `http.address` and serves the endpoint even when the
+    config disables it; `http=False` serves none whatever the config says.
+    """
 
     workers: int | None = None
     process_id: int | None = None
@@ -52,6 +57,7 @@ class RunOptions:
     backup_interval: float = 0.0
     configure_logging: bool = True
     http: bool = True
+    http_address: str | None = None
 
     @property
     def process_count(self) -> int:
@@ -121,7 +127,12 @@ class _Signals:
         KEEP_STATE_AT_STOP.clear()
 
 
-def _http_settings(streams: Sequence[StreamConfig]) -> tuple[bool, str]:
+def _http_settings(
+    streams: Sequence[StreamConfig], override: str | None = None
+) -> tuple[bool, str]:
+    """Whether to serve the endpoint and where: `override` (the operator's flag) wins."""
+    if override is not None:
+        return True, override
     conf = dict(streams[0].http or {}) if streams else {}
     return bool(conf.get("enabled", True)), str(conf.get("address") or DEFAULT_ADDRESS)
 
@@ -205,7 +216,8 @@ def run_streams(
 
     With `licence_watch`, a stream the licence stops allowing (expiry, a new licence) is
     stopped on its own while the others go on. Raises `CompileError` (nothing started) when a
-    component cannot be built.
+    component cannot be built, and `RecoveryDirInUse` (nothing started) when another live
+    process runs on the same recovery directory as the same cluster member.
     """
     options = options or RunOptions()
     if options.configure_logging and streams:
@@ -221,8 +233,12 @@ def run_streams(
     def on_worker_start(index: int, count: int) -> None:
         readiness.set(True)
 
+    # the recovery directory is ours before anything reads or writes it, until the run ends;
     # a stop asked for while the streams are still being built ends them at their first read
-    with _Signals(stop, keep_state=options.recovery_dir is not None):
+    with (
+        recovery_lock(options.recovery_dir, options.process_id),
+        _Signals(stop, keep_state=options.recovery_dir is not None),
+    ):
         compiled = compile_streams(
             streams,
             on_worker_start=on_worker_start,
@@ -231,7 +247,7 @@ def run_streams(
             recovery=options.recovery_dir,
         )
         http: HttpServer | None = None
-        enabled, address = _http_settings(streams)
+        enabled, address = _http_settings(streams, options.http_address)
         try:
             if options.http and enabled:
                 http = start_http_server(address, readiness)
