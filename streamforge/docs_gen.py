@@ -139,6 +139,8 @@ def _field_rows(fields: tuple[Field, ...], prefix: str = "") -> Iterator[str]:
             notes.append("Options: " + ", ".join(f"`{o}`" for o in f.options) + ".")
         if f.interpolable:
             notes.append("Supports `${! }` interpolation.")
+        if f.secret:
+            notes.append("Secret: redacted when the config is shown (e.g. by the manager's API).")
         if f.advanced:
             notes.append("Advanced.")
         if f.examples:

@@ -165,7 +165,7 @@ def _display(url: str) -> str:
             examples=("1s", "250ms"),
         ),
         Field("username", "string", default="", description="User name; empty: anonymous."),
-        Field("password", "string", default="", description="Password of `username`."),
+        Field("password", "string", default="", description="Password of `username`.", secret=True),
         Field(
             "securityMode",
             "string",

@@ -57,6 +57,9 @@ def field_schema(f: Field) -> dict[str, Any]:
         schema["default"] = f.default
     if f.examples:
         schema["examples"] = list(f.examples)
+    if f.secret:
+        # sent in configs but never returned: APIs show a placeholder in its place
+        schema["writeOnly"] = True
     return schema
 
 

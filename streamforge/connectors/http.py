@@ -37,7 +37,7 @@ def basic_auth_field(description: str = "HTTP basic authentication.", **options:
         fields=(
             Field("enabled", "bool", default=False, description="Send basic auth."),
             Field("username", "string", default="", description="The user name."),
-            Field("password", "string", default="", description="The password."),
+            Field("password", "string", default="", description="The password.", secret=True),
         ),
         **options,
     )

@@ -94,7 +94,7 @@ def sasl_field() -> Field:
                 description="The SASL mechanism; none disables SASL.",
             ),
             Field("user", "string", default="", description="User name."),
-            Field("password", "string", default="", description="Password."),
+            Field("password", "string", default="", description="Password.", secret=True),
         ),
     )
 

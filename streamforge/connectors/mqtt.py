@@ -149,7 +149,13 @@ def connection_fields() -> list[Field]:
             ),
         ),
         Field("user", "string", default="", description="User name for authentication."),
-        Field("password", "string", default="", description="Password for authentication."),
+        Field(
+            "password",
+            "string",
+            default="",
+            description="Password for authentication.",
+            secret=True,
+        ),
         Field(
             "keepalive",
             "int",

@@ -18,8 +18,14 @@ CLIENT_CERT = Field(
         Field("cert_file", "string", default="", description="PEM certificate file."),
         Field("key_file", "string", default="", description="PEM private key file."),
         Field("cert", "string", default="", description="Inline PEM certificate."),
-        Field("key", "string", default="", description="Inline PEM private key."),
-        Field("password", "string", default="", description="Password of the private key."),
+        Field("key", "string", default="", description="Inline PEM private key.", secret=True),
+        Field(
+            "password",
+            "string",
+            default="",
+            description="Password of the private key.",
+            secret=True,
+        ),
     ),
 )
 

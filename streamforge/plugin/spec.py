@@ -70,6 +70,8 @@ class Field:
     advanced: bool = False
     #: the value is the label of a resource of this kind (e.g. "cache"); lint checks it exists
     references: str = ""
+    #: a credential (password, inline private key, token): hidden wherever configs are shown
+    secret: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in FIELD_TYPES:
@@ -114,6 +116,8 @@ class Field:
             out["advanced"] = True
         if self.references:
             out["references"] = self.references
+        if self.secret:
+            out["secret"] = True
         return out
 
 
