@@ -1,13 +1,23 @@
-"""The `--plugins PATH` option shared by subcommands."""
+"""The `--plugins PATH` and `--templates GLOB` options shared by subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from streamforge.plugin import PluginError, load_builtins, load_plugins
 
-__all__ = ["add_plugins_option", "load_cli_plugins"]
+if TYPE_CHECKING:
+    from streamforge.config.model import Problem
+
+__all__ = [
+    "add_plugins_option",
+    "add_templates_option",
+    "load_cli_plugins",
+    "load_cli_templates",
+    "template_problems",
+]
 
 
 def add_plugins_option(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +31,18 @@ def add_plugins_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_templates_option(parser: argparse.ArgumentParser) -> None:
+    """Add a repeatable `-t/--templates GLOB` option (config templates, as `benthos -t`)."""
+    parser.add_argument(
+        "-t",
+        "--templates",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="config template files to load, e.g. './templates/*.yaml' (repeatable)",
+    )
+
+
 def load_cli_plugins(args: argparse.Namespace) -> bool:
     """Load built-ins and `--plugins`; prints the failure and returns False on error."""
     try:
@@ -30,3 +52,26 @@ def load_cli_plugins(args: argparse.Namespace) -> bool:
         print(f"streamforge: {exc}", file=sys.stderr)
         return False
     return True
+
+
+def template_problems(args: argparse.Namespace, *, run_tests: bool = False) -> list[Problem]:
+    """Load the shipped templates and `--templates`; every problem, at its file:line:col.
+
+    With `run_tests`, each `--templates` file's own tests run too (as lint does).
+    """
+    from streamforge.config.templates import load_shipped_templates, load_templates
+
+    problems = load_shipped_templates()
+    patterns = list(getattr(args, "templates", None) or [])
+    if patterns:
+        problems += load_templates(patterns, run_tests=run_tests)
+    return problems
+
+
+def load_cli_templates(args: argparse.Namespace) -> bool:
+    """Load the shipped templates and `--templates`; prints the problems and returns False
+    when there are any."""
+    problems = template_problems(args)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return not problems

@@ -6,7 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
+from streamforge.commands._plugins import (
+    add_plugins_option,
+    add_templates_option,
+    load_cli_plugins,
+    template_problems,
+)
 from streamforge.config.loader import (
     empty,
     expand_paths,
@@ -26,12 +31,14 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         name,
         help="check stream configs and print every problem",
         description="Check stream configs, and their components against the licence in effect "
-        "(the configs' `license:` section, else STREAMFORGE_LICENSE*). Prints one "
+        "(the configs' `license:` section, else STREAMFORGE_LICENSE*), and the config templates "
+        "of --templates with their own tests. Prints one "
         "`file:line:col: message` line per problem and exits 1 when there is any; prints "
         "nothing and exits 0 when clean.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files or globs")
     add_plugins_option(parser)
+    add_templates_option(parser)
     return parser
 
 
@@ -59,7 +66,10 @@ def main(args: argparse.Namespace) -> int:
 
     if not load_cli_plugins(args):
         return 1
+    # templates first: a stream using one that does not load reports an unknown type
+    loaded = template_problems(args, run_tests=True)
     streams, problems = _load(args.files)
+    problems = list(dict.fromkeys(loaded + problems))
     if streams:
         try:
             # a lint of many files is no run of them together: max_streams is checked by run

@@ -7,7 +7,12 @@ import json
 import sys
 from typing import Any
 
-from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
+from streamforge.commands._plugins import (
+    add_plugins_option,
+    add_templates_option,
+    load_cli_plugins,
+    load_cli_templates,
+)
 from streamforge.plugin import KINDS, Kind, registry
 
 __all__ = ["add_parser", "main"]
@@ -34,12 +39,13 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--format", choices=("text", "json"), default="text")
     add_plugins_option(parser)
+    add_templates_option(parser)
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
     """Print the components grouped by kind, as text or JSON spec dicts."""
-    if not load_cli_plugins(args):
+    if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
     kinds = [_PLURAL[k] for k in args.kinds] if args.kinds else list(KINDS)
     if args.format == "json":

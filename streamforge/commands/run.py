@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
+from streamforge.commands._plugins import (
+    add_plugins_option,
+    add_templates_option,
+    load_cli_plugins,
+    load_cli_templates,
+)
 from streamforge.durations import DurationError, parse_duration
 
 if TYPE_CHECKING:
@@ -76,6 +81,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         "even when the config has http.enabled: false; 'off' (or 'none') serves nothing",
     )
     add_plugins_option(parser)
+    add_templates_option(parser)
     return parser
 
 
@@ -163,7 +169,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _error(f"--http-address: {exc} (or 'off')")
 
-    if not load_cli_plugins(args):
+    if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
     try:
         streams = load_streams(args.files)

@@ -9,7 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamforge.commands._plugins import add_plugins_option, load_cli_plugins
+from streamforge.commands._plugins import (
+    add_plugins_option,
+    add_templates_option,
+    load_cli_plugins,
+    load_cli_templates,
+)
 from streamforge.configtest.discover import discover
 from streamforge.configtest.runner import CaseResult, run_file
 
@@ -36,6 +41,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="let components log at this level while tests run (default: none)",
     )
     add_plugins_option(parser)
+    add_templates_option(parser)
     return parser
 
 
@@ -95,7 +101,7 @@ def run_tests(paths: list[str], emit: Callable[[str], None] = print) -> tuple[in
 
 def main(args: argparse.Namespace) -> int:
     """Run the tests; exit code 1 when any fails or when there are none."""
-    if not load_cli_plugins(args):
+    if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
     _configure_logging(args.log)
     try:

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.config.sections import SectionError, sections
-from streamforge.config.yamlpos import Path, YamlDocument, path_str
+from streamforge.config.yamlpos import NodeInfo, Path, YamlDocument, path_str
 from streamforge.durations import DurationError, parse_duration
 from streamforge.plugin import (
     REQUIRED,
@@ -31,8 +31,11 @@ from streamforge.plugin import (
 __all__ = [
     "IGNORED_TOP_LEVEL",
     "LABEL_PATTERN",
+    "MAX_TEMPLATE_DEPTH",
     "STREAM_FIELDS",
+    "validate_component",
     "validate_document",
+    "validate_value",
 ]
 
 #: Benthos' rule for component labels (and it must not start with an underscore)
@@ -59,6 +62,8 @@ _RESOURCE_KEYS: dict[str, Kind] = {
     "cache_resources": "cache",
 }
 _CHOICES_SHOWN = 25
+#: how many templates may expand into one another
+MAX_TEMPLATE_DEPTH = 16
 
 
 def _resource_list(name: str, kind: Kind) -> Field:
@@ -155,6 +160,8 @@ class _Validator:
         #: string fields naming a resource by label: (resource kind, label, field name, path)
         self.label_refs: list[tuple[str, str, str, Path]] = []
         self.bloblang = _bloblang()
+        #: names of the templates being expanded, outermost first
+        self.expanding: list[str] = []
 
     # -- reporting ----------------------------------------------------------------------
     def report(self, loc: Location, message: str) -> None:
@@ -266,8 +273,9 @@ class _Validator:
             upper = value.upper()
             if upper in options:
                 return
-        hint = _suggest(str(value), options)
-        self.at(path, f'field {name}: "{value}" is not one of {", ".join(options)}{hint}')
+        texts = [str(o) for o in options]  # a template's int field has int options
+        hint = _suggest(str(value), texts)
+        self.at(path, f'field {name}: "{value}" is not one of {", ".join(texts)}{hint}')
 
     def check_bloblang(self, text: str, path: Path, name: str, *, query: bool) -> None:
         bl = self.bloblang
@@ -363,6 +371,9 @@ class _Validator:
                 hint = _suggest(str(key), sorted(extra))
                 self.at_key((*path, key), f'unknown field "{key}" in {kind} {ctype}{hint}')
         where = f"{kind} {ctype}"
+        template = _template_of(registry.get(kind, ctype)) if ctype != "resource" else None
+        if template is not None:
+            return self.template(kind, ctype, template, value, path)
         label = self.label(value, path)
         cc = ComponentConfig(
             kind=kind,
@@ -394,18 +405,76 @@ class _Validator:
             else:
                 cc.conf = self.value(spec.config, raw, conf_path, ctype, where)
         if "processors" in value and kind in ("input", "output"):
-            procs = value["processors"]
-            if procs is None:
-                procs = []
-            if not isinstance(procs, list):
-                got = _type_name(procs)
-                self.at((*path, "processors"), f"processors: expected array, got {got}")
-            else:
-                built = [
-                    self.component("processor", p, (*path, "processors", i))
-                    for i, p in enumerate(procs)
-                ]
-                cc.processors = [p for p in built if p is not None]
+            cc.processors = self.level_processors(value["processors"], path)
+        return cc
+
+    def level_processors(self, procs: Any, path: Path) -> list[ComponentConfig]:
+        """The input- or output-level `processors:` of the component at `path`."""
+        if procs is None:
+            return []
+        if not isinstance(procs, list):
+            self.at((*path, "processors"), f"processors: expected array, got {_type_name(procs)}")
+            return []
+        built = [
+            self.component("processor", p, (*path, "processors", i)) for i, p in enumerate(procs)
+        ]
+        return [p for p in built if p is not None]
+
+    def template(
+        self, kind: Kind, ctype: str, template: Any, value: dict[str, Any], path: Path
+    ) -> ComponentConfig | None:
+        """Check the fields of a use of a config template and expand it in place.
+
+        The result is the component the template's mapping gives, validated like one written
+        by hand; its problems are reported at the template's use, naming the template. The
+        use's `label` and input/output-level `processors` apply to that component.
+        """
+        where = f"{kind} {ctype}"
+        raw = value[ctype]
+        conf_path = (*path, ctype)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            self.at(conf_path, f"{where}: expected an object, got {_type_name(raw)}")
+            return None
+        spec = registry.get(kind, ctype)
+        assert spec is not None
+        before = len(self.problems)
+        fields = self.object(spec.config.fields, raw, conf_path, "", where)
+        label = self.label(value, path)
+        if len(self.problems) > before:
+            return None
+        at = self.doc.location(path)
+        if ctype in self.expanding or len(self.expanding) >= MAX_TEMPLATE_DEPTH:
+            chain = " -> ".join([*self.expanding, ctype])
+            self.report(at, f"{where}: templates expand into each other ({chain})")
+            return None
+        from streamforge.config.templates import TemplateError
+
+        try:
+            result = template.expand(fields)
+        except TemplateError as exc:
+            self.report(at, f"{where}: {exc}")
+            return None
+        if label is not None:
+            result.pop("label", None)
+        mark = len(self.problems)
+        self.expanding.append(ctype)
+        try:
+            cc = self.component(kind, result, path)
+        finally:
+            self.expanding.pop()
+        self.problems[mark:] = [
+            Problem(at, f"{where}: the mapping of template {ctype!r} gave an invalid {kind}: "
+                    f"{p.message}")
+            for p in self.problems[mark:]
+        ]  # fmt: skip
+        if cc is None or len(self.problems) > mark:
+            return None
+        if label is not None:
+            cc.label = label
+        if "processors" in value and kind in ("input", "output"):
+            cc.processors = [*cc.processors, *self.level_processors(value["processors"], path)]
         return cc
 
     def label(self, value: dict[str, Any], path: Path) -> str | None:
@@ -428,6 +497,47 @@ class _Validator:
         else:
             self.labels[label] = self.doc.location(lpath)
         return label
+
+
+def _template_of(spec: Any) -> Any:
+    """The config template behind a registered spec, if it is one."""
+    return getattr(getattr(spec, "factory", None), "template", None)
+
+
+def _load_templates(v: _Validator) -> None:
+    """Register the shipped config templates (once per process)."""
+    from streamforge.config.templates import load_shipped_templates
+
+    v.problems.extend(load_shipped_templates())
+
+
+def validate_value(
+    f: Field, value: Any, doc: YamlDocument, path: Path, where: str
+) -> tuple[Any, list[Problem]]:
+    """Check `value` (found at `path` in `doc`) against the field `f`, as a config is checked.
+
+    Returns the value with defaults filled in, and the problems at their place in `doc`.
+    """
+    v = _Validator(doc, FsPath(doc.file).parent if doc.file else None)
+    out = v.value(f, value, path, "", where)
+    return out, v.problems
+
+
+def validate_component(
+    kind: Kind, value: Any, location: Location, *, path: str = ""
+) -> tuple[ComponentConfig | None, list[Problem]]:
+    """Validate a component config that is not in a file (e.g. a template's result).
+
+    Every problem is reported at `location`; `path` names the component (its config path).
+    """
+    doc = YamlDocument(file=location.file, source="", data=value)
+    doc.nodes[()] = NodeInfo(location, None, "", 0, 0)
+    v = _Validator(doc, FsPath(location.file).parent if location.file else None)
+    keys: Path = tuple(path.split(".")) if path else ()
+    cc = v.component(kind, value, keys)
+    if cc is not None:
+        cc.location = location
+    return (cc if not v.problems else None), v.problems
 
 
 def _load_plugins(v: _Validator, data: dict[str, Any]) -> None:
@@ -470,6 +580,7 @@ def validate_document(
     except PluginError as exc:
         v.at((), str(exc))
     _load_plugins(v, data)
+    _load_templates(v)
 
     body = {k: val for k, val in data.items() if k not in IGNORED_TOP_LEVEL}
     for key, default in (("input", "stdin"), ("output", "stdout")):

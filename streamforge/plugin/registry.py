@@ -41,6 +41,10 @@ class Registry:
             raise PluginError(f"{spec.kind} {spec.name!r} is already registered")
         table[spec.name] = spec
 
+    def remove(self, kind: Kind, name: str) -> ComponentSpec | None:
+        """Forget a component (e.g. a config template being replaced); returns its spec."""
+        return self._specs[kind].pop(name, None)
+
     def get(self, kind: Kind, name: str) -> ComponentSpec | None:
         return self._specs[kind].get(name)
 
