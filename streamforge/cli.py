@@ -23,6 +23,7 @@ COMMANDS = {
     "dlq": "dlq",
     "license": "license",
     "policy": "policy",
+    "serve": "serve",
 }
 
 

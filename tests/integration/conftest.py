@@ -3,6 +3,7 @@
 # Each peer module defines its fixtures; importing them here makes them available to every
 # integration test.
 from peers.http_sink import http_sink  # noqa: F401
+from peers.manager import manager  # noqa: F401
 from peers.modbus_server import black_hole, modbus_server  # noqa: F401
 from peers.mosquitto import mosquitto  # noqa: F401
 from peers.opcua_server import opcua_secure_server, opcua_server, opcua_server_certificate  # noqa: F401

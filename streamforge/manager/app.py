@@ -1,0 +1,353 @@
+"""The manager's FastAPI app: /wot/binding stream CRUD, processors, health and metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+
+from streamforge.manager.auth import TokenCheck
+from streamforge.manager.checks import lint_errors
+from streamforge.manager.service import ID_PATTERN, Invalid, LicenceRefused, Manager, StreamView
+from streamforge.manager.store import Conflict, NotFound
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("streamforge.manager")
+
+PREFIX = "/wot/binding"
+
+
+# -- bodies and answers ---------------------------------------------------------------------
+class StreamCreate(BaseModel):
+    """A new stream: an optional id and its config (a YAML string or an object)."""
+
+    id: str | None = Field(default=None, description="[A-Za-z0-9._-]{1,128}; generated if absent")
+    config: str | dict[str, Any] = Field(description="The stream config, YAML text or an object")
+
+
+class StreamReplace(BaseModel):
+    """A stream's new config (a YAML string or an object)."""
+
+    config: str | dict[str, Any]
+
+
+class StreamSummary(BaseModel):
+    id: str
+    status: str = Field(description="starting, running, restarting, stopped or failed")
+    desired: str = Field(description="running or stopped")
+    uptime_s: float
+    restarts: int
+    version: int
+    updated_at: str
+    last_error: str | None
+
+
+class StreamList(BaseModel):
+    streams: list[StreamSummary]
+    next: str | None
+
+
+class StreamDetail(BaseModel):
+    stream_id: str
+    stream_name: str
+    config_yaml: str
+    status: str
+    desired: str
+    version: int
+    restarts: int
+    uptime_s: float
+    last_error: str | None
+    updated_at: str
+
+
+class LatencyMs(BaseModel):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class StreamMetrics(BaseModel):
+    received: float
+    sent: float
+    errors: float
+    rate_1m: float
+    latency_ms: LatencyMs
+    uptime_s: float
+
+
+class StreamLogs(BaseModel):
+    lines: list[str]
+
+
+class VersionInfo(BaseModel):
+    version: int
+    created_at: str
+    created_by: str
+    config_yaml: str
+
+
+class VersionList(BaseModel):
+    versions: list[VersionInfo]
+
+
+class LintError(BaseModel):
+    line: int
+    column: int
+    message: str
+
+
+class LintErrors(BaseModel):
+    lint_errors: list[LintError]
+
+
+class Detail(BaseModel):
+    detail: str
+
+
+def _summary(view: StreamView) -> StreamSummary:
+    return StreamSummary(
+        id=view.stored.id,
+        status=view.status,
+        desired=view.stored.desired,
+        uptime_s=view.child.uptime_s,
+        restarts=view.child.restarts,
+        version=view.stored.version,
+        updated_at=view.stored.updated_at.isoformat(),
+        last_error=view.child.last_error,
+    )
+
+
+def _detail(view: StreamView) -> StreamDetail:
+    return StreamDetail(
+        stream_id=view.stored.id,
+        stream_name=view.stored.id,
+        config_yaml=view.stored.config_yaml,
+        status=view.status,
+        desired=view.stored.desired,
+        version=view.stored.version,
+        restarts=view.child.restarts,
+        uptime_s=view.child.uptime_s,
+        last_error=view.child.last_error,
+        updated_at=view.stored.updated_at.isoformat(),
+    )
+
+
+def _version_of(etag: str | None) -> int | None:
+    """The version an `If-Match` ETag names (`"<version>-<digest>"`); None when absent."""
+    if not etag or etag.strip() == "*":
+        return None
+    try:
+        return int(etag.strip().strip('W/"').split("-", 1)[0])
+    except ValueError:
+        return -1  # never matches: 412
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": LintErrors, "description": "The config has problems"},
+    401: {"model": Detail, "description": "No or a wrong bearer token"},
+    402: {"model": Detail, "description": "The licence does not allow it"},
+    404: {"model": Detail, "description": "No such stream"},
+    409: {"model": Detail, "description": "The id exists already"},
+    412: {"model": Detail, "description": "The ETag is stale"},
+}
+
+
+def create_app(manager: Manager) -> FastAPI:
+    """The manager's API over `manager`."""
+    app = FastAPI(
+        title="StreamForge manager",
+        description="Streams created, changed and watched over REST.",
+        version="1",
+    )
+    auth = TokenCheck(manager.store)
+    secured = [Depends(auth)]
+
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no stream {exc.args[0]!r}"}, status_code=404)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(Invalid)
+    async def invalid(_: Request, exc: Invalid) -> JSONResponse:
+        return JSONResponse({"lint_errors": lint_errors(exc.problems)}, status_code=400)
+
+    @app.exception_handler(LicenceRefused)
+    async def refused(_: Request, exc: LicenceRefused) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=402)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("request failed: %s: %s", type(exc).__name__, exc)
+        return JSONResponse({"detail": "the manager could not do this; see its log"}, 500)
+
+    def _check_id(stream_id: str) -> None:
+        if not ID_PATTERN.match(stream_id):
+            raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
+
+    # -- health -------------------------------------------------------------------------------
+    @app.get("/health/live", response_class=PlainTextResponse, tags=["health"])
+    def live() -> str:
+        return "OK\n"
+
+    @app.get("/ready", response_class=PlainTextResponse, tags=["health"])
+    def ready(response: Response) -> str:
+        lines = manager.not_ready()
+        if lines:
+            response.status_code = 503
+            return "not ready:\n" + "".join(f"{line}\n" for line in lines)
+        return "OK\n"
+
+    @app.get("/metrics", dependencies=secured, tags=["health"], responses=ERRORS)
+    def metrics() -> Response:
+        return Response(manager.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+
+    # -- streams --------------------------------------------------------------------------------
+    @app.get(f"{PREFIX}/streams", dependencies=secured, tags=["streams"], responses=ERRORS)
+    def list_streams(
+        limit: int = Query(100, ge=1, le=1000),
+        cursor: str | None = None,
+        q: str = "",
+    ) -> StreamList:
+        views = manager.page(after=cursor, limit=limit + 1, q=q)
+        more = len(views) > limit
+        views = views[:limit]
+        return StreamList(
+            streams=[_summary(v) for v in views], next=views[-1].stored.id if more else None
+        )
+
+    @app.post(
+        f"{PREFIX}/streams", status_code=201, dependencies=secured, tags=["streams"],
+        responses=ERRORS,
+    )  # fmt: skip
+    def create_stream(body: StreamCreate, response: Response) -> StreamDetail:
+        view = manager.create(body.id, body.config)
+        response.headers["Location"] = f"{PREFIX}/streams/{view.stored.id}"
+        response.headers["ETag"] = view.stored.etag
+        return _detail(view)
+
+    @app.get(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
+             responses=ERRORS)  # fmt: skip
+    def get_stream(stream_id: str, response: Response) -> StreamDetail:
+        _check_id(stream_id)
+        view = manager.view(stream_id)
+        response.headers["ETag"] = view.stored.etag
+        return _detail(view)
+
+    @app.put(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
+             responses=ERRORS)  # fmt: skip
+    def replace_stream(stream_id: str, body: StreamReplace, request: Request,
+                       response: Response) -> StreamDetail:  # fmt: skip
+        _check_id(stream_id)
+        expected = _version_of(request.headers.get("if-match"))
+        if expected is not None:
+            current = manager.store.get(stream_id)
+            if current.version != expected:
+                raise _Stale(stream_id, current.etag)
+        view = manager.replace(stream_id, body.config, expected_version=expected)
+        response.headers["ETag"] = view.stored.etag
+        return _detail(view)
+
+    @app.exception_handler(_Stale)
+    async def stale(_: Request, exc: _Stale) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"stream {exc.stream_id!r} changed since that ETag (now {exc.etag})"},
+            status_code=412,
+            headers={"ETag": exc.etag},
+        )
+
+    @app.delete(f"{PREFIX}/streams/{{stream_id}}", status_code=204, dependencies=secured,
+                tags=["streams"], responses=ERRORS)  # fmt: skip
+    def delete_stream(stream_id: str, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
+        _check_id(stream_id)
+        manager.delete(stream_id, timeout)
+        return Response(status_code=204)
+
+    for action in ("start", "stop", "restart"):
+        _action_route(app, manager, action, secured)
+
+    @app.get(f"{PREFIX}/streams/{{stream_id}}/metrics", dependencies=secured,
+             tags=["streams"], responses=ERRORS)  # fmt: skip
+    def stream_metrics(stream_id: str) -> StreamMetrics:
+        _check_id(stream_id)
+        return StreamMetrics(**manager.figures(stream_id))
+
+    @app.get(f"{PREFIX}/streams/{{stream_id}}/logs", dependencies=secured, tags=["streams"],
+             responses=ERRORS)  # fmt: skip
+    def stream_logs(stream_id: str, limit: int = Query(100, ge=0, le=500)) -> StreamLogs:
+        _check_id(stream_id)
+        return StreamLogs(lines=manager.logs(stream_id, limit))
+
+    @app.get(f"{PREFIX}/streams/{{stream_id}}/versions", dependencies=secured,
+             tags=["streams"], responses=ERRORS)  # fmt: skip
+    def stream_versions(stream_id: str) -> VersionList:
+        _check_id(stream_id)
+        return VersionList(
+            versions=[
+                VersionInfo(
+                    version=v.version,
+                    created_at=v.created_at.isoformat(),
+                    created_by=v.created_by,
+                    config_yaml=v.config_yaml,
+                )
+                for v in manager.store.versions(stream_id)
+            ]
+        )
+
+    @app.post(f"{PREFIX}/streams/{{stream_id}}/versions/{{version}}/restore",
+              dependencies=secured, tags=["streams"], responses=ERRORS)  # fmt: skip
+    def restore_version(stream_id: str, version: int, response: Response) -> StreamDetail:
+        _check_id(stream_id)
+        view = manager.restore(stream_id, version)
+        response.headers["ETag"] = view.stored.etag
+        return _detail(view)
+
+    return app
+
+
+class _Stale(Exception):
+    def __init__(self, stream_id: str, etag: str) -> None:
+        super().__init__(stream_id)
+        self.stream_id = stream_id
+        self.etag = etag
+
+
+def _action_route(app: FastAPI, manager: Manager, action: str, secured: list[Any]) -> None:
+    """POST /streams/{id}/start|stop|restart."""
+
+    def act(stream_id: str) -> StreamDetail:
+        if not ID_PATTERN.match(stream_id):
+            raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
+        if action == "restart":
+            view = manager.restart(stream_id)
+        else:
+            view = manager.set_desired(stream_id, "running" if action == "start" else "stopped")
+        return _detail(view)
+
+    app.post(
+        f"{PREFIX}/streams/{{stream_id}}/{action}",
+        dependencies=secured,
+        tags=["streams"],
+        responses=ERRORS,
+        name=f"{action}_stream",
+        summary=f"{action.capitalize()} a stream (its desired state is stored)",
+    )(act)

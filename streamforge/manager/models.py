@@ -1,0 +1,55 @@
+"""The manager's tables: streams, every accepted version of their configs, credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["Base", "Credential", "StreamRow", "StreamVersionRow", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """The manager's declarative base (its metadata is what migrations create)."""
+
+
+class StreamRow(Base):
+    """A stream as the manager keeps it: its current config (encrypted) and desired state."""
+
+    __tablename__ = "streams"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    desired: Mapped[str] = mapped_column(String(16), default="running")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    config: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StreamVersionRow(Base):
+    """One accepted config of a stream, with who and when."""
+
+    __tablename__ = "stream_versions"
+
+    stream_id: Mapped[str] = mapped_column(
+        String(128), ForeignKey("streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="admin")
+
+
+class Credential(Base):
+    """A bearer token's hash (the admin token until users exist)."""
+
+    __tablename__ = "credentials"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

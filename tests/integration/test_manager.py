@@ -1,0 +1,286 @@
+"""The manager (`streamforge serve`) over real HTTP: stream lifecycle, checks, supervision.
+
+Each test starts the manager as a process on a free port with a fresh home and drives it with
+httpx, as a user's scripts would. Streams write files under the manager's data root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from peers.manager import ManagerRun, wait_for
+
+TICKS = """
+input:
+  generate:
+    interval: 20ms
+    mapping: 'root = {{"n": counter(), "tag": "{tag}"}}'
+output:
+  file: {{ path: {path} }}
+"""
+
+
+def ticks(path: str, tag: str = "a") -> str:
+    return TICKS.format(path=path, tag=tag)
+
+
+def lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_stream_is_created_watched_changed_stopped_restored_and_deleted(
+    manager: ManagerRun,
+) -> None:
+    out = manager.home / "data" / "ticks.jsonl"
+    created = manager.api("POST", "/streams", json={"id": "ticks", "config": ticks("ticks.jsonl")})
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == "/wot/binding/streams/ticks"
+    first_etag = created.headers["etag"]
+    body = created.json()
+    assert body["stream_id"] == "ticks" and "generate" in body["config_yaml"]
+
+    manager.wait_status("ticks", "running")
+    wait_for(lambda: len(lines(out)) >= 10, "ticks written under the data root")
+    listed = manager.api("GET", "/streams").json()
+    assert [s["id"] for s in listed["streams"]] == ["ticks"] and listed["next"] is None
+    assert listed["streams"][0]["desired"] == "running"
+
+    wait_for(lambda: manager.api("GET", "/streams/ticks/metrics").json()["sent"] >= 10, "sent")
+    figures = manager.api("GET", "/streams/ticks/metrics").json()
+    assert figures["received"] >= figures["sent"] >= 10
+    assert figures["latency_ms"]["p99"] is not None and figures["uptime_s"] > 0
+    logs = manager.api("GET", "/streams/ticks/logs", params={"limit": 50}).json()["lines"]
+    assert any("running 1 stream(s): ticks" in line for line in logs)
+    assert 'stream="ticks"' in manager.client.get("/metrics").text
+
+    # a new config replaces the running one
+    changed = manager.api(
+        "PUT", "/streams/ticks", json={"config": ticks("ticks.jsonl", "b")},
+        headers={"If-Match": first_etag},
+    )  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["version"] == 2 and changed.headers["etag"] != first_etag
+    wait_for(lambda: lines(out)[-1]["tag"] == "b", "the new config's output")
+
+    # a broken config is refused at its line and column; the running stream is untouched
+    broken = manager.api(
+        "PUT", "/streams/ticks", json={"config": "input:\n  generate:\n    intervall: 1s\n"}
+    )
+    assert broken.status_code == 400
+    errors = {(e["line"], e["column"]): e["message"] for e in broken.json()["lint_errors"]}
+    assert "intervall" in errors[(3, 5)]
+    before = len(lines(out))
+    wait_for(lambda: len(lines(out)) > before + 5, "the old stream still writing")
+    assert manager.stream("ticks")["version"] == 2
+
+    stale = manager.api(
+        "PUT", "/streams/ticks", json={"config": ticks("ticks.jsonl", "c")},
+        headers={"If-Match": first_etag},
+    )  # fmt: skip
+    assert stale.status_code == 412
+
+    # stop and start keep the desired state
+    assert manager.api("POST", "/streams/ticks/stop").json()["desired"] == "stopped"
+    manager.wait_status("ticks", "stopped")
+    stopped_at = len(lines(out))
+    assert manager.api("POST", "/streams/ticks/start").json()["desired"] == "running"
+    manager.wait_status("ticks", "running")
+    wait_for(lambda: len(lines(out)) > stopped_at, "writing again after start")
+
+    versions = manager.api("GET", "/streams/ticks/versions").json()["versions"]
+    assert [v["version"] for v in versions] == [1, 2]
+    restored = manager.api("POST", "/streams/ticks/versions/1/restore")
+    assert restored.status_code == 200 and restored.json()["version"] == 3
+    wait_for(lambda: lines(out)[-1]["tag"] == "a", "version 1's output again")
+
+    assert manager.api("DELETE", "/streams/ticks").status_code == 204
+    assert manager.api("GET", "/streams/ticks").status_code == 404
+    assert manager.api("GET", "/streams").json()["streams"] == []
+
+
+def test_requests_without_the_token_get_401_and_health_needs_none(manager: ManagerRun) -> None:
+    assert httpx.get(f"{manager.url}/wot/binding/streams").status_code == 401
+    wrong = httpx.get(
+        f"{manager.url}/wot/binding/streams", headers={"Authorization": "Bearer nope"}
+    )
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert httpx.get(f"{manager.url}/metrics").status_code == 401
+    assert httpx.get(f"{manager.url}/health/live").status_code == 200
+    assert httpx.get(f"{manager.url}/ready").status_code == 200
+
+
+def test_what_a_submitted_config_may_not_do_is_refused_where_it_is(manager: ManagerRun) -> None:
+    config = (
+        "input:\n"
+        "  file: { paths: [ /etc/hostname ] }\n"
+        "pipeline:\n"
+        "  processors:\n"
+        "    - mapping: 'root.key = env(\"STREAMFORGE_ADMIN_TOKEN\")'\n"
+        "output:\n"
+        "  file: { path: '${HOME}/stolen.txt' }\n"
+        "plugins: [ ./mine.py ]\n"
+    )
+    reply = manager.api("POST", "/streams", json={"id": "greedy", "config": config})
+    assert reply.status_code == 400, reply.text
+    found = {(e["line"], e["column"]): e["message"] for e in reply.json()["lint_errors"]}
+    assert "outside the data root" in found[(2, 20)]
+    assert 'env("STREAMFORGE_ADMIN_TOKEN")' in found[(5, 28)]
+    assert "${HOME}" in found[(7, 18)]
+    assert "plugins" in found[(8, 1)]
+    assert manager.api("GET", "/streams/greedy").status_code == 404
+
+    assert (
+        manager.api("POST", "/streams", json={"id": "bad id!", "config": ticks("x")}).status_code
+        == 400
+    )
+    assert manager.api("POST", "/streams", json={"config": 42}).status_code == 422
+    assert manager.api("POST", "/streams", content=b"{not json").status_code == 422
+    one = manager.api("POST", "/streams", json={"id": "one", "config": ticks("one.jsonl")})
+    assert one.status_code == 201
+    assert (
+        manager.api("POST", "/streams", json={"id": "one", "config": ticks("x")}).status_code == 409
+    )
+    generated = manager.api("POST", "/streams", json={"config": ticks("two.jsonl")})
+    assert generated.status_code == 201 and generated.json()["stream_id"].startswith("stream-")
+
+
+def test_a_killed_stream_is_restarted_while_the_others_carry_on(manager: ManagerRun) -> None:
+    data = manager.home / "data"
+    for name in ("steady", "victim"):
+        reply = manager.api("POST", "/streams", json={"id": name, "config": ticks(f"{name}.jsonl")})
+        assert reply.status_code == 201, reply.text
+    failing = """
+input:
+  generate: { interval: 20ms, mapping: 'root = {"n": counter()}' }
+pipeline:
+  processors:
+    - mapping: 'root = throw("refusing every message")'
+output:
+  file: { path: failing.jsonl }
+"""
+    assert (
+        manager.api("POST", "/streams", json={"id": "failing", "config": failing}).status_code
+        == 201
+    )
+    for name in ("steady", "victim", "failing"):
+        manager.wait_status(name, "running")
+    os.kill(_child_pid(manager, "victim"), signal.SIGKILL)
+    steady_before = len(lines(data / "steady.jsonl"))
+    wait_for(lambda: manager.stream("victim")["restarts"] >= 1, "the victim restarted")
+    manager.wait_status("victim", "running")
+    assert "killed by signal SIGKILL" in (manager.stream("victim")["last_error"] or "")
+    wait_for(lambda: len(lines(data / "steady.jsonl")) > steady_before + 20, "steady writing")
+    assert manager.stream("steady")["restarts"] == 0
+    # a processor failing on every message flags them; the stream itself keeps running
+    wait_for(lambda: manager.api("GET", "/streams/failing/metrics").json()["errors"] >= 5, "errors")
+    assert manager.stream("failing")["status"] == "running"
+    assert manager.stream("failing")["restarts"] == 0
+
+
+def _child_pid(manager: ManagerRun, stream_id: str) -> int:
+    """The pid of a stream's child process (from /proc: its command line names its config)."""
+    wanted = f"/streams/{stream_id}/{stream_id}.yaml"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        text = [part.decode(errors="replace") for part in cmdline]
+        if any(part.endswith(wanted) for part in text) and str(manager.home) in " ".join(text):
+            return int(entry.name)
+    raise AssertionError(f"no child process for {stream_id}")
+
+
+def test_a_killed_manager_comes_back_with_every_stream_in_its_desired_state(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    first = ManagerRun(home).start()
+    try:
+        for name in ("kept", "paused"):
+            reply = first.api(
+                "POST", "/streams", json={"id": name, "config": ticks(f"{name}.jsonl")}
+            )
+            assert reply.status_code == 201
+        first.wait_status("kept", "running")
+        first.api("POST", "/streams/paused/stop")
+        first.wait_status("paused", "stopped")
+        paused = len(lines(home / "data" / "paused.jsonl"))
+        out = home / "data" / "kept.jsonl"
+        wait_for(lambda: len(lines(out)) >= 20, "kept writing")
+        child = _child_pid(first, "kept")
+        first.kill()  # kill -9: no graceful stop of anything
+        wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), "the child gone")
+    finally:
+        first.client.close()
+    second = ManagerRun(home, port=first.port).start()
+    try:
+        assert second.wait_status("kept", "running")["desired"] == "running"
+        assert second.stream("paused")["status"] == "stopped"
+        written = len(lines(out))
+        wait_for(lambda: len(lines(out)) > written + 10, "kept writing again")
+        numbers = [doc["n"] for doc in lines(out)]
+        # resumed from its recovery state: the counter goes on, nothing is written twice
+        assert numbers == list(range(1, len(numbers) + 1))
+        assert len(lines(home / "data" / "paused.jsonl")) == paused
+    finally:
+        second.stop()
+        second.client.close()
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL, dropped afterwards."""
+    name = f"sf_manager_{uuid.uuid4().hex[:10]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_streams_persist_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    home = tmp_path / "home"
+    first = ManagerRun(home, "--db", postgres_url).start()
+    try:
+        reply = first.api("POST", "/streams", json={"id": "pg", "config": ticks("pg.jsonl")})
+        assert reply.status_code == 201, reply.text
+        first.api("PUT", "/streams/pg", json={"config": ticks("pg.jsonl", "b")})
+        first.wait_status("pg", "running")
+    finally:
+        first.stop()
+        first.client.close()
+    assert not (home / "manager.db").exists()
+    second = ManagerRun(home, "--db", postgres_url, port=first.port).start()
+    try:
+        stored = second.wait_status("pg", "running")
+        assert stored["version"] == 2 and '"b"' in stored["config_yaml"]
+    finally:
+        second.stop()
+        second.client.close()
