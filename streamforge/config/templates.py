@@ -266,12 +266,11 @@ class Template:
         config_field = self.spec().config
         problems: list[Problem] = []
         for test in self.tests:
-            where = f"template {self.name} test {test.name!r}"
             values, found = validate_value(
-                config_field, test.config, doc, (*test.path, "config"), where
+                config_field, test.config, doc, (*test.path, "config"), f"test {test.name!r}"
             )
             if found:
-                problems.extend(found)
+                problems.extend(Problem(p.location, _in_test(test.name, p.message)) for p in found)
                 continue
             at = doc.location(test.path)
             try:
@@ -282,7 +281,9 @@ class Template:
             if got != test.expected:
                 why = _difference(got, test.expected)
                 problems.append(
-                    Problem(doc.location((*test.path, "expected")), f"test {test.name!r}: {why}")
+                    Problem(
+                        doc.key_location((*test.path, "expected")), f"test {test.name!r}: {why}"
+                    )
                 )
                 continue
             _, found = validate_component(self.type, got, at)
@@ -602,6 +603,11 @@ def load_shipped_templates() -> list[Problem]:
 
 
 # -- messages -------------------------------------------------------------------------------
+
+
+def _in_test(name: str, message: str) -> str:
+    prefix = f"test {name!r}"
+    return message if message.startswith(prefix) else f"{prefix}: {message}"
 
 
 def _first_line(text: str) -> str:
