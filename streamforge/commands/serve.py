@@ -93,6 +93,7 @@ def main(args: argparse.Namespace) -> int:
     """Prepare the home, the database and the licence; load files; serve until stopped."""
     import uvicorn
 
+    from streamforge.config.templates import load_shipped_templates, load_templates
     from streamforge.connectors.http import parse_address
     from streamforge.license.settings import LicenseSettings
     from streamforge.license.state import build_state, install
@@ -104,7 +105,9 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.manager.service import Invalid, LicenceRefused, Manager
     from streamforge.manager.store import NotFound, StreamStore
     from streamforge.manager.supervisor import Supervisor
+    from streamforge.manager.trial import TrialRunner
     from streamforge.observability.logging import configure_logging
+    from streamforge.plugin.loading import load_builtins
 
     try:
         host, port = parse_address(args.address)
@@ -134,6 +137,12 @@ def main(args: argparse.Namespace) -> int:
         engine = open_database(args.db or sqlite_url(home))
     except Exception as exc:  # noqa: BLE001 - any database failure is one line
         return _error(f"cannot open the database: {exc}")
+    load_builtins()
+    problems = load_shipped_templates()
+    if any((home / "templates").glob("*.yaml")):
+        problems += load_templates([str(home / "templates" / "*.yaml")])
+    for problem in problems:
+        print(f"streamforge serve: {problem}", file=sys.stderr)
     store = StreamStore(engine, ConfigCipher(home / "config.key"))
     generated = ensure_admin_token(home, store)
     if generated is not None:
@@ -169,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
             manager.shutdown()
             return _error(f"{file}: {exc}")
     manager.boot()
-    app = create_app(manager)
+    app = create_app(manager, TrialRunner())
     try:
         uvicorn.run(
             app,

@@ -12,9 +12,18 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from streamforge.manager.auth import TokenCheck
+from streamforge.manager.catalog import Refused, add_catalog_routes
 from streamforge.manager.checks import lint_errors
-from streamforge.manager.service import ID_PATTERN, Invalid, LicenceRefused, Manager, StreamView
+from streamforge.manager.service import (
+    ID_PATTERN,
+    Invalid,
+    LicenceRefused,
+    Manager,
+    StreamView,
+    shown,
+)
 from streamforge.manager.store import Conflict, NotFound
+from streamforge.manager.trial import TrialRunner
 
 __all__ = ["create_app"]
 
@@ -127,7 +136,7 @@ def _detail(view: StreamView) -> StreamDetail:
     return StreamDetail(
         stream_id=view.stored.id,
         stream_name=view.stored.id,
-        config_yaml=view.stored.config_yaml,
+        config_yaml=shown(view.stored.config_yaml),
         status=view.status,
         desired=view.stored.desired,
         version=view.stored.version,
@@ -158,7 +167,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(manager: Manager) -> FastAPI:
+def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     """The manager's API over `manager`."""
     app = FastAPI(
         title="StreamForge manager",
@@ -179,6 +188,10 @@ def create_app(manager: Manager) -> FastAPI:
     @app.exception_handler(Invalid)
     async def invalid(_: Request, exc: Invalid) -> JSONResponse:
         return JSONResponse({"lint_errors": lint_errors(exc.problems)}, status_code=400)
+
+    @app.exception_handler(Refused)
+    async def refused_config(_: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse({"lint_errors": exc.errors}, status_code=400)
 
     @app.exception_handler(LicenceRefused)
     async def refused(_: Request, exc: LicenceRefused) -> JSONResponse:
@@ -285,6 +298,15 @@ def create_app(manager: Manager) -> FastAPI:
     for action in ("start", "stop", "restart"):
         _action_route(app, manager, action, secured)
 
+    add_catalog_routes(
+        app,
+        secured,
+        ERRORS,
+        manager.policy,
+        trials or TrialRunner(),
+        manager.supervisor.home / "templates",
+    )
+
     @app.get(f"{PREFIX}/streams/{{stream_id}}/metrics", dependencies=secured,
              tags=["streams"], responses=ERRORS)  # fmt: skip
     def stream_metrics(stream_id: str) -> StreamMetrics:
@@ -307,7 +329,7 @@ def create_app(manager: Manager) -> FastAPI:
                     version=v.version,
                     created_at=v.created_at.isoformat(),
                     created_by=v.created_by,
-                    config_yaml=v.config_yaml,
+                    config_yaml=shown(v.config_yaml),
                 )
                 for v in manager.store.versions(stream_id)
             ]

@@ -23,7 +23,14 @@ from streamforge.config.loader import load_stream, unrunnable
 from streamforge.config.model import ConfigError, Location, Problem, StreamConfig
 from streamforge.config.yamlpos import YamlDocument, load_yaml
 
-__all__ = ["CheckResult", "ConfigPolicy", "check_config", "config_text", "lint_errors"]
+__all__ = [
+    "CheckResult",
+    "ConfigPolicy",
+    "check_config",
+    "config_text",
+    "lint_errors",
+    "policy_problems",
+]
 
 _ENV_REF = re.compile(r"(?<!\$)\$\{([0-9A-Za-z_.]+)")
 _ENV_CALL = re.compile(r"\benv\(\s*(?:\"([^\"]*)\"|'([^']*)')?")
@@ -79,6 +86,14 @@ def _walk(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, .
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _walk(item, (*path, index))
+
+
+def policy_problems(text: str, policy: ConfigPolicy) -> list[Problem]:
+    """What the manager refuses in `text` (a config or a list of processors), at its place."""
+    doc = load_yaml(text, "config.yaml", environ=_AnyVariable())
+    if doc.data is None:
+        return []
+    return _policy_problems(doc, policy)
 
 
 def _policy_problems(doc: YamlDocument, policy: ConfigPolicy) -> list[Problem]:

@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from streamforge.config.dump import dump_yaml
 from streamforge.config.model import Problem
+from streamforge.config.secrets import REDACTED, redact_yaml, restore
 from streamforge.engine.instantiate import StreamBuilder
 from streamforge.manager.checks import CheckResult, ConfigPolicy, check_config, config_text
 from streamforge.manager.figures import RateWindow, fetch_metrics, merge_metrics, stream_figures
@@ -27,6 +31,7 @@ __all__ = [
     "LicenceRefused",
     "Manager",
     "StreamView",
+    "shown",
 ]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -62,6 +67,28 @@ class StreamView:
         return self.child.status
 
 
+def _keep_secrets(text: str, stored: StoredStream | None) -> str:
+    """`text` with each redaction placeholder replaced by the stored secret at its place."""
+    if REDACTED not in text:
+        return text
+    try:
+        new = yaml.safe_load(text)
+        old = yaml.safe_load(stored.config_yaml) if stored is not None else None
+    except yaml.YAMLError:
+        return text  # the check reports the YAML problem at its place
+    if not isinstance(new, dict):
+        return text
+    return dump_yaml(restore(new, old if isinstance(old, dict) else None))
+
+
+def shown(config_yaml: str) -> str:
+    """A stored config as the API shows it: secrets redacted."""
+    try:
+        return redact_yaml(config_yaml)
+    except yaml.YAMLError:
+        return config_yaml
+
+
 class Manager:
     """Streams stored in the database and run by the supervisor."""
 
@@ -84,9 +111,14 @@ class Manager:
         self._lock = threading.RLock()
 
     # -- checks -----------------------------------------------------------------------------
-    def check(self, stream_id: str, config: Any) -> tuple[str, CheckResult]:
-        """The config as YAML text and its check; raises Invalid or LicenceRefused."""
-        text = config_text(config)
+    def check(
+        self, stream_id: str, config: Any, stored: StoredStream | None = None
+    ) -> tuple[str, CheckResult]:
+        """The config as YAML text and its check; raises Invalid or LicenceRefused.
+
+        Secrets sent back as the redaction placeholder keep the value `stored` has there.
+        """
+        text = _keep_secrets(config_text(config), stored)
         result = check_config(
             stream_id, text, self.policy, decisions=self.decisions, staging=self.staging
         )
@@ -168,7 +200,7 @@ class Manager:
             current = self.store.get(stream_id)
             if expected_version is not None and current.version != expected_version:
                 raise Conflict(f"stream {stream_id!r} is at version {current.version}")
-            text, result = self.check(stream_id, config)
+            text, result = self.check(stream_id, config, current)
             stored = self.store.replace(stream_id, text, expected_version=current.version, by=by)
             self._remember_labels(stream_id, result)
             return self._apply(stored)

@@ -82,8 +82,10 @@ class StreamProcess:
         data_root: Path,
         env: dict[str, str],
         memory_limit_mb: int | None = None,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         self.stream_id = stream_id
+        self.extra_args = extra_args
         self.config_yaml = config_yaml
         self.workdir = workdir
         self.data_root = data_root
@@ -174,7 +176,7 @@ class StreamProcess:
             config = self._child_config(port)
             args = [
                 sys.executable, "-m", "streamforge", "run",
-                "--recovery-dir", str(self.workdir / "recovery"), str(config),
+                "--recovery-dir", str(self.workdir / "recovery"), *self.extra_args, str(config),
             ]  # fmt: skip
             try:
                 proc = subprocess.Popen(
@@ -294,6 +296,13 @@ class Supervisor:
         self._streams: dict[str, StreamProcess] = {}
         self._lock = threading.Lock()
 
+    def child_args(self) -> tuple[str, ...]:
+        """`run` options every child gets: the templates added through the API."""
+        templates = self.home / "templates"
+        if templates.is_dir() and any(templates.glob("*.yaml")):
+            return ("--templates", str(templates / "*.yaml"))
+        return ()
+
     def workdir(self, stream_id: str) -> Path:
         return self.home / "streams" / stream_id
 
@@ -306,7 +315,7 @@ class Supervisor:
         self.remove(stream_id)
         proc = StreamProcess(
             stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,
-            env=self.env, memory_limit_mb=self.memory_limit_mb,
+            env=self.env, memory_limit_mb=self.memory_limit_mb, extra_args=self.child_args(),
         )  # fmt: skip
         with self._lock:
             self._streams[stream_id] = proc
@@ -318,7 +327,7 @@ class Supervisor:
         self.remove(stream_id)
         proc = StreamProcess(
             stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,
-            env=self.env, memory_limit_mb=self.memory_limit_mb,
+            env=self.env, memory_limit_mb=self.memory_limit_mb, extra_args=self.child_args(),
         )  # fmt: skip
         with self._lock:
             self._streams[stream_id] = proc

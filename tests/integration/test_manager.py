@@ -284,3 +284,126 @@ def test_streams_persist_in_postgresql(tmp_path: Path, postgres_url: str) -> Non
     finally:
         second.stop()
         second.client.close()
+
+
+SECRET_CONFIG = """
+input:
+  generate: { interval: 1s, mapping: 'root = {"n": counter()}' }
+output:
+  http_client:
+    url: http://127.0.0.1:9/ingest
+    basic_auth: { enabled: true, username: plant, password: s3cret-pa55 }
+"""
+
+
+def test_secrets_are_redacted_when_shown_kept_when_sent_back_and_encrypted_at_rest(
+    manager: ManagerRun,
+) -> None:
+    created = manager.api("POST", "/streams", json={"id": "guarded", "config": SECRET_CONFIG})
+    assert created.status_code == 201, created.text
+    shown = created.json()["config_yaml"]
+    assert "s3cret-pa55" not in shown and "!!!SECRET_SCRUBBED!!!" in shown
+    assert "s3cret-pa55" not in manager.stream("guarded")["config_yaml"]
+    # the shown config, edited and sent back, keeps the stored password
+    edited = shown.replace("/ingest", "/v2/ingest")
+    replaced = manager.api("PUT", "/streams/guarded", json={"config": edited})
+    assert replaced.status_code == 200, replaced.text
+    versions = manager.api("GET", "/streams/guarded/versions").json()["versions"]
+    assert all("s3cret-pa55" not in v["config_yaml"] for v in versions)
+    child_config = manager.home / "streams" / "guarded" / "guarded.yaml"
+    wait_for(lambda: "/v2/ingest" in child_config.read_text(), "the new config running")
+    assert "s3cret-pa55" in child_config.read_text()
+    assert b"s3cret-pa55" not in (manager.home / "manager.db").read_bytes()
+    # a placeholder where nothing is stored is refused, naming the field
+    fresh = manager.api("POST", "/streams", json={"id": "fresh", "config": shown})
+    assert fresh.status_code == 400 and "basic_auth.password" in fresh.text
+
+
+def test_processors_are_listed_described_and_tried_on_sample_messages(
+    manager: ManagerRun,
+) -> None:
+    names = [p["name"] for p in manager.api("GET", "/processors").json()["processors"]]
+    assert {"mapping", "window", "validate"} <= set(names)
+    mapping = manager.api("GET", "/processors/mapping").json()
+    assert mapping["json_schema"]["type"] in ("string", "object")
+    assert manager.api("GET", "/processors/nothing").status_code == 404
+
+    trial = {
+        "processors": "- mapping: |\n    root.value = this.value * 2\n    root.site = @site\n",
+        "messages": [
+            {"content": '{"value": 21}', "metadata": {"site": "berlin"}},
+            {"content": "not json"},
+        ],
+    }
+    answer = manager.api("POST", "/processors/test", json=trial)
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["results"]
+    assert json.loads(first["outputs"][0]["content"]) == {"value": 42, "site": "berlin"}
+    assert first["outputs"][0]["error"] is None and first["took_ms"] >= 0
+    assert second["outputs"][0]["error"]  # flagged, not dropped
+
+    typo = manager.api(
+        "POST", "/processors/test",
+        json={"processors": "- mappin: 'root = this'\n", "messages": [{"content": "{}"}]},
+    )  # fmt: skip
+    assert typo.status_code == 400
+    assert typo.json()["lint_errors"][0]["line"] == 1
+    secret = manager.api(
+        "POST", "/processors/test",
+        json={"processors": [{"mapping": 'root = env("STREAMFORGE_ADMIN_TOKEN")'}],
+              "messages": [{"content": "{}"}]},
+    )  # fmt: skip
+    assert secret.status_code == 400 and "env(" in secret.text
+    endless = manager.api(
+        "POST",
+        "/processors/test",
+        json={
+            "processors": [
+                {"mapping": "root = range(0, 10000).map_each(i -> range(0, 10000).sum())"}
+            ],
+            "messages": [{"content": "{}"}],
+        },
+    )
+    assert endless.status_code == 422 and "did not finish within" in endless.text
+    again = manager.api("POST", "/processors/test", json=trial)  # a new worker took over
+    assert again.status_code == 200
+
+
+TEMPLATE = """
+name: add_site
+type: processor
+summary: Adds the site a reading came from.
+fields:
+  - name: site
+    type: string
+mapping: |
+  root.mapping = "root = this\\nroot.site = \\"%s\\"".format(this.site)
+"""
+
+
+def test_a_template_added_over_the_api_is_listed_and_usable_in_streams(
+    manager: ManagerRun,
+) -> None:
+    shipped = [t["name"] for t in manager.api("GET", "/templates").json()["templates"]]
+    assert "td_modbus" in shipped
+    added = manager.api("POST", "/templates", json={"template": TEMPLATE})
+    assert added.status_code == 201, added.text
+    assert added.json()["fields"][0]["name"] == "site"
+    assert manager.api("GET", "/templates/add_site").json()["type"] == "processor"
+    bad = manager.api("POST", "/templates", json={"template": "name: x\ntype: gadget\n"})
+    assert bad.status_code == 400 and bad.json()["lint_errors"]
+
+    config = """
+input:
+  generate: { interval: 20ms, mapping: 'root = {"n": counter()}' }
+pipeline:
+  processors:
+    - add_site: { site: berlin }
+output:
+  file: { path: sited.jsonl }
+"""
+    created = manager.api("POST", "/streams", json={"id": "sited", "config": config})
+    assert created.status_code == 201, created.text
+    out = manager.home / "data" / "sited.jsonl"
+    wait_for(lambda: len(lines(out)) >= 3, "the templated stream writing")
+    assert lines(out)[0]["site"] == "berlin"
