@@ -12,8 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from streamforge.manager.auth import TokenCheck
+from streamforge.manager.benthos_api import add_benthos_routes, benthos_lint
 from streamforge.manager.catalog import Refused, add_catalog_routes
-from streamforge.manager.checks import lint_errors
 from streamforge.manager.service import (
     ID_PATTERN,
     Invalid,
@@ -113,6 +113,7 @@ class LintError(BaseModel):
 
 class LintErrors(BaseModel):
     lint_errors: list[LintError]
+    linting_errors: list[str] = Field(description="The same, as Benthos writes them")
 
 
 class Detail(BaseModel):
@@ -187,7 +188,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.exception_handler(Invalid)
     async def invalid(_: Request, exc: Invalid) -> JSONResponse:
-        return JSONResponse({"lint_errors": lint_errors(exc.problems)}, status_code=400)
+        return benthos_lint(exc)
 
     @app.exception_handler(Refused)
     async def refused_config(_: Request, exc: Refused) -> JSONResponse:
@@ -298,6 +299,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     for action in ("start", "stop", "restart"):
         _action_route(app, manager, action, secured)
 
+    add_benthos_routes(app, manager, secured)
     add_catalog_routes(
         app,
         secured,

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import yaml
 from peers.manager import ManagerRun, wait_for
 
 TICKS = """
@@ -407,3 +408,38 @@ output:
     out = manager.home / "data" / "sited.jsonl"
     wait_for(lambda: len(lines(out)) >= 3, "the templated stream writing")
     assert lines(out)[0]["site"] == "berlin"
+
+
+def test_benthos_streams_mode_paths_work_over_the_same_store(manager: ManagerRun) -> None:
+    c = manager.client
+    yaml_body = ticks("benthos.jsonl", "yaml").encode()
+    assert c.post("/streams/viayaml", content=yaml_body).status_code == 200
+    assert c.post("/streams/viayaml", content=yaml_body).status_code == 400  # exists
+    listed = manager.api("GET", "/streams").json()["streams"]
+    assert [s["id"] for s in listed] == ["viayaml"]  # the same store as /wot/binding
+    manager.wait_status("viayaml", "running")
+    status = c.get("/streams").json()
+    assert status["viayaml"]["active"] is True and status["viayaml"]["uptime_str"].endswith("s")
+    read = c.get("/streams/viayaml").json()
+    assert read["config"]["input"]["generate"]["interval"] == "20ms"
+
+    patched = c.patch("/streams/viayaml", content=b"input:\n  generate:\n    interval: 50ms\n")
+    assert patched.status_code == 200, patched.text
+    assert c.get("/streams/viayaml").json()["config"]["input"]["generate"]["interval"] == "50ms"
+    assert manager.stream("viayaml")["version"] == 2
+
+    broken = c.put("/streams/viayaml", content=b"input:\n  nothing: {}\noutput:\n  drop: {}\n")
+    assert broken.status_code == 400
+    assert broken.json()["linting_errors"][0].startswith("line 2:")
+    wait_for(lambda: c.get("/streams/viayaml/stats").json()["output"]["sent"] > 0, "stats")
+
+    # POST /streams sets the whole collection: viayaml goes, two others come
+    whole = {
+        "left": yaml.safe_load(ticks("left.jsonl")),
+        "right": yaml.safe_load(ticks("right.jsonl")),
+    }
+    assert c.post("/streams", json=whole).status_code == 200
+    assert sorted(c.get("/streams").json()) == ["left", "right"]
+    assert c.delete("/streams/left").status_code == 200
+    assert sorted(c.get("/streams").json()) == ["right"]
+    assert httpx.get(f"{manager.url}/streams").status_code == 401
