@@ -586,3 +586,44 @@ def test_run_refuses_templates_that_do_not_load(tmp_path: Path) -> None:
     result = _cli("run", "-t", "bad.yaml", "cfg.yaml", cwd=tmp_path)
     assert result.returncode == 1
     assert 'bad.yaml:1:1: template: missing required field "mapping"' in result.stderr
+
+
+def test_config_unit_tests_run_through_templates(
+    templates: Callable[..., Path], write: Callable[..., Path], tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    templates(TAGGER, "tagger.yaml")
+    write("""
+        pipeline:
+          processors:
+            - tt_tagger: { field: site, value: lyon }
+        tests:
+          - name: tags the site
+            target_processors: /pipeline/processors
+            input_batch:
+              - content: '{"n": 1}'
+            output_batches:
+              - - json_equals: { n: 1, site: lyon }
+    """, "tagged.yaml")  # fmt: skip
+    pattern = str(tmp_path / "templates" / "*.yaml")
+    assert cli_main(["test", "-t", pattern, str(tmp_path / "tagged.yaml")]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+
+
+def test_a_template_config_built_directly_expands_first() -> None:
+    from streamforge.config.model import ComponentConfig, Location, StreamConfig
+    from streamforge.engine.instantiate import BuildError, StreamBuilder
+
+    assert load_shipped_templates() == []
+    at = Location("api.yaml", 3, 5)
+    log = ComponentConfig("processor", "log_message", {"message": "hi", "level": "INFO",
+                          "with_metadata": False}, "pipeline.processors.0", at)  # fmt: skip
+    stream = StreamConfig("s", Path("api.yaml"), ComponentConfig("input", "stdin", {}, "input", at),
+                          [log], ComponentConfig("output", "drop", {}, "output", at))  # fmt: skip
+    builder = StreamBuilder(stream)
+    assert type(builder.build_processor(log)).__name__ == "LogProcessor"
+    log.conf = {**log.conf, "level": "LOUD"}
+    with pytest.raises(BuildError) as err:
+        builder.build_processor(log)
+    where = "api.yaml:3:5: processor 'log_message' (pipeline.processors.0)"
+    assert str(err.value).startswith(where)
+    assert "the mapping of template 'log_message' gave an invalid processor" in str(err.value)
