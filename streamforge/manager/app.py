@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from streamforge.manager.auth import TokenCheck
-from streamforge.manager.benthos_api import add_benthos_routes, benthos_lint
+from streamforge.manager.benthos_api import add_benthos_routes, benthos_lint, lint_answer
 from streamforge.manager.catalog import Refused, add_catalog_routes
 from streamforge.manager.service import (
     ID_PATTERN,
@@ -112,12 +112,13 @@ class LintError(BaseModel):
 
 
 class LintErrors(BaseModel):
+    detail: str = Field(description="The problems in a line")
     lint_errors: list[LintError]
     linting_errors: list[str] = Field(description="The same, as Benthos writes them")
 
 
 class Detail(BaseModel):
-    detail: str
+    detail: str = Field(description="What was wrong, for a person to read")
 
 
 def _summary(view: StreamView) -> StreamSummary:
@@ -159,13 +160,30 @@ def _version_of(etag: str | None) -> int | None:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": LintErrors, "description": "The config has problems"},
+    400: {
+        "model": LintErrors | Detail,
+        "description": "The config has problems (each at its line and column), or a value such "
+        "as a stream id is not allowed",
+    },
     401: {"model": Detail, "description": "No or a wrong bearer token"},
     402: {"model": Detail, "description": "The licence does not allow it"},
     404: {"model": Detail, "description": "No such stream"},
     409: {"model": Detail, "description": "The id exists already"},
     412: {"model": Detail, "description": "The ETag is stale"},
+    422: {
+        "model": Detail,
+        "description": "The request does not have the documented shape (a missing or mistyped "
+        "field, a value out of range, a body that is not JSON)",
+    },
 }
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The documented error answers of an authenticated operation: 401, 422 and `codes`."""
+    return {code: ERRORS[code] for code in sorted({401, 422, *codes})}
+
+
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
@@ -192,7 +210,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.exception_handler(Refused)
     async def refused_config(_: Request, exc: Refused) -> JSONResponse:
-        return JSONResponse({"lint_errors": exc.errors}, status_code=400)
+        return lint_answer(exc.errors)
 
     @app.exception_handler(LicenceRefused)
     async def refused(_: Request, exc: LicenceRefused) -> JSONResponse:
@@ -223,7 +241,10 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     def live() -> str:
         return "OK\n"
 
-    @app.get("/ready", response_class=PlainTextResponse, tags=["health"])
+    not_ready = {"description": "A stream that should run does not", **TEXT}
+
+    @app.get("/ready", response_class=PlainTextResponse, tags=["health"],
+             responses={503: not_ready})  # fmt: skip
     def ready(response: Response) -> str:
         lines = manager.not_ready()
         if lines:
@@ -231,12 +252,14 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
             return "not ready:\n" + "".join(f"{line}\n" for line in lines)
         return "OK\n"
 
-    @app.get("/metrics", dependencies=secured, tags=["health"], responses=ERRORS)
+    @app.get("/metrics", dependencies=secured, tags=["health"], response_class=PlainTextResponse,
+             responses={200: {"description": "Every running stream's metrics, merged", **TEXT},
+                        **errors()})  # fmt: skip
     def metrics() -> Response:
-        return Response(manager.metrics_text(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(manager.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     # -- streams --------------------------------------------------------------------------------
-    @app.get(f"{PREFIX}/streams", dependencies=secured, tags=["streams"], responses=ERRORS)
+    @app.get(f"{PREFIX}/streams", dependencies=secured, tags=["streams"], responses=errors())
     def list_streams(
         limit: int = Query(100, ge=1, le=1000),
         cursor: str | None = None,
@@ -251,7 +274,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.post(
         f"{PREFIX}/streams", status_code=201, dependencies=secured, tags=["streams"],
-        responses=ERRORS,
+        responses=errors(400, 402, 409),
     )  # fmt: skip
     def create_stream(body: StreamCreate, response: Response) -> StreamDetail:
         view = manager.create(body.id, body.config)
@@ -260,7 +283,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         return _detail(view)
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
-             responses=ERRORS)  # fmt: skip
+             responses=errors(400, 404))  # fmt: skip
     def get_stream(stream_id: str, response: Response) -> StreamDetail:
         _check_id(stream_id)
         view = manager.view(stream_id)
@@ -268,7 +291,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         return _detail(view)
 
     @app.put(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
-             responses=ERRORS)  # fmt: skip
+             responses=errors(400, 402, 404, 409, 412))  # fmt: skip
     def replace_stream(stream_id: str, body: StreamReplace, request: Request,
                        response: Response) -> StreamDetail:  # fmt: skip
         _check_id(stream_id)
@@ -290,7 +313,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         )
 
     @app.delete(f"{PREFIX}/streams/{{stream_id}}", status_code=204, dependencies=secured,
-                tags=["streams"], responses=ERRORS)  # fmt: skip
+                tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def delete_stream(stream_id: str, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
         _check_id(stream_id)
         manager.delete(stream_id, timeout)
@@ -299,7 +322,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     for action in ("start", "stop", "restart"):
         _action_route(app, manager, action, secured)
 
-    add_benthos_routes(app, manager, secured)
+    add_benthos_routes(app, manager, secured, ERRORS)
     add_catalog_routes(
         app,
         secured,
@@ -310,19 +333,19 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     )
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/metrics", dependencies=secured,
-             tags=["streams"], responses=ERRORS)  # fmt: skip
+             tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def stream_metrics(stream_id: str) -> StreamMetrics:
         _check_id(stream_id)
         return StreamMetrics(**manager.figures(stream_id))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/logs", dependencies=secured, tags=["streams"],
-             responses=ERRORS)  # fmt: skip
+             responses=errors(400, 404))  # fmt: skip
     def stream_logs(stream_id: str, limit: int = Query(100, ge=0, le=500)) -> StreamLogs:
         _check_id(stream_id)
         return StreamLogs(lines=manager.logs(stream_id, limit))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/versions", dependencies=secured,
-             tags=["streams"], responses=ERRORS)  # fmt: skip
+             tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def stream_versions(stream_id: str) -> VersionList:
         _check_id(stream_id)
         return VersionList(
@@ -338,10 +361,15 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         )
 
     @app.post(f"{PREFIX}/streams/{{stream_id}}/versions/{{version}}/restore",
-              dependencies=secured, tags=["streams"], responses=ERRORS)  # fmt: skip
+              dependencies=secured, tags=["streams"],
+              responses=errors(400, 402, 404, 409))  # fmt: skip
     def restore_version(stream_id: str, version: int, response: Response) -> StreamDetail:
         _check_id(stream_id)
-        view = manager.restore(stream_id, version)
+        manager.store.get(stream_id)  # 404 names the stream when there is none
+        try:
+            view = manager.restore(stream_id, version)
+        except NotFound:
+            raise HTTPException(404, f"stream {stream_id!r} has no version {version}") from None
         response.headers["ETag"] = view.stored.etag
         return _detail(view)
 
@@ -371,7 +399,7 @@ def _action_route(app: FastAPI, manager: Manager, action: str, secured: list[Any
         f"{PREFIX}/streams/{{stream_id}}/{action}",
         dependencies=secured,
         tags=["streams"],
-        responses=ERRORS,
+        responses=errors(400, 402, 404),
         name=f"{action}_stream",
         summary=f"{action.capitalize()} a stream (its desired state is stored)",
     )(act)

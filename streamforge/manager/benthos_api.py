@@ -8,17 +8,78 @@ column, message). The bearer token is needed here too.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamforge.manager.checks import config_text, lint_errors
 from streamforge.manager.service import ID_PATTERN, Invalid, Manager, StreamView, shown
 from streamforge.manager.store import NotFound
 
-__all__ = ["add_benthos_routes", "benthos_lint"]
+__all__ = ["add_benthos_routes", "benthos_lint", "lint_answer"]
+
+TAGS: list[str | Enum] = ["benthos streams mode"]
+
+
+class StreamStatus(BaseModel):
+    active: bool = Field(description="True while the stream runs")
+    uptime: float = Field(description="Seconds since the stream's process started")
+    uptime_str: str = Field(description="The uptime as a Go duration (1h2m3.5s)")
+
+
+class StreamRead(StreamStatus):
+    config: Any = Field(description="The stream's config, secrets redacted")
+
+
+class InputStats(BaseModel):
+    received: float
+
+
+class OutputStats(BaseModel):
+    sent: float
+
+
+class StreamStats(BaseModel):
+    input: InputStats
+    output: OutputStats
+    errors: float
+    rate_1m: float = Field(description="Messages received per second over the last minute")
+    latency_ms: dict[str, float | None] = Field(description="p50, p90 and p99 in milliseconds")
+    uptime: float
+
+
+class Done(BaseModel):
+    """An empty object: the change is stored (and applied to the running stream)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _config_body(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI request body read by hand: the same object as JSON or as YAML."""
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/yaml": {"schema": schema},
+            },
+        }
+    }
+
+
+CONFIG_BODY = _config_body(
+    "The stream config (input, pipeline, output, resources) as JSON or YAML",
+    {"type": "object", "additionalProperties": True},
+)
+EVERY_CONFIG_BODY = _config_body(
+    "Every stream the manager should run: stream ids mapped to their configs",
+    {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": True}},
+)
 
 
 def _uptime_str(seconds: float) -> str:
@@ -63,11 +124,15 @@ def _merge(base: Any, patch: Any) -> Any:
     return out
 
 
-def benthos_lint(exc: Invalid) -> JSONResponse:
-    """A 400 with `lint_errors` (line, column, message) and Benthos' `linting_errors`."""
-    errors = lint_errors(exc.problems)
+def lint_answer(errors: list[dict[str, Any]]) -> JSONResponse:
+    """A 400 with `lint_errors` (line, column, message), Benthos' `linting_errors` and a
+    one-line `detail`."""
+    count = len(errors)
+    first = f": line {errors[0]['line']}: {errors[0]['message']}" if errors else ""
+    more = f" (and {count - 1} more)" if count > 1 else ""
     return JSONResponse(
         {
+            "detail": f"the config has {count} problem{'s' if count != 1 else ''}{first}{more}",
             "linting_errors": [f"line {e['line']}: {e['message']}" for e in errors],
             "lint_errors": errors,
         },
@@ -75,8 +140,21 @@ def benthos_lint(exc: Invalid) -> JSONResponse:
     )
 
 
-def add_benthos_routes(app: FastAPI, manager: Manager, secured: list[Any]) -> None:
-    """Register the streams-mode routes on `app`."""
+def benthos_lint(exc: Invalid) -> JSONResponse:
+    """The 400 answering a config that does not check."""
+    return lint_answer(lint_errors(exc.problems))
+
+
+def add_benthos_routes(
+    app: FastAPI,
+    manager: Manager,
+    secured: list[Any],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """Register the streams-mode routes on `app`; `responses` documents the error answers."""
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return {code: responses[code] for code in (400, 401, 422, *codes)}
 
     def check_id(stream_id: str) -> None:
         if not ID_PATTERN.match(stream_id):
@@ -92,12 +170,13 @@ def add_benthos_routes(app: FastAPI, manager: Manager, secured: list[Any]) -> No
             ids += [s.id for s in page]
             after = page[-1].id
 
-    @app.get("/streams", dependencies=secured, tags=["benthos streams mode"])
-    def streams_map() -> dict[str, Any]:
-        return {view.stored.id: _status(view) for view in _all(manager)}
+    @app.get("/streams", dependencies=secured, tags=TAGS, responses=errors())
+    def streams_map() -> dict[str, StreamStatus]:
+        return {view.stored.id: StreamStatus(**_status(view)) for view in _all(manager)}
 
-    @app.post("/streams", dependencies=secured, tags=["benthos streams mode"])
-    async def replace_all(request: Request) -> JSONResponse:
+    @app.post("/streams", dependencies=secured, tags=TAGS, responses=errors(402),
+              openapi_extra=EVERY_CONFIG_BODY)  # fmt: skip
+    async def replace_all(request: Request) -> Done:
         wanted = await _body(request)
         if not isinstance(wanted, dict):
             raise ValueError("the body must map stream ids to configs")
@@ -116,63 +195,71 @@ def add_benthos_routes(app: FastAPI, manager: Manager, secured: list[Any]) -> No
                 continue
             if stored.config_yaml != config_text(config):
                 manager.replace(sid, config)
-        return JSONResponse({})
+        return Done()
 
-    @app.post("/streams/{stream_id}", dependencies=secured, tags=["benthos streams mode"])
-    async def create_one(stream_id: str, request: Request) -> JSONResponse:
+    @app.post("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(402),
+              openapi_extra=CONFIG_BODY)  # fmt: skip
+    async def create_one(stream_id: str, request: Request) -> Done:
+        """Create a stream; 400 when the id is taken (as Benthos answers)."""
         check_id(stream_id)
         try:
             manager.store.get(stream_id)
         except NotFound:
             manager.create(stream_id, await _body(request))
-            return JSONResponse({})
+            return Done()
         raise ValueError(f"stream {stream_id!r} already exists")
 
-    @app.get("/streams/{stream_id}", dependencies=secured, tags=["benthos streams mode"])
-    def read_one(stream_id: str) -> dict[str, Any]:
+    @app.get("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(404))
+    def read_one(stream_id: str) -> StreamRead:
         check_id(stream_id)
         view = manager.view(stream_id)
-        return {**_status(view), "config": yaml.safe_load(shown(view.stored.config_yaml))}
+        config = yaml.safe_load(shown(view.stored.config_yaml))
+        return StreamRead(**_status(view), config=config)
 
-    @app.put("/streams/{stream_id}", dependencies=secured, tags=["benthos streams mode"])
-    async def update_one(stream_id: str, request: Request) -> JSONResponse:
+    @app.put("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(402),
+             openapi_extra=CONFIG_BODY)  # fmt: skip
+    async def update_one(stream_id: str, request: Request) -> Done:
+        """Replace a stream's config, or create the stream."""
         check_id(stream_id)
         config = await _body(request)
         try:
             manager.store.get(stream_id)
         except NotFound:
             manager.create(stream_id, config)
-            return JSONResponse({})
+            return Done()
         manager.replace(stream_id, config)
-        return JSONResponse({})
+        return Done()
 
-    @app.patch("/streams/{stream_id}", dependencies=secured, tags=["benthos streams mode"])
-    async def patch_one(stream_id: str, request: Request) -> JSONResponse:
+    @app.patch("/streams/{stream_id}", dependencies=secured, tags=TAGS,
+               responses=errors(402, 404), openapi_extra=CONFIG_BODY)  # fmt: skip
+    async def patch_one(stream_id: str, request: Request) -> Done:
+        """Merge the body into the stream's config (JSON merge patch: null removes a key)."""
         check_id(stream_id)
         stored = manager.store.get(stream_id)
         patched = _merge(yaml.safe_load(stored.config_yaml), await _body(request))
         manager.replace(stream_id, patched)
-        return JSONResponse({})
+        return Done()
 
-    @app.delete("/streams/{stream_id}", dependencies=secured, tags=["benthos streams mode"])
-    def delete_one(stream_id: str) -> JSONResponse:
+    @app.delete("/streams/{stream_id}", dependencies=secured, tags=TAGS,
+                responses=errors(404))  # fmt: skip
+    def delete_one(stream_id: str) -> Done:
         check_id(stream_id)
         manager.delete(stream_id)
-        return JSONResponse({})
+        return Done()
 
-    @app.get("/streams/{stream_id}/stats", dependencies=secured,
-             tags=["benthos streams mode"])  # fmt: skip
-    def stats(stream_id: str) -> dict[str, Any]:
+    @app.get("/streams/{stream_id}/stats", dependencies=secured, tags=TAGS,
+             responses=errors(404))  # fmt: skip
+    def stats(stream_id: str) -> StreamStats:
         check_id(stream_id)
         figures = manager.figures(stream_id)
-        return {
-            "input": {"received": figures["received"]},
-            "output": {"sent": figures["sent"]},
-            "errors": figures["errors"],
-            "rate_1m": figures["rate_1m"],
-            "latency_ms": figures["latency_ms"],
-            "uptime": figures["uptime_s"],
-        }
+        return StreamStats(
+            input=InputStats(received=figures["received"]),
+            output=OutputStats(sent=figures["sent"]),
+            errors=figures["errors"],
+            rate_1m=figures["rate_1m"],
+            latency_ms=figures["latency_ms"],
+            uptime=figures["uptime_s"],
+        )
 
 
 def _all(manager: Manager) -> list[StreamView]:

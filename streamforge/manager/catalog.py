@@ -141,10 +141,15 @@ def add_catalog_routes(
     trials: TrialRunner,
     templates_dir: Path,
 ) -> None:
-    """Register the catalog's routes on `app`."""
+    """Register the catalog's routes on `app`; `responses` documents the error answers."""
+
+    def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+        return {code: responses[code] for code in sorted({401, 422, *codes})}
+
+    missing = {"description": "No such processor or template"}
 
     @app.get(f"{PREFIX}/processors", dependencies=secured, tags=["processors"],
-             responses=responses)  # fmt: skip
+             responses=errors())  # fmt: skip
     def list_processors() -> ProcessorList:
         return ProcessorList(
             processors=[
@@ -154,7 +159,7 @@ def add_catalog_routes(
         )
 
     @app.get(f"{PREFIX}/processors/{{name}}", dependencies=secured, tags=["processors"],
-             responses=responses)  # fmt: skip
+             responses={**errors(404), 404: {**responses[404], **missing}})  # fmt: skip
     def get_processor(name: str) -> ProcessorDetail:
         spec = registry.get("processor", name)
         if spec is None:
@@ -171,7 +176,7 @@ def add_catalog_routes(
         )
 
     @app.post(f"{PREFIX}/processors/test", dependencies=secured, tags=["processors"],
-              responses=responses)  # fmt: skip
+              responses=errors(400))  # fmt: skip
     def try_processors(body: TrialRequest) -> TrialAnswer:
         raw = body.processors if isinstance(body.processors, str) else None
         if raw is not None:
@@ -196,12 +201,12 @@ def add_catalog_routes(
         return TrialAnswer(**answer)
 
     @app.get(f"{PREFIX}/templates", dependencies=secured, tags=["templates"],
-             responses=responses)  # fmt: skip
+             responses=errors())  # fmt: skip
     def list_templates() -> TemplateList:
         return TemplateList(templates=[_template_info(s) for s in _templates()])
 
     @app.get(f"{PREFIX}/templates/{{name}}", dependencies=secured, tags=["templates"],
-             responses=responses)  # fmt: skip
+             responses={**errors(404), 404: {**responses[404], **missing}})  # fmt: skip
     def get_template(name: str) -> TemplateInfo:
         for spec in _templates():
             if spec.name == name:
@@ -209,7 +214,7 @@ def add_catalog_routes(
         raise HTTPException(404, f"no template {name!r}")
 
     @app.post(f"{PREFIX}/templates", status_code=201, dependencies=secured,
-              tags=["templates"], responses=responses)  # fmt: skip
+              tags=["templates"], responses=errors(400))  # fmt: skip
     def create_template(body: TemplateCreate, response: Response) -> TemplateInfo:
         doc = load_yaml(body.template, "template.yaml")
         template, problems = parse_template(doc)
