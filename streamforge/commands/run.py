@@ -80,6 +80,14 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="serve /metrics, /ready and /health/live here instead of the config's http.address, "
         "even when the config has http.enabled: false; 'off' (or 'none') serves nothing",
     )
+    parser.add_argument(
+        "--heartbeat-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="touch PATH every second unless a read, processing or write call has been "
+        "running for more than 5s, so a supervisor can tell a stuck stream from an idle one",
+    )
     add_plugins_option(parser)
     add_templates_option(parser)
     return parser
@@ -195,6 +203,10 @@ def main(args: argparse.Namespace) -> int:
     if watch is None:
         return 1
 
+    if args.heartbeat_file is not None:
+        from streamforge.observability.heartbeat import set_heartbeat_file
+
+        set_heartbeat_file(str(args.heartbeat_file))
     options = RunOptions(
         workers=args.workers,
         process_id=args.process_id,

@@ -64,6 +64,13 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--memory-limit", type=int, default=None, metavar="MB", help="per stream process"
     )
+    parser.add_argument(
+        "--hang-timeout",
+        default="60s",
+        metavar="DURATION",
+        help="a stream whose dataflow is stuck this long is killed and restarted (default 60s; "
+        "0 turns it off)",
+    )
     parser.add_argument("--license", type=Path, default=None, help="the licence file (a JWT)")
     parser.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this cert")
     parser.add_argument("--tls-key", type=Path, default=None, help="... and this key")
@@ -95,6 +102,7 @@ def main(args: argparse.Namespace) -> int:
 
     from streamforge.config.templates import load_shipped_templates, load_templates
     from streamforge.connectors.http import parse_address
+    from streamforge.durations import DurationError, parse_duration
     from streamforge.license.settings import LicenseSettings
     from streamforge.license.state import build_state, install
     from streamforge.manager.app import create_app
@@ -113,6 +121,10 @@ def main(args: argparse.Namespace) -> int:
         host, port = parse_address(args.address)
     except ValueError as exc:
         return _error(str(exc))
+    try:
+        hang_timeout = parse_duration(args.hang_timeout)
+    except DurationError as exc:
+        return _error(f"--hang-timeout: {exc}")
     if (args.tls_cert is None) != (args.tls_key is None):
         return _error("--tls-cert and --tls-key go together")
     if not _loopback(host) and args.tls_cert is None and not args.insecure:
@@ -148,7 +160,9 @@ def main(args: argparse.Namespace) -> int:
     if generated is not None:
         print(f"streamforge serve: admin token written to {generated}", file=sys.stderr)
     policy = ConfigPolicy(data_root, env_allow, tuple(Path(p).resolve() for p in args.allow_path))
-    supervisor = Supervisor(home, data_root, env_allow, args.memory_limit)
+    supervisor = Supervisor(
+        home, data_root, env_allow, args.memory_limit, hang_timeout=hang_timeout or None
+    )
     manager = Manager(
         store, supervisor, policy, decisions=state.decisions, staging=home / "staging"
     )

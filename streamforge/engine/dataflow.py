@@ -35,6 +35,7 @@ from streamforge.engine.keyed import (
 from streamforge.engine.sinks import OutputSink, ResumableOutputSink
 from streamforge.engine.sources import InputSource, Item
 from streamforge.message import Message
+from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin import Input, Output, Processor
@@ -137,19 +138,23 @@ class FusedStage:
         state = self._by_thread.get(threading.get_ident())
         chain, observer = state if state is not None else self._new_chain()
         out: list[Item] = []
-        for batch in items:
-            if not batch:
-                continue
-            ack = batch.ack if type(batch) is AckBatch else None
-            observer.start(batch)
-            result = chain.process_batch(batch)
-            if ack is None:
-                if result:
-                    out.append(result)
-            elif result:
-                out.append(AckBatch(result, ack))
-            else:
-                ack(None)  # every message was dropped: the stream is done with the batch
+        busy()
+        try:
+            for batch in items:
+                if not batch:
+                    continue
+                ack = batch.ack if type(batch) is AckBatch else None
+                observer.start(batch)
+                result = chain.process_batch(batch)
+                if ack is None:
+                    if result:
+                        out.append(result)
+                elif result:
+                    out.append(AckBatch(result, ack))
+                else:
+                    ack(None)  # every message was dropped: the stream is done with the batch
+        finally:
+            idle()
         return out
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from streamforge.engine.acks import AckBatch
 from streamforge.message import Message
+from streamforge.observability.heartbeat import busy, idle
 from streamforge.plugin.keyed import KeyedProcessor
 
 __all__ = [
@@ -241,6 +242,13 @@ class ShardLogic(StatefulBatchLogic[ShardPart, list[Message], Any]):
         )
 
     def on_batch(self, values: list[ShardPart]) -> tuple[Iterable[list[Message]], bool]:
+        busy()
+        try:
+            return self._on_batch(values)
+        finally:
+            idle()
+
+    def _on_batch(self, values: list[ShardPart]) -> tuple[Iterable[list[Message]], bool]:
         out: list[list[Message]] = []
         for keys, batch, passing, ack in values:
             emitted = self._through_chain(keys, batch) if batch else []

@@ -23,6 +23,7 @@ from bytewax.outputs import (
 from streamforge.engine.acks import AckBatch
 from streamforge.engine.sources import Item
 from streamforge.message import Message
+from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Output
@@ -72,6 +73,7 @@ class OutputPartition(StatelessSinkPartition[Item]):
         m.received.inc(n)
         m.batch_size.observe(n)
         start = time.perf_counter()
+        busy()
         try:
             failed = self.output.write_batch(batch)
         except Exception as exc:  # noqa: BLE001 - a buggy output fails its batch, not the flow
@@ -79,6 +81,8 @@ class OutputPartition(StatelessSinkPartition[Item]):
             for msg in batch:
                 msg.error = reason
             failed = batch
+        finally:
+            idle()
         m.seconds.observe(time.perf_counter() - start)
         with self._lock:
             pos = self._given

@@ -16,6 +16,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from streamforge.engine.acks import AckBatch, Acknowledgement
 from streamforge.message import Message
+from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Input, InputReader
 
@@ -54,6 +55,7 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         ):
             self.close()
             raise StopIteration
+        busy()
         try:
             batch = self._reader.read()
         except Exception as exc:
@@ -69,6 +71,8 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
                 },
             )
             raise
+        finally:
+            idle()
         if batch is None:
             self.close()
             raise StopIteration

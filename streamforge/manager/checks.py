@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import yaml
 from streamforge.config.loader import load_stream, unrunnable
 from streamforge.config.model import ConfigError, Location, Problem, StreamConfig
 from streamforge.config.yamlpos import YamlDocument, load_yaml
+from streamforge.connectors.http import parse_address
 
 __all__ = [
     "CheckResult",
@@ -29,6 +31,7 @@ __all__ = [
     "check_config",
     "config_text",
     "lint_errors",
+    "listen_addresses",
     "policy_problems",
 ]
 
@@ -140,6 +143,8 @@ def _policy_problems(doc: YamlDocument, policy: ConfigPolicy) -> list[Problem]:
     for path, value in _walk(data):
         if not path or not isinstance(path[-1], str) or not _PATH_KEY.match(path[-1]):
             continue
+        if path[-1] == "path" and any(isinstance(k, str) and "http" in k for k in path[:-1]):
+            continue  # an HTTP component's `path` is a URL path, not a file
         values = value if isinstance(value, list) else [value]
         for index, item in enumerate(values):
             if not isinstance(item, str) or not item:
@@ -157,6 +162,52 @@ def _policy_problems(doc: YamlDocument, policy: ConfigPolicy) -> list[Problem]:
     return problems
 
 
+def listen_addresses(data: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """The (path, address) of every `http_server` input's own listener in a config."""
+    found = []
+    for path, value in _walk(data):
+        if path and path[-1] == "http_server" and isinstance(value, dict):
+            address = value.get("address")
+            if isinstance(address, str) and address.strip():
+                found.append(((*path, "address"), address.strip()))
+    return found
+
+
+def _taken(address: str) -> str | None:
+    """Why nobody could listen on `address` now (None when a listener could)."""
+    try:
+        host, port = parse_address(address)
+    except ValueError:
+        return None  # lint reports a malformed address
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _address_problems(doc: YamlDocument, keep: frozenset[str]) -> list[Problem]:
+    problems = []
+    for path, address in listen_addresses(doc.data):
+        if address in keep:
+            continue  # the stream being replaced listens there; it stops first
+        why = _taken(address)
+        if why is not None:
+            problems.append(
+                Problem(
+                    doc.location(path),
+                    f"{'.'.join(map(str, path))}: cannot listen on {address}: {why} (another "
+                    "stream or program listens there)",
+                )
+            )
+    return problems
+
+
 def check_config(
     stream_id: str,
     config: Any,
@@ -164,6 +215,7 @@ def check_config(
     *,
     decisions: Any | None = None,
     staging: Path | None = None,
+    own_addresses: frozenset[str] = frozenset(),
 ) -> CheckResult:
     """Lint, apply the manager's policy, check the licence and build the stream (offline).
 
@@ -179,7 +231,7 @@ def check_config(
         return CheckResult(None, list(doc.problems) or [_at_top(stream_id, "the config is empty")])
     if not isinstance(doc.data, dict):
         return CheckResult(None, [_at_top(stream_id, "a stream config is a YAML mapping")])
-    refused = _policy_problems(doc, policy)
+    refused = _policy_problems(doc, policy) + _address_problems(doc, own_addresses)
     if refused:
         return CheckResult(None, refused)
     with tempfile.TemporaryDirectory(dir=staging, prefix="check-") as tmp:

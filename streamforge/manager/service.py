@@ -20,7 +20,13 @@ from streamforge.config.dump import dump_yaml
 from streamforge.config.model import Problem
 from streamforge.config.secrets import REDACTED, redact_yaml, restore
 from streamforge.engine.instantiate import StreamBuilder
-from streamforge.manager.checks import CheckResult, ConfigPolicy, check_config, config_text
+from streamforge.manager.checks import (
+    CheckResult,
+    ConfigPolicy,
+    check_config,
+    config_text,
+    listen_addresses,
+)
 from streamforge.manager.figures import RateWindow, fetch_metrics, merge_metrics, stream_figures
 from streamforge.manager.store import Conflict, StoredStream, StreamStore
 from streamforge.manager.supervisor import ChildState, StreamProcess, Supervisor
@@ -81,6 +87,13 @@ def _keep_secrets(text: str, stored: StoredStream | None) -> str:
     return dump_yaml(restore(new, old if isinstance(old, dict) else None))
 
 
+def _loaded(stored: StoredStream) -> Any:
+    try:
+        return yaml.safe_load(stored.config_yaml)
+    except yaml.YAMLError:
+        return None
+
+
 def shown(config_yaml: str) -> str:
     """A stored config as the API shows it: secrets redacted."""
     try:
@@ -119,9 +132,11 @@ class Manager:
         Secrets sent back as the redaction placeholder keep the value `stored` has there.
         """
         text = _keep_secrets(config_text(config), stored)
+        own = frozenset(a for _, a in listen_addresses(_loaded(stored))) if stored else frozenset()
         result = check_config(
-            stream_id, text, self.policy, decisions=self.decisions, staging=self.staging
-        )
+            stream_id, text, self.policy, decisions=self.decisions, staging=self.staging,
+            own_addresses=own,
+        )  # fmt: skip
         if result.lint:
             raise Invalid(result.lint)
         if result.licence:

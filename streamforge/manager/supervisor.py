@@ -36,6 +36,10 @@ LOG_LINES = 500
 QUICK_EXIT = 10.0
 #: restart backoff: first wait, cap
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: seconds without a heartbeat after which a child counts as stuck and is killed
+HANG_TIMEOUT = 60.0
+#: how often the supervisor looks at a child's memory and heartbeat
+WATCH_INTERVAL = 2.0
 #: environment variables every child gets, besides the operator's allow-list
 CHILD_ENV = (
     "PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "SSL_CERT_FILE",
@@ -83,9 +87,13 @@ class StreamProcess:
         env: dict[str, str],
         memory_limit_mb: int | None = None,
         extra_args: tuple[str, ...] = (),
+        hang_timeout: float | None = HANG_TIMEOUT,
     ) -> None:
         self.stream_id = stream_id
         self.extra_args = extra_args
+        self.hang_timeout = hang_timeout
+        self.heartbeat = workdir / "heartbeat"
+        self._killed_because: str | None = None
         self.config_yaml = config_yaml
         self.workdir = workdir
         self.data_root = data_root
@@ -176,7 +184,8 @@ class StreamProcess:
             config = self._child_config(port)
             args = [
                 sys.executable, "-m", "streamforge", "run",
-                "--recovery-dir", str(self.workdir / "recovery"), *self.extra_args, str(config),
+                "--recovery-dir", str(self.workdir / "recovery"),
+                "--heartbeat-file", str(self.heartbeat), *self.extra_args, str(config),
             ]  # fmt: skip
             try:
                 proc = subprocess.Popen(
@@ -229,7 +238,7 @@ class StreamProcess:
     def _follow(self, proc: subprocess.Popen[str]) -> None:
         """Collect the child's log lines until it exits; watch its memory."""
         assert proc.stdout is not None
-        watcher = threading.Thread(target=self._watch_memory, args=(proc,), daemon=True)
+        watcher = threading.Thread(target=self._watch, args=(proc,), daemon=True)
         watcher.start()
         for line in proc.stdout:
             line = line.rstrip("\n")
@@ -239,21 +248,35 @@ class StreamProcess:
                     if self._status == "starting" or self._status == "restarting":
                         self._status = "running"
 
-    def _watch_memory(self, proc: subprocess.Popen[str]) -> None:
+    def _watch(self, proc: subprocess.Popen[str]) -> None:
+        """Kill the child when it exceeds its memory limit or its heartbeat goes stale."""
         limit = self.memory_limit_mb
-        if not limit:
-            return
-        while proc.poll() is None and not self._stop.wait(2.0):
-            rss = _rss_mb(proc.pid)
-            if rss is not None and rss > limit:
-                self.lines.append(f"memory limit exceeded: {rss:.0f} MB > {limit} MB; killed")
-                self.last_error = f"memory limit exceeded ({rss:.0f} MB > {limit} MB)"
-                proc.kill()
-                return
+        started = time.time()
+        while proc.poll() is None and not self._stop.wait(WATCH_INTERVAL):
+            if limit:
+                rss = _rss_mb(proc.pid)
+                if rss is not None and rss > limit:
+                    self._kill(proc, f"memory limit exceeded ({rss:.0f} MB > {limit} MB)")
+                    return
+            if self.hang_timeout:
+                try:
+                    last = max(self.heartbeat.stat().st_mtime, started)
+                except OSError:
+                    last = started
+                if time.time() - last > self.hang_timeout:
+                    self._kill(proc, f"stuck: no heartbeat for {self.hang_timeout:g}s")
+                    return
+
+    def _kill(self, proc: subprocess.Popen[str], reason: str) -> None:
+        self.lines.append(f"{reason}; killed")
+        self.last_error = reason
+        self._killed_because = reason
+        proc.kill()
 
     def _exit_reason(self, code: int) -> str:
-        if self.last_error and self.last_error.startswith("memory limit"):
-            return self.last_error
+        if self._killed_because:
+            reason, self._killed_because = self._killed_because, None
+            return reason
         if code < 0:
             return f"killed by signal {signal.Signals(-code).name}"
         errors = [line for line in self.lines if "level=error" in line or ": " in line][-3:]
@@ -287,10 +310,12 @@ class Supervisor:
         data_root: Path,
         env_allow: frozenset[str],
         memory_limit_mb: int | None = None,
+        hang_timeout: float | None = HANG_TIMEOUT,
     ) -> None:
         self.home = home
         self.data_root = data_root
         self.memory_limit_mb = memory_limit_mb
+        self.hang_timeout = hang_timeout
         names = set(CHILD_ENV) | set(env_allow)
         self.env: dict[str, Any] = {k: v for k, v in os.environ.items() if k in names}
         self._streams: dict[str, StreamProcess] = {}
@@ -316,6 +341,7 @@ class Supervisor:
         proc = StreamProcess(
             stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,
             env=self.env, memory_limit_mb=self.memory_limit_mb, extra_args=self.child_args(),
+            hang_timeout=self.hang_timeout,
         )  # fmt: skip
         with self._lock:
             self._streams[stream_id] = proc
@@ -328,6 +354,7 @@ class Supervisor:
         proc = StreamProcess(
             stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,
             env=self.env, memory_limit_mb=self.memory_limit_mb, extra_args=self.child_args(),
+            hang_timeout=self.hang_timeout,
         )  # fmt: skip
         with self._lock:
             self._streams[stream_id] = proc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import psycopg
 import pytest
 import yaml
 from peers.manager import ManagerRun, wait_for
+from peers.ports import free_port
 
 TICKS = """
 input:
@@ -443,3 +445,53 @@ def test_benthos_streams_mode_paths_work_over_the_same_store(manager: ManagerRun
     assert c.delete("/streams/left").status_code == 200
     assert sorted(c.get("/streams").json()) == ["right"]
     assert httpx.get(f"{manager.url}/streams").status_code == 401
+
+
+def test_a_stuck_stream_is_killed_and_restarted(tmp_path: Path) -> None:
+    run = ManagerRun(tmp_path / "home", "--hang-timeout", "6s").start()
+    try:
+        config = """
+input:
+  generate: { interval: 50ms, mapping: 'root = {"n": counter()}' }
+pipeline:
+  processors:
+    - sleep: { duration: 1h }
+output:
+  drop: {}
+"""
+        created = run.api("POST", "/streams", json={"id": "stuck", "config": config})
+        assert created.status_code == 201, created.text
+        wait_for(lambda: run.stream("stuck")["restarts"] >= 1, "the stuck stream killed", 40)
+        assert "stuck: no heartbeat for 6s" in run.stream("stuck")["last_error"]
+        logs = run.api("GET", "/streams/stuck/logs").json()["lines"]
+        stuck = [line for line in logs if "the dataflow is stuck" in line]
+        assert stuck and "processors/sleep.py" in stuck[0], logs
+    finally:
+        run.stop()
+        run.client.close()
+
+
+def test_an_http_server_address_in_use_is_refused_at_create(manager: ManagerRun) -> None:
+    port = free_port()
+    config = f"""
+input:
+  http_server: {{ address: 127.0.0.1:{port}, path: /in }}
+output:
+  drop: {{}}
+"""
+    first = manager.api("POST", "/streams", json={"id": "first", "config": config})
+    assert first.status_code == 201, first.text
+    manager.wait_status("first", "running")
+    wait_for(lambda: _listening(port), "the first stream's listener")
+    second = manager.api("POST", "/streams", json={"id": "second", "config": config})
+    assert second.status_code == 400
+    (error,) = second.json()["lint_errors"]
+    assert error["line"] == 3 and f"cannot listen on 127.0.0.1:{port}" in error["message"]
+    # the stream that holds the address may change its own config
+    changed = config.replace("/in", "/ingest")
+    assert manager.api("PUT", "/streams/first", json={"config": changed}).status_code == 200
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
