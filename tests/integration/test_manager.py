@@ -12,6 +12,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -495,3 +496,45 @@ output:
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_licence_limits_streams_and_components_with_402(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from streamforge.license.token import issue_token
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    public = tmp_path / "vendor.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    token = issue_token(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        subject="small-plant",
+        features={"bindings": [], "capabilities": {"max_streams": 2}},
+        expires=datetime.now(timezone.utc) + timedelta(days=1),
+    )
+    env = {"STREAMFORGE_LICENSE": token, "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public)}
+    run = ManagerRun(tmp_path / "home", env=env).start()
+    try:
+        kafka = (
+            'input:\n  kafka: { addresses: [ "127.0.0.1:1" ], topics: [ t ] }\n'
+            "output:\n  drop: {}\n"
+        )
+        refused = run.api("POST", "/streams", json={"id": "k", "config": kafka})
+        assert refused.status_code == 402 and "bindings/kafka" in refused.text
+        for name in ("one", "two"):
+            body = {"id": name, "config": ticks(f"{name}.jsonl")}
+            assert run.api("POST", "/streams", json=body).status_code == 201
+        third = run.api("POST", "/streams", json={"id": "three", "config": ticks("3.jsonl")})
+        assert third.status_code == 402 and "max_streams" in third.text
+    finally:
+        run.stop()
+        run.client.close()

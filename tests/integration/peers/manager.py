@@ -22,8 +22,11 @@ TOKEN = "manager-test-token-0123456789"
 class ManagerRun:
     """A running manager: its home, base URL, an authenticated client and its log."""
 
-    def __init__(self, home: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self, home: Path, *extra: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
+        self.env = env or {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home.parent / f"{home.name}-manager.log"
@@ -34,7 +37,7 @@ class ManagerRun:
         )
 
     def start(self) -> ManagerRun:
-        env = {**os.environ, "STREAMFORGE_ADMIN_TOKEN": TOKEN}
+        env = {**os.environ, "STREAMFORGE_ADMIN_TOKEN": TOKEN, **self.env}
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamforge", "serve", "--home", str(self.home),
