@@ -18,12 +18,13 @@ import httpx
 
 from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
 from streamforge.connectors.http import (
-    HTTP_CLIENT_CERT,
-    basic_auth_credentials,
+    StatusRules,
     basic_auth_field,
-    ssl_context,
+    describe_transport_error,
+    http_client_tls_field,
+    open_client,
+    status_list_field,
 )
-from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
@@ -49,11 +50,6 @@ def _metadata_filter_field() -> Field:
     return metadata_filter_field(
         "metadata", "Metadata keys sent as request headers (none by default).", advanced=True
     )
-
-
-def _status_list(name: str, default: list[int], description: str) -> Field:
-    return Field(name, "array", default=default, item=Field("status", "int"),
-                 description=description, advanced=True)  # fmt: skip
 
 
 def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
@@ -112,14 +108,16 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
             default="300s",
             description="The longest pause between two retries.",
         ),
-        _status_list(
+        status_list_field(
             "backoff_on",
             [429],
             "Statuses that fail the attempt and are retried with exponential backoff "
             "(a Retry-After header is honoured).",
         ),
-        _status_list("drop_on", [], "Statuses that fail the message at once, without retries."),
-        _status_list(
+        status_list_field(
+            "drop_on", [], "Statuses that fail the message at once, without retries."
+        ),
+        status_list_field(
             "successful_on",
             [],
             "Statuses counted as success besides 2xx (e.g. 409 for already written).",
@@ -132,19 +130,8 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
             description="Follow 3xx redirects.",
         ),
         basic_auth_field(),
-        tls_field(
-            "TLS settings for https URLs (https works without them, using the system's CAs).",
-            default={
-                "enabled": False,
-                "skip_cert_verify": False,
-                "root_cas_file": "",
-                "client_certs": [],
-            },
-            peer="server",
-            inline_cas=False,
-            enabled="Apply the settings below.",
-            client_cert=HTTP_CLIENT_CERT,
-            advanced=False,
+        http_client_tls_field(
+            "TLS settings for https URLs (https works without them, using the system's CAs)."
         ),
         Field(
             "circuit_breaker",
@@ -200,17 +187,6 @@ def build_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
     return with_batching(writer, conf.get("batching"), ctx)
 
 
-def _describe(exc: BaseException) -> str:
-    """The innermost cause of a transport error, e.g. "[Errno 111] Connection refused"."""
-    inner: BaseException = exc
-    while inner.__cause__ is not None or inner.__context__ is not None:
-        nxt = inner.__cause__ or inner.__context__
-        assert nxt is not None
-        inner = nxt
-    text = str(inner) or str(exc) or type(exc).__name__
-    return text
-
-
 class HttpClientWriter(Output):
     """Sends requests over one pooled httpx client; parallel within a batch up to max_in_flight."""
 
@@ -235,9 +211,9 @@ class HttpClientWriter(Output):
         self.max_retry_backoff = max(
             parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
         )
-        self.backoff_on = frozenset(int(s) for s in conf.get("backoff_on", [429]) or ())
-        self.drop_on = frozenset(int(s) for s in conf.get("drop_on") or ())
-        self.successful_on = frozenset(int(s) for s in conf.get("successful_on") or ())
+        self.statuses = StatusRules.from_conf(conf)
+        self.backoff_on = self.statuses.backoff_on
+        self.drop_on = self.statuses.drop_on
         self.max_in_flight = max(int(conf.get("max_in_flight", 64) or 1), 1)
         breaker = conf.get("circuit_breaker") or {}
         self.breaker = CircuitBreaker(
@@ -245,28 +221,21 @@ class HttpClientWriter(Output):
             parse_duration(breaker.get("reset_after", "30s")),
             on_change=self._circuit_changed,
         )
-        credentials = basic_auth_credentials(conf)
-        basic = httpx.BasicAuth(*credentials) if credentials else None
         self.peer = self._peer_name()
         self._fields = {"stream": self.stream, "component": self.label}
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        tls = conf.get("tls") or {}
-        if tls.get("enabled"):
-            check_tls_files(tls)
-        verify = ssl_context(tls)
-        if not connect:
-            return
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(self.timeout),
-            verify=verify,
-            auth=basic,
+        client = open_client(
+            conf,
+            timeout=self.timeout,
+            connections=self.max_in_flight,
             follow_redirects=bool(conf.get("follow_redirects", True)),
-            limits=httpx.Limits(
-                max_connections=self.max_in_flight, max_keepalive_connections=self.max_in_flight
-            ),
+            connect=connect,
         )
+        if client is None:
+            return
+        self.client = client
         self.conn: Connection = connection(self.stream, self.label, self.peer)
         self._probe()
 
@@ -365,11 +334,6 @@ class HttpClientWriter(Output):
                 )
             return self._pool
 
-    def _successful(self, status: int) -> bool:
-        if status in self.backoff_on or status in self.drop_on:
-            return False
-        return 200 <= status < 300 or status in self.successful_on
-
     def _send(self, msg: Message, url: str, headers: dict[str, str]) -> str | None:
         """Send one message with retries; None on success, else the reason it failed."""
         backoff = Backoff(initial=max(self.retry_period, 0.001), maximum=self.max_retry_backoff)
@@ -387,17 +351,17 @@ class HttpClientWriter(Output):
             try:
                 resp = self.client.request(self.verb, url, content=msg.payload, headers=headers)
             except httpx.TimeoutException as exc:
-                cause = f"timed out after {self.timeout:g}s ({_describe(exc)})"
+                cause = f"timed out after {self.timeout:g}s ({describe_transport_error(exc)})"
                 self._peer_failed(f"{request}: {cause}")
             except httpx.HTTPError as exc:
-                cause = _describe(exc)
+                cause = describe_transport_error(exc)
                 self._peer_failed(f"{request}: {cause}")
             except Exception as exc:  # noqa: BLE001 - e.g. an invalid URL fails only this message
                 self.breaker.release()
                 return f"{where}: {type(exc).__name__}: {exc}"
             else:
                 status = resp.status_code
-                if self._successful(status):
+                if self.statuses.successful(status):
                     self.breaker.success()
                     self.conn.up()
                     return None

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
+from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.plugin import Field
+from streamforge.plugin.spec import ParsedField
 
 __all__ = [
     "HTTP_CLIENT_CERT",
-    "parse_address",
+    "VERBS",
+    "StatusRules",
     "basic_auth_credentials",
     "basic_auth_field",
+    "describe_transport_error",
+    "http_client_tls_field",
+    "open_client",
+    "parse_address",
+    "parse_verb",
     "ssl_context",
+    "status_list_field",
+    "verb_field",
 ]
+
+#: request methods an HTTP client component may use
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 
 #: a client certificate of an HTTP client (`tls.client_certs`): both files are required
@@ -76,3 +92,105 @@ def parse_address(address: str) -> tuple[str, int]:
     if not 0 <= port_no <= 65535:
         raise ValueError(f"port out of range in http address {address!r}")
     return host.strip("[]") or "0.0.0.0", port_no
+
+
+def parse_verb(value: Any) -> str:
+    """A request method in upper case; ValueError naming the known ones when it is not one."""
+    verb = str(value or "").strip().upper()
+    if verb not in VERBS:
+        raise ValueError(f"unknown verb {value!r}; expected one of {', '.join(VERBS)}")
+    return verb
+
+
+def verb_field(default: str, examples: tuple[str, ...]) -> Field:
+    """The `verb` field, checked by lint against VERBS (case does not matter)."""
+    return ParsedField(
+        "verb",
+        "string",
+        default=default,
+        description=f"The HTTP method of each request: {', '.join(VERBS)}.",
+        examples=examples,
+        parser=parse_verb,
+    )
+
+
+def status_list_field(name: str, default: list[int], description: str) -> Field:
+    """An advanced list of HTTP statuses (`backoff_on`, `drop_on`, `successful_on`)."""
+    return Field(name, "array", default=default, item=Field("status", "int"),
+                 description=description, advanced=True)  # fmt: skip
+
+
+def http_client_tls_field(description: str) -> Field:
+    """The `tls` object of an HTTP client: no inline CAs, client certificates as file pairs."""
+    return tls_field(
+        description,
+        default={
+            "enabled": False,
+            "skip_cert_verify": False,
+            "root_cas_file": "",
+            "client_certs": [],
+        },
+        peer="server",
+        inline_cas=False,
+        enabled="Apply the settings below.",
+        client_cert=HTTP_CLIENT_CERT,
+        advanced=False,
+    )
+
+
+@dataclass(frozen=True)
+class StatusRules:
+    """Which response statuses succeed: 2xx and `successful_on`, unless in backoff_on/drop_on."""
+
+    backoff_on: frozenset[int] = frozenset({429})
+    drop_on: frozenset[int] = frozenset()
+    successful_on: frozenset[int] = frozenset()
+
+    @classmethod
+    def from_conf(cls, conf: dict[str, Any]) -> StatusRules:
+        return cls(
+            frozenset(int(s) for s in conf.get("backoff_on", [429]) or ()),
+            frozenset(int(s) for s in conf.get("drop_on") or ()),
+            frozenset(int(s) for s in conf.get("successful_on") or ()),
+        )
+
+    def successful(self, status: int) -> bool:
+        if status in self.backoff_on or status in self.drop_on:
+            return False
+        return 200 <= status < 300 or status in self.successful_on
+
+
+def describe_transport_error(exc: BaseException) -> str:
+    """The innermost cause of a transport error, e.g. "[Errno 111] Connection refused"."""
+    inner: BaseException = exc
+    while inner.__cause__ is not None or inner.__context__ is not None:
+        nxt = inner.__cause__ or inner.__context__
+        assert nxt is not None
+        inner = nxt
+    return str(inner) or str(exc) or type(exc).__name__
+
+
+def open_client(
+    conf: dict[str, Any],
+    *,
+    timeout: float,
+    connections: int = 10,
+    follow_redirects: bool = True,
+    connect: bool = True,
+) -> httpx.Client | None:
+    """An httpx client with the component's `basic_auth` and `tls`; certificate files are
+    checked first (ValueError naming the field). `connect=False` only checks: None."""
+    tls = conf.get("tls") or {}
+    if tls.get("enabled"):
+        check_tls_files(tls)
+    verify = ssl_context(tls)
+    if not connect:
+        return None
+    credentials = basic_auth_credentials(conf)
+    return httpx.Client(
+        timeout=httpx.Timeout(timeout),
+        verify=verify,
+        auth=httpx.BasicAuth(*credentials) if credentials else None,
+        follow_redirects=follow_redirects,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )

@@ -33,7 +33,8 @@ __all__ = [
 
 Feature = tuple[str, str]
 
-#: inputs and outputs that talk a licensed protocol -> the binding they need
+#: inputs and outputs that talk a licensed protocol -> the binding they need (the
+#: `http_client` input and output share their name, so one entry maps both)
 BINDINGS: dict[str, str] = {
     "mqtt": "mqtt",
     "http_server": "http",
@@ -47,6 +48,8 @@ BINDINGS: dict[str, str] = {
 PROCESSOR_FEATURES: dict[str, Feature] = {
     "parquet_encode": ("storage", "parquet"),
     "parquet_decode": ("storage", "parquet"),
+    # an HTTP client, as the http_client input and output are
+    "http": ("bindings", "http"),
 }
 
 _SCRAM = ("SCRAM-SHA-256", "SCRAM-SHA-512")

@@ -1,0 +1,268 @@
+"""`http` processor: sends each message as a request; the answer's body replaces the message.
+
+A message whose request fails (connection error, timeout, a status that is not successful
+after `retries`) keeps its content and is flagged with the error, for `catch` or `fallback`
+to handle; the batch goes on. One pooled client serves every request of the processor.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from streamforge.connectors.http import (
+    StatusRules,
+    basic_auth_field,
+    describe_transport_error,
+    http_client_tls_field,
+    open_client,
+    parse_verb,
+    status_list_field,
+    verb_field,
+)
+from streamforge.durations import parse_duration
+from streamforge.interpolation import InterpolatedString
+from streamforge.message import Message
+from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
+from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.connection import Backoff
+from streamforge.plugin.errors import describe_error
+from streamforge.plugin.spec import ParsedField
+
+__all__ = ["HttpProcessor"]
+
+#: characters of a failed response's body quoted in the message's error
+BODY_EXCERPT = 200
+#: requests of one batch in flight at once with `parallel: true`
+PARALLEL_REQUESTS = 16
+
+
+def _single_requests(value: Any) -> bool:
+    if value:
+        raise ValueError(
+            "batch_as_multipart: true is not supported; each message is sent on its own"
+        )
+    return False
+
+
+@register_processor(
+    "http",
+    fields=[
+        Field(
+            "url",
+            "string",
+            interpolable=True,
+            description="The URL to send each message to; interpolated per message.",
+            examples=("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
+        ),
+        verb_field("POST", ("POST", "GET", "PUT")),
+        Field(
+            "headers",
+            "map",
+            default={},
+            item=Field("value", "string", interpolable=True),
+            description="Request headers; values are interpolated per message. Content-Type "
+            "defaults to application/octet-stream.",
+            examples=({"Content-Type": "application/json", "X-Asset": "${! @asset_id }"},),
+        ),
+        metadata_filter_field(
+            "extract_headers",
+            "Response headers added to the message as metadata (lower-case names); none by "
+            "default.",
+            advanced=True,
+        ),
+        Field("timeout", "duration", default="5s", description="How long one request may take."),
+        Field(
+            "retries",
+            "int",
+            default=3,
+            description="Attempts after the first one before the message is flagged; 0 never "
+            "retries.",
+        ),
+        Field(
+            "retry_period",
+            "duration",
+            default="1s",
+            description="Pause before the first retry; it doubles (with jitter) on each retry.",
+        ),
+        Field(
+            "max_retry_backoff",
+            "duration",
+            default="300s",
+            description="The longest pause between two retries.",
+            advanced=True,
+        ),
+        status_list_field(
+            "backoff_on",
+            [429],
+            "Statuses that are retried with backoff (a Retry-After header in seconds is honoured).",
+        ),
+        status_list_field(
+            "drop_on", [], "Statuses that flag the message at once, without retries."
+        ),
+        status_list_field(
+            "successful_on", [], "Statuses whose body replaces the message besides 2xx."
+        ),
+        basic_auth_field(),
+        http_client_tls_field(
+            "TLS settings for https URLs (https works without them, using the system's CAs)."
+        ),
+        Field(
+            "parallel",
+            "bool",
+            default=False,
+            description=f"Send the requests of a batch at the same time (up to "
+            f"{PARALLEL_REQUESTS}) instead of one after the other.",
+        ),
+        ParsedField(
+            "batch_as_multipart",
+            "bool",
+            default=False,
+            parser=_single_requests,
+            description="Accepted for Benthos compatibility; only false (one request per "
+            "message) is supported.",
+            advanced=True,
+        ),
+    ],
+    summary="Sends each message as an HTTP request and replaces it with the response body.",
+    description=(
+        "The answer's status is in the `http_status_code` metadata. A request that fails "
+        "(connection error, timeout, a status that is not 2xx or in `successful_on`) is "
+        "retried up to `retries` times with exponential backoff; then the message keeps its "
+        "content, gets `http_status_code` when there was an answer, and is flagged with the "
+        "error (handle it with `catch`, `try` or a `fallback` output). Nothing raises "
+        "through the stream."
+    ),
+    examples=(
+        "http:\n  url: http://enricher:8080/assets/${! @asset_id }\n  verb: GET\n"
+        "  headers:\n    Accept: application/json\n  timeout: 2s\n",
+    ),
+)
+class HttpProcessor(Processor):
+    """Sends each message as an HTTP request and replaces it with the response body."""
+
+    def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        self.label = getattr(ctx, "label", "") or "http"
+        self.url = InterpolatedString(str(conf["url"]))
+        self.verb = parse_verb(conf.get("verb") or "POST")
+        self.headers = {
+            str(k): InterpolatedString(str(v)) for k, v in (conf.get("headers") or {}).items()
+        }
+        if not any(k.lower() == "content-type" for k in self.headers):
+            self.headers["Content-Type"] = InterpolatedString("application/octet-stream")
+        self.static_headers = (
+            {k: v.render(Message(b"")) for k, v in self.headers.items()}
+            if all(v.is_static for v in self.headers.values())
+            else None
+        )
+        self.extract = MetadataFilter(conf.get("extract_headers"))
+        self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
+        self.retries = max(int(conf.get("retries", 3)), 0)
+        self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.001)
+        self.max_retry_backoff = max(
+            parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
+        )
+        self.statuses = StatusRules.from_conf(conf)
+        _single_requests(conf.get("batch_as_multipart", False))
+        self.parallel = bool(conf.get("parallel", False))
+        connections = PARALLEL_REQUESTS if self.parallel else 1
+        client = open_client(conf, timeout=self.timeout, connections=connections)
+        assert client is not None
+        self.client = client
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        if self.parallel and len(batch) > 1:
+            pool = self._executor()
+            list(pool.map(lambda i: self._process(batch, i), range(len(batch))))
+        else:
+            for i in range(len(batch)):
+                self._process(batch, i)
+        return batch
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    PARALLEL_REQUESTS, thread_name_prefix=f"streamforge-http-{self.label}"
+                )
+            return self._pool
+
+    def _process(self, batch: list[Message], i: int) -> None:
+        msg = batch[i]
+        if msg.error is not None:
+            return
+        try:
+            url = self.url.render(msg, batch, i)
+            headers = self.static_headers
+            if headers is None:
+                headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
+        except Exception as exc:  # noqa: BLE001 - a bad interpolation flags that message
+            msg.error = f"http {self.label}: failed to interpolate url or headers: " + (
+                describe_error(exc)
+            )
+            return
+        resp, error = self._send(msg.payload, url, headers)
+        if resp is not None:
+            meta = msg.metadata
+            if self.extract.active:
+                for name, value in resp.headers.multi_items():
+                    key = name.lower()
+                    if self.extract(key):
+                        meta[key] = value
+            meta["http_status_code"] = resp.status_code
+        if error is not None:
+            msg.error = error
+        elif resp is not None:
+            msg.set_payload(resp.content)
+
+    def _send(
+        self, body: bytes, url: str, headers: dict[str, str]
+    ) -> tuple[httpx.Response | None, str | None]:
+        """One message's request with retries: (the last answer, None or why it failed)."""
+        backoff = Backoff(initial=self.retry_period, maximum=self.max_retry_backoff)
+        where = f"http {self.label}: {self.verb} {url}"
+        attempt = 0
+        while True:
+            resp: httpx.Response | None = None
+            delay: float | None = None
+            try:
+                resp = self.client.request(self.verb, url, content=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                cause = f"timed out after {self.timeout:g}s ({describe_transport_error(exc)})"
+            except httpx.HTTPError as exc:
+                cause = describe_transport_error(exc)
+            except Exception as exc:  # noqa: BLE001 - e.g. an invalid URL flags only this message
+                return None, f"{where}: {type(exc).__name__}: {exc}"
+            else:
+                status = resp.status_code
+                if self.statuses.successful(status):
+                    return resp, None
+                excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
+                cause = f"HTTP {status} {resp.reason_phrase}" + (f": {excerpt}" if excerpt else "")
+                if status in self.statuses.drop_on:
+                    return resp, f"{where}: {cause}"
+                if status in self.statuses.backoff_on:
+                    delay = backoff.next_delay()
+                    retry_after = resp.headers.get("Retry-After", "")
+                    if retry_after.isdigit():
+                        delay = min(max(delay, float(retry_after)), self.max_retry_backoff)
+            if attempt >= self.retries:
+                retried = f" (after {self.retries} retries)" if self.retries else ""
+                return resp, f"{where}: {cause}{retried}"
+            attempt += 1
+            if self._stop.wait(backoff.next_delay() if delay is None else delay):
+                return resp, f"{where}: {cause} (stream stopping)"
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        self.client.close()
