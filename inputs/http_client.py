@@ -27,11 +27,13 @@ from streamforge.connectors.codecs import Splitter, parse_input_codec
 from streamforge.connectors.http import (
     StatusRules,
     basic_auth_field,
+    check_http_url,
     describe_transport_error,
     http_client_tls_field,
     open_client,
     parse_verb,
     status_list_field,
+    url_field,
     verb_field,
 )
 from streamforge.connectors.sse import SseEvent, SseParser
@@ -79,12 +81,9 @@ def parse_stream_codec(value: Any) -> tuple[str, bytes | None]:
 @register_input(
     "http_client",
     fields=[
-        Field(
-            "url",
-            "string",
-            interpolable=True,
-            description="The URL to request; interpolations are evaluated before each request.",
-            examples=("http://plc-gateway:8080/properties/temperature",),
+        url_field(
+            "The URL to request; interpolations are evaluated before each request.",
+            ("http://plc-gateway:8080/properties/temperature",),
         ),
         verb_field("GET", ("GET", "POST")),
         Field(
@@ -284,9 +283,7 @@ class HttpClientInput(Input):
         if self.sse and not any(k.lower() == "accept" for k in self.headers):
             self.headers["Accept"] = InterpolatedString("text/event-stream")
         if self.url.is_static:
-            parts = urlsplit(self.url.text)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"url {self.url.text!r}: expected an http:// or https:// URL")
+            parts = urlsplit(check_http_url(self.url.text))
             self.peer = f"{parts.scheme}://{parts.netloc}"
         else:
             self.peer = self.url.text

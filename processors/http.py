@@ -16,11 +16,13 @@ import httpx
 from streamforge.connectors.http import (
     StatusRules,
     basic_auth_field,
+    check_http_url,
     describe_transport_error,
     http_client_tls_field,
     open_client,
     parse_verb,
     status_list_field,
+    url_field,
     verb_field,
 )
 from streamforge.durations import parse_duration
@@ -51,12 +53,9 @@ def _single_requests(value: Any) -> bool:
 @register_processor(
     "http",
     fields=[
-        Field(
-            "url",
-            "string",
-            interpolable=True,
-            description="The URL to send each message to; interpolated per message.",
-            examples=("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
+        url_field(
+            "The URL to send each message to; interpolated per message.",
+            ("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
         ),
         verb_field("POST", ("POST", "GET", "PUT")),
         Field(
@@ -146,7 +145,7 @@ class HttpProcessor(Processor):
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.label = getattr(ctx, "label", "") or "http"
-        self.url = InterpolatedString(str(conf["url"]))
+        self.url = InterpolatedString(check_http_url(conf["url"]))
         self.verb = parse_verb(conf.get("verb") or "POST")
         self.headers = {
             str(k): InterpolatedString(str(v)) for k, v in (conf.get("headers") or {}).items()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import ssl
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from streamforge.connectors.tls import check_tls_files, tls_field
+from streamforge.interpolation import has_interpolation
 from streamforge.plugin import Field
 from streamforge.plugin.spec import ParsedField
 
@@ -18,6 +21,7 @@ __all__ = [
     "StatusRules",
     "basic_auth_credentials",
     "basic_auth_field",
+    "check_http_url",
     "describe_transport_error",
     "http_client_tls_field",
     "open_client",
@@ -25,6 +29,7 @@ __all__ = [
     "parse_verb",
     "ssl_context",
     "status_list_field",
+    "url_field",
     "verb_field",
 ]
 
@@ -94,11 +99,36 @@ def parse_address(address: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", port_no
 
 
+def check_http_url(value: Any) -> str:
+    """A URL without interpolations must be http(s)://host...; ValueError when it is not."""
+    url = str(value or "")
+    if has_interpolation(url):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"url {url!r}: expected an http:// or https:// URL")
+    return url
+
+
+def url_field(description: str, examples: tuple[str, ...]) -> Field:
+    """The required, interpolable `url` field; lint checks a static one is http(s)."""
+    return ParsedField(
+        "url",
+        "string",
+        interpolable=True,
+        description=description,
+        examples=examples,
+        parser=check_http_url,
+    )
+
+
 def parse_verb(value: Any) -> str:
     """A request method in upper case; ValueError naming the known ones when it is not one."""
     verb = str(value or "").strip().upper()
     if verb not in VERBS:
-        raise ValueError(f"unknown verb {value!r}; expected one of {', '.join(VERBS)}")
+        close = difflib.get_close_matches(verb, VERBS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ValueError(f"unknown verb {value!r}; expected one of {', '.join(VERBS)}{hint}")
     return verb
 
 
