@@ -7,7 +7,15 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Credential", "StreamRow", "StreamVersionRow", "utcnow"]
+__all__ = [
+    "Base",
+    "Credential",
+    "StreamRow",
+    "StreamVersionRow",
+    "ThingCredentialRow",
+    "ThingRow",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -53,3 +61,24 @@ class Credential(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     token_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ThingRow(Base):
+    """A Thing Description in the directory (JSON text, encrypted like configs)."""
+
+    __tablename__ = "things"
+
+    id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    td: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ThingCredentialRow(Base):
+    """Credentials for a Thing's security schemes: kept apart from its TD, encrypted."""
+
+    __tablename__ = "thing_credentials"
+
+    thing_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
