@@ -78,6 +78,21 @@ def parse_stream_codec(value: Any) -> tuple[str, bytes | None]:
         raise ValueError(f"{exc}, sse") from None
 
 
+def _extract_headers_field() -> Field:
+    """`extract_headers` as Benthos has it, but every header passes unless narrowed."""
+    base = metadata_filter_field("extract_headers", "", advanced=True)
+    prefixes, patterns = base.fields
+    every = replace(patterns, default=[".*"])
+    return replace(
+        base,
+        default={"include_prefixes": [], "include_patterns": [".*"]},
+        description="Response headers added to each message as metadata (lower-case names). "
+        "Every header by default; to keep some, list their prefixes with "
+        "`include_patterns: []`, or patterns; `include_patterns: []` alone keeps none.",
+        fields=(prefixes, every),
+    )
+
+
 @register_input(
     "http_client",
     fields=[
@@ -112,15 +127,7 @@ def parse_stream_codec(value: Any) -> tuple[str, bytes | None]:
             "again as soon as an answer arrived (long polling). Not used in stream mode.",
             examples=("1s", "500ms", "0s"),
         ),
-        replace(
-            metadata_filter_field(
-                "extract_headers",
-                "Response headers added to each message as metadata (lower-case names); "
-                "every header by default, `include_patterns: []` for none.",
-                advanced=True,
-            ),
-            default={"include_prefixes": [], "include_patterns": [".*"]},
-        ),
+        _extract_headers_field(),
         Field(
             "timeout",
             "duration",
