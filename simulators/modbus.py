@@ -3,7 +3,8 @@
 Each slave holds the same register map (`PLANT_TAGS`), all multi-register values big-endian
 (byte order ABCD). Writing the `pump_running` or `valve_open` coil starts/stops the pump or
 opens/closes the valve. With `tags_per_device=N` every slave instead holds N FLOAT32 holding
-registers `tag0001...` that all change each interval (for benchmarks).
+registers `tag0001...` that all change each interval (for benchmarks). `thing_description()`
+describes the same map as a W3C WoT Thing Description with Modbus binding forms.
 """
 
 from __future__ import annotations
@@ -21,9 +22,18 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simcore import SimCore
 
 from streamforge.simulators._background import BackgroundServer
-from streamforge.simulators._plant import Line, Plant, bench_value
+from streamforge.simulators._plant import RANGES, Line, Plant, bench_value
+from streamforge.simulators._td import TD_CONTEXT, advertised_host, nosec, url_host
 
-__all__ = ["PLANT_TAGS", "ModbusSimulator", "ModbusTag", "addresses", "tags"]
+__all__ = [
+    "MODBUS_VOCABULARY",
+    "PLANT_TAGS",
+    "ModbusSimulator",
+    "ModbusTag",
+    "addresses",
+    "tags",
+    "thing_description",
+]
 
 _STRING_REGISTERS = 8  # 16 characters
 
@@ -106,6 +116,122 @@ def tags(tags_per_device: int | None = None) -> list[ModbusTag]:
 def addresses(tags_per_device: int | None = None) -> list[dict[str, Any]]:
     """The register map as a `modbus` input `addresses:` list."""
     return [tag.as_address() for tag in tags(tags_per_device)]
+
+
+#: the IRI of the W3C WoT Modbus binding vocabulary, prefix `modv`
+MODBUS_VOCABULARY = "https://www.w3.org/2019/wot/modbus#"
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+
+_ENTITIES = {
+    "holding": "HoldingRegister", "input": "InputRegister",
+    "coil": "Coil", "discrete": "DiscreteInput",
+}  # fmt: skip
+_XSD_TYPES = {
+    "BIT": "xsd:boolean", "INT16": "xsd:short", "UINT16": "xsd:unsignedShort",
+    "UINT32": "xsd:unsignedInt", "FLOAT32": "xsd:float", "STRING": "xsd:string",
+}  # fmt: skip
+_WIDTHS = {"BIT": 1, "INT16": 1, "UINT16": 1, "UINT32": 2, "FLOAT32": 2}
+_INTEGER_LIMITS = {"INT16": (-32768, 32767), "UINT16": (0, 65535), "UINT32": (0, 2**32 - 1)}
+#: scaled integer tags and the plant quantity they carry
+_SCALED_FROM = {
+    "boiler_temperature_x10": "boiler_temperature",
+    "boiler_pressure_x100": "boiler_pressure",
+}
+
+
+def thing_description(
+    host: str,
+    port: int,
+    *,
+    devices: int = 3,
+    tags_per_device: int | None = None,
+    interval: float = 0.1,
+) -> dict[str, Any]:
+    """A W3C WoT Thing Description (TD 1.1) of a Modbus simulator listening on `host`:`port`.
+
+    One property per tag and slave (`line2_boiler_pressure`), each with one form in the terms of
+    the WoT Modbus binding (`modv:`): unit ID, zero-based address, quantity, entity, payload type,
+    byte and word order (big-endian), and the polling time (the simulator's interval). A server
+    bound to every interface is described by its loopback address.
+    """
+    shown = advertised_host(host)
+    authority = f"{url_host(shown)}:{port}"
+    polling_ms = max(1, round(interval * 1000))
+    properties: dict[str, Any] = {}
+    for slave in range(1, devices + 1):
+        for tag in tags(tags_per_device):
+            properties[f"line{slave}_{tag.name}"] = _tag_property(tag, slave, authority, polling_ms)
+    kind = "plant" if tags_per_device is None else "benchmark"
+    slaves = "1" if devices == 1 else f"1..{devices}"
+    return {
+        "@context": [TD_CONTEXT, {"modv": MODBUS_VOCABULARY, "xsd": _XSD}],
+        "id": f"urn:streamforge:simulator:modbus:{shown}:{port}",
+        "title": f"StreamForge Modbus {kind} simulator",
+        "description": (
+            f"Simulated {kind} on Modbus TCP at {authority}: slave IDs {slaves}, one per "
+            "process line, each with the same register map. Multi-register values are "
+            "big-endian (ABCD); addresses count from 0 as on the wire."
+        ),
+        **nosec(),
+        "properties": properties,
+    }
+
+
+def _tag_property(tag: ModbusTag, slave: int, authority: str, polling_ms: int) -> dict[str, Any]:
+    quantity = tag.length if tag.type == "STRING" else _WIDTHS[tag.type]
+    ops = ["readproperty", "observeproperty"]
+    if tag.writable:
+        ops.insert(1, "writeproperty")
+    form: dict[str, Any] = {
+        "href": f"modbus+tcp://{authority}/{slave}/{tag.address}?quantity={quantity}",
+        "op": ops,
+        "modv:unitID": slave,
+        "modv:address": tag.address,
+        "modv:quantity": quantity,
+        "modv:entity": _ENTITIES[tag.register],
+        "modv:type": _XSD_TYPES[tag.type],
+        "modv:zeroBasedAddressing": True,
+    }
+    if tag.register in ("holding", "input"):
+        form["modv:mostSignificantByte"] = True
+        form["modv:mostSignificantWord"] = True
+    form["modv:pollingTime"] = polling_ms
+    description = tag.description
+    if tag.description == "generated":
+        description = f"generated {tag.type} value for benchmarks"
+    schema: dict[str, Any] = {
+        "description": f"line {slave} (slave ID {slave}): {description}",
+        **_data_schema(tag),
+        "readOnly": not tag.writable,
+        "observable": True,
+        "forms": [form],
+    }
+    return schema
+
+
+def _data_schema(tag: ModbusTag) -> dict[str, Any]:
+    """Type, unit and range of the value a client reads at the tag's registers, unscaled."""
+    if tag.type == "BIT":
+        return {"type": "boolean"}
+    if tag.type == "STRING":
+        return {"type": "string", "maxLength": 2 * tag.length}
+    schema: dict[str, Any] = {"type": "number" if tag.type == "FLOAT32" else "integer"}
+    measure = _SCALED_FROM.get(tag.name, tag.name)
+    if tag.scale is not None:
+        schema["unit"] = f"{tag.scale:g} {tag.unit}"
+    elif tag.unit:
+        schema["unit"] = tag.unit
+    if measure in RANGES:
+        _, low, high = RANGES[measure]
+        if tag.scale is not None:
+            low, high = low / tag.scale, high / tag.scale
+        if schema["type"] == "integer":
+            schema["minimum"], schema["maximum"] = round(low), round(high)
+        else:
+            schema["minimum"], schema["maximum"] = low, high
+    elif tag.type in _INTEGER_LIMITS:
+        schema["minimum"], schema["maximum"] = _INTEGER_LIMITS[tag.type]
+    return schema
 
 
 def _float32(value: float) -> list[int]:
@@ -209,6 +335,16 @@ class ModbusSimulator(BackgroundServer):
     def addresses(self) -> list[dict[str, Any]]:
         """The register map as a `modbus` input `addresses:` list."""
         return addresses(self.tags_per_device)
+
+    def thing_description(self) -> dict[str, Any]:
+        """This server as a W3C WoT Thing Description (the bound port once started)."""
+        return thing_description(
+            self.host,
+            int(self.port),
+            devices=self.devices,
+            tags_per_device=self.tags_per_device,
+            interval=self.interval,
+        )
 
     def _device(self, slave: int) -> SimDevice:
         def bits() -> list[SimData]:

@@ -4,7 +4,8 @@ Namespace `urn:streamforge:plant` (index 2); folders Plant/Line1/{Boiler,Pump,Va
 node ids `ns=2;s=Plant.Line1.Boiler.Temperature`. Every interval each variable gets its new value
 with a source timestamp. `Plant.Line1.Pump.Running` and `Plant.Line1.Valve.Open` are writable.
 With `nodes=N` the tree is instead a `Bench` folder of N Double variables `ns=2;s=Bench.Tag0001...`
-that all change each interval (for benchmarks).
+that all change each interval (for benchmarks). `thing_description()` describes the variables as
+a W3C WoT Thing Description whose forms name each node by `opcua:nodeId`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ from typing import Any, cast
 from asyncua import Server, ua
 
 from streamforge.simulators._background import BackgroundServer
-from streamforge.simulators._plant import Line, Plant, bench_value
+from streamforge.simulators._plant import RANGES, Line, Plant, bench_value
+from streamforge.simulators._td import TD_CONTEXT, advertised_host, nosec, snake_case, url_host
 
-__all__ = ["NAMESPACE", "PATH", "PLANT_NODES", "OpcuaNode", "OpcuaSimulator", "nodes"]
+__all__ = [
+    "NAMESPACE",
+    "OPCUA_VOCABULARY",
+    "PATH",
+    "PLANT_NODES",
+    "OpcuaNode",
+    "OpcuaSimulator",
+    "nodes",
+    "thing_description",
+]
 
 NAMESPACE = "urn:streamforge:plant"
 PATH = "/streamforge/plant"
@@ -102,11 +113,99 @@ class _SharedDataValue(ua.DataValue):
         return self
 
 
+#: the IRI the `opcua:` prefix of the WoT OPC UA binding terms (`opcua:nodeId`) expands to
+OPCUA_VOCABULARY = "http://opcfoundation.org/UA/"
+
+_JSON_TYPES = {"Double": "number", "Int32": "integer", "Boolean": "boolean", "String": "string"}
+#: the plant quantity behind each variable with a known range
+_MEASURES = {
+    "Boiler.Temperature": "boiler_temperature",
+    "Boiler.Pressure": "boiler_pressure",
+    "Pump.Speed": "pump_speed",
+    "Pump.MotorCurrent": "pump_motor_current",
+    "Pump.DischargePressure": "pump_discharge_pressure",
+    "Valve.Position": "valve_position",
+}
+_SETPOINT_RANGE = (80.0, 90.0)  # each line draws its setpoint once, in Line.create
+_INT32_MAX = 2**31 - 1
+
+
+def thing_description(
+    host: str, port: int, *, nodes: int | None = None, interval: float = 0.1
+) -> dict[str, Any]:
+    """A W3C WoT Thing Description (TD 1.1) of an OPC UA simulator listening on `host`:`port`.
+
+    One property per variable (`line1_pump_motor_current`); its form's `href` is the server's
+    endpoint and `opcua:nodeId` the variable's node id, as the WoT OPC UA binding has it. A
+    server bound to every interface is described by its loopback address.
+    """
+    shown = advertised_host(host)
+    endpoint = f"opc.tcp://{url_host(shown)}:{port}{PATH}"
+    properties = {
+        snake_case(spec.path.removeprefix("Plant.")): _node_property(spec, endpoint)
+        for spec in _variables(nodes)
+    }
+    kind = "plant" if nodes is None else "benchmark"
+    root = "Plant" if nodes is None else "Bench"
+    return {
+        "@context": [TD_CONTEXT, {"opcua": OPCUA_VOCABULARY}],
+        "id": f"urn:streamforge:simulator:opcua:{shown}:{port}",
+        "title": f"StreamForge OPC UA {kind} simulator",
+        "description": (
+            f"Simulated {kind} on OPC UA at {endpoint} (security None), namespace {NAMESPACE} "
+            f"(index {_NS}); the variables are below ns={_NS};s={root} and change every "
+            f"{interval:g} s."
+        ),
+        **nosec(),
+        "properties": properties,
+    }
+
+
+def _node_property(spec: OpcuaNode, endpoint: str) -> dict[str, Any]:
+    ops = ["readproperty", "observeproperty"]
+    if spec.writable:
+        ops.insert(1, "writeproperty")
+    description = spec.description or f"generated {spec.datatype} value for benchmarks"
+    schema: dict[str, Any] = {
+        "description": f"{description} ({spec.path})",
+        **_data_schema(spec),
+        "readOnly": not spec.writable,
+        "observable": True,
+        "forms": [{"href": endpoint, "op": ops, "opcua:nodeId": spec.nodeid}],
+    }
+    return schema
+
+
+def _data_schema(spec: OpcuaNode) -> dict[str, Any]:
+    """Type, unit and range of the variable's value."""
+    schema: dict[str, Any] = {"type": _JSON_TYPES[spec.datatype]}
+    if spec.unit:
+        schema["unit"] = spec.unit
+    if not spec.folder.startswith("Plant."):
+        return schema
+    key = _value_key(spec)
+    if key in _MEASURES:
+        _, low, high = RANGES[_MEASURES[key]]
+        if schema["type"] == "integer":
+            low, high = round(low), round(high)
+        schema["minimum"], schema["maximum"] = low, high
+    elif key == "Boiler.Setpoint":
+        schema["minimum"], schema["maximum"] = _SETPOINT_RANGE
+    elif key == "Pump.RunHours":
+        schema["minimum"] = 0.0
+    elif spec.datatype == "Int32":
+        schema["minimum"], schema["maximum"] = 0, _INT32_MAX
+    return schema
+
+
 def nodes(count: int | None = None) -> list[OpcuaNode]:
     """The variables of the tree: the plant's, or `count` generated Double variables."""
     if count is None:
         return list(PLANT_NODES)
     return [OpcuaNode("Bench", f"Tag{i + 1:04d}", "Double") for i in range(count)]
+
+
+_variables = nodes  # `thing_description` takes a `nodes` count, as the simulator does
 
 
 def _free_port(host: str) -> int:
@@ -161,6 +260,12 @@ class OpcuaSimulator(BackgroundServer):
     def tree(self) -> list[OpcuaNode]:
         """The variables this server exposes."""
         return nodes(self.nodes)
+
+    def thing_description(self) -> dict[str, Any]:
+        """This server as a W3C WoT Thing Description (the bound port once started)."""
+        return thing_description(
+            self.host, int(self.port), nodes=self.nodes, interval=self.interval
+        )
 
     async def _open(self) -> int:
         # asyncua announces the port in its endpoint descriptions before it binds, so pick one

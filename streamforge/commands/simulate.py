@@ -44,6 +44,15 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
         "--interval", type=_interval, default=0.1, help="how often values change (100ms)"
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for a reproducible plant")
+    parser.add_argument(
+        "--td-out",
+        metavar="FILE",
+        default=None,
+        help=(
+            "once listening, write a W3C WoT Thing Description (JSON) of the plant to FILE; "
+            "its hrefs name --host, or 127.0.0.1 when --host is 0.0.0.0"
+        ),
+    )
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
@@ -142,7 +151,13 @@ def main(args: argparse.Namespace) -> int:
     try:
         sim = _build(args)
         sim.start()
-        print("\n".join(_describe(sim)), flush=True)
+        lines = _describe(sim)
+        if args.td_out is not None:
+            from streamforge.simulators._td import write_td
+
+            write_td(sim.thing_description(), args.td_out)
+            lines.append(f"thing description written to {args.td_out}")
+        print("\n".join(lines), flush=True)
         while not stop.wait(0.5):
             if not sim.running:
                 print("streamforge simulate: the server stopped unexpectedly", file=sys.stderr)
