@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from streamforge.manager.auth import TokenCheck
-from streamforge.manager.benthos_api import add_benthos_routes, benthos_lint, lint_answer
+from streamforge.manager.benthos_api import (
+    StreamId,
+    add_benthos_routes,
+    benthos_lint,
+    lint_answer,
+)
 from streamforge.manager.catalog import Refused, add_catalog_routes
 from streamforge.manager.service import (
     ID_PATTERN,
@@ -36,7 +48,11 @@ PREFIX = "/wot/binding"
 class StreamCreate(BaseModel):
     """A new stream: an optional id and its config (a YAML string or an object)."""
 
-    id: str | None = Field(default=None, description="[A-Za-z0-9._-]{1,128}; generated if absent")
+    id: str | None = Field(
+        default=None,
+        description="1 to 128 of A-Z a-z 0-9 . _ -; generated when absent",
+        json_schema_extra={"pattern": ID_PATTERN.pattern},
+    )
     config: str | dict[str, Any] = Field(description="The stream config, YAML text or an object")
 
 
@@ -187,14 +203,38 @@ TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
-    """The manager's API over `manager`."""
+    """The manager's API over `manager`; its streams and trial worker stop when the app does."""
+    trials = trials or TrialRunner()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            # uvicorn re-raises SIGTERM once the app has shut down, so the process ends before
+            # code after `uvicorn.run` runs: stop the streams (gracefully, waiting) here.
+            await asyncio.to_thread(manager.shutdown)
+            trials.close()
+
     app = FastAPI(
         title="StreamForge manager",
         description="Streams created, changed and watched over REST.",
         version="1",
+        lifespan=lifespan,
     )
     auth = TokenCheck(manager.store)
-    secured = [Depends(auth)]
+    bearer = HTTPBearer(auto_error=False, description="The admin token (STREAMFORGE_ADMIN_TOKEN)")
+    secured = [Depends(auth), Depends(bearer)]  # the second only documents the scheme
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code != 405:
+            return await http_exception_handler(request, exc)
+        return JSONResponse(
+            {"detail": f"{request.method} is not allowed here"},
+            status_code=405,
+            headers={"Allow": ", ".join(_allowed(app, request.url.path))},
+        )
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
@@ -252,7 +292,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
             return "not ready:\n" + "".join(f"{line}\n" for line in lines)
         return "OK\n"
 
-    @app.get("/metrics", dependencies=secured, tags=["health"], response_class=PlainTextResponse,
+    @app.get("/metrics", dependencies=secured, tags=["health"], response_class=Response,
              responses={200: {"description": "Every running stream's metrics, merged", **TEXT},
                         **errors()})  # fmt: skip
     def metrics() -> Response:
@@ -284,7 +324,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
              responses=errors(400, 404))  # fmt: skip
-    def get_stream(stream_id: str, response: Response) -> StreamDetail:
+    def get_stream(stream_id: StreamId, response: Response) -> StreamDetail:
         _check_id(stream_id)
         view = manager.view(stream_id)
         response.headers["ETag"] = view.stored.etag
@@ -292,7 +332,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.put(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
              responses=errors(400, 402, 404, 409, 412))  # fmt: skip
-    def replace_stream(stream_id: str, body: StreamReplace, request: Request,
+    def replace_stream(stream_id: StreamId, body: StreamReplace, request: Request,
                        response: Response) -> StreamDetail:  # fmt: skip
         _check_id(stream_id)
         expected = _version_of(request.headers.get("if-match"))
@@ -314,7 +354,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.delete(f"{PREFIX}/streams/{{stream_id}}", status_code=204, dependencies=secured,
                 tags=["streams"], responses=errors(400, 404))  # fmt: skip
-    def delete_stream(stream_id: str, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
+    def delete_stream(stream_id: StreamId, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
         _check_id(stream_id)
         manager.delete(stream_id, timeout)
         return Response(status_code=204)
@@ -328,25 +368,25 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         secured,
         ERRORS,
         manager.policy,
-        trials or TrialRunner(),
+        trials,
         manager.supervisor.home / "templates",
     )
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/metrics", dependencies=secured,
              tags=["streams"], responses=errors(400, 404))  # fmt: skip
-    def stream_metrics(stream_id: str) -> StreamMetrics:
+    def stream_metrics(stream_id: StreamId) -> StreamMetrics:
         _check_id(stream_id)
         return StreamMetrics(**manager.figures(stream_id))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/logs", dependencies=secured, tags=["streams"],
              responses=errors(400, 404))  # fmt: skip
-    def stream_logs(stream_id: str, limit: int = Query(100, ge=0, le=500)) -> StreamLogs:
+    def stream_logs(stream_id: StreamId, limit: int = Query(100, ge=0, le=500)) -> StreamLogs:
         _check_id(stream_id)
         return StreamLogs(lines=manager.logs(stream_id, limit))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/versions", dependencies=secured,
              tags=["streams"], responses=errors(400, 404))  # fmt: skip
-    def stream_versions(stream_id: str) -> VersionList:
+    def stream_versions(stream_id: StreamId) -> VersionList:
         _check_id(stream_id)
         return VersionList(
             versions=[
@@ -363,7 +403,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     @app.post(f"{PREFIX}/streams/{{stream_id}}/versions/{{version}}/restore",
               dependencies=secured, tags=["streams"],
               responses=errors(400, 402, 404, 409))  # fmt: skip
-    def restore_version(stream_id: str, version: int, response: Response) -> StreamDetail:
+    def restore_version(stream_id: StreamId, version: int, response: Response) -> StreamDetail:
         _check_id(stream_id)
         manager.store.get(stream_id)  # 404 names the stream when there is none
         try:
@@ -376,6 +416,15 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     return app
 
 
+def _allowed(app: FastAPI, path: str) -> list[str]:
+    """Every method some route serves at `path` (Starlette lists only the first route's)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, Route) and route.path_regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
 class _Stale(Exception):
     def __init__(self, stream_id: str, etag: str) -> None:
         super().__init__(stream_id)
@@ -386,7 +435,7 @@ class _Stale(Exception):
 def _action_route(app: FastAPI, manager: Manager, action: str, secured: list[Any]) -> None:
     """POST /streams/{id}/start|stop|restart."""
 
-    def act(stream_id: str) -> StreamDetail:
+    def act(stream_id: StreamId) -> StreamDetail:
         if not ID_PATTERN.match(stream_id):
             raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
         if action == "restart":

@@ -9,10 +9,10 @@ column, message). The bearer token is needed here too.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,16 @@ from streamforge.manager.checks import config_text, lint_errors
 from streamforge.manager.service import ID_PATTERN, Invalid, Manager, StreamView, shown
 from streamforge.manager.store import NotFound
 
-__all__ = ["add_benthos_routes", "benthos_lint", "lint_answer"]
+__all__ = ["StreamId", "add_benthos_routes", "benthos_lint", "lint_answer"]
+
+#: a stream id in a path; one outside the pattern is answered 400 with a `detail` (as in bodies)
+StreamId = Annotated[
+    str,
+    Path(
+        description="The stream's id: 1 to 128 of A-Z a-z 0-9 . _ -",
+        json_schema_extra={"pattern": ID_PATTERN.pattern},
+    ),
+]
 
 TAGS: list[str | Enum] = ["benthos streams mode"]
 
@@ -199,7 +208,7 @@ def add_benthos_routes(
 
     @app.post("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(402),
               openapi_extra=CONFIG_BODY)  # fmt: skip
-    async def create_one(stream_id: str, request: Request) -> Done:
+    async def create_one(stream_id: StreamId, request: Request) -> Done:
         """Create a stream; 400 when the id is taken (as Benthos answers)."""
         check_id(stream_id)
         try:
@@ -210,7 +219,7 @@ def add_benthos_routes(
         raise ValueError(f"stream {stream_id!r} already exists")
 
     @app.get("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(404))
-    def read_one(stream_id: str) -> StreamRead:
+    def read_one(stream_id: StreamId) -> StreamRead:
         check_id(stream_id)
         view = manager.view(stream_id)
         config = yaml.safe_load(shown(view.stored.config_yaml))
@@ -218,7 +227,7 @@ def add_benthos_routes(
 
     @app.put("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(402),
              openapi_extra=CONFIG_BODY)  # fmt: skip
-    async def update_one(stream_id: str, request: Request) -> Done:
+    async def update_one(stream_id: StreamId, request: Request) -> Done:
         """Replace a stream's config, or create the stream."""
         check_id(stream_id)
         config = await _body(request)
@@ -232,7 +241,7 @@ def add_benthos_routes(
 
     @app.patch("/streams/{stream_id}", dependencies=secured, tags=TAGS,
                responses=errors(402, 404), openapi_extra=CONFIG_BODY)  # fmt: skip
-    async def patch_one(stream_id: str, request: Request) -> Done:
+    async def patch_one(stream_id: StreamId, request: Request) -> Done:
         """Merge the body into the stream's config (JSON merge patch: null removes a key)."""
         check_id(stream_id)
         stored = manager.store.get(stream_id)
@@ -242,14 +251,14 @@ def add_benthos_routes(
 
     @app.delete("/streams/{stream_id}", dependencies=secured, tags=TAGS,
                 responses=errors(404))  # fmt: skip
-    def delete_one(stream_id: str) -> Done:
+    def delete_one(stream_id: StreamId) -> Done:
         check_id(stream_id)
         manager.delete(stream_id)
         return Done()
 
     @app.get("/streams/{stream_id}/stats", dependencies=secured, tags=TAGS,
              responses=errors(404))  # fmt: skip
-    def stats(stream_id: str) -> StreamStats:
+    def stats(stream_id: StreamId) -> StreamStats:
         check_id(stream_id)
         figures = manager.figures(stream_id)
         return StreamStats(

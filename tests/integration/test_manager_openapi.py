@@ -20,9 +20,14 @@ from hypothesis import HealthCheck, settings
 from peers.manager import TOKEN, ManagerRun
 from schemathesis.checks import (
     content_type_conformance,
+    ignored_auth,
+    missing_required_header,
+    negative_data_rejection,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 if not hasattr(_pytest.nodes.Node, "_nodeid"):
@@ -32,6 +37,21 @@ if not hasattr(_pytest.nodes.Node, "_nodeid"):
         lambda node: node.nodeid,
         lambda node, value: setattr(node, "_id", coerce_node_id(value)),
     )
+
+#: Not `positive_data_acceptance`: a stream config or a template that fits the JSON Schema of a
+#: body (any object, any string) is still checked (lint, policy, licence, build) and refused
+#: with 400, which is what the manager must do.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+    missing_required_header,
+    unsupported_method,
+    ignored_auth,
+]
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 UNDOCUMENTED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -82,7 +102,7 @@ def _served_routes(home: Path) -> dict[str, set[str]]:
         engine.dispose()
 
 
-def _children_of(run: ManagerRun) -> list[int]:
+def _children_of(run: ManagerRun) -> list[str]:
     """Processes still running whose command line names the manager's home."""
     alive = []
     for entry in Path("/proc").iterdir():
@@ -93,7 +113,7 @@ def _children_of(run: ManagerRun) -> list[int]:
         except OSError:
             continue
         if str(run.home).encode() in cmdline:
-            alive.append(int(entry.name))
+            alive.append(f"{entry.name}: {cmdline.decode(errors='replace')}")
     return alive
 
 
@@ -115,12 +135,7 @@ schema = schemathesis.pytest.from_fixture("manager_schema")
 def test_every_operation_answers_as_documented(case: Any) -> None:
     case.call_and_validate(
         headers=AUTH,
-        checks=[
-            not_a_server_error,
-            status_code_conformance,
-            content_type_conformance,
-            response_schema_conformance,
-        ],
+        checks=CHECKS,
         timeout=30,
     )
 
@@ -145,3 +160,70 @@ def test_the_document_lists_every_route_and_its_401(fuzzed_manager: ManagerRun) 
         if (path, method) not in open_routes and "401" not in operation.get("responses", {})
     )
     assert not without_401, f"operations that do not document 401: {without_401}"
+
+
+TICKS = """
+input:
+  generate:
+    interval: 50ms
+    mapping: 'root = {"n": counter()}'
+pipeline:
+  processors:
+    - mapping: 'root = this'
+output:
+  file: { path: openapi-ticks.jsonl }
+"""
+
+
+def test_a_running_stream_is_shown_as_documented(
+    fuzzed_manager: ManagerRun, manager_schema: Any
+) -> None:
+    """The answers about a stream that exists (fuzzing seldom hits a real id) fit the document."""
+    c = fuzzed_manager.client
+    created = fuzzed_manager.api("POST", "/streams", json={"id": "shown", "config": TICKS})
+    assert created.status_code == 201, created.text
+    fuzzed_manager.wait_status("shown", "running")
+    b, sid, ver = "/wot/binding", "/streams/{stream_id}", "/versions/{version}/restore"
+    changed = {"json": {"config": TICKS.replace("50ms", "40ms")}}
+    stale = {"json": {"config": TICKS}, "headers": {"If-Match": '"1-stale"'}}
+    trial = {"json": {"processors": [{"mapping": "root = this"}], "messages": [{}]}}
+    wanted = [
+        ("GET", f"{b}/streams", f"{b}/streams", {}),
+        ("GET", f"{b}{sid}", f"{b}/streams/shown", {}),
+        ("GET", f"{b}{sid}/metrics", f"{b}/streams/shown/metrics", {}),
+        ("GET", f"{b}{sid}/logs", f"{b}/streams/shown/logs", {}),
+        ("GET", f"{b}{sid}/versions", f"{b}/streams/shown/versions", {}),
+        ("PUT", f"{b}{sid}", f"{b}/streams/shown", changed),
+        ("PUT", f"{b}{sid}", f"{b}/streams/shown", stale),  # 412
+        ("POST", f"{b}{sid}{ver}", f"{b}/streams/shown/versions/1/restore", {}),
+        ("POST", f"{b}{sid}{ver}", f"{b}/streams/shown/versions/99/restore", {}),  # 404
+        ("POST", f"{b}/streams", f"{b}/streams", {"json": {"id": "shown", "config": TICKS}}),
+        ("POST", f"{b}{sid}/stop", f"{b}/streams/shown/stop", {}),
+        ("POST", f"{b}{sid}/start", f"{b}/streams/shown/start", {}),
+        ("POST", f"{b}{sid}/restart", f"{b}/streams/shown/restart", {}),
+        ("GET", "/streams", "/streams", {}),
+        ("GET", sid, "/streams/shown", {}),
+        ("GET", f"{sid}/stats", "/streams/shown/stats", {}),
+        ("POST", sid, "/streams/shown", {"content": TICKS.encode()}),  # 400: it exists
+        ("PATCH", sid, "/streams/shown", {"json": {"input": {"generate": {"interval": "1s"}}}}),
+        ("GET", "/metrics", "/metrics", {}),
+        ("GET", f"{b}/processors", f"{b}/processors", {}),
+        ("GET", f"{b}/processors/{{name}}", f"{b}/processors/mapping", {}),
+        ("POST", f"{b}/processors/test", f"{b}/processors/test", trial),
+        ("GET", f"{b}/templates", f"{b}/templates", {}),
+        ("GET", f"{b}/templates/{{name}}", f"{b}/templates/td_modbus", {}),
+        ("DELETE", sid, "/streams/shown", {}),
+        ("GET", "/ready", "/ready", {}),
+    ]
+    statuses = []
+    for method, template, path, kwargs in wanted:
+        reply = c.request(method, path, **kwargs)
+        assert reply.status_code < 500, (method, path, reply.text)
+        manager_schema[template][method].validate_response(reply)
+        statuses.append(reply.status_code)
+        # a change or restart that comes while the supervisor is still starting the previous
+        # child misses that child (a supervisor race), so let each start finish first
+        started = reply.status_code == 200 and method in ("PUT", "POST", "PATCH")
+        if started and "shown" in path and not path.endswith("/stop"):
+            fuzzed_manager.wait_status("shown", "running")
+    assert statuses.count(200) >= 18 and {400, 404, 409, 412} <= set(statuses), statuses
