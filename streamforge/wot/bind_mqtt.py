@@ -1,0 +1,95 @@
+"""MQTT forms (`mqtt://`, `mqtts://`) -> one `td_mqtt` input per broker."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+from streamforge.wot.forms import endpoint_of
+from streamforge.wot.plan import BindingSettings, InputPlan, Reading
+from streamforge.wot.problems import TdProblem
+
+__all__ = ["plan_mqtt", "topic_of"]
+
+
+def topic_of(reading: Reading) -> str:
+    """`mqv:filter`, else `mqv:topic`, else the href's path (percent-decoded)."""
+    form = reading.form
+    for term in ("filter", "topic"):
+        value = form.term("mqtt", term)
+        if isinstance(value, str) and value:
+            return value
+    return unquote(urlsplit(form.href).path.lstrip("/"))
+
+
+def _qos(value: object) -> int | None:
+    try:
+        qos = int(str(value))
+    except ValueError:
+        return None
+    return qos if qos in (0, 1, 2) else None
+
+
+def _filter_regex(topic: str) -> str:
+    parts = []
+    for level in topic.split("/"):
+        if level == "+":
+            parts.append("[^/]*")
+        elif level == "#":
+            parts.append(".*")
+        else:
+            parts.append(re.escape(level))
+    pattern = "/".join(parts).replace("/.*", "(/.*)?") if topic.endswith("#") else "/".join(parts)
+    return f"^{pattern}$"
+
+
+def plan_mqtt(readings: list[Reading], settings: BindingSettings) -> InputPlan:
+    """Subscribe to every affordance's topic on one broker; the topic names the affordance."""
+    plan = InputPlan(input={})
+    brokers: dict[str, list[Reading]] = {}
+    for r in readings:
+        brokers.setdefault(endpoint_of(r.form.href), []).append(r)
+    broker, chosen = next(iter(brokers.items()))
+    for other, skipped in list(brokers.items())[1:]:
+        names = ", ".join(r.affordance.name for r in skipped)
+        plan.warnings.append(
+            f"a stream reads one broker: {names} on {other} are left out (generate them "
+            "with --property/--event)"
+        )
+    topics: list[str] = []
+    qos_values: set[int] = set()
+    for r in chosen:
+        topic = topic_of(r)
+        if not topic:
+            plan.problems.append(
+                TdProblem(r.form.path, "no MQTT topic: give mqv:filter, mqv:topic or a path")
+            )
+            continue
+        if topic not in topics:
+            topics.append(topic)
+        qos = _qos(r.form.term("mqtt", "qos", 1))
+        if qos is None:
+            plan.problems.append(TdProblem(r.form.path, "mqv:qos must be 0, 1 or 2"))
+        else:
+            qos_values.add(qos)
+        wildcard = "+" in topic.split("/") or "#" in topic.split("/")
+        plan.routes.append(
+            (_filter_regex(topic) if wildcard else topic, r.affordance.name, wildcard)
+        )
+        plan.readings.append(r)
+    qos = max(qos_values) if qos_values else 1
+    if len(qos_values) > 1:
+        plan.warnings.append(f"the forms ask for different QoS; all topics use QoS {qos}")
+    parts = urlsplit(broker)
+    port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    use: dict[str, object] = {
+        "broker": f"{parts.scheme}://{parts.hostname}:{port}",
+        "topics": topics,
+        "qos": qos,
+        "client_id": f"streamforge-{settings.stream_id}",
+    }
+    if settings.auth.username:
+        use["user"], use["password"] = settings.auth.username, settings.auth.password
+    plan.input = {"td_mqtt": use}
+    plan.key = "@mqtt_topic"
+    return plan
