@@ -24,6 +24,7 @@ COMMANDS = {
     "license": "license",
     "policy": "policy",
     "serve": "serve",
+    "td": "td",
 }
 
 
