@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -23,7 +23,9 @@ from streamforge.manager.benthos_api import (
     StreamId,
     add_benthos_routes,
     benthos_lint,
+    check_stream_id,
     lint_answer,
+    shallow,
 )
 from streamforge.manager.catalog import Refused, add_catalog_routes
 from streamforge.manager.service import (
@@ -50,16 +52,20 @@ class StreamCreate(BaseModel):
 
     id: str | None = Field(
         default=None,
-        description="1 to 128 of A-Z a-z 0-9 . _ -; generated when absent",
+        description="1 to 128 of A-Z a-z 0-9 . _ -, not . or ..; generated when absent",
         json_schema_extra={"pattern": ID_PATTERN.pattern},
     )
     config: str | dict[str, Any] = Field(description="The stream config, YAML text or an object")
+
+    _shallow = field_validator("config")(shallow)
 
 
 class StreamReplace(BaseModel):
     """A stream's new config (a YAML string or an object)."""
 
     config: str | dict[str, Any]
+
+    _shallow = field_validator("config")(shallow)
 
 
 class StreamSummary(BaseModel):
@@ -228,6 +234,12 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's answer to a JSON body its parser gives up on (nested too deeply):
+            # malformed, like any body that is not JSON
+            return JSONResponse(
+                {"detail": "body: the JSON could not be parsed (is it nested too deeply?)"}, 422
+            )
         if exc.status_code != 405:
             return await http_exception_handler(request, exc)
         return JSONResponse(
@@ -263,7 +275,9 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
-            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: "
+            f"{str(e.get('msg')).removeprefix('Value error, ')}"
+            for e in exc.errors()
         ]
         return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
 
@@ -271,10 +285,6 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"detail": "the manager could not do this; see its log"}, 500)
-
-    def _check_id(stream_id: str) -> None:
-        if not ID_PATTERN.match(stream_id):
-            raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
 
     # -- health -------------------------------------------------------------------------------
     @app.get("/health/live", response_class=PlainTextResponse, tags=["health"])
@@ -317,6 +327,8 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         responses=errors(400, 402, 409),
     )  # fmt: skip
     def create_stream(body: StreamCreate, response: Response) -> StreamDetail:
+        if body.id is not None:
+            check_stream_id(body.id)
         view = manager.create(body.id, body.config)
         response.headers["Location"] = f"{PREFIX}/streams/{view.stored.id}"
         response.headers["ETag"] = view.stored.etag
@@ -325,7 +337,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     @app.get(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
              responses=errors(400, 404))  # fmt: skip
     def get_stream(stream_id: StreamId, response: Response) -> StreamDetail:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         view = manager.view(stream_id)
         response.headers["ETag"] = view.stored.etag
         return _detail(view)
@@ -334,7 +346,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
              responses=errors(400, 402, 404, 409, 412))  # fmt: skip
     def replace_stream(stream_id: StreamId, body: StreamReplace, request: Request,
                        response: Response) -> StreamDetail:  # fmt: skip
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         expected = _version_of(request.headers.get("if-match"))
         if expected is not None:
             current = manager.store.get(stream_id)
@@ -355,7 +367,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     @app.delete(f"{PREFIX}/streams/{{stream_id}}", status_code=204, dependencies=secured,
                 tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def delete_stream(stream_id: StreamId, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         manager.delete(stream_id, timeout)
         return Response(status_code=204)
 
@@ -375,19 +387,19 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     @app.get(f"{PREFIX}/streams/{{stream_id}}/metrics", dependencies=secured,
              tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def stream_metrics(stream_id: StreamId) -> StreamMetrics:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         return StreamMetrics(**manager.figures(stream_id))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/logs", dependencies=secured, tags=["streams"],
              responses=errors(400, 404))  # fmt: skip
     def stream_logs(stream_id: StreamId, limit: int = Query(100, ge=0, le=500)) -> StreamLogs:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         return StreamLogs(lines=manager.logs(stream_id, limit))
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}/versions", dependencies=secured,
              tags=["streams"], responses=errors(400, 404))  # fmt: skip
     def stream_versions(stream_id: StreamId) -> VersionList:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         return VersionList(
             versions=[
                 VersionInfo(
@@ -404,7 +416,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
               dependencies=secured, tags=["streams"],
               responses=errors(400, 402, 404, 409))  # fmt: skip
     def restore_version(stream_id: StreamId, version: int, response: Response) -> StreamDetail:
-        _check_id(stream_id)
+        check_stream_id(stream_id)
         manager.store.get(stream_id)  # 404 names the stream when there is none
         try:
             view = manager.restore(stream_id, version)
@@ -436,8 +448,7 @@ def _action_route(app: FastAPI, manager: Manager, action: str, secured: list[Any
     """POST /streams/{id}/start|stop|restart."""
 
     def act(stream_id: StreamId) -> StreamDetail:
-        if not ID_PATTERN.match(stream_id):
-            raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
+        check_stream_id(stream_id)
         if action == "restart":
             view = manager.restart(stream_id)
         else:

@@ -20,13 +20,21 @@ from streamforge.manager.checks import config_text, lint_errors
 from streamforge.manager.service import ID_PATTERN, Invalid, Manager, StreamView, shown
 from streamforge.manager.store import NotFound
 
-__all__ = ["StreamId", "add_benthos_routes", "benthos_lint", "lint_answer"]
+__all__ = [
+    "MAX_DEPTH",
+    "StreamId",
+    "add_benthos_routes",
+    "benthos_lint",
+    "check_stream_id",
+    "lint_answer",
+    "shallow",
+]
 
 #: a stream id in a path; one outside the pattern is answered 400 with a `detail` (as in bodies)
 StreamId = Annotated[
     str,
     Path(
-        description="The stream's id: 1 to 128 of A-Z a-z 0-9 . _ -",
+        description="The stream's id: 1 to 128 of A-Z a-z 0-9 . _ -, not . or ..",
         json_schema_extra={"pattern": ID_PATTERN.pattern},
     ),
 ]
@@ -115,9 +123,48 @@ async def _body(request: Request) -> Any:
     """A request body as YAML or JSON (JSON is YAML)."""
     raw = await request.body()
     try:
-        return yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
+        value = yaml.safe_load(raw.decode("utf-8")) if raw.strip() else None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ValueError(f"the body is neither YAML nor JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"the body is nested deeper than {MAX_DEPTH} levels") from None
+    try:
+        return shallow(value)
+    except ValueError as exc:
+        raise ValueError(f"the body is {exc}") from None
+
+
+#: how deeply a config or message may nest; real configs stay far below, and deeper values
+#: would exhaust the recursion of the YAML and JSON code that handles them
+MAX_DEPTH = 100
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar is 0)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def shallow(value: Any) -> Any:
+    """`value`, or a ValueError when it nests deeper than MAX_DEPTH."""
+    if nesting(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def check_stream_id(stream_id: str) -> None:
+    """A ValueError (400) unless `stream_id` may name a stream (and its directory)."""
+    if not ID_PATTERN.match(stream_id) or stream_id in (".", ".."):
+        raise ValueError(
+            f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}} and not be . or .."
+        )
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -165,10 +212,6 @@ def add_benthos_routes(
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         return {code: responses[code] for code in (400, 401, 422, *codes)}
 
-    def check_id(stream_id: str) -> None:
-        if not ID_PATTERN.match(stream_id):
-            raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
-
     def every_id() -> list[str]:
         ids: list[str] = []
         after: str | None = None
@@ -190,7 +233,7 @@ def add_benthos_routes(
         if not isinstance(wanted, dict):
             raise ValueError("the body must map stream ids to configs")
         for stream_id, config in wanted.items():
-            check_id(str(stream_id))
+            check_stream_id(str(stream_id))
             manager.check(str(stream_id), config)  # every config checks before anything changes
         for stream_id in every_id():
             if stream_id not in wanted:
@@ -210,7 +253,7 @@ def add_benthos_routes(
               openapi_extra=CONFIG_BODY)  # fmt: skip
     async def create_one(stream_id: StreamId, request: Request) -> Done:
         """Create a stream; 400 when the id is taken (as Benthos answers)."""
-        check_id(stream_id)
+        check_stream_id(stream_id)
         try:
             manager.store.get(stream_id)
         except NotFound:
@@ -220,7 +263,7 @@ def add_benthos_routes(
 
     @app.get("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(404))
     def read_one(stream_id: StreamId) -> StreamRead:
-        check_id(stream_id)
+        check_stream_id(stream_id)
         view = manager.view(stream_id)
         config = yaml.safe_load(shown(view.stored.config_yaml))
         return StreamRead(**_status(view), config=config)
@@ -229,7 +272,7 @@ def add_benthos_routes(
              openapi_extra=CONFIG_BODY)  # fmt: skip
     async def update_one(stream_id: StreamId, request: Request) -> Done:
         """Replace a stream's config, or create the stream."""
-        check_id(stream_id)
+        check_stream_id(stream_id)
         config = await _body(request)
         try:
             manager.store.get(stream_id)
@@ -243,7 +286,7 @@ def add_benthos_routes(
                responses=errors(402, 404), openapi_extra=CONFIG_BODY)  # fmt: skip
     async def patch_one(stream_id: StreamId, request: Request) -> Done:
         """Merge the body into the stream's config (JSON merge patch: null removes a key)."""
-        check_id(stream_id)
+        check_stream_id(stream_id)
         stored = manager.store.get(stream_id)
         patched = _merge(yaml.safe_load(stored.config_yaml), await _body(request))
         manager.replace(stream_id, patched)
@@ -252,14 +295,14 @@ def add_benthos_routes(
     @app.delete("/streams/{stream_id}", dependencies=secured, tags=TAGS,
                 responses=errors(404))  # fmt: skip
     def delete_one(stream_id: StreamId) -> Done:
-        check_id(stream_id)
+        check_stream_id(stream_id)
         manager.delete(stream_id)
         return Done()
 
     @app.get("/streams/{stream_id}/stats", dependencies=secured, tags=TAGS,
              responses=errors(404))  # fmt: skip
     def stats(stream_id: StreamId) -> StreamStats:
-        check_id(stream_id)
+        check_stream_id(stream_id)
         figures = manager.figures(stream_id)
         return StreamStats(
             input=InputStats(received=figures["received"]),

@@ -8,11 +8,12 @@ from typing import Any
 
 import yaml
 from fastapi import FastAPI, HTTPException, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from streamforge.config.schema import field_schema
 from streamforge.config.templates import parse_template, register_template, template_of
 from streamforge.config.yamlpos import load_yaml
+from streamforge.manager.benthos_api import shallow
 from streamforge.manager.checks import ConfigPolicy, lint_errors, policy_problems
 from streamforge.manager.trial import TrialRunner
 from streamforge.plugin.registry import registry
@@ -48,12 +49,16 @@ class SampleMessage(BaseModel):
     content: str = ""
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    _shallow = field_validator("metadata")(shallow)
+
 
 class TrialRequest(BaseModel):
     """Processors (a list, or YAML text of a list) and the messages to run through them."""
 
     processors: list[dict[str, Any]] | str
     messages: list[SampleMessage] = Field(max_length=100)
+
+    _shallow = field_validator("processors")(shallow)
 
 
 class TrialOutput(BaseModel):

@@ -227,3 +227,35 @@ def test_a_running_stream_is_shown_as_documented(
         if started and "shown" in path and not path.endswith("/stop"):
             fuzzed_manager.wait_status("shown", "running")
     assert statuses.count(200) >= 18 and {400, 404, 409, 412} <= set(statuses), statuses
+
+
+def test_odd_ids_and_deep_bodies_are_refused_with_a_reason(fuzzed_manager: ManagerRun) -> None:
+    c = fuzzed_manager.client
+    deep: Any = []
+    for _ in range(400):
+        deep = [deep]
+    config = {"input": {"generate": {"mapping": "root = 1"}}, "output": {"drop": {}}, "x": deep}
+    answers = {
+        "id ..": fuzzed_manager.api("POST", "/streams", json={"id": "..", "config": TICKS}),
+        "path .": fuzzed_manager.api("GET", "/streams/%2E"),
+        "benthos ..": c.post("/streams/%2E%2E", content=TICKS.encode()),
+        "deep config": fuzzed_manager.api("POST", "/streams", json={"config": config}),
+        "deep benthos": c.post("/streams/deep", json=config),
+        "deep yaml": c.put("/streams/deep", content=b"[" * 20000 + b"]" * 20000),
+        "deep json": fuzzed_manager.api(
+            "POST",
+            "/streams",
+            content=b"[" * 100000 + b"]" * 100000,
+            headers={"Content-Type": "application/json"},
+        ),  # fmt: skip
+        "deep trial": fuzzed_manager.api(
+            "POST",
+            "/processors/test",
+            json={"processors": [{"mapping": "root = this"}], "messages": [{"metadata": config}]},
+        ),  # fmt: skip
+    }
+    for what, reply in answers.items():
+        assert reply.status_code in (400, 422), (what, reply.status_code, reply.text[:300])
+        assert reply.json()["detail"], what
+    assert "not be . or .." in answers["id .."].json()["detail"]
+    assert "nested deeper than 100 levels" in answers["deep config"].json()["detail"]
