@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,10 @@ def main(args: argparse.Namespace) -> int:
             return _error(f"{file}: {exc}")
     manager.boot()
     app = create_app(manager, TrialRunner())
+    # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler it
+    # found: a handler that does nothing lets the streams stop and the manager exit 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     try:
         uvicorn.run(
             app,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -22,6 +22,9 @@ from streamforge.plugin import Input, InputReader
 
 __all__ = ["InputPartition", "InputSource", "Item"]
 
+
+#: the longest an idle input sleeps before it looks at the stop flags again
+STOP_CHECK = timedelta(milliseconds=500)
 
 log = logging.getLogger("streamforge.input")
 
@@ -48,6 +51,7 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         self._metrics = metrics
         self._closed = False
         self._acks = type(reader).ack is not InputReader.ack
+        self._due: datetime | None = None
 
     def next_batch(self) -> list[Item]:
         if (self._stop is not None and self._stop.is_set()) or (
@@ -55,6 +59,10 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         ):
             self.close()
             raise StopIteration
+        if self._due is not None:
+            if datetime.now(timezone.utc) < self._due:
+                return []  # woken early only to look at the stop flags
+            self._due = None
         busy()
         try:
             batch = self._reader.read()
@@ -86,9 +94,16 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         return []
 
     def next_awake(self) -> datetime | None:
-        if self._halt is not None and self._halt.is_set():
+        if (self._halt is not None and self._halt.is_set()) or (
+            self._stop is not None and self._stop.is_set()
+        ):
             return None
-        return self._reader.next_awake()
+        due = self._reader.next_awake()
+        self._due = due
+        if due is None:
+            return None
+        # wake at least this often to see a stop; the reader is not asked before it is due
+        return min(due, datetime.now(timezone.utc) + STOP_CHECK)
 
     def snapshot(self) -> Any:
         return self._reader.snapshot()

@@ -16,12 +16,16 @@ __all__ = ["RateWindow", "StreamFigures", "fetch_metrics", "merge_metrics", "str
 FETCH_TIMEOUT = 2.0
 
 
+#: one pooled client for every child's /metrics (keep-alive connections)
+_CLIENT = httpx.Client(timeout=FETCH_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=64))
+
+
 def fetch_metrics(port: int | None) -> str:
     """The child's /metrics text ("" when it has no endpoint yet or does not answer)."""
     if port is None:
         return ""
     try:
-        reply = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=FETCH_TIMEOUT)
+        reply = _CLIENT.get(f"http://127.0.0.1:{port}/metrics")
     except httpx.HTTPError:
         return ""
     return reply.text if reply.status_code == 200 else ""

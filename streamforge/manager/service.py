@@ -228,8 +228,13 @@ class Manager:
         return StreamView(stored, proc.state)
 
     def delete(self, stream_id: str, timeout: float = 20.0) -> None:
+        """Stop the stream gracefully, then remove it (other changes wait only for the lookup)."""
         with self._lock:
             self.store.get(stream_id)
+            proc = self.supervisor.get(stream_id)
+        if proc is not None:
+            proc.stop(timeout)
+        with self._lock:
             self.supervisor.remove(stream_id, timeout)
             self.store.delete(stream_id)
             self._labels.pop(stream_id, None)

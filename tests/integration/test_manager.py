@@ -239,8 +239,10 @@ def test_a_killed_manager_comes_back_with_every_stream_in_its_desired_state(
         # resumed from its recovery state: the counter goes on, nothing is written twice
         assert numbers == list(range(1, len(numbers) + 1))
         assert len(lines(home / "data" / "paused.jsonl")) == paused
+        assert second.stop() == 0  # SIGTERM: every stream stopped gracefully, then exit 0
     finally:
-        second.stop()
+        if second.proc is not None and second.proc.poll() is None:
+            second.stop()
         second.client.close()
 
 

@@ -290,6 +290,31 @@ def test_sigterm_stops_an_endless_stream_gracefully(tmp_path: Path) -> None:
     assert len(written) >= 20
 
 
+def test_sigterm_stops_a_stream_whose_input_waits_an_hour(tmp_path: Path) -> None:
+    out = tmp_path / "hourly.txt"
+    cfg = write(
+        tmp_path / "hourly.yaml",
+        f"""
+        input:
+          generate: {{ interval: 1h, mapping: 'root = "tick"' }}
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while out_lines(out) != ["tick"]:  # the first tick comes at once, the next in an hour
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    stopped = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - stopped < 5
+
+
 def test_failing_input_stops_the_run_with_exit_one_and_its_cause(
     tmp_path: Path, plugin: Path
 ) -> None:
