@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -11,7 +10,9 @@ __all__ = [
     "TD_LEVEL_OPS",
     "binding_of",
     "default_ops",
+    "endpoint_of",
     "is_absolute",
+    "ops_of",
     "resolve_href",
 ]
 
@@ -164,8 +165,3 @@ def endpoint_of(href: str) -> str:
     """`scheme://authority` of an absolute href: what a connection is opened to."""
     parts = urlsplit(href)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def first(values: Iterable[str]) -> str | None:
-    """The first of `values`, None when there is none."""
-    return next(iter(values), None)
