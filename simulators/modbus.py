@@ -23,7 +23,7 @@ from pymodbus.simulator.simcore import SimCore
 
 from streamforge.simulators._background import BackgroundServer
 from streamforge.simulators._plant import RANGES, Line, Plant, bench_value
-from streamforge.simulators._td import TD_CONTEXT, advertised_host, nosec, url_host
+from streamforge.simulators.descriptions import TD_CONTEXT, advertised_host, nosec, url_host
 
 __all__ = [
     "MODBUS_VOCABULARY",

@@ -153,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
         sim.start()
         lines = _describe(sim)
         if args.td_out is not None:
-            from streamforge.simulators._td import write_td
+            from streamforge.simulators.descriptions import write_td
 
             write_td(sim.thing_description(), args.td_out)
             lines.append(f"thing description written to {args.td_out}")
