@@ -20,7 +20,13 @@ from asyncua import Server, ua
 
 from streamforge.simulators._background import BackgroundServer
 from streamforge.simulators._plant import RANGES, Line, Plant, bench_value
-from streamforge.simulators.descriptions import TD_CONTEXT, advertised_host, nosec, snake_case, url_host
+from streamforge.simulators.descriptions import (
+    TD_CONTEXT,
+    advertised_host,
+    nosec,
+    snake_case,
+    url_host,
+)
 
 __all__ = [
     "NAMESPACE",
