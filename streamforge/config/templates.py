@@ -97,6 +97,12 @@ _FIELD_SPEC = Field(
         Field("kind", "string", default="scalar", options=FIELD_KINDS),
         Field("default", "any", default=None, description="Makes the field optional."),
         Field("advanced", "bool", default=False),
+        Field(
+            "secret",
+            "bool",
+            default=False,
+            description="A password, token or key: redacted wherever configs are shown.",
+        ),
         Field("examples", "array", default=[]),
         Field("options", "array", default=[], description="The values the field may take."),
         Field("fields", "array", default=[], item=Field("field", "any"),
@@ -151,6 +157,7 @@ class TemplateField:
     default: Any = REQUIRED
     description: str = ""
     advanced: bool = False
+    secret: bool = False
     examples: tuple[Any, ...] = ()
     options: tuple[Any, ...] = ()
     fields: tuple[TemplateField, ...] = ()
@@ -160,7 +167,8 @@ class TemplateField:
         item = self._item(self.name)
         if self.kind == "scalar":
             return _with(item, default=self.default, description=self.description,
-                         advanced=self.advanced, examples=self.examples)  # fmt: skip
+                         advanced=self.advanced, examples=self.examples,
+                         secret=self.secret)  # fmt: skip
         return Field(
             self.name,
             "array" if self.kind == "list" else "map",
@@ -169,6 +177,7 @@ class TemplateField:
             advanced=self.advanced,
             examples=self.examples,
             item=item,
+            secret=self.secret,
         )
 
     def _item(self, name: str) -> Field:
@@ -465,6 +474,7 @@ def _fields(
             default=raw["default"] if declared else REQUIRED,
             description=raw["description"].strip(),
             advanced=raw["advanced"],
+            secret=raw["secret"],
             examples=tuple(raw["examples"]),
             options=tuple(raw["options"]),
             fields=nested,

@@ -240,3 +240,24 @@ def test_no_file_path_or_user_name_is_marked_secret() -> None:
     marked = sorted(path for path, f in _builtin_fields() if f.secret)
     assert marked, "the built-ins have secrets"
     assert not [p for p in marked if p.endswith(("_file", ".user", ".username", ".cert"))]
+
+
+def test_template_fields_marked_secret_are_redacted_too() -> None:
+    from streamforge.config.templates import load_shipped_templates
+
+    assert load_shipped_templates() == []
+    config = {
+        "input": {
+            "td_mqtt": {
+                "broker": "mqtt://broker.plant:1883",
+                "topics": ["plant/line1/#"],
+                "username": "reader",
+                "password": "td-pa55",
+            }
+        },
+        "output": {"drop": {}},
+    }
+    shown = redact(config)
+    assert shown["input"]["td_mqtt"]["password"] == REDACTED
+    assert shown["input"]["td_mqtt"]["username"] == "reader"
+    assert restore(shown, config) == config
