@@ -40,7 +40,7 @@ __all__ = [
     "shown",
 ]
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+ID_PATTERN = re.compile(r"^(?!\.{1,2}$)[A-Za-z0-9._-]{1,128}$")
 
 
 class Invalid(Exception):

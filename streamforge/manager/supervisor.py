@@ -129,7 +129,8 @@ class StreamProcess:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop gracefully (SIGTERM: inputs stop, outputs flush); SIGKILL after `timeout`."""
         self._stop.set()
-        proc = self._proc
+        with self._lock:
+            proc = self._proc
         if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
@@ -142,7 +143,11 @@ class StreamProcess:
         if thread is not None:
             thread.join(timeout=5)
         with self._lock:
+            late = self._proc
             self._status = "stopped"
+        if late is not None and late is not proc and late.poll() is None:
+            late.kill()  # started just before the stop was seen
+            late.wait(timeout=10)
 
     def kill_child(self) -> None:
         """End the current child at once (the supervisor restarts it): a manual restart."""
@@ -187,28 +192,34 @@ class StreamProcess:
                 "--recovery-dir", str(self.workdir / "recovery"),
                 "--heartbeat-file", str(self.heartbeat), *self.extra_args, str(config),
             ]  # fmt: skip
-            try:
-                proc = subprocess.Popen(
-                    args,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    text=True,
-                    errors="replace",
-                    cwd=self.data_root,
-                    env=self.env,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                )
-            except OSError as exc:
-                self._exited(f"cannot start: {exc}", quick=True)
+            with self._lock:  # a stop() either sees this child or stops the loop first
+                if self._stop.is_set():
+                    break
+                try:
+                    proc = subprocess.Popen(
+                        args,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        stdin=subprocess.DEVNULL,
+                        text=True,
+                        errors="replace",
+                        cwd=self.data_root,
+                        env=self.env,
+                        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    )
+                except OSError as exc:
+                    proc = None
+                    failure = f"cannot start: {exc}"
+                else:
+                    self._proc, self._http_port = proc, port
+                    self._started_at = time.monotonic()
+                    self._status = "starting"
+            if proc is None:
+                self._exited(failure, quick=True)
                 if self._stop.wait(backoff):
                     break
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
-            with self._lock:
-                self._proc, self._http_port = proc, port
-                self._started_at = time.monotonic()
-                self._status = "starting"
             self._follow(proc)
             code = proc.wait()
             ran = time.monotonic() - self._started_at
