@@ -72,6 +72,14 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="a stream whose dataflow is stuck this long is killed and restarted (default 60s; "
         "0 turns it off)",
     )
+    parser.add_argument(
+        "--td-fetch-allow",
+        action="append",
+        default=[],
+        metavar="HOSTS",
+        help="hosts Thing Descriptions may be fetched from although they are loopback or "
+        "private addresses (comma separated, repeatable); public hosts need no listing",
+    )
     parser.add_argument("--license", type=Path, default=None, help="the licence file (a JWT)")
     parser.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this cert")
     parser.add_argument("--tls-key", type=Path, default=None, help="... and this key")
@@ -114,6 +122,8 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.manager.service import Invalid, LicenceRefused, Manager
     from streamforge.manager.store import NotFound, StreamStore
     from streamforge.manager.supervisor import Supervisor
+    from streamforge.manager.thing_store import ThingStore
+    from streamforge.manager.things import Things
     from streamforge.manager.trial import TrialRunner
     from streamforge.observability.logging import configure_logging
     from streamforge.plugin.loading import load_builtins
@@ -156,7 +166,8 @@ def main(args: argparse.Namespace) -> int:
         problems += load_templates([str(home / "templates" / "*.yaml")])
     for problem in problems:
         print(f"streamforge serve: {problem}", file=sys.stderr)
-    store = StreamStore(engine, ConfigCipher(home / "config.key"))
+    store_cipher = ConfigCipher(home / "config.key")
+    store = StreamStore(engine, store_cipher)
     generated = ensure_admin_token(home, store)
     if generated is not None:
         print(f"streamforge serve: admin token written to {generated}", file=sys.stderr)
@@ -193,7 +204,14 @@ def main(args: argparse.Namespace) -> int:
             manager.shutdown()
             return _error(f"{file}: {exc}")
     manager.boot()
-    app = create_app(manager, TrialRunner())
+    fetch_allow = frozenset(
+        host.strip().lower()
+        for item in args.td_fetch_allow
+        for host in item.split(",")
+        if host.strip()
+    )
+    things = Things(manager, ThingStore(engine, store_cipher), fetch_allow=fetch_allow)
+    app = create_app(manager, TrialRunner(), things)
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler it
     # found: a handler that does nothing lets the streams stop and the manager exit 0
     for sig in (signal.SIGTERM, signal.SIGINT):

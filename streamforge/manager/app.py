@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exception_handlers import http_exception_handler
@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -37,6 +37,8 @@ from streamforge.manager.service import (
     shown,
 )
 from streamforge.manager.store import Conflict, NotFound
+from streamforge.manager.things import InvalidThing, Things
+from streamforge.manager.things_api import add_thing_routes, invalid_thing_answer
 from streamforge.manager.trial import TrialRunner
 
 __all__ = ["create_app"]
@@ -48,14 +50,45 @@ PREFIX = "/wot/binding"
 
 # -- bodies and answers ---------------------------------------------------------------------
 class StreamCreate(BaseModel):
-    """A new stream: an optional id and its config (a YAML string or an object)."""
+    """A new stream: an optional id and its config (a YAML string or an object), or a Thing
+    Description (inline or by URL) and the binding to generate the stream for."""
 
     id: str | None = Field(
         default=None,
         description="1 to 128 of A-Z a-z 0-9 . _ -, not . or ..; generated when absent",
         json_schema_extra={"pattern": ID_PATTERN.pattern},
     )
-    config: str | dict[str, Any] = Field(description="The stream config, YAML text or an object")
+    config: str | dict[str, Any] | None = Field(
+        default=None, description="The stream config, YAML text or an object"
+    )
+    thing_id: str | None = Field(default=None, description="The Thing's id (default: the TD's)")
+    thing_description: dict[str, Any] | str | None = Field(
+        default=None, description="A W3C WoT Thing Description (JSON object or text)"
+    )
+    thing_description_url: str | None = Field(
+        default=None, description="Where to fetch the TD (http/https, allowed hosts only)"
+    )
+    binding_type: Literal["mqtt", "modbus", "opcua", "http", "kafka"] | None = Field(
+        default=None, description="Which of the TD's protocols the stream reads"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="properties, events, interval, output (a component config), credentials "
+        "(by security scheme name)",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StreamCreate:
+        tds = (self.thing_description is not None) + (self.thing_description_url is not None)
+        if self.config is None and tds == 0:
+            raise ValueError("give a config, or a thing_description / thing_description_url")
+        if self.config is not None and tds:
+            raise ValueError("give either a config or a Thing Description, not both")
+        if tds > 1:
+            raise ValueError("give thing_description or thing_description_url, not both")
+        if tds and self.binding_type is None:
+            raise ValueError("binding_type is needed with a Thing Description")
+        return self
 
     _shallow = field_validator("config")(shallow)
 
@@ -95,6 +128,8 @@ class StreamDetail(BaseModel):
     uptime_s: float
     last_error: str | None
     updated_at: str
+    thing_id: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 class LatencyMs(BaseModel):
@@ -208,7 +243,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
+def create_app(
+    manager: Manager, trials: TrialRunner | None = None, things: Things | None = None
+) -> FastAPI:
     """The manager's API over `manager`; its streams and trial worker stop when the app does."""
     trials = trials or TrialRunner()
 
@@ -250,7 +287,7 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no stream {exc.args[0]!r}"}, status_code=404)
+        return JSONResponse({"detail": f"not found: {exc.args[0]!r}"}, status_code=404)
 
     @app.exception_handler(Conflict)
     async def conflict(_: Request, exc: Conflict) -> JSONResponse:
@@ -329,10 +366,27 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
     def create_stream(body: StreamCreate, response: Response) -> StreamDetail:
         if body.id is not None:
             check_stream_id(body.id)
-        view = manager.create(body.id, body.config)
+        if body.config is not None:
+            view = manager.create(body.id, body.config)
+            detail = _detail(view)
+        else:
+            if things is None:
+                raise ValueError("this manager does not generate streams from Things")
+            td = body.thing_description
+            if td is None and body.thing_description_url is not None:
+                td = things.fetch(body.thing_description_url)
+            bound = things.bind(
+                thing_id=body.thing_id, td=td, binding=str(body.binding_type),
+                options=body.options, stream_id=body.id,
+            )  # fmt: skip
+            view = bound.view
+            detail = _detail(view)
+            detail.stream_name = bound.stream_name
+            detail.thing_id = bound.thing_id
+            detail.warnings = bound.warnings
         response.headers["Location"] = f"{PREFIX}/streams/{view.stored.id}"
         response.headers["ETag"] = view.stored.etag
-        return _detail(view)
+        return detail
 
     @app.get(f"{PREFIX}/streams/{{stream_id}}", dependencies=secured, tags=["streams"],
              responses=errors(400, 404))  # fmt: skip
@@ -375,6 +429,13 @@ def create_app(manager: Manager, trials: TrialRunner | None = None) -> FastAPI:
         _action_route(app, manager, action, secured)
 
     add_benthos_routes(app, manager, secured, ERRORS)
+    if things is not None:
+        add_thing_routes(app, things, secured, errors)
+
+        @app.exception_handler(InvalidThing)
+        async def invalid_thing(_: Request, exc: InvalidThing) -> JSONResponse:
+            return invalid_thing_answer(exc)
+
     add_catalog_routes(
         app,
         secured,
