@@ -9,17 +9,30 @@ from streamforge.wot.forms import endpoint_of
 from streamforge.wot.plan import BindingSettings, InputPlan, Reading
 from streamforge.wot.problems import TdProblem
 
-__all__ = ["plan_mqtt", "topic_of"]
+__all__ = ["plan_mqtt", "topic_of", "topics_of"]
 
 
-def topic_of(reading: Reading) -> str:
-    """`mqv:filter`, else `mqv:topic`, else the href's path (percent-decoded)."""
+def topics_of(reading: Reading) -> list[str]:
+    """The topics to subscribe to for a reading: `mqv:filter`, else `mqv:topic`, else the
+    href's path, percent-decoded (RFC 3986) and, when that differs, also as written.
+
+    node-wot publishes to the path exactly as its href writes it: a Thing titled `Bench Meter`
+    gets `mqtt://broker/Bench%20Meter/properties/voltage` and publishes to the topic
+    `Bench%20Meter/properties/voltage`, not `Bench Meter/...`.
+    """
     form = reading.form
     for term in ("filter", "topic"):
         value = form.term("mqtt", term)
         if isinstance(value, str) and value:
-            return value
-    return unquote(urlsplit(form.href).path.lstrip("/"))
+            return [value]
+    written = urlsplit(form.href).path.lstrip("/")
+    decoded = unquote(written)
+    return [decoded] if decoded == written else [decoded, written]
+
+
+def topic_of(reading: Reading) -> str:
+    """The first of `topics_of`: the topic as a URI reader decodes it."""
+    return topics_of(reading)[0]
 
 
 def _qos(value: object) -> int | None:
@@ -59,23 +72,24 @@ def plan_mqtt(readings: list[Reading], settings: BindingSettings) -> InputPlan:
     topics: list[str] = []
     qos_values: set[int] = set()
     for r in chosen:
-        topic = topic_of(r)
-        if not topic:
+        found = [t for t in topics_of(r) if t]
+        if not found:
             plan.problems.append(
                 TdProblem(r.form.path, "no MQTT topic: give mqv:filter, mqv:topic or a path")
             )
             continue
-        if topic not in topics:
-            topics.append(topic)
         qos = _qos(r.form.term("mqtt", "qos", 1))
         if qos is None:
             plan.problems.append(TdProblem(r.form.path, "mqv:qos must be 0, 1 or 2"))
         else:
             qos_values.add(qos)
-        wildcard = "+" in topic.split("/") or "#" in topic.split("/")
-        plan.routes.append(
-            (_filter_regex(topic) if wildcard else topic, r.affordance.name, wildcard)
-        )
+        for topic in found:
+            if topic not in topics:
+                topics.append(topic)
+            wildcard = "+" in topic.split("/") or "#" in topic.split("/")
+            plan.routes.append(
+                (_filter_regex(topic) if wildcard else topic, r.affordance.name, wildcard)
+            )
         plan.readings.append(r)
     qos = max(qos_values) if qos_values else 1
     if len(qos_values) > 1:

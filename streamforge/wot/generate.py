@@ -22,7 +22,7 @@ from streamforge.wot.bind_modbus import plan_modbus
 from streamforge.wot.bind_mqtt import plan_mqtt
 from streamforge.wot.bind_opcua import plan_opcua
 from streamforge.wot.forms import BINDINGS, TD_LEVEL_OPS
-from streamforge.wot.model import Affordance, ThingDescription, parse_td
+from streamforge.wot.model import Affordance, Form, ThingDescription, parse_td
 from streamforge.wot.plan import BindingSettings, InputPlan, Reading
 from streamforge.wot.problems import TdError, TdProblem, json_path
 from streamforge.wot.security import resolve_auth
@@ -79,8 +79,27 @@ class GeneratedStream:
     warnings: list[str] = field(default_factory=list)
 
 
+#: bindings whose messages carry the payload as the form's contentType says (Modbus and OPC UA
+#: inputs decode values themselves)
+_PAYLOAD_BINDINGS = ("http", "mqtt", "kafka")
+
+
+def _readable(form: Form) -> bool:
+    """Whether StreamForge decodes a form's payloads: JSON (`application/json`, `...+json`) or
+    text; not CBOR, octet streams and the like (always, for Modbus and OPC UA)."""
+    if form.binding not in _PAYLOAD_BINDINGS:
+        return True
+    media = form.content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "") or media.endswith("+json") or media.startswith("text/")
+
+
 def _pick(affordance: Affordance, binding: str) -> Reading | None:
-    """The form and operation an affordance is read through on `binding`, if it has one."""
+    """The form and operation an affordance is read through on `binding`, if it has one.
+
+    A form whose payload StreamForge reads wins over the preferred operation: node-wot offers
+    every HTTP operation once per content type (`application/json`, `application/cbor`), in
+    its codecs' order, and polling JSON beats observing CBOR.
+    """
     forms = [f for f in affordance.forms if f.binding == binding]
     wanted: tuple[str, ...]
     if affordance.kind == "event":
@@ -89,10 +108,13 @@ def _pick(affordance: Affordance, binding: str) -> Reading | None:
         wanted = ("readproperty", "observeproperty")  # both are polls
     else:
         wanted = ("observeproperty", "readproperty")
-    for op in wanted:
-        for form in forms:
-            if op in form.ops:
-                return Reading(affordance, form, op)
+    readable = [f for f in forms if _readable(f)]
+    others = [f for f in forms if not _readable(f)]
+    for group in (readable, others):
+        for op in wanted:
+            for form in group:
+                if op in form.ops:
+                    return Reading(affordance, form, op)
     return None
 
 
@@ -127,6 +149,11 @@ def select_readings(
             reading = _pick(affordance, binding)
             if reading is not None:
                 readings.append(reading)
+                if not _readable(reading.form):
+                    warnings.append(
+                        f"{reading.form.path}: its payloads are {reading.form.content_type}, "
+                        "which the stream cannot decode (it reads JSON and text)"
+                    )
                 continue
             if not affordance.forms and _td_level(td, affordance, binding):
                 warnings.append(

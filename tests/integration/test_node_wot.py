@@ -101,14 +101,20 @@ def test_td_generate_from_node_wots_td_lints(
     config = yaml.safe_load(generated.stdout)
     if binding == "http":
         use = config["input"]["td_http_poll"]
-        assert use["url"].endswith("/bench-meter/properties/voltage/observable")
+        assert use["url"].endswith(f"/{node_wot.slug}/properties/voltage/observable")
         assert (use["mode"], use["method"]) == ("longpoll", "GET")
         assert "current, frequency are left out" in generated.stderr
     else:
         use = config["input"]["td_mqtt"]
-        assert sorted(use["topics"]) == sorted(
-            f"bench-meter/properties/{name}" for name in METER_PROPERTIES
-        )
+        # the href path decoded (`Bench Meter/...`) and as written, which node-wot publishes to
+        assert use["topics"] == [
+            topic
+            for name in METER_PROPERTIES
+            for topic in (
+                f"{node_wot.title}/properties/{name}",
+                f"{node_wot.mqtt_prefix}/properties/{name}",
+            )
+        ]
         assert use["broker"] == node_wot.mqtt_uri
     stream = tmp_path / f"bench-meter-{binding}.yaml"
     stream.write_text(generated.stdout, encoding="utf-8")
@@ -137,7 +143,7 @@ def test_a_manager_reads_node_wot_over_http(node_wot: NodeWotThing, td_manager: 
         assert created.status_code == 201, created.text
         body = created.json()
         assert body["thing_id"] == node_wot.thing_id
-        assert f"/bench-meter/properties/{name}/observable" in body["config_yaml"]
+        assert f"/{node_wot.slug}/properties/{name}/observable" in body["config_yaml"]
         outputs[name] = _output_file(td_manager, body)
     for name, out in outputs.items():
         wait_for(lambda: _distinct(out, [name]), f"distinct {name} values over HTTP", 45)  # noqa: B023
@@ -159,4 +165,8 @@ def test_a_manager_reads_node_wot_over_mqtt(node_wot: NodeWotThing, td_manager: 
     assert body["stream_name"] == f"things.{node_wot.thing_id}.mqtt"
     out = _output_file(td_manager, body)
     wait_for(lambda: _distinct(out, WANTED), "distinct values of both properties over MQTT", 45)
-    _assert_readings(_jsonl(out), node_wot, WANTED)
+    readings = _jsonl(out)
+    _assert_readings(readings, node_wot, WANTED)
+    assert {r["metadata"]["mqtt_topic"] for r in readings} == {
+        f"{node_wot.mqtt_prefix}/properties/{name}" for name in WANTED
+    }

@@ -1,12 +1,13 @@
 """A real W3C WoT runtime for the tests: an Eclipse Thingweb node-wot servient exposing a
-"bench-meter" Thing over HTTP and MQTT.
+"Bench Meter" Thing over HTTP and MQTT.
 
 node-wot (`@node-wot/core`, `@node-wot/binding-http`, `@node-wot/binding-mqtt`, all
 `NODE_WOT_VERSION`) is installed with the machine's npm once per test session into the
 session's temp root. The meter's properties are readable, observable numbers with a unit and a
 range; their values change every `interval_ms`. node-wot serves the TD at
-`http://127.0.0.1:<port>/bench-meter` and publishes each property change to the test's
-Mosquitto broker at `bench-meter/properties/<name>`.
+`http://127.0.0.1:<port>/bench-meter` (the title, slugified) and publishes each property change
+to the test's Mosquitto broker at `Bench%20Meter/properties/<name>` (the title, percent-encoded:
+node-wot's topic is its href's path as written).
 
 When node or npm is missing or the install fails (no registry), the tests that use node-wot
 fail with the reason: they are never skipped silently.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -206,7 +209,7 @@ class NodeWotThing(PeerProcess):
     workdir: Path
     http_port: int
     mqtt_uri: str | None
-    title: str = "bench-meter"
+    title: str = "Bench Meter"
     thing_id: str = "urn:dev:ops:streamforge-bench-meter-1"
     interval_ms: int = 200
     properties: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(METER_PROPERTIES))
@@ -217,9 +220,20 @@ class NodeWotThing(PeerProcess):
         return self.workdir / "node-wot.log"
 
     @property
+    def slug(self) -> str:
+        """The Thing's path on the HTTP server: node-wot slugifies the title (lower case,
+        spaces to `-`; enough for plain titles like this one's)."""
+        return re.sub(r"\s+", "-", self.title.strip().lower())
+
+    @property
+    def mqtt_prefix(self) -> str:
+        """The topic prefix node-wot publishes under: the title, percent-encoded as written."""
+        return quote(self.title, safe="")
+
+    @property
     def td_url(self) -> str:
-        """Where node-wot serves the TD: the Thing's title, slugified, under the HTTP port."""
-        return f"http://127.0.0.1:{self.http_port}/{self.title.lower()}"
+        """Where node-wot serves the TD: `http://127.0.0.1:<port>/<slug>`."""
+        return f"http://127.0.0.1:{self.http_port}/{self.slug}"
 
     def td(self) -> dict[str, Any]:
         """The TD as node-wot serves it now."""

@@ -145,6 +145,7 @@ def test_mqtt_topics_from_terms_and_hrefs_one_input(tmp_path: Path) -> None:
     assert m["topics"] == [
         "weather/station1/temperature",  # mqv:filter
         "weather/station1/humidity",  # the href, percent-decoded
+        "weather%2Fstation1%2Fhumidity",  # and as written (node-wot publishes to that)
         "weather/station1/wind",  # an absolute href's path
         "weather/+/alerts/storm",  # mqv:topic of an event
     ]
