@@ -80,6 +80,15 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         help="hosts Thing Descriptions may be fetched from although they are loopback or "
         "private addresses (comma separated, repeatable); public hosts need no listing",
     )
+    parser.add_argument(
+        "--thing-output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a YAML file with the output component streams generated from Thing Descriptions "
+        "write to when the request names none (default: a JSON Lines file per Thing under "
+        "<data root>/things/)",
+    )
     parser.add_argument("--license", type=Path, default=None, help="the licence file (a JWT)")
     parser.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this cert")
     parser.add_argument("--tls-key", type=Path, default=None, help="... and this key")
@@ -108,6 +117,7 @@ def _loopback(host: str) -> bool:
 def main(args: argparse.Namespace) -> int:
     """Prepare the home, the database and the licence; load files; serve until stopped."""
     import uvicorn
+    import yaml
 
     from streamforge.config.templates import load_shipped_templates, load_templates
     from streamforge.connectors.http import parse_address
@@ -178,6 +188,18 @@ def main(args: argparse.Namespace) -> int:
     manager = Manager(
         store, supervisor, policy, decisions=state.decisions, staging=home / "staging"
     )
+    thing_output = None
+    if args.thing_output is not None:
+        try:
+            thing_output = yaml.safe_load(args.thing_output.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            manager.shutdown()
+            return _error(f"--thing-output {args.thing_output}: {exc}")
+        if not isinstance(thing_output, dict) or len(thing_output) != 1:
+            manager.shutdown()
+            return _error(
+                f"--thing-output {args.thing_output}: one output component, e.g. kafka: {{...}}"
+            )
     files = [Path(file).resolve() for file in args.files]
     os.chdir(data_root)
     for path in files:
@@ -210,7 +232,12 @@ def main(args: argparse.Namespace) -> int:
         for host in item.split(",")
         if host.strip()
     )
-    things = Things(manager, ThingStore(engine, store_cipher), fetch_allow=fetch_allow)
+    things = Things(
+        manager,
+        ThingStore(engine, store_cipher),
+        fetch_allow=fetch_allow,
+        default_output=thing_output,
+    )
     app = create_app(manager, TrialRunner(), things)
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler it
     # found: a handler that does nothing lets the streams stop and the manager exit 0

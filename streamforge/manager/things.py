@@ -64,8 +64,10 @@ class Things:
         *,
         fetch_allow: frozenset[str] = frozenset(),
         output_dir: str = "things",
+        default_output: dict[str, Any] | None = None,
     ) -> None:
         self.manager = manager
+        self.default_output = default_output
         self.store = store
         self.fetch_allow = fetch_allow
         self.output_dir = output_dir
@@ -133,7 +135,7 @@ class Things:
             properties=options.get("properties"),
             events=options.get("events"),
             interval=options.get("interval"),
-            output=options.get("output"),
+            output=options.get("output") or self.default_output,
             output_dir=self.output_dir,
             credentials=credentials,
         )

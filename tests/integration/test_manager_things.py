@@ -251,3 +251,26 @@ def test_the_licence_limits_things_with_402(tmp_path: Path) -> None:
     finally:
         run.stop()
         run.client.close()
+
+
+def test_streams_from_things_write_to_the_operators_default_output(
+    tmp_path: Path, modbus_plant: ModbusSimulator
+) -> None:
+    default = tmp_path / "thing-output.yaml"
+    default.write_text("file:\n  path: plant/all-things.jsonl\n")
+    run = ManagerRun(tmp_path / "home", "--thing-output", str(default)).start()
+    try:
+        td = modbus_plant.thing_description()
+        wanted = sorted(n for n, p in td["properties"].items() if p["type"] == "number")[:1]
+        body = {
+            "thing_description": td,
+            "binding_type": "modbus",
+            "options": {"properties": wanted},
+        }
+        created = run.api("POST", "/streams", json=body)
+        assert created.status_code == 201, created.text
+        out = run.home / "data" / "plant" / "all-things.jsonl"
+        wait_for(lambda: any(r.get("parameter") == wanted[0] for r in jsonl(out)), "readings")
+    finally:
+        run.stop()
+        run.client.close()
