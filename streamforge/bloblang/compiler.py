@@ -415,6 +415,10 @@ class Compiler:
         exec(code_obj, namespace)  # generated from the syntax tree only, see module docstring
         return namespace["_main"], source
 
+    def mapping_dir(self) -> str | None:
+        """The directory relative paths of the mapping start from (`file_rel`), if known."""
+        return self.base_dir or (self.import_paths[0] if self.import_paths else None)
+
     def collect_maps(self, mapping: ast.Mapping, text: str, base_dir: str | None) -> None:
         for stmt in mapping.statements:
             if isinstance(stmt, ast.MapDef):
@@ -973,7 +977,7 @@ class Compiler:
         what = f"function {name}"
         bound = self.bind_args(node, spec.params, spec.variadic, what)
         args = self.call_args(bound, scope, what)
-        impl = spec.impl() if spec.per_call_site else spec.impl
+        impl = spec.impl(self.mapping_dir()) if spec.per_call_site else spec.impl
         if hasattr(impl, "resume_state"):
             self.stateful.append(impl)
         fn = self.bind(impl, "_f")
@@ -997,7 +1001,7 @@ class Compiler:
         target = self.atom(self.expr(node.target, scope))
         bound = self.bind_args(node, spec.params, spec.variadic, what)
         args = self.call_args(bound, scope, what)
-        impl = spec.impl() if spec.per_call_site else spec.impl
+        impl = spec.impl(self.mapping_dir()) if spec.per_call_site else spec.impl
         if hasattr(impl, "resume_state"):
             self.stateful.append(impl)
         fn = self.bind(impl, "_f")

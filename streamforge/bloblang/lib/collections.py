@@ -627,41 +627,67 @@ def unique(target: Any, emit: Query | None = None) -> list[Any]:
 
 
 # -- diff and patch -----------------------------------------------------------------------
+# Change records follow Benthos (r3labs/diff changelogs decoded into objects): each is
+# {"Type": "create"|"update"|"delete", "Path": [keys and indexes as strings], "From", "To"}.
+
+
+def _change(kind: str, path: list[str], old: Any, new: Any) -> dict[str, Any]:
+    return {"Type": kind, "Path": path, "From": old, "To": new}
 
 
 def _diff(left: Any, right: Any, path: list[str], out: list[dict[str, Any]]) -> None:
     if isinstance(left, dict) and isinstance(right, dict):
-        for key, value in left.items():
+        for key in sorted(left.keys() | right.keys()):
             if key not in right:
-                out.append({"type": "delete", "path": [*path, key], "from": value, "to": None})
+                out.append(_change("delete", [*path, key], left[key], None))
+            elif key not in left:
+                out.append(_change("create", [*path, key], None, right[key]))
             else:
-                _diff(value, right[key], [*path, key], out)
-        for key, value in right.items():
-            if key not in left:
-                out.append({"type": "create", "path": [*path, key], "from": None, "to": value})
+                _diff(left[key], right[key], [*path, key], out)
         return
     if isinstance(left, list) and isinstance(right, list):
         for i in range(max(len(left), len(right))):
             if i >= len(right):
-                out.append({"type": "delete", "path": [*path, str(i)], "from": left[i], "to": None})
+                out.append(_change("delete", [*path, str(i)], left[i], None))
             elif i >= len(left):
-                out.append(
-                    {"type": "create", "path": [*path, str(i)], "from": None, "to": right[i]}
-                )
+                out.append(_change("create", [*path, str(i)], None, right[i]))
             else:
                 _diff(left[i], right[i], [*path, str(i)], out)
         return
     same_kind = type(left) is type(right) or (is_number(left) and is_number(right))
     if not same_kind or not values_equal(left, right):
-        out.append({"type": "update", "path": path, "from": left, "to": right})
+        out.append(_change("update", path, left, right))
 
 
 @method("diff", [Param("other")], category=CATEGORY)
-def diff(target: Any, other: Any) -> list[dict[str, Any]]:
-    """A changelog of `create`/`update`/`delete` changes turning the target into `other`."""
+def diff(target: Any, other: Any) -> list[dict[str, Any]] | None:
+    """The changes (`Type`, `Path`, `From`, `To`) that turn the target into `other`;
+    null for a null target, as Benthos."""
+    if target is None:
+        return None
     out: list[dict[str, Any]] = []
     _diff(target, other, [], out)
     return out
+
+
+def _patch_set(root: Any, path: tuple[str, ...], value: Any) -> Any:
+    """A copy of `root` with `value` at `path`; an index one past an array's end appends."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(root, list) and head.lstrip("-").isdigit():
+        index = int(head)
+        items = list(root)
+        if 0 <= index < len(items):
+            items[index] = _patch_set(items[index], rest, value)
+            return items
+        if index == len(items):
+            items.append(_patch_set(None, rest, value))
+            return items
+        raise MappingError(f"index {index} is out of bounds of an array of {len(items)}")
+    obj = dict(root) if isinstance(root, dict) else {}
+    obj[head] = _patch_set(obj.get(head), rest, value)
+    return obj
 
 
 def _delete_path(root: Any, path: tuple[str, ...]) -> Any:
@@ -697,21 +723,37 @@ def _path_order(path: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
     return tuple((0, int(s), "") if s.isdigit() else (1, 0, s) for s in path)
 
 
+def _field(change: dict[str, Any], name: str) -> Any:
+    """A change record's field, matched without regard to case (`Type` or `type`)."""
+    if name in change:
+        return change[name]
+    lower = name.lower()
+    for key, value in change.items():
+        if isinstance(key, str) and key.lower() == lower:
+            return value
+    return None
+
+
 @method("patch", [Param("changelog")], category=CATEGORY)
 def patch(target: Any, changelog: Any) -> Any:
-    """Apply a changelog produced by `diff` to the target."""
+    """Apply a changelog (Benthos' `diff` records) to the target; null stays null."""
+    if target is None:
+        return None
     result = target
     deletes: list[tuple[str, ...]] = []
     for i, change in enumerate(_array(changelog)):
         if not isinstance(change, dict):
             raise _wrap(f"change {i}", type_error("object", change))
-        kind = change.get("type")
-        raw_path = change.get("path") or []
+        kind = _field(change, "Type")
+        raw_path = _field(change, "Path") or []
         if not isinstance(raw_path, list):
             raise _wrap(f"change {i}", type_error("array", raw_path))
         path = tuple(str(p) for p in raw_path)
         if kind in ("create", "update"):
-            result = _set_path(result, path, copy.deepcopy(change.get("to")))
+            try:
+                result = _patch_set(result, path, copy.deepcopy(_field(change, "To")))
+            except MappingError as exc:
+                raise _wrap(f"change {i}", exc) from None
         elif kind == "delete":
             deletes.append(path)
         else:

@@ -150,6 +150,13 @@ def tracing_id(ctx: ExecContext) -> str:
     return ""
 
 
+@function("tracing_span", category=_MESSAGE_INFO)
+def tracing_span() -> None:
+    """The message's tracing span as text-map headers; null, as Benthos returns for a message
+    without a span (StreamForge does not trace messages)."""
+    return None
+
+
 @function("throw", [Param("why", "string")], category=CATEGORY)
 def throw(why: str) -> Any:
     """Fail the mapping with the given message."""

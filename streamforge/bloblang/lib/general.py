@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import os
 import random
 import secrets
@@ -344,3 +348,225 @@ function(
 def hostname() -> str:
     """The hostname of the machine."""
     return socket.gethostname()
+
+
+def _file_rel_factory(mapping_dir: str | None = None, *_: Any) -> Callable[..., Any]:
+    """`file_rel` for one call site: relative paths start at the mapping's directory."""
+
+    def read(path: str) -> bytes:
+        if mapping_dir and not os.path.isabs(path):
+            path = os.path.join(mapping_dir, path)
+        return _read_file(path)
+
+    return _cached_lookup(read)()
+
+
+function(
+    "file_rel",
+    [Param("path", "string"), Param("no_cache", "bool", False)],
+    category=ENVIRONMENT,
+    per_call_site=True,
+    description="The contents of a file as bytes; relative paths start at the mapping's directory.",
+)(_file_rel_factory)
+
+
+# -- snowflake_id, typeid -----------------------------------------------------------------
+
+#: Twitter's snowflake epoch (2010-11-04T01:42:54.657Z) in milliseconds, as Benthos uses
+SNOWFLAKE_EPOCH_MS = 1288834974657
+_SNOWFLAKE_NODE_MAX = 1023
+_SNOWFLAKE_STEP_MASK = 4095
+
+
+def _snowflake_factory(*_: Any) -> Callable[..., Any]:
+    state = {"ms": 0, "step": 0}
+    lock = threading.Lock()
+
+    def snowflake_id(node_id: Any = 1) -> str:
+        node = to_int64(node_id)
+        if not 0 <= node <= _SNOWFLAKE_NODE_MAX:
+            raise MappingError(f"Node number must be between 0 and {_SNOWFLAKE_NODE_MAX}")
+        with lock:
+            now = time.time_ns() // 1_000_000
+            if now <= state["ms"]:
+                now = state["ms"]
+                state["step"] = (state["step"] + 1) & _SNOWFLAKE_STEP_MASK
+                if state["step"] == 0:  # 4096 ids in this millisecond: take the next one
+                    now += 1
+            else:
+                state["step"] = 0
+            state["ms"] = now
+            step = state["step"]
+        return str(((now - SNOWFLAKE_EPOCH_MS) << 22) | (node << 12) | step)
+
+    return snowflake_id
+
+
+function(
+    "snowflake_id",
+    [Param("node_id", "int", 1)],
+    category=GENERAL,
+    per_call_site=True,
+    description="A new Twitter-style snowflake ID (time, node, sequence) as a string.",
+)(_snowflake_factory)
+
+_TYPEID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_TYPEID_PREFIX_MAX = 63
+
+
+def typeid_string(prefix: str, value: uuid.UUID) -> str:
+    """A TypeID: `prefix_` (none when empty) and the UUID in 26 Crockford base32 characters."""
+    if len(prefix) > _TYPEID_PREFIX_MAX:
+        raise MappingError(f"typeid prefix is longer than {_TYPEID_PREFIX_MAX} characters")
+    if prefix and (
+        not prefix.isascii()
+        or any(not (c.islower() or c == "_") for c in prefix)
+        or prefix[0] == "_"
+        or prefix[-1] == "_"
+    ):
+        raise MappingError(
+            f"typeid prefix {prefix!r} must be lowercase ASCII letters and underscores, "
+            "starting and ending with a letter"
+        )
+    n = value.int
+    suffix = "".join(_TYPEID_ALPHABET[(n >> (5 * i)) & 31] for i in range(25, -1, -1))
+    return f"{prefix}_{suffix}" if prefix else suffix
+
+
+@function("typeid", [Param("prefix", "string", "")], category=GENERAL)
+def typeid(prefix: Any = "") -> str:
+    """A new TypeID: a type prefix and a UUIDv7 in base32 (`user_01h455vb4pex5vsknk084sn02q`)."""
+    if not isinstance(prefix, str):
+        raise type_error("string", prefix)
+    return typeid_string(prefix, uuid.UUID(uuid_v7()))
+
+
+# -- fake ---------------------------------------------------------------------------------
+
+_ROMAN = (
+    (1000, "M"), (900, "CM"), (500, "D"), (400, "CD"), (100, "C"), (90, "XC"),
+    (50, "L"), (40, "XL"), (10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I"),
+)  # fmt: skip
+
+
+def _roman(n: int) -> str:
+    out = []
+    for value, numeral in _ROMAN:
+        while n >= value:
+            out.append(numeral)
+            n -= value
+    return "".join(out)
+
+
+def _fake_jwt(f: Any) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(b'{"alg":"HS256","typ":"JWT"}')
+    claims = {"sub": f.uuid4(), "name": f.name(), "iat": int(f.unix_time())}
+    body = b64(json.dumps(claims, separators=(",", ":")).encode())
+    sig = hmac.new(secrets.token_bytes(32), f"{header}.{body}".encode(), hashlib.sha256)
+    return f"{header}.{body}.{b64(sig.digest())}"
+
+
+_CARD_TYPES = ("VISA", "MasterCard", "American Express", "Discover", "JCB", "Diners Club")
+
+
+def _fake_generators() -> dict[str, Callable[[], Any]]:
+    """The fake-data kinds Benthos documents (go-faker names), backed by the Faker library."""
+    from faker import Faker  # imported when a mapping first uses fake(), not per message
+
+    f = Faker("en_US")
+    zh = Faker("zh_CN")
+    return {
+        "latitude": lambda: float(f.latitude()),
+        "longitude": lambda: float(f.longitude()),
+        "unix_time": lambda: int(f.unix_time()),
+        "date": lambda: f.date(),
+        "time_string": lambda: f.time(),
+        "month_name": lambda: f.month_name(),
+        "year_string": lambda: f.year(),
+        "day_of_week": lambda: f.day_of_week(),
+        "day_of_month": lambda: str(int(f.day_of_month())),
+        "timestamp": lambda: f.date_time().strftime("%Y-%m-%d %H:%M:%S"),
+        "century": lambda: _roman(random.randint(1, 21)),
+        "timezone": lambda: f.timezone(),
+        "time_period": lambda: f.am_pm(),
+        "email": lambda: f.email(),
+        "mac_address": lambda: f.mac_address(),
+        "domain_name": lambda: f.domain_name(),
+        "url": lambda: f.url(),
+        "username": lambda: f.user_name(),
+        "ipv4": lambda: f.ipv4(),
+        "ipv6": lambda: f.ipv6(),
+        "password": lambda: f.password(length=50, special_chars=False),
+        "jwt": lambda: _fake_jwt(f),
+        "word": lambda: f.word(),
+        "sentence": lambda: f.sentence(),
+        "paragraph": lambda: f.paragraph(),
+        "cc_type": lambda: random.choice(_CARD_TYPES),
+        "cc_number": lambda: f.credit_card_number(),
+        "currency": lambda: f.currency_code(),
+        "amount_with_currency": lambda: (
+            f"{f.currency_code()} {f.pyfloat(min_value=0, max_value=10000, right_digits=2):.2f}"
+        ),
+        "title_male": lambda: f.prefix_male(),
+        "title_female": lambda: f.prefix_female(),
+        "first_name": lambda: f.first_name(),
+        "first_name_male": lambda: f.first_name_male(),
+        "first_name_female": lambda: f.first_name_female(),
+        "last_name": lambda: f.last_name(),
+        "name": lambda: f.name(),
+        "gender": lambda: random.choice(("Male", "Female")),
+        "chinese_first_name": lambda: zh.first_name(),
+        "chinese_last_name": lambda: zh.last_name(),
+        "chinese_name": lambda: zh.last_name() + zh.first_name(),
+        "phone_number": lambda: f.numerify("###-###-####"),
+        "toll_free_phone_number": lambda: f.numerify("(888) ###-####"),
+        "e164_phone_number": lambda: f.numerify("+1##########"),
+        "uuid_hyphenated": lambda: str(uuid.uuid4()),
+        "uuid_digit": lambda: uuid.uuid4().hex,
+    }
+
+
+#: the kinds `fake()` accepts; the generators are built on first use
+FAKE_KINDS = (
+    "latitude", "longitude", "unix_time", "date", "time_string", "month_name", "year_string",
+    "day_of_week", "day_of_month", "timestamp", "century", "timezone", "time_period", "email",
+    "mac_address", "domain_name", "url", "username", "ipv4", "ipv6", "password", "jwt", "word",
+    "sentence", "paragraph", "cc_type", "cc_number", "currency", "amount_with_currency",
+    "title_male", "title_female", "first_name", "first_name_male", "first_name_female",
+    "last_name", "name", "gender", "chinese_first_name", "chinese_last_name", "chinese_name",
+    "phone_number", "toll_free_phone_number", "e164_phone_number", "uuid_hyphenated",
+    "uuid_digit",
+)  # fmt: skip
+
+_fake_table: dict[str, Callable[[], Any]] = {}
+_fake_lock = threading.Lock()
+
+
+def _fake_factory(*_: Any) -> Callable[..., Any]:
+    with _fake_lock:
+        if not _fake_table:
+            _fake_table.update(_fake_generators())
+    table = _fake_table
+
+    def fake(kind: Any = "") -> Any:
+        gen = table.get(kind) if isinstance(kind, str) else None
+        if gen is None:
+            raise MappingError(f"invalid faker function: {kind}")
+        return gen()
+
+    return fake
+
+
+function(
+    "fake",
+    [Param("function", "string", "")],
+    category="fake data generation",
+    per_call_site=True,
+    description=(
+        "A fake value of the named kind (`email`, `name`, `ipv4`, `uuid_hyphenated`, ...; "
+        "the go-faker names Benthos documents)."
+    ),
+)(_fake_factory)

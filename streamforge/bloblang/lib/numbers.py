@@ -316,6 +316,49 @@ def pow_(target: Any, exponent: Any) -> int | float:
     return norm_float(result) if math.isfinite(result) else result
 
 
+def _cbrt(x: float) -> float:
+    root = abs(x) ** (1 / 3) if math.isfinite(x) else abs(x)
+    near = round(root)
+    if near**3 == abs(x):
+        root = float(near)
+    return math.copysign(root, x)
+
+
+def _unary(fn: Callable[[float], float]) -> Callable[[Any], int | float]:
+    """A float64 function of the target, NaN outside its domain (as Go's math package)."""
+
+    def apply(target: Any) -> int | float:
+        try:
+            result = fn(float(_number(target)))
+        except ValueError:
+            return math.nan
+        except OverflowError:
+            return math.inf
+        return norm_float(result) if math.isfinite(result) else result
+
+    return apply
+
+
+for _name, _fn, _doc in (
+    ("sin", math.sin, "The sine of a number of radians."),
+    ("cos", math.cos, "The cosine of a number of radians."),
+    ("tan", math.tan, "The tangent of a number of radians."),
+    ("asin", math.asin, "The arcsine of a number, in radians."),
+    ("acos", math.acos, "The arccosine of a number, in radians."),
+    ("atan", math.atan, "The arctangent of a number, in radians."),
+    ("sqrt", math.sqrt, "The square root of a number."),
+    ("cbrt", lambda x: _cbrt(x), "The cube root of a number."),
+    ("exp", math.exp, "e raised to the power of a number."),
+):
+    method(_name, category=CATEGORY, description=_doc)(_unary(_fn))
+
+
+@method("atan2", [Param("x", "float")], category=CATEGORY)
+def atan2(target: Any, x: Any) -> int | float:
+    """The arctangent of target/x (target is y), using the signs of both for the quadrant."""
+    return norm_float(math.atan2(float(_number(target)), float(_number(x))))
+
+
 # -- aggregates ---------------------------------------------------------------------------
 
 

@@ -402,6 +402,28 @@ def reverse(target: Any) -> Any:
     raise type_error("string", target)
 
 
+@method(
+    "mask",
+    [Param("count", "int", 0), Param("direction", "string", "all"), Param("char", "string", "*")],
+    category=CATEGORY,
+)
+def mask(target: Any, count: Any = 0, direction: Any = "all", char: Any = "*") -> str:
+    """Mask a string with `char`, leaving `count` characters visible on the `left` or `right`;
+    with `all`, `count` mask characters (the whole length when 0) and nothing visible."""
+    text = as_str(target)
+    if not isinstance(direction, str) or direction.lower() not in ("left", "right", "all"):
+        raise MappingError("direction must be one of left, right or all")
+    direction = direction.lower()
+    size = len(text)
+    keep = count if count else size
+    shown = min(keep, size)
+    if direction == "left":
+        return text[:shown] + char * (size - shown)
+    if direction == "right":
+        return char * (size - shown) + text[size - shown :]
+    return str(char * keep)
+
+
 @method("split", [Param("delimiter", "string")], category=CATEGORY)
 def split(target: Any, delimiter: Any) -> list[Any]:
     """Split a string on a delimiter; an empty delimiter splits into characters."""

@@ -375,8 +375,8 @@ def test_diff_and_patch_round_trip() -> None:
     before = {"a": 1, "b": [1, 2, 3], "c": {"d": "x"}}
     after = {"a": 2, "b": [1, 3], "c": {}, "e": True}
     changes = call("diff", before, after)
-    assert {"type": "update", "path": ["a"], "from": 1, "to": 2} in changes
-    assert {"type": "create", "path": ["e"], "from": None, "to": True} in changes
+    assert {"Type": "update", "Path": ["a"], "From": 1, "To": 2} in changes
+    assert {"Type": "create", "Path": ["e"], "From": None, "To": True} in changes
     assert call("patch", before, changes) == after
 
 
