@@ -6,7 +6,14 @@ from typing import Any
 
 from streamforge.errors import MappingError
 
-__all__ = ["MappingError", "ParseError", "type_error", "type_name", "describe"]
+__all__ = [
+    "MappingError",
+    "ParseError",
+    "describe",
+    "type_error",
+    "type_error_text",
+    "type_name",
+]
 
 
 class ParseError(Exception):
@@ -81,6 +88,26 @@ def describe(value: Any) -> str:
     return f"{t} ({shown})" if t in ("string", "bytes", "timestamp") else f"{t} ({shown})"
 
 
+def _shown_value(value: Any) -> str:
+    """The value Benthos quotes in a type error: strings, numbers and bools only."""
+    t = type_name(value)
+    if t not in ("string", "number", "bool"):
+        return ""
+    return describe(value)[len(t) + 2 : -1]
+
+
+def type_error_text(expected: str, value: Any, source: str = "") -> str:
+    """Benthos' type error: `expected number value, got string from field `this.a` ("x")`."""
+    shown = _shown_value(value)
+    origin = f" from {source}" if source else ""
+    return f"expected {expected} value, got {type_name(value)}{origin}" + (
+        f" ({shown})" if shown else ""
+    )
+
+
 def type_error(expected: str, value: Any) -> MappingError:
-    """`expected number value, got string ("foo")`."""
-    return MappingError(f"expected {expected} value, got {describe(value)}")
+    """`expected number value, got string ("foo")`; the query that gave the value is added
+    (`got string from field `this.a` ("foo")`) when the error leaves a method."""
+    err = MappingError(type_error_text(expected, value))
+    err.type_error = (expected, value)  # type: ignore[attr-defined]
+    return err

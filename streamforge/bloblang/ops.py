@@ -9,7 +9,7 @@ import copy
 from datetime import datetime
 from typing import Any, NoReturn
 
-from streamforge.bloblang.errors import MappingError, describe, type_name
+from streamforge.bloblang.errors import MappingError, describe, type_error_text, type_name
 from streamforge.bloblang.registry import DELETED, NOTHING
 
 __all__ = [
@@ -222,7 +222,7 @@ def neg(value: Any, ann: str) -> Any:
         return wrap_int64(-value)
     if is_num(value):
         return -value
-    raise MappingError(f"{ann}: expected number value, got {describe(value)}")
+    raise MappingError(type_error_text("number", value, ann))
 
 
 # -- comparison -------------------------------------------------------------------------
@@ -300,7 +300,11 @@ def annotate(exc: BaseException, annotation: str) -> MappingError:
         getattr(exc, "annotated", False) or exc.expression is not None
     ):
         return exc
-    err = MappingError(f"{annotation}: {_reason(exc)}")
+    typed = getattr(exc, "type_error", None)
+    if typed is not None:
+        err = MappingError(type_error_text(typed[0], typed[1], annotation))
+    else:
+        err = MappingError(f"{annotation}: {_reason(exc)}")
     err.annotated = True  # type: ignore[attr-defined]
     return err
 

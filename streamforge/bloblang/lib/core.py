@@ -157,11 +157,12 @@ def tracing_span() -> None:
     return None
 
 
-@function("throw", [Param("why", "string")], category=CATEGORY)
-def throw(why: str) -> Any:
-    """Fail the mapping with the given message."""
+@function("throw", [Param("why", "string"), Param("context", "object", None)], category=CATEGORY)
+def throw(why: str, context: Any = None) -> Any:
+    """Fail the mapping with the given message; `context` (an object) travels with the error."""
     err = MappingError(why if isinstance(why, str) else describe(why))
     err.annotated = True  # type: ignore[attr-defined]
+    err.context = context  # type: ignore[attr-defined]
     raise err
 
 

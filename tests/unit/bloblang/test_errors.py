@@ -47,7 +47,7 @@ from streamforge.message import Message
         (
             "root.a = this.a.uppercase()",
             {"a": 5},
-            "failed assignment (line 1): field `this.a`: expected string value, got number (5)",
+            "failed assignment (line 1): expected string value, got number from field `this.a` (5)",
         ),
         ("root.a = this.a.uppercase()", {"a": "foo"}, None),
         ("root.a = $nope", {}, "failed assignment (line 1): variable 'nope' undefined"),
@@ -78,11 +78,15 @@ from streamforge.message import Message
             "unable to set target path b as the value of the root was a non-object type (number)",
         ),
         ("meta = 5", {}, "setting root meta object requires object value"),
-        ("root.a = -this.s", {"s": "x"}, 'field `this.s`: expected number value, got string ("x")'),
+        (
+            "root.a = -this.s",
+            {"s": "x"},
+            'expected number value, got string from field `this.s` ("x")',
+        ),
         (
             "root.a = 1\nif this.x > 1 {\n  root.b = 1\n  root.c = this.x.uppercase()\n}",
             {"x": 2},
-            "failed assignment (line 4): field `this.x`: expected string value",
+            "failed assignment (line 4): expected string value, got number from field `this.x`",
         ),
     ],
 )

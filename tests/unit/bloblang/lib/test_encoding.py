@@ -261,7 +261,11 @@ def test_jwt_round_trip_and_bad_secret(run: Any) -> None:
         ('root = this.v.decompress("lz4")', {"v": "not lz4"}, "failed to decompress lz4"),
         ('root = this.v.decompress("snappy")', {"v": "\xff"}, "failed to decompress snappy"),
         ('root = this.v.decompress("gzip")', {"v": "not gzip"}, "failed to decompress"),
-        ('root = this.v.encode("hex")', {"v": 12}, "expected string value, got number (12)"),
+        (
+            'root = this.v.encode("hex")',
+            {"v": 12},
+            "expected string value, got number from field `this.v` (12)",
+        ),
     ],
 )
 def test_errors(run: Any, mapping: str, doc: Any, message: str) -> None:

@@ -113,3 +113,26 @@ def test_tracing_span_is_null_for_a_message_without_a_span() -> None:
     )
     assert out == {"headers": {"traceparent": None}}
     assert run("root = tracing_span()") is None
+
+
+# -- throw ----------------------------------------------------------------------------------
+
+THROW_MAPPING = """root.doc.type = match {
+  this.exists("header.id") => "foo"
+  this.exists("body.data") => "bar"
+  _ => throw("unknown type", {"seen": this.keys()})
+}
+root.doc.contents = (this.body.content | this.thing.body)"""
+
+
+def test_throw_documented_example_with_a_context_object() -> None:
+    doc = {"header": {"id": "first"}, "thing": {"body": "hello world"}}
+    assert run(THROW_MAPPING, doc) == {"doc": {"contents": "hello world", "type": "foo"}}
+    with pytest.raises(MappingError) as info:
+        run(THROW_MAPPING, {"nothing": "matches"})
+    assert str(info.value) == "failed assignment (line 1): unknown type"
+
+
+def test_throw_context_must_be_an_object() -> None:
+    with pytest.raises(Exception, match="argument context: expected object value"):
+        run('root = throw("x", 5)')

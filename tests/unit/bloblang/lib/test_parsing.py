@@ -304,7 +304,11 @@ def test_behaviour(run: Any, mapping: str, doc: Any, expected: Any) -> None:
     ("mapping", "doc", "message"),
     [
         ("root = this.v.parse_json()", {"v": "{nope"}, "failed to parse value as JSON"),
-        ("root = this.v.parse_json()", {"v": 5}, "expected string value, got number (5)"),
+        (
+            "root = this.v.parse_json()",
+            {"v": 5},
+            "expected string value, got number from field `this.v` (5)",
+        ),
         ("root = this.v.parse_yaml()", {"v": "a: [1"}, "failed to parse value as YAML"),
         ("root = this.v.parse_csv()", {"v": 'a,b\nx" y,z'}, 'bare " in non-quoted-field'),
         ("root = this.v.parse_csv()", {"v": "a,b\n1,2,3"}, "wrong number of fields"),

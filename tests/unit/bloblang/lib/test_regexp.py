@@ -109,7 +109,11 @@ def test_bytes_targets_match_as_text(run: Any) -> None:
     ("mapping", "doc", "message"),
     [
         ('root = this.v.re_match("(abc")', {"v": "x"}, "error parsing regexp"),
-        ('root = this.v.re_match("a")', {"v": 5}, "expected string value, got number (5)"),
+        (
+            'root = this.v.re_match("a")',
+            {"v": 5},
+            "expected string value, got number from field `this.v` (5)",
+        ),
         ('root = this.v.re_find_all("\\\\pL")', {"v": "x"}, "error parsing regexp"),
     ],
 )

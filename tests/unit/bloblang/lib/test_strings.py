@@ -244,7 +244,11 @@ def test_format_follows_go_printf(run: Any, fmt: str, args: str, expected: str) 
 @pytest.mark.parametrize(
     ("mapping", "doc", "message"),
     [
-        ("root = this.s.uppercase()", {"s": 5}, "expected string value, got number (5)"),
+        (
+            "root = this.s.uppercase()",
+            {"s": 5},
+            "expected string value, got number from field `this.s` (5)",
+        ),
         (
             "root = this.s.length()",
             {"s": 5},
