@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from streamforge.plugin import Field
+from streamforge.plugin import Field, ParsedField
+from streamforge.regexp import compile_regexp
 
 __all__ = ["MetadataFilter", "metadata_filter_field"]
 
@@ -18,7 +18,8 @@ def metadata_filter_field(
     fields = [
         Field("include_prefixes", "array", default=[], item=Field("prefix", "string"),
               description="Metadata keys starting with one of these prefixes are passed on."),
-        Field("include_patterns", "array", default=[], item=Field("pattern", "string"),
+        Field("include_patterns", "array", default=[],
+              item=ParsedField("pattern", "string", parser=compile_regexp),
               description="Metadata keys matching one of these regular expressions are passed on.",
               examples=([".*"], ["_timestamp_unix$"])),
     ]  # fmt: skip
@@ -43,7 +44,7 @@ class MetadataFilter:
     def __init__(self, conf: Mapping[str, Any] | None) -> None:
         conf = conf or {}
         self.prefixes = tuple(str(p) for p in conf.get("include_prefixes") or ())
-        self.patterns = [re.compile(str(p)) for p in conf.get("include_patterns") or ()]
+        self.patterns = [compile_regexp(str(p)) for p in conf.get("include_patterns") or ()]
         self.excluded = tuple(str(p) for p in conf.get("exclude_prefixes") or ())
 
     @property

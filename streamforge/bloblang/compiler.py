@@ -941,9 +941,11 @@ class Compiler:
             if isinstance(arg, ast.Literal) and kind != "any":
                 try:
                     value = check_arg(kind, arg.value, f"{what}: argument {p.name if p else ''}")
+                    if p is not None and p.prepare is not None:
+                        value = p.prepare(value)
                 except MappingError as exc:
                     raise self.error(arg.pos, exc.reason) from None
-                out.append(self.const(value))
+                out.append(self.const_any(value))
                 continue
             code = self.atom(self.expr(arg, scope))
             if kind != "any":

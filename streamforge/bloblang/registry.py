@@ -72,6 +72,9 @@ class Param:
     kind: str = "any"
     default: Any = REQUIRED_ARG
     description: str = ""
+    #: applied once at compile time to a literal argument (e.g. compiles a regular
+    #: expression); a MappingError it raises is a compile error at the argument
+    prepare: Callable[[Any], Any] | None = None
 
     @property
     def required(self) -> bool:

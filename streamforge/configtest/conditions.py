@@ -9,13 +9,13 @@ check one resulting message and explain what differed.
 from __future__ import annotations
 
 import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from streamforge.message import Message, PayloadError
+from streamforge.regexp import RegexpError, compile_regexp
 
 __all__ = [
     "Condition",
@@ -186,8 +186,8 @@ class ContentMatches(Condition):
     def __init__(self, value: Any) -> None:
         pattern = scalar_text(value)
         try:
-            self.regex = re.compile(pattern)
-        except re.error as exc:
+            self.regex = compile_regexp(pattern)
+        except RegexpError as exc:
             raise DefinitionError(f"content_matches: bad regular expression: {exc}") from None
 
     def _check(self, msg: Message, base_dir: Path) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import json
 import re
@@ -12,6 +13,11 @@ from typing import Any, Final, Protocol
 from urllib.parse import quote
 
 import httpx
+
+# google-re2 loads first: the C++ runtime must not bind to regopy's own allocator, which
+# makes RE2 crash ("free(): invalid pointer") when regopy is imported before it
+with contextlib.suppress(ImportError):
+    import re2  # noqa: F401
 import regopy
 from regopy import rego_shared as _rego
 

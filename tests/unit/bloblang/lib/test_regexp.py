@@ -108,13 +108,13 @@ def test_bytes_targets_match_as_text(run: Any) -> None:
 @pytest.mark.parametrize(
     ("mapping", "doc", "message"),
     [
-        ('root = this.v.re_match("(abc")', {"v": "x"}, "error parsing regexp"),
+        ("root = this.v.re_match(this.p)", {"v": "x", "p": "(abc"}, "error parsing regexp"),
         (
             'root = this.v.re_match("a")',
             {"v": 5},
             "expected string value, got number from field `this.v` (5)",
         ),
-        ('root = this.v.re_find_all("\\\\pL")', {"v": "x"}, "error parsing regexp"),
+        ("root = this.v.re_find_all(this.p)", {"v": "x", "p": "\\pX"}, "error parsing regexp"),
     ],
 )
 def test_errors(run: Any, mapping: str, doc: Any, message: str) -> None:
