@@ -139,15 +139,20 @@ def batch_size(ctx: ExecContext) -> int:
     return len(ctx.batch) if ctx.batch is not None else 1
 
 
+#: an OpenTelemetry trace id with no span: 16 zero bytes in hex
+_ZERO_TRACE_ID = "0" * 32
+
+
 @function("tracing_id", category=_MESSAGE_INFO, needs_ctx=True)
 def tracing_id(ctx: ExecContext) -> str:
-    """The trace id of the message; empty, as StreamForge does not trace messages."""
+    """The trace id of the message: its `tracing_id`/`trace_id` metadata, otherwise the zeroed
+    id Benthos gives a message without a span (StreamForge does not trace messages)."""
     msg = ctx.message
     if msg is not None:
         value = msg.metadata.get("tracing_id") or msg.metadata.get("trace_id")
         if value is not None:
             return _to_string(value)
-    return ""
+    return _ZERO_TRACE_ID
 
 
 @function("tracing_span", category=_MESSAGE_INFO)

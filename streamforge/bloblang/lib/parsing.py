@@ -811,3 +811,81 @@ def bloblang(target: Any, mapping: Any) -> Any:
             _DYNAMIC.clear()
         _DYNAMIC[text] = executor
     return executor.query(target)
+
+
+# -- logfmt -------------------------------------------------------------------------------
+
+_LOGFMT_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+
+
+def _logfmt_value(text: str, i: int) -> tuple[str, int]:
+    """The value starting at `text[i]` (quoted or bare) and the index after it."""
+    if i < len(text) and text[i] == '"':
+        out: list[str] = []
+        i += 1
+        while i < len(text):
+            c = text[i]
+            if c == "\\" and i + 1 < len(text):
+                out.append(_LOGFMT_ESCAPES.get(text[i + 1], text[i + 1]))
+                i += 2
+            elif c == '"':
+                return "".join(out), i + 1
+            else:
+                out.append(c)
+                i += 1
+        raise MappingError("failed to parse logfmt: unterminated quoted value")
+    start = i
+    while i < len(text) and not text[i].isspace():
+        i += 1
+    return text[start:i], i
+
+
+@method("parse_logfmt", category=CATEGORY)
+def parse_logfmt(target: Any) -> dict[str, Any]:
+    """Parse `key=value` pairs (values bare or double-quoted) into an object of strings;
+    a key without `=` is `true`, and a repeated key keeps its last value."""
+    text = as_str(target)
+    out: dict[str, Any] = {}
+    i, size = 0, len(text)
+    while i < size:
+        if text[i].isspace():
+            i += 1
+            continue
+        start = i
+        while i < size and not text[i].isspace() and text[i] not in '="':
+            i += 1
+        key = text[start:i]
+        if not key:
+            raise MappingError(f"failed to parse logfmt: unexpected {text[i]!r} at offset {i}")
+        if i < size and text[i] == "=":
+            out[key], i = _logfmt_value(text, i + 1)
+        else:
+            out[key] = True
+    return out
+
+
+def _logfmt_text(value: Any) -> str:
+    if isinstance(value, str):
+        text = value
+    elif value is None:
+        return ""
+    elif isinstance(value, bool):
+        return "true" if value else "false"
+    elif isinstance(value, float):
+        return go_float_json(value)
+    elif isinstance(value, (int, datetime)):
+        text = format_rfc3339_nano(value) if isinstance(value, datetime) else str(value)
+    else:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+    if text == "" or any(c.isspace() or c in '="\\' for c in text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+@method("format_logfmt", category=CATEGORY)
+def format_logfmt(target: Any) -> str:
+    """Format an object as `key=value` pairs in key order; values with spaces, `=` or quotes
+    are double-quoted, null is empty, arrays and objects are JSON."""
+    if not isinstance(target, dict):
+        raise type_error("object", target)
+    return " ".join(f"{key}={_logfmt_text(target[key])}" for key in sorted(target))

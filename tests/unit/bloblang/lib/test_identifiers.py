@@ -136,3 +136,7 @@ def test_throw_documented_example_with_a_context_object() -> None:
 def test_throw_context_must_be_an_object() -> None:
     with pytest.raises(Exception, match="argument context: expected object value"):
         run('root = throw("x", 5)')
+
+
+def test_tracing_id_is_zeroed_without_a_span() -> None:
+    assert run("root = tracing_id()") == "0" * 32
