@@ -180,11 +180,15 @@ class Regexp:
 class _RE2Regexp(Regexp):
     """RE2 through google-re2: matching runs on the UTF-8 bytes of the text."""
 
-    __slots__ = ("_rx",)
+    __slots__ = ("_rx", "_match")
 
     def __init__(self, pattern: str, rx: Any) -> None:
         super().__init__(pattern, rx.groups, dict(rx.groupindex))
         self._rx = rx
+        # the wrapped RE2 object answers one match as a list of spans in one call (the
+        # module's search() builds a generator and a match object around the same call)
+        low = getattr(rx, "_regexp", None)
+        self._match = low.Match if low is not None and _UNANCHORED is not None else None
 
     def _subject(self, text: str | bytes) -> tuple[Any, Callable[[Span], str]]:
         if isinstance(text, (bytes, bytearray)):
@@ -193,10 +197,14 @@ class _RE2Regexp(Regexp):
         else:
             try:
                 data = text.encode("utf-8")
-                errors = "strict"
             except UnicodeEncodeError:  # lone surrogates (undecodable input bytes)
                 data = text.encode("utf-8", "surrogatepass")
                 errors = "surrogatepass"
+            else:
+                if len(data) == len(text):  # ASCII: byte offsets are character offsets
+                    ascii_text = text
+                    return data, lambda span: "" if span[0] < 0 else ascii_text[span[0] : span[1]]
+                errors = "strict"
 
         def piece(span: Span) -> str:
             if span[0] < 0:
@@ -205,14 +213,20 @@ class _RE2Regexp(Regexp):
 
         return data, piece
 
+    def _find(self, subject: bytes, pos: int, end: int) -> Sequence[Span] | None:
+        if self._match is not None:
+            spans: Sequence[Span] = self._match(_UNANCHORED, subject, pos, end)
+            return None if spans[0][0] < 0 else spans
+        m = self._rx.search(subject, pos)
+        return None if m is None else [m.span(i) for i in range(self.groups + 1)]
+
     def _spans(self, subject: bytes, ngroups: int) -> Iterator[Sequence[Span]]:
-        search = self._rx.search
         pos, end, prev_end = 0, len(subject), -1
         while pos <= end:
-            m = search(subject, pos)
-            if m is None:
+            spans = self._find(subject, pos, end)
+            if spans is None:
                 return
-            start, stop = m.span()
+            start, stop = spans[0]
             accept = True
             if stop == pos:  # an empty match: step over one character
                 accept = start != prev_end
@@ -221,7 +235,7 @@ class _RE2Regexp(Regexp):
                 pos = stop
             prev_end = stop
             if accept:
-                yield [(start, stop)] + [m.span(i) for i in range(1, ngroups + 1)]
+                yield spans
 
 
 def _rune_width(data: bytes, pos: int, end: int) -> int:
@@ -305,6 +319,8 @@ def _re2_options() -> Any:
 
 
 _OPTIONS = _re2_options() if re2 is not None else None
+_ANCHOR = getattr(re2, "_Anchor", None)
+_UNANCHORED = _ANCHOR.UNANCHORED if _ANCHOR is not None else None
 
 
 def _refuse_any_byte(pattern: str) -> None:
