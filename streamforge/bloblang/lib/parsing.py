@@ -11,7 +11,8 @@ import json
 import math
 import re
 import urllib.parse
-from datetime import datetime
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 import msgpack
@@ -889,3 +890,52 @@ def format_logfmt(target: Any) -> str:
     if not isinstance(target, dict):
         raise type_error("object", target)
     return " ".join(f"{key}={_logfmt_text(target[key])}" for key in sorted(target))
+
+
+# -- parquet ------------------------------------------------------------------------------
+
+_parquet_reader: list[Any] = []
+
+
+def _read_parquet_table(data: bytes) -> Any:
+    """pyarrow's reader, imported on first use (not when Bloblang loads)."""
+    if not _parquet_reader:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        _parquet_reader.append((pa, pq))
+    pa, pq = _parquet_reader[0]
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _parquet_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _parquet_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        if value and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+            return {str(k): _parquet_value(v) for k, v in value}  # a MAP column
+        return [_parquet_value(v) for v in value]
+    if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+@method("parse_parquet", [Param("byte_array_as_string", "bool", False)], category=CATEGORY)
+def parse_parquet(target: Any, byte_array_as_string: Any = False) -> list[Any]:
+    """Decode a Parquet file into an array of row objects (`byte_array_as_string` is accepted
+    and ignored, as in Benthos)."""
+    if isinstance(target, str):
+        data = target.encode("utf-8")
+    elif isinstance(target, (bytes, bytearray)):
+        data = bytes(target)
+    else:
+        raise type_error("string or bytes", target)
+    try:
+        table = _read_parquet_table(data)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
+        raise MappingError(f"failed to read parquet: {exc}") from None
+    return [_parquet_value(row) for row in table.to_pylist()]
