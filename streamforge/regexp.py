@@ -62,15 +62,17 @@ def _hint(code: str, expr: str, pattern: str) -> str:
 
 
 # -- templates (Go's Regexp.Expand) ------------------------------------------------------
-Template = list[str | int]
+#: literal text, or the groups a reference may expand (the first that took part is used)
+Template = list[str | tuple[int, ...]]
 _TEMPLATE_REF = re.compile(r"\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
-def _parse_template(template: str, groups: int, groupindex: dict[str, int]) -> Template:
+def _parse_template(template: str, names: Sequence[str]) -> Template:
     """`$1`, `${1}`, `$name`, `${name}` expand submatches; `$$` is a literal `$`.
 
     An unknown name or a number beyond the groups expands to nothing; a `$` that starts no
-    reference is kept as it is.
+    reference is kept as it is. A name used by several groups expands the first of them
+    that took part in the match, as Go does.
     """
     parts: Template = []
     pos = 0
@@ -82,10 +84,12 @@ def _parse_template(template: str, groups: int, groupindex: dict[str, int]) -> T
         if name is None:
             parts.append("$")
         elif name.isdigit():
-            if int(name) <= groups:
-                parts.append(int(name))
-        elif name in groupindex:
-            parts.append(groupindex[name])
+            if int(name) < len(names):
+                parts.append((int(name),))
+        else:
+            indexes = tuple(i for i, n in enumerate(names) if i and n == name)
+            if indexes:
+                parts.append(indexes)
     if pos < len(template):
         parts.append(template[pos:])
     merged: Template = []
@@ -95,6 +99,59 @@ def _parse_template(template: str, groups: int, groupindex: dict[str, int]) -> T
         else:
             merged.append(part)
     return merged
+
+
+# -- group names -------------------------------------------------------------------------
+def _group_names(pattern: str, groups: int, groupindex: dict[str, int]) -> list[str]:
+    """The name of every group by index. RE2 reports only the first group of a name, while
+    Go allows a name twice (`(?P<d>..)|(?P<d>..)`), so the pattern's groups are counted."""
+    names = [""] * (groups + 1)
+    for name, idx in groupindex.items():
+        names[idx] = name
+    if len(groupindex) == pattern.count("(?P<") + pattern.count("(?<"):
+        return names  # no name is used twice (or names appear only inside literals)
+    scanned = [""]
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            if pattern.startswith("Q", i + 1):
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+            else:
+                i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        if c == "(":
+            if pattern.startswith(("(?P<", "(?<"), i):
+                start = pattern.index("<", i) + 1
+                scanned.append(pattern[start : pattern.find(">", start)])
+            elif not pattern.startswith("(?", i):
+                scanned.append("")
+        i += 1
+    consistent = len(scanned) == groups + 1 and all(
+        scanned.index(name) == idx for name, idx in groupindex.items()
+    )
+    return scanned if consistent else names
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index just past the character class opening at i."""
+    j, n = i + 1, len(pattern)
+    if j < n and pattern[j] == "^":
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        if pattern[j] == "\\":
+            j += 2
+        elif pattern.startswith("[:", j) and ":]" in pattern[j + 2 :]:
+            j = pattern.index(":]", j + 2) + 2
+        else:
+            j += 1
+    return j + 1
 
 
 # -- the compiled pattern ----------------------------------------------------------------
@@ -111,11 +168,8 @@ class Regexp:
         self.pattern = pattern
         self.groups = groups
         self.groupindex = groupindex
-        names = [""] * (groups + 1)
-        for name, idx in groupindex.items():
-            names[idx] = name
         #: Go's SubexpNames: the name of each group by index, "" when unnamed
-        self.names = names
+        self.names = _group_names(pattern, groups, groupindex)
         self._templates: dict[str, Template] = {}
 
     def __repr__(self) -> str:
@@ -156,7 +210,7 @@ class Regexp:
         if parts is None:
             if len(self._templates) >= 256:
                 self._templates.clear()
-            parts = _parse_template(template, self.groups, self.groupindex)
+            parts = _parse_template(template, self.names)
             self._templates[template] = parts
         return parts
 
@@ -164,14 +218,20 @@ class Regexp:
         """Replace every match by the expanded template, as Go's ReplaceAllString."""
         subject, piece = self._subject(text)
         parts = self.template(template)
-        needs = max((p for p in parts if isinstance(p, int)), default=0)
+        needs = max((i for p in parts if isinstance(p, tuple) for i in p), default=0)
         out: list[str] = []
         last = 0
         for spans in self._spans(subject, needs):
             start, end = spans[0]
             out.append(piece((last, start)))
             for part in parts:
-                out.append(part if isinstance(part, str) else piece(spans[part]))
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                for idx in part:
+                    if spans[idx][0] >= 0:
+                        out.append(piece(spans[idx]))
+                        break
             last = end
         out.append(piece((last, len(subject))))
         return "".join(out)

@@ -121,6 +121,10 @@ def test_documented_examples_also_hold_on_the_python_fallback(
         ("re_replace_all", r'"(\\w+)", "$1x"', "foo", ""),
         ("re_replace_all", r'"o", "$$"', "foo", "f$$"),
         ("re_replace_all", r'"(a)", "\\1"', "a", "\\1"),
+        # a name may be given to several groups (Go); $name expands the one that took part
+        ("re_replace_all", r'"(?P<v>\\d+)ms|(?P<v>\\d+)s", "<$v>"', "15ms 3s", "<15> <3>"),
+        ("re_find_object", r'"(?P<v>\\d+)ms|(?P<v>\\d+)s"', "3s", {"0": "3s", "v": "3"}),
+        ("re_find_object", r'"[(](?P<a>x)\\((?P<a>y)"', "(x(y", {"0": "(x(y", "a": "y"}),
         # a group that took no part reads as ""
         ("re_find_all_submatch", r'"(a)|(b)"', "ab", [["a", "a", ""], ["b", "", "b"]]),
     ],
