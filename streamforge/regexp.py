@@ -175,6 +175,9 @@ class Regexp:
     def __repr__(self) -> str:
         return f"Regexp({self.pattern!r})"
 
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return compile_regexp, (self.pattern,)
+
     # Backends provide these two.
     def _subject(self, text: str | bytes) -> tuple[Any, Callable[[Span], str]]:
         raise NotImplementedError

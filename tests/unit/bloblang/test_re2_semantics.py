@@ -4,6 +4,7 @@ RE2-only syntax, Perl constructs refused when the mapping compiles, and linear-t
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,12 @@ def test_without_re2_patterns_fall_back_to_python_and_say_so_once(
         regexp.compile_regexp("(a)\\1")
     with pytest.raises(regexp.RegexpError, match="lookaround assertions are not supported"):
         regexp.compile_regexp("(?=a)")
+
+
+def test_a_compiled_pattern_pickles_as_its_source() -> None:
+    rx = pickle.loads(pickle.dumps(regexp.compile_regexp("(?P<n>[0-9]+)")))
+    assert rx.find_submatch("a42") == ["42", "42"]
+    assert rx.names == ["", "n"]
 
 
 def test_re2_is_the_engine_here() -> None:
