@@ -48,7 +48,26 @@ def _whole_floats_as_ints(value: Any) -> Any:
     return value
 
 
-_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+#: object keys sorted at every depth while writing, as Go's encoding/json (and Benthos) writes them
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
+
+
+def _str_keys(value: Any) -> Any:
+    """Object keys as strings, so keys of mixed types sort as the text they are written as."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else _key_text(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_str_keys(v) for v in value]
+    return value
+
+
+def _key_text(key: Any) -> str:
+    """A key that is not a string, as orjson writes it."""
+    if isinstance(key, bool) or key is None:
+        return json.dumps(key)
+    if isinstance(key, float) and key.is_integer() and abs(key) < 1e21:
+        return str(int(key))
+    return str(_json_default(key)) if isinstance(key, (_dt.datetime, bytes)) else str(key)
 
 
 def _dumps(value: Any) -> str:
@@ -56,7 +75,13 @@ def _dumps(value: Any) -> str:
         return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode("utf-8")
     except (TypeError, orjson.JSONEncodeError):
         # integers beyond 64 bits and other values orjson refuses: the standard library
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+        return json.dumps(
+            _str_keys(value),
+            separators=(",", ":"),
+            ensure_ascii=False,
+            sort_keys=True,
+            default=_json_default,
+        )
 
 
 #: how deeply a JSON document may nest (orjson's limit; deeper ones are refused, not recursed)
@@ -82,7 +107,8 @@ def parse_json(raw: bytes) -> Any:
 def serialise_value(value: Any) -> bytes:
     """Serialise a structured value the way Benthos does: bytes raw, strings unquoted, else JSON.
 
-    Numbers print as Go prints them: a whole-number float is written without `.0`.
+    As Go's encoding/json writes them: object keys sorted at every depth (while writing, in
+    one pass), and a whole-number float without `.0`.
     """
     if isinstance(value, bytes):
         return value

@@ -73,8 +73,8 @@ def test_opcua_reading_becomes_a_good_envelope_with_both_times() -> None:
         {"asset_id": "boiler-1", "unit": "degC"}, "21.5", **opcua(opcua_source_timestamp=source)
     )
     assert list(env) == [
-        "asset_id", "parameter", "value", "unit", "quality", "classification",
-        "timestamps", "clock_skew_ms", "metadata",
+        "asset_id", "classification", "clock_skew_ms", "metadata", "parameter", "quality",
+        "timestamps", "unit", "value",
     ]  # fmt: skip
     assert env["asset_id"] == "boiler-1"
     assert env["parameter"] == "Temperature"
