@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from streamforge.message import Message, PayloadError
+from streamforge.message import Message, PayloadError, serialise_value
 from streamforge.regexp import RegexpError, compile_regexp
 
 __all__ = [
@@ -43,9 +43,19 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
-def _json_text(value: Any) -> str:
-    """JSON text for a structured YAML value (keys sorted, as Benthos marshals maps)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+def _json_bytes(value: Any) -> bytes:
+    """The raw content of `json_content`: JSON text as Benthos marshals the YAML value.
+
+    Keys sorted and whole-number floats without `.0` (the message serialiser writes them
+    so); a YAML string is the document's text as it is, and an empty value no content.
+    """
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if not isinstance(value, (dict, list)):
+        return scalar_text(value).encode("utf-8")
+    return serialise_value(value)
 
 
 def _expected_json(value: Any, what: str) -> Any:
@@ -407,8 +417,7 @@ def parse_input_part(raw: Any, base_dir: Path) -> Message:
     if "content" in raw:
         payload = scalar_text(raw["content"]).encode("utf-8")
     if "json_content" in raw:
-        value = raw["json_content"]
-        payload = (value if isinstance(value, str) else _json_text(value)).encode("utf-8")
+        payload = _json_bytes(raw["json_content"])
     if "file_content" in raw:
         rel = scalar_text(raw["file_content"])
         path = Path(rel) if Path(rel).is_absolute() else base_dir / rel

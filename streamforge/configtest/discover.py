@@ -2,9 +2,10 @@
 
 Benthos' pairing rule: `foo_benthos_test.yaml` (StreamForge also accepts `foo_test.yaml`)
 holds the tests of `foo.yaml` in the same folder; a config without such a file may carry
-its tests inline. A test file with no sibling config stands alone and targets a config
-with `target_processors: other.yaml#/pipeline/processors`, or a mapping with
-`target_mapping`. PATH may be a file, a folder (walked recursively), `folder/...` or a glob.
+its tests inline, and so may a file holding only resources (`processor_resources`). A test
+file with no sibling config stands alone and targets a config with
+`target_processors: other.yaml#/pipeline/processors`, or a mapping with `target_mapping`.
+PATH may be a file, a folder (walked recursively), `folder/...` or a glob.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ TEST_SUFFIXES = ("_benthos_test", "_test")
 YAML_EXTS = (".yaml", ".yml")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _HAS_TESTS = re.compile(r"^tests\s*:", re.MULTILINE)
-_STREAM_KEYS = ("input", "pipeline", "output", "resources")
+#: top-level keys that make a file something to test: a stream, or resources alone
+_TESTABLE_KEYS = (
+    "input", "pipeline", "output", "resources", "input_resources", "processor_resources",
+    "output_resources", "cache_resources", "rate_limit_resources",
+)  # fmt: skip
 
 
 class _CoreSchemaLoader(yaml.SafeLoader):
@@ -85,7 +90,7 @@ class TestFile:
     cases: list[TestCase] = field(default_factory=list)
     #: set when the definition could not be read; the file then counts as one failure
     error: str | None = None
-    #: True when `config` is a stream (not just a file of tests)
+    #: True when `config` holds components to test (a stream or resources), not only tests
     has_stream: bool = True
 
 
@@ -195,7 +200,7 @@ def load_definition(definition: Path, config: Path, explicit: bool) -> TestFile 
             raw = {"__invalid__": f"test {i} must be a map, got {type(raw).__name__}"}
         name = str(raw.get("name") or f"test {i}")
         cases.append(TestCase(name, line, raw))
-    has_stream = config != definition or any(k in doc for k in _STREAM_KEYS)
+    has_stream = config != definition or any(k in doc for k in _TESTABLE_KEYS)
     return TestFile(definition, config, cases, has_stream=has_stream)
 
 

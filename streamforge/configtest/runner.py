@@ -26,6 +26,7 @@ from streamforge.configtest.discover import TestCase, TestFile
 from streamforge.configtest.targets import (
     TargetError,
     apply_mocks,
+    label_pointer,
     processors_stream,
     resolve_target,
 )
@@ -228,6 +229,9 @@ def _processors_from_config(case: ParsedCase, tf: TestFile) -> list[Processor]:
         raise TestSetupError([f"{config}: not a stream config"])
     try:
         raw = doc.data
+        if not target.startswith("/"):
+            # a label names what carried it before mocks replaced anything (as in Benthos)
+            target = label_pointer(raw, target)
         mocked: list[list[Any]] = []
         if case.mocks:
             raw, mocked = apply_mocks(raw, case.mocks)

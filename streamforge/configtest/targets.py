@@ -15,6 +15,7 @@ __all__ = [
     "apply_mocks",
     "get_path",
     "label_paths",
+    "label_pointer",
     "parse_pointer",
     "processors_stream",
     "resolve_target",
@@ -132,12 +133,30 @@ def apply_mocks(root: dict[str, Any], mocks: dict[str, Any]) -> tuple[dict[str, 
     for key, replacement in ordered:
         key = str(key)
         if key.startswith("/"):
-            _, path = get_path(out, parse_pointer(key))
+            original, path = get_path(out, parse_pointer(key))
         else:
             path = _path_of_label(out, key)
-        set_path(out, path, copy.deepcopy(replacement))
+            original, _ = get_path(out, [str(s) for s in path])
+        replacement = copy.deepcopy(replacement)
+        if _is_resource_path(path):
+            replacement = _keeping_label(original, replacement)
+        set_path(out, path, replacement)
         replaced.append(path)
     return out, replaced
+
+
+def _keeping_label(original: Any, replacement: Any) -> Any:
+    """A mocked resource keeps its label, so `resource: <label>` reaches the mock."""
+    label = original.get("label") if isinstance(original, dict) else None
+    if isinstance(label, str) and label and isinstance(replacement, dict):
+        return {"label": label, **replacement}
+    return replacement
+
+
+def label_pointer(root: dict[str, Any], label: str) -> str:
+    """The JSON Pointer of the component carrying `label` (raises TargetError)."""
+    path = _path_of_label(root, label)
+    return "/" + "/".join(str(s).replace("~", "~0").replace("/", "~1") for s in path)
 
 
 def _is_resource_path(path: Path_) -> bool:
