@@ -67,6 +67,7 @@ def file_metadata(path: str) -> dict[str, Any]:
 class FileInput(Input):
     """Reads messages from files; each file is a partition, resumable by byte offset."""
 
+    one_message_per_batch = True
     replays_from_snapshot = True
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:

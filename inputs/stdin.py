@@ -30,6 +30,8 @@ _MAX_BATCH = 1024
 class StdinInput(Input):
     """Reads messages from standard input; the input ends when stdin closes."""
 
+    one_message_per_batch = True
+
     def __init__(
         self,
         conf: dict[str, Any],

@@ -42,6 +42,7 @@ class MappingProcessor(Processor):
 
         self.executor: Any = parse(str(conf))
         self.handles_errors = asks_about_errors(str(conf))
+        self.batch_aware = bool(getattr(self.executor, "batch_aware", False))
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         return self.executor.map_batch(batch, mutate=self.mutate)  # type: ignore[no-any-return]

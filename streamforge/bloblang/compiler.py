@@ -35,6 +35,8 @@ _MAX_BLOCK_DEPTH = 10
 
 #: methods and functions the compiler implements itself
 SPECIAL_METHODS = frozenset({"catch", "or", "apply", "from", "from_all"})
+#: functions whose result depends on the message's batch
+BATCH_FUNCTIONS = frozenset({"batch_index", "batch_size"})
 
 _ATOM = re.compile(
     r"^(?:[A-Za-z_][A-Za-z0-9_]*|-?[0-9][0-9.e+\-]*|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")$"
@@ -53,6 +55,8 @@ class CompiledProgram:
     is_query: bool
     #: functions with state to keep across a resume, in call-site order (`counter()` ...)
     stateful: tuple[Any, ...] = ()
+    #: whether it looks at the message's batch (`batch_index()`, `batch_size()`, `from`...)
+    batch_aware: bool = False
 
 
 @dataclass
@@ -285,6 +289,7 @@ class Compiler:
         self.uses_this = False
         self.uses_vars = False
         self.needs_ctx = False
+        self.batch_aware = False
         #: per-call-site functions that keep state a resumed stream must get back (`counter()`)
         self.stateful: list[Any] = []
         self.maps = _Maps()
@@ -961,6 +966,8 @@ class Compiler:
 
     def x_Call(self, node: ast.Call, scope: _Scope) -> str:
         name = node.name
+        if name in BATCH_FUNCTIONS:
+            self.batch_aware = True
         if name == "deleted" and not node.args and not node.kwargs:
             return "DELETED"
         if name in ("meta", "metadata") and len(node.args) == 1 and not node.kwargs:
@@ -1095,6 +1102,7 @@ class Compiler:
         return name
 
     def m_from(self, node: ast.MethodCall, scope: _Scope) -> str:
+        self.batch_aware = True
         arg = self.one_arg(node, "index")
         assert arg is not None
         fn = self.from_target(node, scope)
@@ -1102,6 +1110,7 @@ class Compiler:
         return f"_from(ctx, {fn}, {index})"
 
     def m_from_all(self, node: ast.MethodCall, scope: _Scope) -> str:
+        self.batch_aware = True
         if node.args or node.kwargs:
             raise self.error(node.pos, "method from_all: expected no arguments")
         fn = self.from_target(node, scope)
@@ -1202,6 +1211,7 @@ def _program(
         source,
         query is not None,
         tuple(compiler.stateful),
+        compiler.batch_aware,
     )
 
 

@@ -84,7 +84,10 @@ def context_for(ctx: ExecContext, index: int) -> ExecContext:
 class Executor:
     """A parsed and compiled Bloblang mapping (or single query), ready to run many times."""
 
-    __slots__ = ("_main", "_needs_ctx", "_stateful", "_uses_this", "is_query", "source", "text")
+    __slots__ = (
+        "_main", "_needs_ctx", "_stateful", "_uses_this", "batch_aware", "is_query", "source",
+        "text",
+    )  # fmt: skip
 
     def __init__(self, program: CompiledProgram, text: str) -> None:
         self._main = program.main
@@ -94,6 +97,8 @@ class Executor:
         self.source = program.source
         self.text = text
         self._stateful = program.stateful
+        #: whether the mapping looks at the message's batch (`batch_size()`, `from_all()` ...)
+        self.batch_aware = program.batch_aware
 
     def resume_state(self) -> list[Any]:
         """The state of the mapping's stateful functions (`counter()`, seeded `random_int()`),

@@ -110,8 +110,13 @@ class FusedStage:
         labels: Sequence[str],
         build: Callable[[], list[Processor]],
         first: list[Processor] | None = None,
+        *,
+        one_message_per_batch: bool = False,
     ) -> None:
         self.labels = list(labels)
+        # Benthos' batch boundaries: a batch-aware processor (a mapping calling batch_size()
+        # or from_all()) sees each message of a line input as a batch of its own
+        self.split = one_message_per_batch and any(p.batch_aware for p in first or [])
         self.metrics = [component_metrics(stream, label) for label in self.labels]
         self.errors = [RateLimitedErrorLogger(log, stream, label) for label in self.labels]
         self._build = build
@@ -145,7 +150,10 @@ class FusedStage:
                     continue
                 ack = batch.ack if type(batch) is AckBatch else None
                 observer.start(batch)
-                result = chain.process_batch(batch)
+                if self.split and len(batch) > 1:
+                    result = [out for msg in batch for out in chain.process_batch([msg])]
+                else:
+                    result = chain.process_batch(batch)
                 if ack is None:
                     if result:
                         out.append(result)
@@ -339,6 +347,7 @@ def _fuse(
     proc_confs: list[ComponentConfig],
     procs: list[tuple[ComponentConfig, Processor]],
     processes: int = 1,
+    one_message_per_batch: bool = False,
 ) -> list[tuple[str, Stage]]:
     """Named stages: runs of stateless processors fuse; each stateful one is its own stage."""
     stage_list: list[tuple[str, Stage]] = []
@@ -356,7 +365,11 @@ def _fuse(
             return StreamBuilder(stream).build_processors(confs)
 
         stage = FusedStage(
-            stream.name, [c.display_label for c, _ in seg], build, [p for _, p in seg]
+            stream.name,
+            [c.display_label for c, _ in seg],
+            build,
+            [p for _, p in seg],
+            one_message_per_batch=one_message_per_batch,
         )
         stage_list.append((name, stage))
     return stage_list
@@ -393,7 +406,7 @@ def _compile_one(
     try:
         for c in proc_confs:
             procs.append((builder.resolve(c), builder.build_processor(c)))
-        stage_list = _fuse(stream, proc_confs, procs, processes)
+        stage_list = _fuse(stream, proc_confs, procs, processes, inp.one_message_per_batch)
         output_conf = builder.resolve(stream.output)
         first_output = builder.build_output(stream.output)
     except BaseException:

@@ -76,6 +76,10 @@ class Processor(ABC):
     #: error handlers (`catch`) also receive messages flagged with an error; other
     #: processors only see healthy messages (errored ones pass them by untouched)
     handles_errors: bool = False
+    #: whether the result depends on the batch boundaries (a mapping calling `batch_size()`
+    #: or `from_all()`): such processors see the batches the input made, message by message
+    #: for inputs whose every message is a batch of its own
+    batch_aware: bool = False
 
     @abstractmethod
     def process_batch(self, batch: list[Message]) -> list[Message]:
@@ -120,6 +124,9 @@ class Input(ABC):
     #: read after it was acknowledged to a peer that will not send it again. Only then may a
     #: resumable output drop, on resume, what it wrote after the snapshot.
     replays_from_snapshot: bool = False
+    #: True when, as in Benthos, each message the input reads is a batch of its own (lines of
+    #: a file or of stdin): batch-aware processors then see batches of one
+    one_message_per_batch: bool = False
 
     def partitions(self) -> list[str]:
         """Stable partition keys; Bytewax spreads them over workers and processes."""
