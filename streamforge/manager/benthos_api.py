@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamforge.manager.checks import config_text, lint_errors
+from streamforge.manager.merge_patch import merge_patch
 from streamforge.manager.service import ID_PATTERN, Invalid, Manager, StreamView, shown
 from streamforge.manager.store import NotFound
 
@@ -167,19 +168,6 @@ def check_stream_id(stream_id: str) -> None:
         )
 
 
-def _merge(base: Any, patch: Any) -> Any:
-    """JSON merge patch (RFC 7386): objects merge, null removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(base) if isinstance(base, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value)
-    return out
-
-
 def lint_answer(errors: list[dict[str, Any]]) -> JSONResponse:
     """A 400 with `lint_errors` (line, column, message), Benthos' `linting_errors` and a
     one-line `detail`."""
@@ -288,7 +276,7 @@ def add_benthos_routes(
         """Merge the body into the stream's config (JSON merge patch: null removes a key)."""
         check_stream_id(stream_id)
         stored = manager.store.get(stream_id)
-        patched = _merge(yaml.safe_load(stored.config_yaml), await _body(request))
+        patched = merge_patch(yaml.safe_load(stored.config_yaml), await _body(request))
         manager.replace(stream_id, patched)
         return Done()
 

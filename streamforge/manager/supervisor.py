@@ -348,19 +348,12 @@ class Supervisor:
 
     def run(self, stream_id: str, config_yaml: str) -> StreamProcess:
         """Start `stream_id` with `config_yaml`, replacing (stopping) a running one first."""
-        self.remove(stream_id)
-        proc = StreamProcess(
-            stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,
-            env=self.env, memory_limit_mb=self.memory_limit_mb, extra_args=self.child_args(),
-            hang_timeout=self.hang_timeout,
-        )  # fmt: skip
-        with self._lock:
-            self._streams[stream_id] = proc
+        proc = self.keep(stream_id, config_yaml)
         proc.start()
         return proc
 
     def keep(self, stream_id: str, config_yaml: str) -> StreamProcess:
-        """Known but not running (desired: stopped)."""
+        """Known but not running (desired: stopped); replaces (stops) a running one."""
         self.remove(stream_id)
         proc = StreamProcess(
             stream_id, config_yaml, self.workdir(stream_id), data_root=self.data_root,

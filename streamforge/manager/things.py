@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from streamforge.manager.merge_patch import merge_patch
 from streamforge.manager.service import LicenceRefused, Manager, StreamView
 from streamforge.manager.store import Conflict
 from streamforge.manager.td_fetch import FetchError, fetch_td_text
@@ -103,7 +104,7 @@ class Things:
     def patch(self, thing_id: str, patch: Any) -> None:
         """Apply a JSON merge patch (RFC 7386); the result is checked like a new TD."""
         current = self.store.get(thing_id).td
-        self.put(thing_id, _merge(current, patch))
+        self.put(thing_id, merge_patch(current, patch))
 
     # -- streams from Things ------------------------------------------------------------------
     def fetch(self, url: str) -> str:
@@ -153,16 +154,3 @@ class Things:
         if options.get("credentials"):
             self.store.set_credentials(thing_id, credentials)
         return ThingBinding(view, stream_name, thing_id, list(generated.warnings))
-
-
-def _merge(base: Any, patch: Any) -> Any:
-    """JSON merge patch (RFC 7386): objects merge, null removes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(base) if isinstance(base, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value)
-    return out

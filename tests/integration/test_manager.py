@@ -12,14 +12,13 @@ import signal
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import yaml
-from peers.manager import ManagerRun, wait_for
+from peers.manager import ManagerRun, licence_env, wait_for
 from peers.ports import free_port
 
 TICKS = """
@@ -501,29 +500,7 @@ def _listening(port: int) -> bool:
 
 
 def test_the_licence_limits_streams_and_components_with_402(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    from streamforge.license.token import issue_token
-
-    key = ed25519.Ed25519PrivateKey.generate()
-    public = tmp_path / "vendor.pub.pem"
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    token = issue_token(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        subject="small-plant",
-        features={"bindings": [], "capabilities": {"max_streams": 2}},
-        expires=datetime.now(timezone.utc) + timedelta(days=1),
-    )
-    env = {"STREAMFORGE_LICENSE": token, "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public)}
+    env = licence_env(tmp_path, "small-plant", {"bindings": [], "capabilities": {"max_streams": 2}})
     run = ManagerRun(tmp_path / "home", env=env).start()
     try:
         kafka = (

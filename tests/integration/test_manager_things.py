@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from peers.manager import ManagerRun, wait_for
+from peers.manager import ManagerRun, licence_env, wait_for
 
 from streamforge.simulators.modbus import ModbusSimulator
 from streamforge.simulators.opcua import OpcuaSimulator
@@ -220,29 +219,11 @@ def test_a_td_whose_security_needs_credentials_is_refused_without_them(
 
 
 def test_the_licence_limits_things_with_402(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    from streamforge.license.token import issue_token
-
-    key = ed25519.Ed25519PrivateKey.generate()
-    public = tmp_path / "vendor.pub.pem"
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+    env = licence_env(
+        tmp_path,
+        "one-thing",
+        {"bindings": ["http"], "capabilities": {"max_things": 1, "max_streams": 5}},
     )
-    token = issue_token(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        subject="one-thing",
-        features={"bindings": ["http"], "capabilities": {"max_things": 1, "max_streams": 5}},
-        expires=datetime.now(timezone.utc) + timedelta(days=1),
-    )
-    env = {"STREAMFORGE_LICENSE": token, "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public)}
     run = ManagerRun(tmp_path / "home", env=env).start()
     try:
         assert run.client.post("/wot/things", json=LAMP).status_code == 201

@@ -88,6 +88,35 @@ class ManagerRun:
             time.sleep(0.1)
 
 
+def licence_env(directory: Path, subject: str, features: dict[str, Any]) -> dict[str, str]:
+    """The environment of a manager running under a licence of its own (a new vendor key)."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from streamforge.license.token import issue_token
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    public = directory / f"{subject}.pub.pem"
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    token = issue_token(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        subject=subject,
+        features=features,
+        expires=datetime.now(timezone.utc) + timedelta(days=1),
+    )
+    return {"STREAMFORGE_LICENSE": token, "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public)}
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
