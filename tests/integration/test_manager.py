@@ -10,6 +10,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -517,3 +519,25 @@ def test_the_licence_limits_streams_and_components_with_402(tmp_path: Path) -> N
     finally:
         run.stop()
         run.client.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--address", "0.0.0.0:0"], "refusing to serve plain HTTP on 0.0.0.0:0"),
+        (["--tls-cert", "cert.pem"], "--tls-cert and --tls-key go together"),
+        (["--address", "nowhere"], "invalid http address"),
+        (["--hang-timeout", "soon"], "--hang-timeout"),
+    ],
+)
+def test_serve_refuses_bad_options_with_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamforge", "serve", "--home", str(tmp_path / "home"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr

@@ -65,3 +65,15 @@ def test_generate_warnings_go_to_stderr(capsys: pytest.CaptureFixture[str]) -> N
     assert cli_main(["td", "generate", str(td_path("modbus-boiler")), "--binding", "modbus"]) == 0
     err = capsys.readouterr().err
     assert "warning: $.properties.setpoint.forms[0]: address 40010" in err
+
+
+def test_missing_files_are_one_line_each(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere.td.json"
+    assert cli_main(["td", "check", str(missing)]) == 1
+    assert f"{missing}: No such file or directory" in capsys.readouterr().err
+    args = ["td", "generate", str(td_path("opcua-line")), "--binding", "opcua"]
+    assert cli_main([*args, "--credentials-file", str(tmp_path / "nope.json")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.json" in err and "Traceback" not in err
