@@ -1,4 +1,4 @@
-"""The `--plugins PATH` and `--templates GLOB` options shared by subcommands."""
+"""The `--plugins PATH`, `--templates GLOB` and `--resources GLOB` options shared by subcommands."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ from streamforge.plugin import PluginError, load_builtins, load_plugins
 
 if TYPE_CHECKING:
     from streamforge.config.model import Problem
+    from streamforge.config.yamlpos import YamlDocument
 
 __all__ = [
     "add_plugins_option",
+    "add_resources_option",
     "add_templates_option",
     "load_cli_plugins",
+    "load_cli_resources",
     "load_cli_templates",
     "template_problems",
 ]
@@ -75,3 +78,29 @@ def load_cli_templates(args: argparse.Namespace) -> bool:
     for problem in problems:
         print(problem, file=sys.stderr)
     return not problems
+
+
+def add_resources_option(parser: argparse.ArgumentParser) -> None:
+    """Add a repeatable `-r/--resources GLOB` option (resource files, as `benthos -r`)."""
+    parser.add_argument(
+        "-r",
+        "--resources",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="files of resources (processor_resources, cache_resources, ...) every config "
+        "may use, e.g. './resources/*.yaml' (repeatable)",
+    )
+
+
+def load_cli_resources(args: argparse.Namespace) -> list[YamlDocument] | None:
+    """Read `--resources` files; prints their problems and returns None when there are any."""
+    from streamforge.config.loader import load_resource_files, sort_problems
+
+    patterns = list(getattr(args, "resources", None) or [])
+    if not patterns:
+        return []
+    docs, problems = load_resource_files(patterns)
+    for problem in sort_problems(problems):
+        print(problem, file=sys.stderr)
+    return None if problems else docs

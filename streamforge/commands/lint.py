@@ -8,6 +8,7 @@ from typing import Any
 
 from streamforge.commands._plugins import (
     add_plugins_option,
+    add_resources_option,
     add_templates_option,
     load_cli_plugins,
     template_problems,
@@ -15,6 +16,7 @@ from streamforge.commands._plugins import (
 from streamforge.config.loader import (
     empty,
     expand_paths,
+    load_resource_files,
     load_stream,
     sort_problems,
     stream_names,
@@ -39,16 +41,21 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files or globs")
     add_plugins_option(parser)
     add_templates_option(parser)
+    add_resources_option(parser)
     return parser
 
 
-def _load(patterns: list[str]) -> tuple[list[StreamConfig], list[Problem]]:
-    """The streams that validate, and the problems of those that do not."""
-    paths, problems = expand_paths(patterns)
+def _load(
+    patterns: list[str], resource_patterns: list[str]
+) -> tuple[list[StreamConfig], list[Problem]]:
+    """The streams that validate, and the problems of those that do not (and of `-r` files)."""
+    resources, problems = load_resource_files(resource_patterns)
+    paths, found = expand_paths(patterns)
+    problems.extend(found)
     streams: list[StreamConfig] = []
     for path, name in zip(paths, stream_names(paths)):
         try:
-            stream = load_stream(path, name=name)
+            stream = load_stream(path, name=name, resources=resources)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -68,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
         return 1
     # templates first: a stream using one that does not load reports an unknown type
     loaded = template_problems(args, run_tests=True)
-    streams, problems = _load(args.files)
+    streams, problems = _load(args.files, list(args.resources))
     problems = list(dict.fromkeys(loaded + problems))
     if streams:
         try:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from streamforge.commands._plugins import (
     add_plugins_option,
+    add_resources_option,
     add_templates_option,
     load_cli_plugins,
+    load_cli_resources,
     load_cli_templates,
 )
 from streamforge.durations import DurationError, parse_duration
@@ -90,6 +92,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )
     add_plugins_option(parser)
     add_templates_option(parser)
+    add_resources_option(parser)
     return parser
 
 
@@ -179,8 +182,11 @@ def main(args: argparse.Namespace) -> int:
 
     if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
+    resources = load_cli_resources(args)
+    if resources is None:
+        return 1
     try:
-        streams = load_streams(args.files)
+        streams = load_streams(args.files, resources=resources)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

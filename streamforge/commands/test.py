@@ -5,18 +5,23 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamforge.commands._plugins import (
     add_plugins_option,
+    add_resources_option,
     add_templates_option,
     load_cli_plugins,
+    load_cli_resources,
     load_cli_templates,
 )
 from streamforge.configtest.discover import discover
 from streamforge.configtest.runner import CaseResult, run_file
+
+if TYPE_CHECKING:
+    from streamforge.config.yamlpos import YamlDocument
 
 __all__ = ["add_parser", "format_result", "main", "run_tests"]
 
@@ -42,6 +47,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     )
     add_plugins_option(parser)
     add_templates_option(parser)
+    add_resources_option(parser)
     return parser
 
 
@@ -79,9 +85,16 @@ def _configure_logging(level: str) -> None:
     logging.getLogger().setLevel(py_level)
 
 
-def run_tests(paths: list[str], emit: Callable[[str], None] = print) -> tuple[int, int]:
-    """Run every test under `paths`, emitting a line per test; returns (passed, failed)."""
-    files, missing = discover(paths)
+def run_tests(
+    paths: list[str],
+    emit: Callable[[str], None] = print,
+    resources: Sequence[YamlDocument] = (),
+) -> tuple[int, int]:
+    """Run every test under `paths`, emitting a line per test; returns (passed, failed).
+
+    `resources` are resource files (`-r`) every tested config may use.
+    """
+    files, missing = discover(paths, resources)
     passed, failed = 0, len(missing)
     for arg in missing:
         emit(f"FAIL  {arg}: no such file or folder")
@@ -103,9 +116,14 @@ def main(args: argparse.Namespace) -> int:
     """Run the tests; exit code 1 when any fails or when there are none."""
     if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
+    resources = load_cli_resources(args)
+    if resources is None:
+        return 1
     _configure_logging(args.log)
     try:
-        passed, failed = run_tests(list(args.paths), lambda line: print(line, flush=True))
+        passed, failed = run_tests(
+            list(args.paths), lambda line: print(line, flush=True), resources
+        )
     finally:
         if args.log == "none":
             logging.disable(logging.NOTSET)

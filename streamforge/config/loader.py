@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from streamforge.config.model import ConfigError, Location, Problem, StreamConfig
+from streamforge.config.resource_files import resource_problems, with_resources
 from streamforge.config.validate import validate_document
 from streamforge.config.yamlpos import YamlDocument, load_yaml
 
@@ -15,6 +16,7 @@ __all__ = [
     "expand_paths",
     "lint_paths",
     "load_document",
+    "load_resource_files",
     "load_stream",
     "load_streams",
     "sort_problems",
@@ -87,13 +89,32 @@ def load_document(
     return load_yaml(source, str(p), environ=environ)
 
 
+def load_resource_files(
+    patterns: Sequence[str | os.PathLike[str]], *, environ: Mapping[str, str] | None = None
+) -> tuple[list[YamlDocument], list[Problem]]:
+    """Read the resource files (`-r/--resources`) matched by `patterns`, once per run."""
+    paths, problems = expand_paths(patterns)
+    docs: list[YamlDocument] = []
+    for path in paths:
+        doc = load_document(path, environ=environ)
+        problems.extend(doc.problems)
+        if doc.data is None and doc.problems:
+            continue
+        problems.extend(resource_problems(doc))
+        docs.append(doc)
+    return docs, problems
+
+
 def _validate(
-    path: Path, name: str, environ: Mapping[str, str] | None
+    path: Path,
+    name: str,
+    environ: Mapping[str, str] | None,
+    resources: Sequence[YamlDocument] = (),
 ) -> tuple[StreamConfig | None, list[Problem]]:
     doc = load_document(path, environ=environ)
     if doc.data is None and doc.problems:
         return None, list(doc.problems)
-    return validate_document(doc, name, path)
+    return validate_document(with_resources(doc, resources), name, path)
 
 
 def load_stream(
@@ -101,23 +122,30 @@ def load_stream(
     *,
     name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    resources: Sequence[YamlDocument] = (),
 ) -> StreamConfig:
-    """Load and validate one stream file; raises ConfigError listing every problem."""
+    """Load and validate one stream file; raises ConfigError listing every problem.
+
+    `resources` are resource files (see `load_resource_files`) whose lists it may use.
+    """
     p = Path(path)
-    stream, problems = _validate(p, name or p.stem, environ)
+    stream, problems = _validate(p, name or p.stem, environ, resources)
     if problems or stream is None:
         raise ConfigError(sort_problems(problems))
     return stream
 
 
 def load_streams(
-    patterns: Sequence[str | os.PathLike[str]], *, environ: Mapping[str, str] | None = None
+    patterns: Sequence[str | os.PathLike[str]],
+    *,
+    environ: Mapping[str, str] | None = None,
+    resources: Sequence[YamlDocument] = (),
 ) -> list[StreamConfig]:
     """Load every file matched by `patterns` as a stream; raises ConfigError with all problems."""
     paths, problems = expand_paths(patterns)
     streams: list[StreamConfig] = []
     for path, name in zip(paths, stream_names(paths)):
-        stream, found = _validate(path, name, environ)
+        stream, found = _validate(path, name, environ, resources)
         problems.extend(found)
         if stream is not None:
             streams.append(stream)

@@ -493,7 +493,9 @@ class _Validator:
             )
         first = self.labels.get(label)
         if first is not None:
-            self.at(lpath, f'duplicate label "{label}" (first used at line {first.line})')
+            here = self.doc.location(lpath)
+            where = f"line {first.line}" if first.file == here.file else str(first)
+            self.at(lpath, f'duplicate label "{label}" (first used at {where})')
         else:
             self.labels[label] = self.doc.location(lpath)
         return label

@@ -78,6 +78,8 @@ class YamlDocument:
     data: Any
     nodes: dict[Path, NodeInfo] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: parts taken from another file (resource files): path here -> (that file, path there)
+    borrowed: dict[Path, tuple[YamlDocument, Path]] = field(default_factory=dict)
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,6 +112,9 @@ class YamlDocument:
         scalars map exactly; other styles are aligned character by character, which is
         exact unless escapes change lengths.
         """
+        for prefix, (origin, there) in self.borrowed.items():
+            if path[: len(prefix)] == prefix:
+                return origin.scalar_location(there + path[len(prefix) :], value, line, column)
         info = self.nodes.get(path)
         if info is None:
             return self.location(path)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from streamforge.config.yamlpos import TOO_DEEP
+from streamforge.config.yamlpos import TOO_DEEP, YamlDocument
 
 __all__ = ["TEST_SUFFIXES", "TestCase", "TestFile", "discover", "expand_paths", "path_pair"]
 
@@ -92,6 +93,8 @@ class TestFile:
     error: str | None = None
     #: True when `config` holds components to test (a stream or resources), not only tests
     has_stream: bool = True
+    #: resource files (`-r/--resources`) whose resources every test may target and use
+    resources: Sequence[YamlDocument] = ()
 
 
 def _walk(folder: Path) -> list[Path]:
@@ -204,8 +207,13 @@ def load_definition(definition: Path, config: Path, explicit: bool) -> TestFile 
     return TestFile(definition, config, cases, has_stream=has_stream)
 
 
-def discover(paths: list[str]) -> tuple[list[TestFile], list[str]]:
-    """Test files reachable from PATH arguments (each definition once), and unmatched args."""
+def discover(
+    paths: list[str], resources: Sequence[YamlDocument] = ()
+) -> tuple[list[TestFile], list[str]]:
+    """Test files reachable from PATH arguments (each definition once), and unmatched args.
+
+    `resources` (resource files read once) are given to every test file.
+    """
     files, missing = expand_paths(paths)
     explicit = {Path(a).resolve() for a in paths if Path(a).is_file()}
     seen: set[Path] = set()
@@ -218,5 +226,6 @@ def discover(paths: list[str]) -> tuple[list[TestFile], list[str]]:
         seen.add(key)
         tf = load_definition(definition, config, path.resolve() in explicit)
         if tf is not None:
+            tf.resources = resources
             out.append(tf)
     return out, missing

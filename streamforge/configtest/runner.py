@@ -208,10 +208,11 @@ def _remap_nodes(
 
 def _processors_from_config(case: ParsedCase, tf: TestFile) -> list[Processor]:
     from streamforge.config import YamlDocument, load_document, validate_document
+    from streamforge.config.resource_files import with_resources
     from streamforge.engine.instantiate import BuildError, StreamBuilder
 
     config, target = _split_target(case.target_processors, tf.config)
-    if config == tf.config and not tf.has_stream:
+    if config == tf.config and not tf.has_stream and not tf.resources:
         raise TestSetupError(
             [
                 f"{tf.definition}: no config to test: put the tests beside a config "
@@ -222,6 +223,7 @@ def _processors_from_config(case: ParsedCase, tf: TestFile) -> list[Processor]:
     doc = load_document(config)
     if doc.data is None and doc.problems:
         raise TestSetupError([str(p) for p in doc.problems])
+    doc = with_resources(doc, tf.resources)
     stream, problems = validate_document(doc, config.stem, config)
     if problems or stream is None:
         raise TestSetupError([str(p) for p in problems] or [f"{config}: invalid config"])
@@ -243,6 +245,7 @@ def _processors_from_config(case: ParsedCase, tf: TestFile) -> list[Processor]:
         source=doc.source,
         data=processors_stream(raw, [t for t, _ in targets]),
         nodes=_remap_nodes(doc.nodes, [src for _, src in targets], mocked),
+        borrowed=doc.borrowed,
     )
     built, problems = validate_document(synth, config.stem, config)
     if problems or built is None:
