@@ -69,6 +69,58 @@ def _int_core(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _int_core)
 
 
+#: test fields Benthos decodes into strings: a scalar keeps its literal text (`1.10`, `0x1F`)
+_TEXT_FIELDS = frozenset(
+    {"name", "target_processors", "target_mapping", "content", "content_equals",
+     "content_matches", "file_content", "file_equals", "file_json_equals",
+     "file_json_contains", "bloblang"}
+)  # fmt: skip
+#: fields whose values are documents or components, typed as YAML types them
+_TYPED_FIELDS = frozenset(
+    {"json_content", "json_equals", "json_contains", "metadata", "metadata_equals", "mocks"}
+)
+_STR_TAG = "tag:yaml.org,2002:str"
+_NON_TEXT_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool"))
+
+
+def _as_text(node: yaml.Node) -> None:
+    if isinstance(node, yaml.ScalarNode) and node.tag in _NON_TEXT_TAGS:
+        node.tag = _STR_TAG
+
+
+def _keep_literal_text(tests: yaml.Node) -> None:
+    """Retag numbers and booleans of string fields as strings, before construction."""
+    stack = [tests]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = getattr(key, "value", None)
+                if name in _TEXT_FIELDS:
+                    _as_text(value)
+                elif name == "environment" and isinstance(value, yaml.MappingNode):
+                    for _, item in value.value:
+                        _as_text(item)
+                elif name not in _TYPED_FIELDS:
+                    stack.append(value)
+
+
+def _load_tests_doc(text: str) -> Any:
+    """The YAML document, with the string fields of its `tests:` keeping their text."""
+    loader = _CoreSchemaLoader(text)
+    try:
+        node = loader.get_single_node()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if getattr(key, "value", None) == "tests":
+                    _keep_literal_text(value)
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 @dataclass
 class TestCase:
     """One entry of a `tests:` list, with the line it starts on."""
@@ -181,7 +233,7 @@ def load_definition(definition: Path, config: Path, explicit: bool) -> TestFile 
     except (OSError, UnicodeDecodeError) as exc:
         return TestFile(definition, config, error=f"{definition}: cannot read: {exc}")
     try:
-        doc = yaml.load(text, Loader=_CoreSchemaLoader)
+        doc = _load_tests_doc(text)
     except yaml.YAMLError as exc:
         if not explicit and not _HAS_TESTS.search(text):
             return None

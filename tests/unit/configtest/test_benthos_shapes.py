@@ -264,6 +264,36 @@ def test_input_definitions(tmp_path: Path) -> None:
     assert (passed, failed) == (4, 0), out
 
 
+def test_string_fields_keep_the_literal_text_of_numbers(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "literal.yaml",
+        """\
+        pipeline:
+          processors:
+            - mapping: 'root = content().string() + "|" + env("LEVEL").or("unset")'
+        tests:
+          - name: 1.10
+            environment:
+              LEVEL: 0x1F
+            input_batch:
+              - content: 1.10
+              - content: 0x1F
+              - content: True
+              - content: 007
+              - json_content: {v: 1.10}
+            output_batches:
+              - - content_equals: 1.10|0x1F
+                - content_equals: 0x1F|0x1F
+                - content_equals: True|0x1F
+                - content_equals: 007|0x1F
+                - content_equals: '{"v":1.1}|0x1F'
+        """,
+    )
+    passed, failed, out = run(path)
+    assert (passed, failed) == (1, 0), out
+    assert "PASS  " in out and ": 1.10" in out
+
+
 # -- output conditions -------------------------------------------------------------------------
 
 
