@@ -11,7 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 from streamforge.bloblang.errors import MappingError, describe
-from streamforge.bloblang.ops import BadThis, get_field
+from streamforge.bloblang.ops import BadThis, check_bool, get_field
 from streamforge.bloblang.registry import DELETED, ExecContext, Param, function, method
 
 CATEGORY = "general"
@@ -127,6 +127,40 @@ def errored(ctx: ExecContext) -> bool:
     return msg is not None and msg.error is not None
 
 
+def _error_source(ctx: ExecContext) -> tuple[str, str, str] | None:
+    """The (label, name, path) of the component that failed the message, when one is known.
+
+    A failed message may carry an `error_source` attribute set by the component that failed
+    it; without one no component is associated with the error, and Benthos answers null.
+    """
+    msg = ctx.message
+    if msg is None or msg.error is None:
+        return None
+    source = getattr(msg, "error_source", None)
+    return tuple(source) if source else None  # type: ignore[return-value]
+
+
+@function("error_source_label", category=_MESSAGE_INFO, needs_ctx=True)
+def error_source_label(ctx: ExecContext) -> str | None:
+    """The label of the component that failed the message ("" when it has none), or null."""
+    source = _error_source(ctx)
+    return None if source is None else source[0] or ""
+
+
+@function("error_source_name", category=_MESSAGE_INFO, needs_ctx=True)
+def error_source_name(ctx: ExecContext) -> str | None:
+    """The name (type) of the component that failed the message, or null."""
+    source = _error_source(ctx)
+    return None if source is None else source[1]
+
+
+@function("error_source_path", category=_MESSAGE_INFO, needs_ctx=True)
+def error_source_path(ctx: ExecContext) -> str | None:
+    """The dot path of the component that failed the message in its config, or null."""
+    source = _error_source(ctx)
+    return None if source is None else source[2]
+
+
 @function("batch_index", category=_MESSAGE_INFO, needs_ctx=True)
 def batch_index(ctx: ExecContext) -> int:
     """The position of the message in its batch."""
@@ -193,3 +227,15 @@ method("from", [Param("index", "int")], category=CATEGORY,
 method("from_all", category=CATEGORY,
        description="Run the target query for every message of the batch; returns an "
                    "array of the results.")(_compiled_specially)  # fmt: skip
+
+
+@method("map", [Param("query", "query")], category=CATEGORY)
+def map_(target: Any, query: Any) -> Any:
+    """Run a query with the target value as its context (`this`)."""
+    return query(target)
+
+
+@method("not", category=CATEGORY)
+def not_(target: Any) -> bool:
+    """The logical negation of a boolean; anything else is an error, as with `!`."""
+    return not check_bool(target)

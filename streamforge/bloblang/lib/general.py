@@ -198,10 +198,17 @@ def uuid_v4() -> str:
     return str(uuid.uuid4())
 
 
-@function("uuid_v7", category=GENERAL)
-def uuid_v7() -> str:
-    """A time-ordered RFC 9562 version 7 UUID."""
-    millis = time.time_ns() // 1_000_000
+@function("uuid_v7", [Param("time", "timestamp", None)], category=GENERAL)
+def uuid_v7(at: Any = None) -> str:
+    """A time-ordered RFC 9562 version 7 UUID, for now or for the timestamp given."""
+    if at is None:
+        millis = time.time_ns() // 1_000_000
+    else:
+        from streamforge.bloblang.lib.timestamps import ts_unix_milli
+
+        millis = ts_unix_milli(at)
+        if millis < 0:
+            raise MappingError("uuid_v7 time must not be before the unix epoch")
     rand = int.from_bytes(secrets.token_bytes(10), "big")
     value = (millis & ((1 << 48) - 1)) << 80  # unix_ts_ms
     value |= 0x7 << 76  # version
@@ -209,6 +216,38 @@ def uuid_v7() -> str:
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)  # rand_b
     return str(uuid.UUID(int=value))
+
+
+@function("bytes", [Param("length", "int")], category=GENERAL)
+def zero_bytes(length: Any) -> bytes:
+    """A byte array of `length` zero bytes."""
+    n = to_int64(length)
+    if n < 0:
+        raise MappingError(f"length must be non-negative, got {n}")
+    return bytes(n)
+
+
+_SCHEMA_ID_MAX = 0xFFFFFFFF
+
+
+@function(
+    "with_schema_registry_header",
+    [Param("schema_id"), Param("message")],
+    category="encoding",
+)
+def with_schema_registry_header(schema_id: Any, message: Any) -> bytes:
+    """The message prefixed with the Confluent Schema Registry wire header: a zero magic
+    byte and the schema ID as four big-endian bytes."""
+    sid = to_int64(schema_id)
+    if not 0 <= sid <= _SCHEMA_ID_MAX:
+        raise MappingError(f"schema ID {sid} is out of range (0 to {_SCHEMA_ID_MAX})")
+    if isinstance(message, str):
+        payload = message.encode("utf-8")
+    elif isinstance(message, (bytes, bytearray)):
+        payload = bytes(message)
+    else:
+        raise type_error("bytes", message)
+    return b"\x00" + sid.to_bytes(4, "big") + payload
 
 
 NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"

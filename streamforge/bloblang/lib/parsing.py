@@ -604,16 +604,27 @@ def _xml_element(out: list[str], name: str, v: Any, indent: str | None, depth: i
 
 @method(
     "format_xml",
-    [Param("indent", "string", "    "), Param("no_indent", "bool", False)],
+    [
+        Param("indent", "string", "    "),
+        Param("no_indent", "bool", False),
+        Param("root_tag", "string", None),
+    ],
     category=CATEGORY,
 )
-def format_xml(target: Any, indent: Any = "    ", no_indent: Any = False) -> bytes:
-    """Serialise an object as XML bytes ("-name" keys become attributes, "#text" text)."""
+def format_xml(
+    target: Any, indent: Any = "    ", no_indent: Any = False, root_tag: Any = None
+) -> bytes:
+    """Serialise an object as XML bytes ("-name" keys become attributes, "#text" text).
+
+    The root element is the object's only key, or `root_tag` wrapping the whole object.
+    """
     if type(target) is not dict:
         raise type_error("object", target)
     ind = None if no_indent else as_str(indent)
     out: list[str] = []
-    if len(target) == 1:
+    if root_tag is not None:
+        _xml_element(out, as_str(root_tag), target, ind, 0)
+    elif len(target) == 1:
         ((name, value),) = target.items()
         _xml_element(out, str(name), value, ind, 0)
     else:
@@ -939,3 +950,67 @@ def parse_parquet(target: Any, byte_array_as_string: Any = False) -> list[Any]:
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types
         raise MappingError(f"failed to read parquet: {exc}") from None
     return [_parquet_value(row) for row in table.to_pylist()]
+
+
+# ---------------------------------------------------------------------------------------
+# schemas
+
+
+def _infer_schema(name: str, value: Any) -> dict[str, Any]:
+    """Benthos' common schema of a value; a MappingError names the path of a bad value."""
+    if value is None:
+        kind = "NULL"
+    elif isinstance(value, bool):
+        kind = "BOOLEAN"
+    elif isinstance(value, int):
+        kind = "INT64"
+    elif isinstance(value, float):
+        kind = "FLOAT64"
+    elif isinstance(value, str):
+        kind = "STRING"
+    elif isinstance(value, (bytes, bytearray)):
+        kind = "BYTE_ARRAY"
+    elif isinstance(value, datetime):
+        kind = "TIMESTAMP"
+    elif isinstance(value, list):
+        kind = "ARRAY"
+    elif isinstance(value, dict):
+        kind = "OBJECT"
+    else:
+        raise MappingError(f" unsupported data type: {type(value).__name__}")
+    schema: dict[str, Any] = {"type": kind}
+    if name:
+        schema["name"] = name
+    children: list[dict[str, Any]] = []
+    if kind == "ARRAY":
+        for i, element in enumerate(value):
+            try:
+                child = _infer_schema("", element)
+            except MappingError as exc:
+                raise MappingError(f".{i}{exc.reason}") from None
+            if children and children[0]["type"] != child["type"]:
+                raise MappingError(
+                    f".{i} mismatched array types, found {children[0]['type']} and {child['type']}"
+                )
+            if not children:
+                children.append(child)
+    elif kind == "OBJECT":
+        for key in sorted(value):
+            try:
+                children.append(_infer_schema(key, value[key]))
+            except MappingError as exc:
+                raise MappingError(f".{key}{exc.reason}") from None
+    if children:
+        schema["children"] = children
+    return schema
+
+
+@method("infer_schema", category=CATEGORY)
+def infer_schema(target: Any) -> dict[str, Any]:
+    """The schema of a value in Benthos' common form: `{"type", "name", "children"}`, with
+    object fields sorted by name and an array described by its first element."""
+    try:
+        return _infer_schema("", target)
+    except MappingError as exc:
+        reason = exc.reason.lstrip(" ")
+        raise MappingError(reason) from None
