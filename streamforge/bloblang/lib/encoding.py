@@ -1,7 +1,8 @@
 """Bloblang encoding, hashing and compression methods (Benthos "Encoding and Encryption").
 
 `encode` returns a string; `decode`, `hash`, `compress` and `decompress` return bytes, as in
-Benthos. Encryption, password hashes and JSON Web Tokens live in `crypto`.
+Benthos; `uuid_v5` returns the name-based UUID of a string. Encryption, password hashes and
+JSON Web Tokens live in `crypto`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import gzip
 import hashlib
 import hmac
 import io
+import struct
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -154,23 +157,39 @@ def hash_(target: Any, algorithm: Any, key: Any = None, polynomial: Any = "IEEE"
 # ---------------------------------------------------------------------------------------
 # compress / decompress
 
+#: Go's flate.HuffmanOnly level: entropy coding without string matching
+_HUFFMAN_ONLY = -2
+
 
 def _level(level: Any) -> int:
     if isinstance(level, bool) or not isinstance(level, (int, float)) or level != int(level):
         raise type_error("integer", level)
     lv = int(level)
-    if lv < -1 or lv > 9:
+    if lv < _HUFFMAN_ONLY or lv > 9:
         raise MappingError(f"invalid compression level: {lv}")
     return lv
 
 
 def _deflate(data: bytes, level: int, wbits: int) -> bytes:
-    c = zlib.compressobj(level, zlib.DEFLATED, wbits)
+    if level == _HUFFMAN_ONLY:
+        c = zlib.compressobj(
+            zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, wbits, 8, zlib.Z_HUFFMAN_ONLY
+        )
+    else:
+        c = zlib.compressobj(level, zlib.DEFLATED, wbits)
     return c.compress(data) + c.flush()
 
 
+def _gzip_header(level: int) -> bytes:
+    """The 10-byte header Go's gzip.Writer writes: no name or time, XFL by level, OS unknown."""
+    xfl = 2 if level == 9 else 4 if level == 1 else 0
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes((xfl, 255))
+
+
 def _gzip(data: bytes, level: int) -> bytes:
-    return gzip.compress(data, compresslevel=6 if level < 0 else level, mtime=0)
+    # Python's own gzip writer marks OS 3 (Unix) and XFL 4 for level 0; Go writes 255 and 0.
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return _gzip_header(level) + _deflate(data, level, -15) + trailer
 
 
 def _lz4(data: bytes, level: int) -> bytes:
@@ -274,3 +293,39 @@ def decompress(target: Any, algorithm: Any) -> bytes:
         return fn(as_bytes(target))
     except _DECOMPRESS_ERRORS as e:
         raise MappingError(f"failed to decompress {algorithm} data: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# uuid_v5
+
+_UUID_NAMESPACES = {
+    "dns": uuid.NAMESPACE_DNS,
+    "url": uuid.NAMESPACE_URL,
+    "oid": uuid.NAMESPACE_OID,
+    "x500": uuid.NAMESPACE_X500,
+}
+
+
+def _uuid_namespace(ns: Any) -> uuid.UUID:
+    """A predefined namespace by name, any UUID by its text, or the nil UUID when empty."""
+    if ns is None or ns == "":
+        return uuid.UUID(int=0)
+    if not isinstance(ns, str):
+        raise type_error("string", ns)
+    known = _UUID_NAMESPACES.get(ns)
+    if known is not None:
+        return known
+    try:
+        return uuid.UUID(ns)
+    except ValueError:
+        raise MappingError(
+            f"invalid namespace {ns!r}: expected dns, url, oid, x500 or a UUID"
+        ) from None
+
+
+@method("uuid_v5", [Param("ns", "string", None)], category=CATEGORY)
+def uuid_v5(target: Any, ns: Any = None) -> str:
+    """The version 5 (SHA-1, name-based) UUID of a string in a namespace: `dns`, `url`,
+    `oid`, `x500` or any UUID; the nil UUID when none is given."""
+    digest = hashlib.sha1(_uuid_namespace(ns).bytes + as_bytes(target)).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))

@@ -424,20 +424,31 @@ def mask(target: Any, count: Any = 0, direction: Any = "all", char: Any = "*") -
     return str(char * keep)
 
 
-@method("split", [Param("delimiter", "string")], category=CATEGORY)
-def split(target: Any, delimiter: Any) -> list[Any]:
-    """Split a string on a delimiter; an empty delimiter splits into characters."""
+@method(
+    "split",
+    [Param("delimiter", "string"), Param("empty_as_null", "bool", False)],
+    category=CATEGORY,
+)
+def split(target: Any, delimiter: Any, empty_as_null: Any = False) -> list[Any]:
+    """Split a string on a delimiter; an empty delimiter splits into characters. With
+    `empty_as_null` the empty pieces become null."""
+    parts: list[Any]
     if type(target) is str:
         delim = _arg_str(delimiter)
-        return target.split(delim) if delim else list(target)
-    if isinstance(target, (bytes, bytearray)):
+        parts = target.split(delim) if delim else list(target)
+    elif isinstance(target, (bytes, bytearray)):
         raw, d = bytes(target), as_bytes(delimiter)
         if d:
-            return list(raw.split(d))
-        return [
-            c.encode("utf-8", "surrogateescape") for c in raw.decode("utf-8", "surrogateescape")
-        ]
-    raise type_error("string", target)
+            parts = list(raw.split(d))
+        else:
+            parts = [
+                c.encode("utf-8", "surrogateescape") for c in raw.decode("utf-8", "surrogateescape")
+            ]
+    else:
+        raise type_error("string", target)
+    if empty_as_null:
+        return [part if part else None for part in parts]
+    return parts
 
 
 # ---------------------------------------------------------------------------------------
