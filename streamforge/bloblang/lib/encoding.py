@@ -1,7 +1,8 @@
 """Bloblang encoding, hashing and compression methods (Benthos "Encoding and Encryption").
 
 `encode` returns a string; `decode`, `hash`, `compress` and `decompress` return bytes, as in
-Benthos. Encryption, password hashes and JSON Web Tokens live in `crypto`.
+Benthos; `uuid_v5` returns the name-based UUID of a string. Encryption, password hashes and
+JSON Web Tokens live in `crypto`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import hmac
 import io
 import struct
+import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -291,3 +293,39 @@ def decompress(target: Any, algorithm: Any) -> bytes:
         return fn(as_bytes(target))
     except _DECOMPRESS_ERRORS as e:
         raise MappingError(f"failed to decompress {algorithm} data: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# uuid_v5
+
+_UUID_NAMESPACES = {
+    "dns": uuid.NAMESPACE_DNS,
+    "url": uuid.NAMESPACE_URL,
+    "oid": uuid.NAMESPACE_OID,
+    "x500": uuid.NAMESPACE_X500,
+}
+
+
+def _uuid_namespace(ns: Any) -> uuid.UUID:
+    """A predefined namespace by name, any UUID by its text, or the nil UUID when empty."""
+    if ns is None or ns == "":
+        return uuid.UUID(int=0)
+    if not isinstance(ns, str):
+        raise type_error("string", ns)
+    known = _UUID_NAMESPACES.get(ns)
+    if known is not None:
+        return known
+    try:
+        return uuid.UUID(ns)
+    except ValueError:
+        raise MappingError(
+            f"invalid namespace {ns!r}: expected dns, url, oid, x500 or a UUID"
+        ) from None
+
+
+@method("uuid_v5", [Param("ns", "string", None)], category=CATEGORY)
+def uuid_v5(target: Any, ns: Any = None) -> str:
+    """The version 5 (SHA-1, name-based) UUID of a string in a namespace: `dns`, `url`,
+    `oid`, `x500` or any UUID; the nil UUID when none is given."""
+    digest = hashlib.sha1(_uuid_namespace(ns).bytes + as_bytes(target)).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
