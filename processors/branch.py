@@ -77,6 +77,9 @@ class BranchProcessor(Processor):
         self.request: Any = _parse(request) if request else None
         self.result: Any = _parse(result) if result else None
         self.chain = ProcessorChain(ctx.build_processors(list(conf.get("processors") or [])))
+        self.batch_aware = self.chain.batch_aware or any(
+            getattr(m, "batch_aware", False) for m in (self.request, self.result)
+        )
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         requests: list[Message] = []

@@ -41,6 +41,7 @@ class CatchProcessor(Processor):
 
     def __init__(self, conf: list[ComponentConfig], ctx: BuildContext) -> None:
         self.processors = ctx.build_processors(list(conf or []))
+        self.batch_aware = any(p.batch_aware for p in self.processors)
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         caught: list[Keyed] = []

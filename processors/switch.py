@@ -71,6 +71,8 @@ class SwitchProcessor(Processor):
                 skip_errored=not for_errors,
             )
             self.cases.append((check, chain, bool(case.get("fallthrough", False))))
+            if chain.batch_aware or getattr(check, "batch_aware", False):
+                self.batch_aware = True
             if for_errors:
                 self.handles_errors = True
 

@@ -33,6 +33,7 @@ class TryProcessor(Processor):
 
     def __init__(self, conf: list[ComponentConfig], ctx: BuildContext) -> None:
         self.chain = ProcessorChain(ctx.build_processors(list(conf or [])))
+        self.batch_aware = self.chain.batch_aware
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         return self.chain.process_batch(batch)

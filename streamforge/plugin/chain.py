@@ -70,6 +70,7 @@ class ProcessorChain(Processor):
         self.hook = hook
         self.skip_errored = skip_errored
         self.handles_errors = not skip_errored or any(p.handles_errors for p in self.processors)
+        self.batch_aware = any(p.batch_aware for p in self.processors)
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
         hook = self.hook
