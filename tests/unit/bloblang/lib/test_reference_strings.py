@@ -201,3 +201,9 @@ def test_every_reference_method_is_registered() -> None:
 def test_documented_errors(mapping: str, value: Any, message: str) -> None:
     with pytest.raises(MappingError, match=message):
         parse(mapping).query(value)
+
+
+def test_split_takes_empty_as_null_by_name() -> None:
+    mapping = 'root = this.split(delimiter: "/", empty_as_null: true)'
+    assert parse(mapping).query("/a//b") == [None, "a", None, "b"]
+    assert parse('root = this.split("/")').query("/a//b") == ["", "a", "", "b"]
