@@ -32,6 +32,8 @@ from streamforge.connectors.http import (
     http_client_tls_field,
     open_client,
     parse_verb,
+    retry_fields,
+    retry_settings,
     status_list_field,
     url_field,
     verb_field,
@@ -136,33 +138,13 @@ def _extract_headers_field() -> Field:
             "the server holds a request. In stream mode only connecting and the response "
             "headers are timed: the body may go on for ever.",
         ),
-        Field(
-            "retries",
-            "int",
-            default=3,
-            description="Retries of a failed poll before it is skipped; either way the input "
+        *retry_fields(
+            retries="Retries of a failed poll before it is skipped; either way the input "
             "goes on polling (with backoff) for as long as the stream runs.",
-            advanced=True,
-        ),
-        Field(
-            "retry_period",
-            "duration",
-            default="1s",
-            description="Pause after the first failed request; it doubles (with jitter) on "
+            retry_period="Pause after the first failed request; it doubles (with jitter) on "
             "each failure in a row. Also the pause before a stream that ended is requested "
             "again (unless the server sent an SSE `retry`).",
-        ),
-        Field(
-            "max_retry_backoff",
-            "duration",
-            default="300s",
-            description="The longest pause between two failed requests.",
-            advanced=True,
-        ),
-        status_list_field(
-            "backoff_on",
-            [429],
-            "Statuses that fail the request and are retried with backoff "
+            backoff_on="Statuses that fail the request and are retried with backoff "
             "(a Retry-After header in seconds is honoured).",
         ),
         status_list_field(
@@ -273,11 +255,7 @@ class HttpClientInput(Input):
         default_extract = {"include_patterns": [".*"]}
         self.extract = MetadataFilter(conf.get("extract_headers", default_extract))
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
-        self.retries = max(int(conf.get("retries", 3)), 0)
-        self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.001)
-        self.max_retry_backoff = max(
-            parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
-        )
+        self.retries, self.retry_period, self.max_retry_backoff = retry_settings(conf)
         self.statuses = StatusRules.from_conf(conf)
         self.drop_empty = bool(conf.get("drop_empty_bodies", True))
         stream = conf.get("stream") or {}

@@ -23,6 +23,8 @@ from streamforge.connectors.http import (
     describe_transport_error,
     http_client_tls_field,
     open_client,
+    retry_fields,
+    retry_settings,
     status_list_field,
 )
 from streamforge.durations import parse_duration
@@ -90,29 +92,11 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
         ),
         _metadata_filter_field(),
         Field("timeout", "duration", default="5s", description="How long one request may take."),
-        Field(
-            "retries",
-            "int",
-            default=3,
-            description="Attempts after the first one before a message fails; 0 never retries.",
-        ),
-        Field(
-            "retry_period",
-            "duration",
-            default="1s",
-            description="Pause before the first retry; it doubles (with jitter) on each retry.",
-        ),
-        Field(
-            "max_retry_backoff",
-            "duration",
-            default="300s",
-            description="The longest pause between two retries.",
-        ),
-        status_list_field(
-            "backoff_on",
-            [429],
-            "Statuses that fail the attempt and are retried with exponential backoff "
-            "(a Retry-After header is honoured).",
+        *retry_fields(
+            retries="Attempts after the first one before a message fails; 0 never retries.",
+            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
+            backoff_on="Statuses that fail the attempt and are retried with exponential "
+            "backoff (a Retry-After header is honoured).",
         ),
         status_list_field(
             "drop_on", [], "Statuses that fail the message at once, without retries."
@@ -206,11 +190,8 @@ class HttpClientWriter(Output):
         meta = conf.get("metadata") or {}
         self.meta_filter = MetadataFilter(meta)
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
-        self.retries = max(int(conf.get("retries", 3)), 0)
-        self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.0)
-        self.max_retry_backoff = max(
-            parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
-        )
+        settings = retry_settings(conf, min_period=0.0)
+        self.retries, self.retry_period, self.max_retry_backoff = settings
         self.statuses = StatusRules.from_conf(conf)
         self.backoff_on = self.statuses.backoff_on
         self.drop_on = self.statuses.drop_on

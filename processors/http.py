@@ -21,6 +21,8 @@ from streamforge.connectors.http import (
     http_client_tls_field,
     open_client,
     parse_verb,
+    retry_fields,
+    retry_settings,
     status_list_field,
     url_field,
     verb_field,
@@ -74,30 +76,11 @@ def _single_requests(value: Any) -> bool:
             advanced=True,
         ),
         Field("timeout", "duration", default="5s", description="How long one request may take."),
-        Field(
-            "retries",
-            "int",
-            default=3,
-            description="Attempts after the first one before the message is flagged; 0 never "
-            "retries.",
-        ),
-        Field(
-            "retry_period",
-            "duration",
-            default="1s",
-            description="Pause before the first retry; it doubles (with jitter) on each retry.",
-        ),
-        Field(
-            "max_retry_backoff",
-            "duration",
-            default="300s",
-            description="The longest pause between two retries.",
-            advanced=True,
-        ),
-        status_list_field(
-            "backoff_on",
-            [429],
-            "Statuses that are retried with backoff (a Retry-After header in seconds is honoured).",
+        *retry_fields(
+            retries="Attempts after the first one before the message is flagged; 0 never retries.",
+            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
+            backoff_on="Statuses that are retried with backoff (a Retry-After header in "
+            "seconds is honoured).",
         ),
         status_list_field(
             "drop_on", [], "Statuses that flag the message at once, without retries."
@@ -159,11 +142,7 @@ class HttpProcessor(Processor):
         )
         self.extract = MetadataFilter(conf.get("extract_headers"))
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
-        self.retries = max(int(conf.get("retries", 3)), 0)
-        self.retry_period = max(parse_duration(conf.get("retry_period", "1s")), 0.001)
-        self.max_retry_backoff = max(
-            parse_duration(conf.get("max_retry_backoff", "300s")), self.retry_period
-        )
+        self.retries, self.retry_period, self.max_retry_backoff = retry_settings(conf)
         self.statuses = StatusRules.from_conf(conf)
         _single_requests(conf.get("batch_as_multipart", False))
         self.parallel = bool(conf.get("parallel", False))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
 
 from streamforge.connectors.tls import check_tls_files, tls_field
+from streamforge.durations import parse_duration
 from streamforge.interpolation import has_interpolation
 from streamforge.plugin import Field
 from streamforge.plugin.spec import ParsedField
@@ -18,6 +19,7 @@ from streamforge.plugin.spec import ParsedField
 __all__ = [
     "HTTP_CLIENT_CERT",
     "VERBS",
+    "RetrySettings",
     "StatusRules",
     "basic_auth_credentials",
     "basic_auth_field",
@@ -27,6 +29,8 @@ __all__ = [
     "open_client",
     "parse_address",
     "parse_verb",
+    "retry_fields",
+    "retry_settings",
     "ssl_context",
     "status_list_field",
     "url_field",
@@ -148,6 +152,40 @@ def status_list_field(name: str, default: list[int], description: str) -> Field:
     """An advanced list of HTTP statuses (`backoff_on`, `drop_on`, `successful_on`)."""
     return Field(name, "array", default=default, item=Field("status", "int"),
                  description=description, advanced=True)  # fmt: skip
+
+
+def retry_fields(retries: str, retry_period: str, backoff_on: str) -> tuple[Field, ...]:
+    """`retries`, `retry_period`, `max_retry_backoff` and `backoff_on`, as Benthos names them.
+
+    Each component says in its own words what a retry means for it.
+    """
+    return (
+        Field("retries", "int", default=3, description=retries),
+        Field("retry_period", "duration", default="1s", description=retry_period),
+        Field(
+            "max_retry_backoff",
+            "duration",
+            default="300s",
+            description="The longest pause between two retries.",
+            advanced=True,
+        ),
+        status_list_field("backoff_on", [429], backoff_on),
+    )
+
+
+class RetrySettings(NamedTuple):
+    """The parsed retry fields: count, first pause and longest pause (seconds)."""
+
+    retries: int
+    period: float
+    max_backoff: float
+
+
+def retry_settings(conf: dict[str, Any], *, min_period: float = 0.001) -> RetrySettings:
+    """The retry fields of `conf`, with the first pause at least `min_period`."""
+    period = max(parse_duration(conf.get("retry_period", "1s")), min_period)
+    longest = max(parse_duration(conf.get("max_retry_backoff", "300s")), period)
+    return RetrySettings(max(int(conf.get("retries", 3)), 0), period, longest)
 
 
 def http_client_tls_field(description: str) -> Field:
