@@ -5,13 +5,19 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-__all__ = ["Batch", "Message", "PayloadError", "serialise_value"]
+__all__ = ["Batch", "ErrorSource", "Message", "PayloadError", "serialise_value"]
+
+
+#: the component that failed a message: (label or "", type, config path such as
+#: "root.pipeline.processors.0")
+ErrorSource = tuple[str, str, str]
 
 
 class PayloadError(ValueError):
@@ -33,31 +39,87 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"value of type {type(obj).__name__} is not serialisable")
 
 
-#: a whole-number float as Python's JSON writes it ("6.0"), which Go writes as "6"
-_WHOLE_FLOAT = re.compile(r"\d\.0(?=[,}\]]|$)")
-
-
-def _whole_floats_as_ints(value: Any) -> Any:
-    t = type(value)
-    if t is float:
-        return int(value) if value.is_integer() and abs(value) < 1e21 else value
-    if t is dict:
-        return {k: _whole_floats_as_ints(v) for k, v in value.items()}
-    if t is list:
-        return [_whole_floats_as_ints(v) for v in value]
-    return value
-
+#: where orjson's JSON is not what Go's encoding/json writes: a whole-number float ("6.0", Go
+#: "6"), a float in [1e-6, 1e-5) or [1e16, 1e21) ("1e-6", Go "0.000001"), U+2028 and U+2029
+#: (Go escapes them); a string that only looks like one costs the exact path, nothing more
+_NOT_GO_JSON = re.compile(rb"\.0(?:[,}\]]|$)|e(?:-6|\+1[6-9]|\+20)(?:[,}\]]|$)|\xe2\x80[\xa8\xa9]")
 
 #: object keys sorted at every depth while writing, as Go's encoding/json (and Benthos) writes them
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-def _str_keys(value: Any) -> Any:
-    """Object keys as strings, so keys of mixed types sort as the text they are written as."""
+
+def go_float(value: float) -> str:
+    """A finite float64 as Go's encoding/json writes it: the shortest digits that read back
+    as the same value, in plain notation from 1e-6 to 1e21 and as `1e-7`, `1e+21` outside."""
+    if value == 0:
+        return "-0" if math.copysign(1.0, value) < 0 else "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).rstrip("0")
+    point = len(whole) + int(exponent or 0)  # the value is 0.<digits> * 10**point
+    significant = digits.lstrip("0")
+    point -= len(digits) - len(significant)
+    digits = significant
+    if abs(value) < 1e-6 or abs(value) >= 1e21:
+        exp = point - 1
+        head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{head}e{'-' if exp < 0 else '+'}{abs(exp)}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _go_number(value: float) -> Any:
+    """A float as orjson writes what Go writes: an int, the float itself, or Go's text of it."""
+    if value.is_integer():
+        if -1e16 < value < 1e16 and (value or math.copysign(1.0, value) > 0):
+            return int(value)
+    elif 1e-5 <= abs(value) < 1e16 or not math.isfinite(value):
+        return value
+    return orjson.Fragment(go_float(value))
+
+
+def _go_numbers(value: Any) -> Any:
+    """The value with its floats, and integers wider than orjson's 64 bits, as Go writes them."""
+    t = type(value)
+    if t is float:
+        return _go_number(value)
+    if t is dict:
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if t is list or t is tuple:
+        return [_go_numbers(v) for v in value]
+    if t is int:
+        return value if -(2**63) <= value < 2**64 else orjson.Fragment(str(value))
+    if t is str or value is None or t is bool:
+        return value
     if isinstance(value, dict):
-        return {k if isinstance(k, str) else _key_text(k): _str_keys(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_str_keys(v) for v in value]
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_go_numbers(v) for v in value]
+    if isinstance(value, float):
+        return _go_number(float(value))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _go_numbers(int(value))
+    return value
+
+
+def _go_strings(value: Any) -> Any:
+    """The value with every string and key valid Unicode: a lone surrogate becomes U+FFFD, as
+    Go's decoder reads one and its encoder writes a string that is not UTF-8."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {
+            _go_strings(k) if isinstance(k, str) else _key_text(k): _go_strings(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_go_strings(v) for v in value]
     return value
 
 
@@ -70,18 +132,24 @@ def _key_text(key: Any) -> str:
     return str(_json_default(key)) if isinstance(key, (_dt.datetime, bytes)) else str(key)
 
 
-def _dumps(value: Any) -> str:
+def _orjson(value: Any) -> bytes:
+    return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON as Go's encoding/json writes it (without HTML escaping, as Benthos does)."""
     try:
-        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode("utf-8")
-    except (TypeError, orjson.JSONEncodeError):
-        # integers beyond 64 bits and other values orjson refuses: the standard library
-        return json.dumps(
-            _str_keys(value),
-            separators=(",", ":"),
-            ensure_ascii=False,
-            sort_keys=True,
-            default=_json_default,
-        )
+        data = _orjson(value)
+        if not _NOT_GO_JSON.search(data):
+            return data
+    except TypeError:
+        pass  # an integer wider than 64 bits or a lone surrogate
+    value = _go_numbers(value)
+    try:
+        data = _orjson(value)
+    except TypeError:
+        data = _orjson(_go_strings(value))
+    return data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
 
 #: how deeply a JSON document may nest (orjson's limit; deeper ones are refused, not recursed)
@@ -99,16 +167,19 @@ def parse_json(raw: bytes) -> Any:
         if "depth limit" in str(exc):
             raise ValueError(f"document nested deeper than {MAX_JSON_DEPTH} levels") from None
         try:
-            return json.loads(raw)  # big integers, or a real error worded as Python words it
+            value = json.loads(raw)  # lone surrogates, or a real error worded as Python words it
         except RecursionError:
             raise ValueError(f"document nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if b"\\ud" in raw or b"\\uD" in raw:
+            value = _go_strings(value)  # a lone surrogate escape reads as U+FFFD in Go
+        return value
 
 
 def serialise_value(value: Any) -> bytes:
     """Serialise a structured value the way Benthos does: bytes raw, strings unquoted, else JSON.
 
     As Go's encoding/json writes them: object keys sorted at every depth (while writing, in
-    one pass), and a whole-number float without `.0`.
+    one pass), floats as `go_float` writes them (`6`, not `6.0`), U+2028 and U+2029 escaped.
     """
     if isinstance(value, bytes):
         return value
@@ -116,10 +187,7 @@ def serialise_value(value: Any) -> bytes:
         return value.encode("utf-8")
     if isinstance(value, bytearray):
         return bytes(value)
-    text = _dumps(value)
-    if _WHOLE_FLOAT.search(text):
-        text = _dumps(_whole_floats_as_ints(value))
-    return text.encode("utf-8")
+    return _dumps(value)
 
 
 class Message:
@@ -129,7 +197,10 @@ class Message:
     `payload` is read again (normally at the output).
     """
 
-    __slots__ = ("_payload", "_value", "metadata", "error")
+    #: `error_source` is set only on a failed message whose failing component is known:
+    #: (label, type, config path), as Bloblang's error_source_*() read it
+    __slots__ = ("_payload", "_value", "metadata", "error", "error_source")
+    error_source: ErrorSource | None
 
     def __init__(
         self,
@@ -209,6 +280,8 @@ class Message:
         new._value = self._value if self._value is _UNSET else copy.deepcopy(self._value)
         new.metadata = dict(self.metadata)
         new.error = self.error
+        if self.error is not None:
+            new.error_source = getattr(self, "error_source", None)
         return new
 
     def shallow_copy(self) -> Message:
@@ -218,6 +291,8 @@ class Message:
         new._value = self._value
         new.metadata = dict(self.metadata)
         new.error = self.error
+        if self.error is not None:
+            new.error_source = getattr(self, "error_source", None)
         return new
 
     def __getstate__(self) -> tuple[bytes, dict[str, Any], str | None]:

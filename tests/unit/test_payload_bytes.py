@@ -44,7 +44,7 @@ def test_objects_are_written_with_sorted_keys_at_every_depth(value: Any, expecte
 
 def test_whole_number_floats_are_written_as_go_writes_them() -> None:
     assert serialise_value(3.0) == b"3"
-    assert serialise_value({"b": 3.0, "a": [1.0, 2.5, -0.0]}) == b'{"a":[1,2.5,0],"b":3}'
+    assert serialise_value({"b": 3.0, "a": [1.0, 2.5, -0.0]}) == b'{"a":[1,2.5,-0],"b":3}'
     # a string that merely looks like a float is left alone
     assert serialise_value({"s": "3.0", "n": 3.0}) == b'{"n":3,"s":"3.0"}'
 

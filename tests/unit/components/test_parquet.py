@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streamforge.config.loader import lint_paths
-from streamforge.message import Message
+from streamforge.message import Message, go_float
 
 ENVELOPE_SCHEMA: list[dict[str, Any]] = [
     {"name": "asset_id", "type": "UTF8"},
@@ -413,11 +413,14 @@ def _rfc3339(text: str | None) -> str | None:
 
 
 def _typed(rows: list[dict[str, Any]]) -> list[dict[str, tuple[str, Any]]]:
-    """Rows as JSON sees them: booleans apart from numbers, a whole float equal to its integer."""
+    """Rows as JSON sees them: booleans apart from numbers, a whole float equal to the integer
+    Go writes for it (the shortest digits, so 6.655796723064534e16 is 66557967230645340)."""
 
     def kind(v: Any) -> tuple[str, Any]:
         if isinstance(v, bool):
             return ("bool", v)
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+            return ("number", int(go_float(v)))
         if isinstance(v, (int, float)):
             return ("number", v)
         return (type(v).__name__, v)
