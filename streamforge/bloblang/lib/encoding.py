@@ -170,7 +170,34 @@ def _level(level: Any) -> int:
     return lv
 
 
+#: a DEFLATE stored block's size limit, and the empty final block Go's writers close with
+_STORED_MAX = 0xFFFF
+_GO_FINAL_BLOCK = b"\x01\x00\x00\xff\xff"
+
+
+def _go_stored(data: bytes) -> bytes:
+    """Stored DEFLATE blocks as Go writes them at level 0 (and for no data at any level)."""
+    out = bytearray()
+    for start in range(0, len(data), _STORED_MAX):
+        chunk = data[start : start + _STORED_MAX]
+        out += struct.pack("<BHH", 0, len(chunk), len(chunk) ^ 0xFFFF) + chunk
+    return bytes(out + _GO_FINAL_BLOCK)
+
+
+def _zlib_header(level: int) -> bytes:
+    """The 2-byte zlib header for a level: deflate with a 32 KiB window and the level's class."""
+    flevel = 2 if level in (-1, 6) else 0 if level < 2 else 1 if level < 6 else 3
+    flg = flevel << 6
+    return bytes((0x78, flg + 31 - (0x7800 + flg) % 31))
+
+
 def _deflate(data: bytes, level: int, wbits: int) -> bytes:
+    if level == 0 or not data:
+        # byte for byte what Go writes; zlib frames stored data and an empty stream differently
+        raw = _go_stored(data)
+        if wbits < 0:
+            return raw
+        return _zlib_header(level) + raw + zlib.adler32(data).to_bytes(4, "big")
     if level == _HUFFMAN_ONLY:
         c = zlib.compressobj(
             zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, wbits, 8, zlib.Z_HUFFMAN_ONLY

@@ -1,0 +1,3 @@
+module streamforge.test/go_interop
+
+go 1.19
