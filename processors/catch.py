@@ -62,6 +62,7 @@ class CatchProcessor(Processor):
                     m.error = reason
         for m in msgs:
             m.error = None
+            m.error_source = None
         if not kept:
             return msgs
         return in_order(kept + key_results(caught, msgs))

@@ -34,7 +34,7 @@ from streamforge.engine.keyed import (
 )
 from streamforge.engine.sinks import OutputSink, ResumableOutputSink
 from streamforge.engine.sources import InputSource, Item
-from streamforge.message import Message
+from streamforge.message import ErrorSource, Message
 from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
@@ -66,13 +66,17 @@ class CompileError(Exception):
 class _ChainObserver:
     """Per-processor metrics and error logging, called by ProcessorChain after each step."""
 
-    __slots__ = ("metrics", "errors", "_t", "_errored")
+    __slots__ = ("metrics", "errors", "sources", "_t", "_errored")
 
     def __init__(
-        self, metrics: list[ComponentMetrics], errors: list[RateLimitedErrorLogger]
+        self,
+        metrics: list[ComponentMetrics],
+        errors: list[RateLimitedErrorLogger],
+        sources: Sequence[ErrorSource | None],
     ) -> None:
         self.metrics = metrics
         self.errors = errors
+        self.sources = sources
         self._t = 0.0
         self._errored = 0
 
@@ -93,6 +97,11 @@ class _ChainObserver:
         if new > 0:
             m.errors.inc(new)
             self.errors[index].report(new, errored[0])
+            source = self.sources[index]
+            if source is not None:
+                for msg in errored:
+                    if getattr(msg, "error_source", None) is None:
+                        msg.error_source = source
         self._errored = len(errored)
         self._t = time.perf_counter()
 
@@ -112,8 +121,11 @@ class FusedStage:
         first: list[Processor] | None = None,
         *,
         one_message_per_batch: bool = False,
+        sources: Sequence[ErrorSource | None] = (),
     ) -> None:
         self.labels = list(labels)
+        #: what error_source_*() answer for a message each processor fails
+        self.sources = list(sources) or [None] * len(self.labels)
         # Benthos' batch boundaries: a batch-aware processor (a mapping calling batch_size()
         # or from_all()) sees each message of a line input as a batch of its own
         self.split = one_message_per_batch and any(p.batch_aware for p in first or [])
@@ -132,7 +144,7 @@ class FusedStage:
             procs, self._first = self._first, None
         if procs is None:
             procs = self._build()
-        observer = _ChainObserver(self.metrics, self.errors)
+        observer = _ChainObserver(self.metrics, self.errors, self.sources)
         chain = ProcessorChain(procs, hook=observer.after)
         with self._lock:
             self._chains.append(chain)
@@ -370,6 +382,7 @@ def _fuse(
             build,
             [p for _, p in seg],
             one_message_per_batch=one_message_per_batch,
+            sources=[(c.label or "", c.type, f"root.{c.path}") for c, _ in seg],
         )
         stage_list.append((name, stage))
     return stage_list
