@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -42,13 +44,20 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_run_uses_resources_from_a_resource_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_uses_resources_from_a_resource_file(tmp_path: Path) -> None:
     shared = _write(tmp_path, "res/shared.yaml", SHARED)
-    stream = _write(tmp_path, "stream.yaml", STREAM)
-    assert cli_main(["run", "-r", str(shared), str(stream)]) == 0
-    assert capsys.readouterr().out.splitlines() == ["HI!", "HI!"]
+    stream = _write(
+        tmp_path, "stream.yaml", STREAM.replace("stdout: {}", "stdout: {}\nhttp:\n  enabled: false")
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "streamforge", "run", "-r", str(shared), str(stream)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["HI!", "HI!"]
 
 
 def test_lint_needs_the_resource_file_and_accepts_globs(
