@@ -29,8 +29,6 @@ log = logging.getLogger("streamforge.inputs.mqtt")
 READ_BATCH = 500
 #: messages held between the network thread and read(); beyond it the network thread waits
 QUEUE_LIMIT = 10_000
-#: how soon read() is called again when nothing was ready
-IDLE_POLL = timedelta(milliseconds=5)
 #: how long a closing input waits for the stream to acknowledge what it already read
 CLOSE_GRACE = 5.0
 
@@ -215,7 +213,8 @@ class MqttReader(InputReader):
             with self._not_full:
                 self._not_full.notify_all()
         if not records:
-            self._awake = datetime.now(timezone.utc) + IDLE_POLL
+            # nothing waits: asked again after Bytewax's own cooldown (about 1 ms)
+            self._awake = None
             return []
         self._awake = None
         return self._emit(records)

@@ -7,6 +7,7 @@ What the last output fails is returned as failed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from streamforge.message import Message
@@ -50,6 +51,10 @@ class FallbackOutput(OutputGroup):
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         return self._cascade(batch, 0)
+
+    def confirm_later(self, progress: Callable[[], None]) -> None:
+        # the first output sees every message, so what it holds counts as the sink counts
+        self.outputs[0].confirm_later(progress)
 
     def _cascade(self, batch: list[Message], start: int) -> list[Message]:
         last = len(self.outputs) - 1

@@ -1,9 +1,11 @@
 """`mqtt` output: publishes each message; QoS 1/2 count as written once the broker confirmed.
 
 A message is reported written only after the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2), or
-once it was sent (QoS 0). At most `max_in_flight` publishes await confirmation at a time. While
-the broker is away, a write waits up to `write_timeout` for the connection to come back; what
-cannot be published in time is returned as failed with the reason (for `fallback` to route).
+once it was sent (QoS 0). At most `max_in_flight` publishes await confirmation at a time, and
+later batches are published while earlier ones wait, so input batches are acknowledged as
+their confirmations arrive. While the broker is away, a write waits up to `write_timeout` for
+the connection to come back; what cannot be published or confirmed in time fails with the
+reason (for `fallback` to route, or for the input to deliver again).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
@@ -26,6 +29,9 @@ from streamforge.plugin.spec import offline_check
 __all__ = ["MqttOutput", "check_mqtt_output", "parse_retained"]
 
 log = logging.getLogger("streamforge.outputs.mqtt")
+
+#: publishes awaiting confirmation at a time (MQTT 3.1.1 has no receive maximum)
+DEFAULT_MAX_IN_FLIGHT = 1024
 
 _instances: dict[str, itertools.count[int]] = {}
 _instances_lock = threading.Lock()
@@ -74,7 +80,7 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
     write_timeout = parse_duration(conf.get("write_timeout", "3s"))
     if write_timeout <= 0:
         raise ValueError("write_timeout must be positive")
-    max_in_flight = int(conf.get("max_in_flight", 64))
+    max_in_flight = int(conf.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT))
     if max_in_flight < 1:
         raise ValueError("max_in_flight must be at least 1")
     settings = MqttSettings.from_conf(conf)
@@ -84,6 +90,19 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
     return _Checked(
         InterpolatedString(topic), retain, static, qos, write_timeout, max_in_flight, settings
     )
+
+
+class _Publish:
+    """One publish awaiting the broker's confirmation; `seq` counts messages handed over."""
+
+    __slots__ = ("deadline", "done", "mid", "msg", "seq")
+
+    def __init__(self, seq: int, mid: int, msg: Message, deadline: float) -> None:
+        self.seq = seq
+        self.mid = mid
+        self.msg = msg
+        self.deadline = deadline
+        self.done = False
 
 
 @register_output(
@@ -126,8 +145,9 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
         Field(
             "max_in_flight",
             "int",
-            default=64,
-            description="Most publishes awaiting the broker's confirmation at a time.",
+            default=DEFAULT_MAX_IN_FLIGHT,
+            description="Most publishes awaiting the broker's confirmation at a time; later "
+            "batches are published while earlier ones wait for theirs.",
         ),
     ],
     summary="Publishes messages to an MQTT broker; topic and retain flag may be dynamic.",
@@ -138,7 +158,13 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
 )
 @offline_check(check_mqtt_output)
 class MqttOutput(Output):
-    """Publishes messages to an MQTT broker; topic and retain flag may be dynamic."""
+    """Publishes messages to an MQTT broker; topic and retain flag may be dynamic.
+
+    Publishes are pipelined: up to `max_in_flight` await the broker's confirmation while
+    later batches are published. As the stream's own output (`confirm_later`), a batch
+    returns once published and its messages count as written when confirmed, in order;
+    elsewhere (inside a switch, say) `write_batch` waits for its confirmations.
+    """
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         checked = check_mqtt_output(conf)
@@ -152,25 +178,68 @@ class MqttOutput(Output):
         if conf.get("client_id") and not conf.get("dynamic_client_id_suffix"):
             settings.client_id = _unique_client_id(settings.client_id)
         self._cond = threading.Condition()
-        self._done: set[int] = set()
+        #: publishes in order; the head is the oldest one not yet confirmed
+        self._window: deque[_Publish] = deque()
+        self._by_mid: dict[int, _Publish] = {}
+        self._unconfirmed = 0
+        #: confirmations that arrived before their publish was registered
+        self._early: set[int] = set()
+        #: publishes given up on (write_timeout); their late confirmations are ignored
         self._abandoned: set[int] = set()
+        self._expired: list[_Publish] = []
+        self._given = 0
+        self._progress: Callable[[], None] | None = None
+        self._advanced = False
         self.client = MqttClient(settings, kind="output", ctx=ctx, logger=log)
         self.client.client.max_inflight_messages_set(self.max_in_flight)
         self.client.client.on_publish = self._published
+        self._burst_hook = self.client.after_reads(self._after_reads)
         self.client.start()
+
+    def confirm_later(self, progress: Callable[[], None]) -> None:
+        self._progress = progress
+
+    # -- network thread --------------------------------------------------------------------
 
     def _published(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._cond:
-            if mid in self._abandoned:
-                self._abandoned.discard(mid)
+            entry = self._by_mid.pop(mid, None)
+            if entry is None:
+                if mid in self._abandoned:
+                    self._abandoned.discard(mid)
+                else:
+                    self._early.add(mid)
                 return
-            self._done.add(mid)
+            self._confirmed(entry)
+        if not self._burst_hook:
+            self._after_reads()
+
+    def _confirmed(self, entry: _Publish) -> None:
+        """Mark one publish confirmed (lock held); drop confirmed ones from the head."""
+        entry.done = True
+        self._unconfirmed -= 1
+        window = self._window
+        if window and window[0] is entry:
+            window.popleft()
+            while window and window[0].done:
+                window.popleft()
+            self._advanced = True
             self._cond.notify_all()
+
+    def _after_reads(self) -> None:
+        """After paho handled what one read brought: tell the stream what is now written."""
+        if self._advanced and self._progress is not None:
+            self._advanced = False
+            self._progress()
+
+    # -- worker thread ---------------------------------------------------------------------
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
-        window: deque[tuple[Message, int, float]] = deque()
+        base = self._given
+        self._given = base + len(batch)
         down_reason: str | None = None
+        cond = self._cond
         for i, msg in enumerate(batch):
             try:
                 topic = self.topic.render(msg, batch, i)
@@ -191,36 +260,78 @@ class MqttOutput(Output):
                 msg.error = down_reason
                 failed.append(msg)
                 continue
-            while len(window) >= self.max_in_flight:
-                self._confirm(window.popleft(), failed)
+            if self._unconfirmed >= self.max_in_flight:
+                self._wait_until_fewer(self.max_in_flight)
             try:
                 info = self.client.client.publish(topic, msg.payload, qos=self.qos, retain=retain)
             except (ValueError, TypeError) as exc:
                 msg.error = f"mqtt output: cannot publish to {topic!r}: {exc}"
                 failed.append(msg)
                 continue
-            window.append((msg, info.mid, time.monotonic() + self.write_timeout))
-        while window:
-            self._confirm(window.popleft(), failed)
+            entry = _Publish(base + i, info.mid, msg, time.monotonic() + self.write_timeout)
+            with cond:
+                self._window.append(entry)
+                self._unconfirmed += 1
+                if entry.mid in self._early:
+                    self._early.discard(entry.mid)
+                    self._confirmed(entry)
+                else:
+                    self._by_mid[entry.mid] = entry
+        if self._progress is None:
+            self._wait_until_fewer(1)
+            failed.extend(self.take_failures())
         return failed
 
-    def _confirm(self, entry: tuple[Message, int, float], failed: list[Message]) -> None:
-        """Wait for one publish to be confirmed; fail it when `write_timeout` passes."""
-        msg, mid, deadline = entry
+    def _wait_until_fewer(self, limit: int) -> None:
+        """Wait until fewer than `limit` publishes await confirmation (expiring late ones)."""
         with self._cond:
-            while mid not in self._done:
-                left = deadline - time.monotonic()
+            while self._unconfirmed >= limit:
+                head = self._window[0]
+                left = head.deadline - time.monotonic()
                 if left <= 0:
-                    self._abandoned.add(mid)
-                    state = "" if self.client.is_connected else f"; {self._down_reason()}"
-                    msg.error = (
-                        f"mqtt output {self.client.label}: no confirmation from the broker "
-                        f"within write_timeout {self.write_timeout:g}s{state}"
-                    )
-                    failed.append(msg)
-                    return
+                    self._expire_head()
+                    continue
                 self._cond.wait(min(left, 0.5))
-            self._done.discard(mid)
+
+    def _expire_head(self) -> None:
+        """Give up on the oldest unconfirmed publish (lock held)."""
+        entry = self._window.popleft()
+        self._by_mid.pop(entry.mid, None)
+        self._abandoned.add(entry.mid)
+        self._unconfirmed -= 1
+        self._expired.append(entry)
+        while self._window and self._window[0].done:
+            self._window.popleft()
+
+    def buffered(self) -> int:
+        with self._cond:
+            if self._expired:
+                oldest = self._expired[0].seq
+            elif self._window:
+                oldest = self._window[0].seq
+            else:
+                return 0
+            return self._given - oldest
+
+    def take_failures(self) -> list[Message]:
+        with self._cond:
+            now = time.monotonic()
+            while self._window and self._window[0].deadline <= now:
+                self._expire_head()
+            expired, self._expired = self._expired, []
+        if not expired:
+            return []
+        state = "" if self.client.is_connected else f"; {self._down_reason()}"
+        for entry in expired:
+            entry.msg.error = (
+                f"mqtt output {self.client.label}: no confirmation from the broker "
+                f"within write_timeout {self.write_timeout:g}s{state}"
+            )
+        return [entry.msg for entry in expired]
+
+    def flush(self) -> list[Message]:
+        self._wait_until_fewer(1)
+        return self.take_failures()
 
     def _down_reason(self) -> str:
         conn = self.client.connection

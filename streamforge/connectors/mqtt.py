@@ -357,15 +357,18 @@ class _BufferedReads:
         self._sock: Any = None
         self._data = b""
         self._pos = 0
+        #: called after the packets of one read were handled
+        self.after: Callable[[], None] | None = None
 
     @classmethod
-    def install(cls, client: Any) -> None:
+    def install(cls, client: Any) -> _BufferedReads | None:
         """Wrap the client's reads (left alone when this paho has other internals)."""
         if not (callable(getattr(client, "_sock_recv", None)) and hasattr(client, "_sock")):
-            return
+            return None
         reads = cls(client)
         client._sock_recv = reads.recv
         client.loop_read = reads.loop_read
+        return reads
 
     def recv(self, bufsize: int) -> bytes:
         sock = self.client._sock
@@ -390,6 +393,9 @@ class _BufferedReads:
             and self._sock is self.client._sock
         ):
             rc = self._loop_read(max_packets)
+        after = self.after
+        if after is not None:
+            after()
         return rc
 
 
@@ -469,7 +475,7 @@ class MqttClient:
             client.on_message = self._handle_message
         self.client = client
         self._wrap_reconnect()
-        _BufferedReads.install(client)
+        self._reads = _BufferedReads.install(client)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -497,6 +503,16 @@ class MqttClient:
                     return False
                 self._connected_cond.wait(min(left, 0.2))
             return self.connection.connected
+
+    def after_reads(self, hook: Callable[[], None]) -> bool:
+        """Call `hook` on the network thread after the packets of each read were handled.
+
+        False when this paho's reads could not be wrapped (the hook is then never called).
+        """
+        if self._reads is None:
+            return False
+        self._reads.after = hook
+        return True
 
     def puback(self, mids: list[int]) -> None:
         """Acknowledge QoS 1 messages (manual_ack), their PUBACKs written together.

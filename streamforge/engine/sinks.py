@@ -58,11 +58,22 @@ class OutputPartition(StatelessSinkPartition[Item]):
         )
         self._closed = False
         self._lock = threading.Lock()
+        self._ack_lock = threading.Lock()
         self._given = 0  # messages handed to the output so far
         self._unacked: deque[tuple[int, AckBatch]] = deque()  # (position after it, batch)
         self._failed: dict[int, Message] = {}  # failed messages of batches not yet acknowledged
         self._timer: threading.Thread | None = None
         self._stop = threading.Event()
+        output.confirm_later(self._progress)
+
+    def _progress(self) -> None:
+        """The output's peer confirmed writes: acknowledge the input batches now written."""
+        if self._closed:
+            return
+        try:
+            self._acknowledge([])
+        except Exception as exc:  # noqa: BLE001 - runs on the output's thread; never raise there
+            log.warning("acknowledging input failed: %s", exc)
 
     def write_batch(self, items: list[Item]) -> None:
         batch = items[0] if len(items) == 1 else [m for item in items for m in item]
@@ -96,7 +107,15 @@ class OutputPartition(StatelessSinkPartition[Item]):
         self._acknowledge(failed)
 
     def _acknowledge(self, failed: list[Message], *, final: bool = False) -> None:
-        """Acknowledge input batches whose messages the output has written (or failed)."""
+        """Acknowledge input batches whose messages the output has written (or failed).
+
+        One thread at a time (the worker, the recheck timer, the output's own confirmations),
+        so inputs hear of their batches in the order they read them.
+        """
+        with self._ack_lock:
+            self._acknowledge_in_order(failed, final)
+
+    def _acknowledge_in_order(self, failed: list[Message], final: bool) -> None:
         # Read in this order: what was handed over, then what is still held, then the failures
         # of writes made meanwhile; `given - held` then never counts a held message as written.
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -155,6 +155,16 @@ class Output(ABC):
     def take_failures(self) -> list[Message]:
         """Messages that writes made on the output's own (a batching period) failed since asked."""
         return []
+
+    def confirm_later(self, progress: Callable[[], None]) -> None:  # noqa: B027 - optional
+        """Allow `write_batch` to return before the peer confirmed what it sent.
+
+        Called by the engine on the stream's top-level output only. An output that accepts
+        keeps counting unconfirmed messages in `buffered()` (every message handed over since
+        the oldest unconfirmed one), returns confirmation failures from `take_failures()`,
+        waits for everything in `flush()`, and calls `progress()` (from any thread) when
+        confirmations arrived, so input batches are acknowledged without delay.
+        """
 
     @property
     def resumable(self) -> bool:
