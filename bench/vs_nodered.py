@@ -451,11 +451,13 @@ def main(argv: list[str] | None = None) -> None:
 
     sf: dict[str, dict[str, dict[str, Any]]] = {}
     nr: dict[str, dict[str, dict[str, Any]]] = {}
-    node = red = None
+    node: Path | None = None
+    red: Path | None = None
     with tempfile.TemporaryDirectory(prefix="sf-bench-") as tmp:
         work = Path(tmp)
         if not args.skip_nodered:
             node, red = install_nodered(args.node_cache or work / "node-cache")
+        header = versions(node, red)
         for workers in [int(w) for w in args.sf_workers.split(",") if w.strip()]:
             label = "StreamForge (defaults)" if workers == 1 else f"StreamForge -w {workers}"
             sf[label] = measure(
@@ -469,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
                 )  # fmt: skip
 
     print()
-    print(versions(node, red))
+    print(header)
     print(
         f"seconds per phase: {args.seconds:g}  broker max_inflight_messages: "
         f"{args.broker_inflight}  publisher inflight: {args.publisher_inflight}  "
