@@ -333,13 +333,20 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
 
 
+def _short(label: str) -> str:
+    return label.replace("StreamForge", "SF").replace("Node-RED", "NR").replace(" (defaults)", "")
+
+
 def print_comparison(sf: dict[str, dict[str, Any]], nr: dict[str, dict[str, Any]]) -> None:
     """Per phase and metric: every system's figure and each StreamForge row / each Node-RED row."""
-    sf_names, nr_names = list(sf), list(nr)
-    pairs = [(s, n) for s in sf_names for n in nr_names]
-    print("comparison (ratio = StreamForge / Node-RED)")
-    head = "".join(f"{name:>22}" for name in sf_names + nr_names)
-    head += "".join(f"{f'{s} / {n}':>36}" for s, n in pairs)
+    names = [*sf, *nr]
+    pairs = [(s, n) for s in sf for n in nr]
+    print(
+        "comparison (SF = StreamForge with its defaults, NR = Node-RED; "
+        "ratio = StreamForge / Node-RED)"
+    )
+    head = "".join(f"{_short(name):>13}" for name in names)
+    head += "".join(f"{f'{_short(s)}/{_short(n)}':>24}" for s, n in pairs)
     print(f"  {'phase':>5} {'metric':<12}{head}")
     metrics = [
         ("delivered/s", "throughput", "{:,.0f}"),
@@ -347,17 +354,17 @@ def print_comparison(sf: dict[str, dict[str, Any]], nr: dict[str, dict[str, Any]
         ("p99 ms", "p99_ms", "{:.2f}"),
         ("CPU us/msg", "cpu_us", "{:.1f}"),
     ]
-    phases = dict.fromkeys(phase for rows in [*sf.values(), *nr.values()] for phase in rows)
+    rows = {**sf, **nr}
+    phases = dict.fromkeys(phase for table in rows.values() for phase in table)
     for phase in phases:
         for title, key, fmt in metrics:
             line = f"  {phase:>5} {title:<12}"
-            for table in (sf, nr):
-                for rows in table.values():
-                    value = rows.get(phase, {}).get(key)
-                    line += f"{fmt.format(value) if value is not None else '-':>22}"
+            for name in names:
+                value = rows[name].get(phase, {}).get(key)
+                line += f"{fmt.format(value) if value is not None else '-':>13}"
             for s, n in pairs:
                 a, b = sf[s].get(phase, {}).get(key), nr[n].get(phase, {}).get(key)
-                line += f"{_ratio(a, b) if a is not None and b is not None else '-':>36}"
+                line += f"{_ratio(a, b) if a is not None and b is not None else '-':>24}"
             print(line)
 
 
