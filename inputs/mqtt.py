@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
+from streamforge.connectors.mqtt_frames import Publish
 from streamforge.connectors.tls import check_tls_files
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
@@ -36,19 +37,23 @@ CLOSE_GRACE = 5.0
 class _Received:
     """A message as the broker delivered it (kept pristine for acks and replays)."""
 
-    __slots__ = ("generation", "meta", "mid", "payload", "qos")
+    __slots__ = ("dup", "generation", "mid", "payload", "qos", "retain", "topic")
 
-    def __init__(
-        self, payload: bytes, meta: dict[str, Any], mid: int, qos: int, generation: int
-    ) -> None:
-        self.payload = payload
-        self.meta = meta
-        self.mid = mid
-        self.qos = qos
+    def __init__(self, frame: Publish, generation: int) -> None:
+        self.topic, self.qos, self.retain, self.dup, self.mid, self.payload = frame
         self.generation = generation
 
     def message(self) -> Message:
-        return Message(self.payload, dict(self.meta))
+        return Message(
+            self.payload,
+            {
+                "mqtt_topic": self.topic,
+                "mqtt_qos": self.qos,
+                "mqtt_retained": self.retain,
+                "mqtt_duplicate": self.dup,
+                "mqtt_message_id": self.mid,
+            },
+        )
 
 
 @register_input(
@@ -159,6 +164,7 @@ class MqttReader(InputReader):
             on_connected=self._subscribe,
             on_message=self._received,
         )
+        self.client.receive_fast(self._received_frames)
         self.client.start()
 
     # -- network thread --------------------------------------------------------------------
@@ -176,18 +182,24 @@ class MqttReader(InputReader):
         client.subscribe([(topic, qos) for topic in self.source.topics])
 
     def _received(self, message: Any) -> None:
-        mid, qos = int(message.mid), int(message.qos)
-        meta = {
-            "mqtt_topic": message.topic,
-            "mqtt_qos": qos,
-            "mqtt_retained": bool(message.retain),
-            "mqtt_duplicate": bool(message.dup),
-            "mqtt_message_id": mid,
-        }
+        """A PUBLISH paho decoded (QoS 2, or a paho without the bulk frame path)."""
+        frame = (
+            message.topic,
+            int(message.qos),
+            bool(message.retain),
+            bool(message.dup),
+            int(message.mid),
+            bytes(message.payload),
+        )
+        self._received_frames([frame])
+
+    def _received_frames(self, frames: list[Publish]) -> None:
+        """PUBLISH frames of one read, decoded in bulk."""
         queue = self._queue
         if len(queue) >= QUEUE_LIMIT:
             self._wait_for_room()
-        queue.append(_Received(bytes(message.payload), meta, mid, qos, self.client.generation))
+        generation = self.client.generation
+        queue.extend([_Received(frame, generation) for frame in frames])
 
     def _wait_for_room(self) -> None:
         """Hold the network thread (and so the broker) while read() is behind."""

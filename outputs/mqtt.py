@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
+from streamforge.connectors.mqtt_frames import publish_frame
 from streamforge.connectors.tls import check_tls_files
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
@@ -81,8 +82,8 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
     if write_timeout <= 0:
         raise ValueError("write_timeout must be positive")
     max_in_flight = int(conf.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT))
-    if max_in_flight < 1:
-        raise ValueError("max_in_flight must be at least 1")
+    if not 1 <= max_in_flight <= 65535:
+        raise ValueError("max_in_flight must be between 1 and 65535 (MQTT packet ids)")
     settings = MqttSettings.from_conf(conf)
     if settings.use_tls:
         check_tls_files(settings.tls)
@@ -95,14 +96,18 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
 class _Publish:
     """One publish awaiting the broker's confirmation; `seq` counts messages handed over."""
 
-    __slots__ = ("deadline", "done", "mid", "msg", "seq")
+    __slots__ = ("deadline", "done", "frame", "mid", "msg", "seq")
 
-    def __init__(self, seq: int, mid: int, msg: Message, deadline: float) -> None:
+    def __init__(
+        self, seq: int, mid: int, msg: Message, deadline: float, frame: bytes = b""
+    ) -> None:
         self.seq = seq
         self.mid = mid
         self.msg = msg
         self.deadline = deadline
         self.done = False
+        #: the encoded PUBLISH (bulk path), sent again with DUP set after a reconnect
+        self.frame = frame
 
 
 @register_output(
@@ -190,10 +195,16 @@ class MqttOutput(Output):
         self._given = 0
         self._progress: Callable[[], None] | None = None
         self._advanced = False
-        self.client = MqttClient(settings, kind="output", ctx=ctx, logger=log)
+        self._next_mid = 0
+        self._topic_bytes: dict[str, bytes] = {}
+        self.client = MqttClient(
+            settings, kind="output", ctx=ctx, logger=log, on_connected=self._connected
+        )
         self.client.client.max_inflight_messages_set(self.max_in_flight)
         self.client.client.on_publish = self._published
         self._burst_hook = self.client.after_reads(self._after_reads)
+        #: publish through encoded frames written in bulk (paho's publish otherwise)
+        self._bulk = self.qos < 2 and self.client.confirm_fast(self._confirmations)
         self.client.start()
 
     def confirm_later(self, progress: Callable[[], None]) -> None:
@@ -213,6 +224,28 @@ class MqttOutput(Output):
             self._confirmed(entry)
         if not self._burst_hook:
             self._after_reads()
+
+    def _confirmations(self, mids: list[int]) -> None:
+        """PUBACKs of bulk-written publishes, all those of one read."""
+        with self._cond:
+            by_mid = self._by_mid
+            for mid in mids:
+                entry = by_mid.pop(mid, None)
+                if entry is not None:
+                    self._confirmed(entry)
+                else:
+                    self._abandoned.discard(mid)
+        if not self._burst_hook:
+            self._after_reads()
+
+    def _connected(self, client: Any, session_present: bool) -> None:
+        """After a reconnect, send unconfirmed bulk publishes again (DUP set)."""
+        if not self._bulk or self.client.generation < 2:
+            return
+        with self._cond:
+            again = [bytes((e.frame[0] | 0x08,)) + e.frame[1:] for e in self._window if not e.done]
+        if again:
+            self.client.send_frames(b"".join(again))
 
     def _confirmed(self, entry: _Publish) -> None:
         """Mark one publish confirmed (lock held); drop confirmed ones from the head."""
@@ -235,6 +268,95 @@ class MqttOutput(Output):
     # -- worker thread ---------------------------------------------------------------------
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
+        failed = self._write_bulk(batch) if self._bulk else self._write_paho(batch)
+        if self._progress is None:
+            self._wait_until_fewer(1)
+            failed.extend(self.take_failures())
+        return failed
+
+    def _target(self, msg: Message, batch: list[Message], i: int) -> tuple[str, bool]:
+        """The topic and retain flag of one message (raises for a bad interpolation)."""
+        topic = self.topic.render(msg, batch, i)
+        retain = self._static_retain
+        if retain is None:
+            retain = parse_retained(self.retained.render(msg, batch, i))
+        return topic, retain
+
+    def _encoded_topic(self, topic: str) -> bytes:
+        """A topic name checked for publishing and encoded (cached)."""
+        raw = self._topic_bytes.get(topic)
+        if raw is None:
+            if not topic or "+" in topic or "#" in topic:
+                raise ValueError("a topic to publish to must be non-empty without + or #")
+            raw = topic.encode("utf-8")
+            if len(raw) > 65535:
+                raise ValueError("the topic is longer than 65535 bytes")
+            if len(self._topic_bytes) >= 4096:
+                self._topic_bytes.clear()
+            self._topic_bytes[topic] = raw
+        return raw
+
+    def _mid(self) -> int:
+        """A packet id no unconfirmed publish uses (lock held)."""
+        mid = self._next_mid
+        while True:
+            mid = mid % 65535 + 1
+            if mid not in self._by_mid and mid not in self._abandoned:
+                self._next_mid = mid
+                return mid
+
+    def _write_bulk(self, batch: list[Message]) -> list[Message]:
+        """Encode PUBLISH frames and write them in one go per window's worth."""
+        failed: list[Message] = []
+        base = self._given
+        self._given = base + len(batch)
+        qos = self.qos
+        deadline = time.monotonic() + self.write_timeout
+        frames: list[bytes] = []
+        entries: list[_Publish] = []
+        for i, msg in enumerate(batch):
+            try:
+                topic, retain = self._target(msg, batch, i)
+                raw_topic = self._encoded_topic(topic)
+            except Exception as exc:  # noqa: BLE001 - a bad topic fails its message
+                msg.error = f"mqtt output: {exc}"
+                failed.append(msg)
+                continue
+            if not self.client.is_connected and not self.client.wait_connected(self.write_timeout):
+                reason = self._down_reason()
+                for late in batch[i:]:
+                    late.error = reason
+                    failed.append(late)
+                break
+            if qos and self._unconfirmed + len(entries) >= self.max_in_flight:
+                self._send(frames, entries)
+                frames, entries = [], []
+                self._wait_until_fewer(self.max_in_flight)
+                deadline = time.monotonic() + self.write_timeout
+            if qos:
+                with self._cond:
+                    mid = self._mid()
+                    self._by_mid[mid] = entry = _Publish(base + i, mid, msg, deadline)
+                frame = publish_frame(raw_topic, msg.payload, qos, retain, mid)
+                entry.frame = frame
+                entries.append(entry)
+            else:
+                frame = publish_frame(raw_topic, msg.payload, 0, retain, 0)
+            frames.append(frame)
+        self._send(frames, entries)
+        return failed
+
+    def _send(self, frames: list[bytes], entries: list[_Publish]) -> None:
+        """Register publishes as unconfirmed, then hand their frames to the network thread."""
+        if entries:
+            with self._cond:
+                self._window.extend(entries)
+                self._unconfirmed += len(entries)
+        if frames:
+            self.client.send_frames(b"".join(frames))
+
+    def _write_paho(self, batch: list[Message]) -> list[Message]:
+        """Publish through paho, one message at a time (QoS 2, or paho internals unknown)."""
         failed: list[Message] = []
         base = self._given
         self._given = base + len(batch)
@@ -242,10 +364,7 @@ class MqttOutput(Output):
         cond = self._cond
         for i, msg in enumerate(batch):
             try:
-                topic = self.topic.render(msg, batch, i)
-                retain = self._static_retain
-                if retain is None:
-                    retain = parse_retained(self.retained.render(msg, batch, i))
+                topic, retain = self._target(msg, batch, i)
             except Exception as exc:  # noqa: BLE001 - a bad interpolation fails its message
                 msg.error = f"mqtt output: {exc}"
                 failed.append(msg)
@@ -277,9 +396,6 @@ class MqttOutput(Output):
                     self._confirmed(entry)
                 else:
                     self._by_mid[entry.mid] = entry
-        if self._progress is None:
-            self._wait_until_fewer(1)
-            failed.extend(self.take_failures())
         return failed
 
     def _wait_until_fewer(self, limit: int) -> None:

@@ -21,6 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamforge.connectors.mqtt_frames import (
+    PUBLISH,
+    Publish,
+    TopicCache,
+    decode_publish,
+    scan_frames,
+)
 from streamforge.connectors.tls import tls_field
 from streamforge.durations import parse_duration
 from streamforge.plugin import BuildContext, Field
@@ -359,6 +366,10 @@ class _BufferedReads:
         self._pos = 0
         #: called after the packets of one read were handled
         self.after: Callable[[], None] | None = None
+        #: hot-path handlers: PUBLISH (QoS 0/1) and PUBACK frames bypass paho when set
+        self.topics: TopicCache | None = None
+        self.on_publishes: Callable[[list[Publish]], None] | None = None
+        self.on_pubacks: Callable[[list[int]], None] | None = None
 
     @classmethod
     def install(cls, client: Any) -> _BufferedReads | None:
@@ -386,17 +397,37 @@ class _BufferedReads:
 
     def loop_read(self, max_packets: int = 1) -> Any:
         rc = self._loop_read(max_packets)
+        fast = self.on_publishes is not None or self.on_pubacks is not None
         while (
             rc == 0
             and self._pos < len(self._data)
             and self._sock is not None
             and self._sock is self.client._sock
         ):
+            if fast and self.client._in_packet["command"] == 0:
+                self._scan()
+                if self._pos >= len(self._data):
+                    break
             rc = self._loop_read(max_packets)
         after = self.after
         if after is not None:
             after()
         return rc
+
+    def _scan(self) -> None:
+        """Handle the complete PUBLISH/PUBACK frames paho has not read yet, in one loop."""
+        publishes: list[Publish] = []
+        acks: list[int] | None = [] if self.on_pubacks is not None else None
+        topics = self.topics if self.on_publishes is not None else None
+        pos = scan_frames(self._data, self._pos, topics, publishes, acks)
+        if pos == self._pos:
+            return
+        self._pos = pos
+        self.client._last_bytes_received = time.monotonic()
+        if publishes and self.on_publishes is not None:
+            self.on_publishes(publishes)
+        if acks and self.on_pubacks is not None:
+            self.on_pubacks(acks)
 
 
 class MqttClient:
@@ -503,6 +534,61 @@ class MqttClient:
                     return False
                 self._connected_cond.wait(min(left, 0.2))
             return self.connection.connected
+
+    def receive_fast(self, handler: Callable[[list[Publish]], None]) -> bool:
+        """Hand every QoS 0/1 PUBLISH to `handler` (network thread) without paho's messages.
+
+        Frames are decoded in bulk from each read; paho still handles QoS 2 and everything
+        else. False when this paho's internals differ (use `on_message` then).
+        """
+        reads = self._reads
+        client = self.client
+        original = getattr(client, "_handle_publish", None)
+        if reads is None or original is None or not hasattr(client, "_in_packet"):
+            return False
+        topics = TopicCache()
+
+        def handle_publish() -> Any:
+            packet = client._in_packet
+            frame = decode_publish(packet["command"], packet["packet"], topics)
+            if frame is None:
+                return original()
+            handler([frame])
+            return 0
+
+        client._handle_publish = handle_publish  # type: ignore[method-assign]
+        reads.topics = topics
+        reads.on_publishes = handler
+        return True
+
+    def confirm_fast(self, handler: Callable[[list[int]], None]) -> bool:
+        """Hand every PUBACK's packet id to `handler` (network thread): for publishes sent
+        with `send_frames`, which paho does not know. False when paho's internals differ."""
+        reads = self._reads
+        client = self.client
+        original = getattr(client, "_handle_pubackcomp", None)
+        if (
+            reads is None
+            or original is None
+            or not hasattr(client, "_in_packet")
+            or not callable(getattr(client, "_packet_queue", None))
+        ):
+            return False
+
+        def handle_pubackcomp(cmd: str) -> Any:
+            body = client._in_packet["packet"]
+            if cmd != "PUBACK" or len(body) < 2:
+                return original(cmd)
+            handler([(body[0] << 8) | body[1]])
+            return 0
+
+        client._handle_pubackcomp = handle_pubackcomp  # type: ignore[method-assign]
+        reads.on_pubacks = handler
+        return True
+
+    def send_frames(self, data: bytes) -> None:
+        """Queue encoded PUBLISH frames for the network thread to write in one go."""
+        self.client._packet_queue(PUBLISH, data, 0, 1)
 
     def after_reads(self, hook: Callable[[], None]) -> bool:
         """Call `hook` on the network thread after the packets of each read were handled.

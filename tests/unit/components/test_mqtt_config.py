@@ -149,7 +149,8 @@ def test_invalid_input_configs_are_refused_with_the_reason(
         ({"topic": ""}, "topic: a topic is required"),
         ({"qos": -1}, "qos: must be 0, 1 or 2"),
         ({"write_timeout": "0s"}, "write_timeout must be positive"),
-        ({"max_in_flight": 0}, "max_in_flight must be at least 1"),
+        ({"max_in_flight": 0}, "max_in_flight must be between 1 and 65535"),
+        ({"max_in_flight": 70000}, "max_in_flight must be between 1 and 65535"),
         ({"retained": "maybe"}, "is not a boolean"),
     ],
 )
