@@ -14,7 +14,6 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.pending import PendingWrite, PendingWrites
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["MqttOutput", "check_mqtt_output", "parse_retained"]
@@ -91,23 +91,6 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
     return _Checked(
         InterpolatedString(topic), retain, static, qos, write_timeout, max_in_flight, settings
     )
-
-
-class _Publish:
-    """One publish awaiting the broker's confirmation; `seq` counts messages handed over."""
-
-    __slots__ = ("deadline", "done", "frame", "mid", "msg", "seq")
-
-    def __init__(
-        self, seq: int, mid: int, msg: Message, deadline: float, frame: bytes = b""
-    ) -> None:
-        self.seq = seq
-        self.mid = mid
-        self.msg = msg
-        self.deadline = deadline
-        self.done = False
-        #: the encoded PUBLISH (bulk path), sent again with DUP set after a reconnect
-        self.frame = frame
 
 
 @register_output(
@@ -182,19 +165,13 @@ class MqttOutput(Output):
         settings = checked.settings
         if conf.get("client_id") and not conf.get("dynamic_client_id_suffix"):
             settings.client_id = _unique_client_id(settings.client_id)
-        self._cond = threading.Condition()
-        #: publishes in order; the head is the oldest one not yet confirmed
-        self._window: deque[_Publish] = deque()
-        self._by_mid: dict[int, _Publish] = {}
-        self._unconfirmed = 0
-        #: confirmations that arrived before their publish was registered
+        #: each pending write's `ref` is (packet id, encoded frame or b"")
+        self._pending = PendingWrites(self._timeout_error, on_expire=self._abandon)
+        self._by_mid: dict[int, PendingWrite] = {}
+        #: confirmations that arrived before paho's publish returned its packet id
         self._early: set[int] = set()
-        #: publishes given up on (write_timeout); their late confirmations are ignored
+        #: packet ids given up on (write_timeout); their late confirmations are ignored
         self._abandoned: set[int] = set()
-        self._expired: list[_Publish] = []
-        self._given = 0
-        self._progress: Callable[[], None] | None = None
-        self._advanced = False
         self._next_mid = 0
         self._topic_bytes: dict[str, bytes] = {}
         self.client = MqttClient(
@@ -202,76 +179,72 @@ class MqttOutput(Output):
         )
         self.client.client.max_inflight_messages_set(self.max_in_flight)
         self.client.client.on_publish = self._published
-        self._burst_hook = self.client.after_reads(self._after_reads)
+        self._burst_hook = self.client.after_reads(self._pending.report_progress)
         #: publish through encoded frames written in bulk (paho's publish otherwise)
         self._bulk = self.qos < 2 and self.client.confirm_fast(self._confirmations)
         self.client.start()
 
     def confirm_later(self, progress: Callable[[], None]) -> None:
-        self._progress = progress
+        self._pending.progress = progress
 
     # -- network thread --------------------------------------------------------------------
 
     def _published(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        with self._cond:
-            entry = self._by_mid.pop(mid, None)
-            if entry is None:
+        """paho's confirmation of a publish it made."""
+        with self._pending.lock:
+            write = self._by_mid.pop(mid, None)
+            if write is None:
                 if mid in self._abandoned:
                     self._abandoned.discard(mid)
                 else:
                     self._early.add(mid)
                 return
-            self._confirmed(entry)
+            self._pending.settle(write)
         if not self._burst_hook:
-            self._after_reads()
+            self._pending.report_progress()
 
     def _confirmations(self, mids: list[int]) -> None:
         """PUBACKs of bulk-written publishes, all those of one read."""
-        with self._cond:
+        pending = self._pending
+        with pending.lock:
             by_mid = self._by_mid
             for mid in mids:
-                entry = by_mid.pop(mid, None)
-                if entry is not None:
-                    self._confirmed(entry)
+                write = by_mid.pop(mid, None)
+                if write is not None:
+                    pending.settle(write)
                 else:
                     self._abandoned.discard(mid)
         if not self._burst_hook:
-            self._after_reads()
+            pending.report_progress()
 
     def _connected(self, client: Any, session_present: bool) -> None:
         """After a reconnect, send unconfirmed bulk publishes again (DUP set)."""
         if not self._bulk or self.client.generation < 2:
             return
-        with self._cond:
-            again = [bytes((e.frame[0] | 0x08,)) + e.frame[1:] for e in self._window if not e.done]
+        frames = [w.ref[1] for w in self._pending.unconfirmed()]
+        again = [bytes((frame[0] | 0x08,)) + frame[1:] for frame in frames if frame]
         if again:
             self.client.send_frames(b"".join(again))
 
-    def _confirmed(self, entry: _Publish) -> None:
-        """Mark one publish confirmed (lock held); drop confirmed ones from the head."""
-        entry.done = True
-        self._unconfirmed -= 1
-        window = self._window
-        if window and window[0] is entry:
-            window.popleft()
-            while window and window[0].done:
-                window.popleft()
-            self._advanced = True
-            self._cond.notify_all()
+    def _abandon(self, write: PendingWrite) -> None:
+        """A publish past write_timeout: ignore its confirmation should it still come."""
+        mid = write.ref[0]
+        if self._by_mid.pop(mid, None) is not None:
+            self._abandoned.add(mid)
 
-    def _after_reads(self) -> None:
-        """After paho handled what one read brought: tell the stream what is now written."""
-        if self._advanced and self._progress is not None:
-            self._advanced = False
-            self._progress()
+    def _timeout_error(self) -> str:
+        state = "" if self.client.is_connected else f"; {self._down_reason()}"
+        return (
+            f"mqtt output {self.client.label}: no confirmation from the broker "
+            f"within write_timeout {self.write_timeout:g}s{state}"
+        )
 
     # -- worker thread ---------------------------------------------------------------------
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         failed = self._write_bulk(batch) if self._bulk else self._write_paho(batch)
-        if self._progress is None:
-            self._wait_until_fewer(1)
-            failed.extend(self.take_failures())
+        if self._pending.progress is None:
+            failed.extend(self._pending.flush())
         return failed
 
     def _target(self, msg: Message, batch: list[Message], i: int) -> tuple[str, bool]:
@@ -305,15 +278,25 @@ class MqttOutput(Output):
                 self._next_mid = mid
                 return mid
 
+    def _connected_or_failed(self, batch: list[Message], i: int, failed: list[Message]) -> bool:
+        """Wait up to write_timeout for the connection; else fail batch[i:]."""
+        if self.client.is_connected or self.client.wait_connected(self.write_timeout):
+            return True
+        reason = self._down_reason()
+        for msg in batch[i:]:
+            msg.error = reason
+            failed.append(msg)
+        return False
+
     def _write_bulk(self, batch: list[Message]) -> list[Message]:
         """Encode PUBLISH frames and write them in one go per window's worth."""
         failed: list[Message] = []
-        base = self._given
-        self._given = base + len(batch)
+        pending = self._pending
+        base = pending.hand_over(len(batch))
         qos = self.qos
         deadline = time.monotonic() + self.write_timeout
         frames: list[bytes] = []
-        entries: list[_Publish] = []
+        writes: list[PendingWrite] = []
         for i, msg in enumerate(batch):
             try:
                 topic, retain = self._target(msg, batch, i)
@@ -322,46 +305,37 @@ class MqttOutput(Output):
                 msg.error = f"mqtt output: {exc}"
                 failed.append(msg)
                 continue
-            if not self.client.is_connected and not self.client.wait_connected(self.write_timeout):
-                reason = self._down_reason()
-                for late in batch[i:]:
-                    late.error = reason
-                    failed.append(late)
+            if not self._connected_or_failed(batch, i, failed):
                 break
-            if qos and self._unconfirmed + len(entries) >= self.max_in_flight:
-                self._send(frames, entries)
-                frames, entries = [], []
-                self._wait_until_fewer(self.max_in_flight)
+            if not qos:
+                frames.append(publish_frame(raw_topic, msg.payload, 0, retain, 0))
+                continue
+            if pending.unsettled + len(writes) >= self.max_in_flight:
+                self._send(frames, writes)
+                frames, writes = [], []
+                pending.wait_until_fewer(self.max_in_flight)
                 deadline = time.monotonic() + self.write_timeout
-            if qos:
-                with self._cond:
-                    mid = self._mid()
-                    self._by_mid[mid] = entry = _Publish(base + i, mid, msg, deadline)
+            with pending.lock:
+                mid = self._mid()
                 frame = publish_frame(raw_topic, msg.payload, qos, retain, mid)
-                entry.frame = frame
-                entries.append(entry)
-            else:
-                frame = publish_frame(raw_topic, msg.payload, 0, retain, 0)
+                self._by_mid[mid] = write = PendingWrite(base + i, msg, deadline, (mid, frame))
+            writes.append(write)
             frames.append(frame)
-        self._send(frames, entries)
+        self._send(frames, writes)
         return failed
 
-    def _send(self, frames: list[bytes], entries: list[_Publish]) -> None:
-        """Register publishes as unconfirmed, then hand their frames to the network thread."""
-        if entries:
-            with self._cond:
-                self._window.extend(entries)
-                self._unconfirmed += len(entries)
+    def _send(self, frames: list[bytes], writes: list[PendingWrite]) -> None:
+        """Track publishes as unconfirmed, then hand their frames to the network thread."""
+        if writes:
+            self._pending.track(writes)
         if frames:
             self.client.send_frames(b"".join(frames))
 
     def _write_paho(self, batch: list[Message]) -> list[Message]:
         """Publish through paho, one message at a time (QoS 2, or paho internals unknown)."""
         failed: list[Message] = []
-        base = self._given
-        self._given = base + len(batch)
-        down_reason: str | None = None
-        cond = self._cond
+        pending = self._pending
+        base = pending.hand_over(len(batch))
         for i, msg in enumerate(batch):
             try:
                 topic, retain = self._target(msg, batch, i)
@@ -369,85 +343,35 @@ class MqttOutput(Output):
                 msg.error = f"mqtt output: {exc}"
                 failed.append(msg)
                 continue
-            if (
-                down_reason is None
-                and not self.client.is_connected
-                and not self.client.wait_connected(self.write_timeout)
-            ):
-                down_reason = self._down_reason()
-            if down_reason is not None:
-                msg.error = down_reason
-                failed.append(msg)
-                continue
-            if self._unconfirmed >= self.max_in_flight:
-                self._wait_until_fewer(self.max_in_flight)
+            if not self._connected_or_failed(batch, i, failed):
+                break
+            if pending.unsettled >= self.max_in_flight:
+                pending.wait_until_fewer(self.max_in_flight)
             try:
                 info = self.client.client.publish(topic, msg.payload, qos=self.qos, retain=retain)
             except (ValueError, TypeError) as exc:
                 msg.error = f"mqtt output: cannot publish to {topic!r}: {exc}"
                 failed.append(msg)
                 continue
-            entry = _Publish(base + i, info.mid, msg, time.monotonic() + self.write_timeout)
-            with cond:
-                self._window.append(entry)
-                self._unconfirmed += 1
-                if entry.mid in self._early:
-                    self._early.discard(entry.mid)
-                    self._confirmed(entry)
+            deadline = time.monotonic() + self.write_timeout
+            write = PendingWrite(base + i, msg, deadline, (info.mid, b""))
+            with pending.lock:
+                pending.track([write])
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                    pending.settle(write)
                 else:
-                    self._by_mid[entry.mid] = entry
+                    self._by_mid[info.mid] = write
         return failed
 
-    def _wait_until_fewer(self, limit: int) -> None:
-        """Wait until fewer than `limit` publishes await confirmation (expiring late ones)."""
-        with self._cond:
-            while self._unconfirmed >= limit:
-                head = self._window[0]
-                left = head.deadline - time.monotonic()
-                if left <= 0:
-                    self._expire_head()
-                    continue
-                self._cond.wait(min(left, 0.5))
-
-    def _expire_head(self) -> None:
-        """Give up on the oldest unconfirmed publish (lock held)."""
-        entry = self._window.popleft()
-        self._by_mid.pop(entry.mid, None)
-        self._abandoned.add(entry.mid)
-        self._unconfirmed -= 1
-        self._expired.append(entry)
-        while self._window and self._window[0].done:
-            self._window.popleft()
-
     def buffered(self) -> int:
-        with self._cond:
-            if self._expired:
-                oldest = self._expired[0].seq
-            elif self._window:
-                oldest = self._window[0].seq
-            else:
-                return 0
-            return self._given - oldest
+        return self._pending.held()
 
     def take_failures(self) -> list[Message]:
-        with self._cond:
-            now = time.monotonic()
-            while self._window and self._window[0].deadline <= now:
-                self._expire_head()
-            expired, self._expired = self._expired, []
-        if not expired:
-            return []
-        state = "" if self.client.is_connected else f"; {self._down_reason()}"
-        for entry in expired:
-            entry.msg.error = (
-                f"mqtt output {self.client.label}: no confirmation from the broker "
-                f"within write_timeout {self.write_timeout:g}s{state}"
-            )
-        return [entry.msg for entry in expired]
+        return self._pending.take_failures()
 
     def flush(self) -> list[Message]:
-        self._wait_until_fewer(1)
-        return self.take_failures()
+        return self._pending.flush()
 
     def _down_reason(self) -> str:
         conn = self.client.connection
