@@ -1,4 +1,8 @@
-"""The producer behind the `kafka` output: one per worker, each batch waits for its deliveries.
+"""The producer behind the `kafka` output: one per worker; records count as written when
+librdkafka reports them delivered.
+
+As the stream's own output, a batch returns once its records are queued and later batches
+are produced while earlier ones await their reports; elsewhere a batch waits for its own.
 
 Imported when the output is built, so registering the output does not load confluent-kafka.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from itertools import count
 from typing import Any
 
@@ -24,6 +29,7 @@ from streamforge.outputs.kafka.kafka import (
     header_filter,
 )
 from streamforge.plugin import BuildContext, Output
+from streamforge.plugin.pending import PendingWrite, PendingWrites
 
 __all__ = ["KafkaWriter"]
 
@@ -33,8 +39,6 @@ log = logging.getLogger("streamforge.outputs.kafka")
 LINGER_MS = 1
 #: extra time over `timeout` to wait for delivery reports librdkafka owes us
 REPORT_GRACE = 2.0
-#: longest wait for the batch's last delivery report before polling again
-REPORT_WAIT = 0.01
 
 
 def _header_value(value: Any) -> bytes:
@@ -50,18 +54,6 @@ _CONNECTION_ERRORS = (
     KafkaError._TRANSPORT,
     KafkaError._ALL_BROKERS_DOWN,
 )
-
-
-class _Deliveries:
-    """Delivery reports still owed for one batch, and the records that failed."""
-
-    __slots__ = ("cond", "failed", "pending", "timed_out")
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.failed: list[Message] = []
-        self.pending: dict[int, Message] = {}
-        self.timed_out = False
 
 
 class KafkaWriter(Output):
@@ -102,6 +94,7 @@ class KafkaWriter(Output):
             }
         )
         self.producer = Producer(settings)
+        self._pending = PendingWrites(self._timeout_error)
         self._round_robin = count()
         self._partition_counts: dict[str, int] = {}
         self._closed = threading.Event()
@@ -111,10 +104,15 @@ class KafkaWriter(Output):
         self._poller.start()
 
     # -- writing -----------------------------------------------------------------------------
+    def confirm_later(self, progress: Callable[[], None]) -> None:
+        self._pending.progress = progress
+
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
             return []
-        state = _Deliveries()
+        failed: list[Message] = []
+        pending = self._pending
+        base = pending.hand_over(len(batch))
         produce = self.producer.produce
         deadline = time.monotonic() + self.timeout + REPORT_GRACE
         for i, msg in enumerate(batch):
@@ -122,22 +120,40 @@ class KafkaWriter(Output):
                 topic, key, partition, headers = self._record(msg, batch, i)
             except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
                 msg.error = f"kafka output {self.label}: {exc}"
-                state.failed.append(msg)
+                failed.append(msg)
                 continue
-            kwargs: dict[str, Any] = {"key": key, "on_delivery": self._reporter(msg, topic, state)}
+            write = PendingWrite(base + i, msg, deadline)
+            kwargs: dict[str, Any] = {"key": key, "on_delivery": self._reporter(write, topic)}
             if partition is not None:
                 kwargs["partition"] = partition
             if headers:
                 kwargs["headers"] = headers
-            with state.cond:
-                state.pending[id(msg)] = msg
+            pending.track([write])
             if not self._produce(produce, topic, msg, kwargs, deadline):
-                with state.cond:
-                    del state.pending[id(msg)]
-                    state.failed.append(msg)
-        self._await_reports(state, deadline)
-        with state.cond:
-            return list(state.failed)
+                pending.settle(write, msg.error)
+        self.producer.poll(0)
+        if pending.progress is None or not self.health.conn.connected:
+            # waiting for this batch's reports holds the stream back while the broker is away
+            failed.extend(pending.flush())
+        else:
+            pending.report_progress()
+        return failed
+
+    def buffered(self) -> int:
+        return self._pending.held()
+
+    def take_failures(self) -> list[Message]:
+        return self._pending.take_failures()
+
+    def flush(self) -> list[Message]:
+        self.producer.flush(0)
+        return self._pending.flush()
+
+    def _timeout_error(self) -> str:
+        return (
+            f"kafka output {self.label}: delivery not confirmed within "
+            f"{self.timeout + REPORT_GRACE:.1f}s"
+        )
 
     def _produce(
         self, produce: Any, topic: str, msg: Message, kwargs: dict[str, Any], deadline: float
@@ -199,60 +215,30 @@ class KafkaWriter(Output):
             return None
         return next(self._round_robin) % partitions
 
-    def _reporter(self, msg: Message, topic: str, state: _Deliveries) -> Any:
+    def _reporter(self, write: PendingWrite, topic: str) -> Any:
         def delivered(err: KafkaError | None, _record: Any) -> None:
             if err is None:
                 if not self.health.conn.connected:
                     self.health.up()
-            elif err.code() in _CONNECTION_ERRORS:
+                self._pending.settle(write)
+                return
+            if err.code() in _CONNECTION_ERRORS:
                 self.health.down(f"delivery failed: {err.str()}")
-            with state.cond:
-                if state.timed_out or state.pending.pop(id(msg), None) is None:
-                    return
-                if err is not None:
-                    msg.error = (
-                        f"kafka output {self.label}: delivery to topic {topic!r} failed: "
-                        f"{self.health.explain(err.str())}"
-                    )
-                    state.failed.append(msg)
-                if not state.pending:
-                    state.cond.notify_all()
+            self._pending.settle(
+                write,
+                f"kafka output {self.label}: delivery to topic {topic!r} failed: "
+                f"{self.health.explain(err.str())}",
+            )
 
         return delivered
 
-    def _await_reports(self, state: _Deliveries, deadline: float) -> None:
-        """Wait until every record of the batch has a delivery report (or time is up).
-
-        Reports are served by this thread's polls and by the idle poller thread alike, so
-        the wait is on the batch's condition (notified by the last report), not on a poll.
-        """
-        self.producer.flush(0)
-        while True:
-            self.producer.poll(0)
-            with state.cond:
-                if not state.pending:
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                state.cond.wait(min(left, REPORT_WAIT))
-        with state.cond:
-            state.timed_out = True
-            reason = (
-                f"kafka output {self.label}: delivery not confirmed within "
-                f"{self.timeout + REPORT_GRACE:.1f}s"
-            )
-            for msg in state.pending.values():
-                msg.error = reason
-                state.failed.append(msg)
-            state.pending.clear()
-
     # -- lifecycle ---------------------------------------------------------------------------
     def _poll_forever(self) -> None:
-        """Serve librdkafka's callbacks (errors, statistics) while the output is idle."""
+        """Serve librdkafka's callbacks (delivery reports, errors, statistics)."""
         while not self._closed.is_set():
             try:
-                self.producer.poll(0.2)
+                if self.producer.poll(0.2):
+                    self._pending.report_progress()
             except RuntimeError:
                 return
 
