@@ -30,6 +30,8 @@ log = logging.getLogger("streamforge.inputs.mqtt")
 READ_BATCH = 500
 #: messages held between the network thread and read(); beyond it the network thread waits
 QUEUE_LIMIT = 10_000
+#: MQTT 5: unacknowledged messages the broker may send at a time (the queue holds them)
+RECEIVE_MAXIMUM = QUEUE_LIMIT
 #: how long a closing input waits for the stream to acknowledge what it already read
 CLOSE_GRACE = 5.0
 
@@ -77,6 +79,20 @@ class _Received:
             ),
         ),
         Field(
+            "protocol_version",
+            "string",
+            default="5",
+            options=("5", "3.1.1"),
+            description=(
+                "MQTT version spoken to the broker. With 5 StreamForge tells the broker how "
+                "many unacknowledged messages it may send at once (its `receive maximum`), so "
+                "acknowledging only after the output wrote does not throttle the input; with "
+                "3.1.1 the broker's own limit applies (Mosquitto: `max_inflight_messages`, 20 "
+                "by default). Use 3.1.1 for a broker that does not speak MQTT 5."
+            ),
+            advanced=True,
+        ),
+        Field(
             "clean_session",
             "bool",
             default=True,
@@ -118,6 +134,11 @@ class MqttInput(Input):
         self.clean_session = bool(conf.get("clean_session", True))
         self.replay_nacks = bool(conf.get("auto_replay_nacks", True))
         self.settings = MqttSettings.from_conf(conf, clean_session=self.clean_session)
+        protocol = str(conf.get("protocol_version", "5"))
+        if protocol not in ("5", "3.1.1"):
+            raise ValueError(f"protocol_version: {protocol!r} is not 5 or 3.1.1")
+        self.settings.protocol = protocol
+        self.settings.receive_maximum = RECEIVE_MAXIMUM
         if self.settings.use_tls:
             check_tls_files(self.settings.tls)  # bad certificate files fail at build time
             self.settings.ssl_context()

@@ -209,6 +209,10 @@ class MqttSettings:
     password: str = ""
     tls: dict[str, Any] = field(default_factory=dict)
     will: Will | None = None
+    #: "3.1.1" or "5"
+    protocol: str = "3.1.1"
+    #: MQTT 5: how many unacknowledged QoS 1/2 messages the broker may send us at a time
+    receive_maximum: int = 0
 
     @classmethod
     def from_conf(cls, conf: dict[str, Any], *, clean_session: bool = True) -> MqttSettings:
@@ -370,6 +374,8 @@ class _BufferedReads:
         self.topics: TopicCache | None = None
         self.on_publishes: Callable[[list[Publish]], None] | None = None
         self.on_pubacks: Callable[[list[int]], None] | None = None
+        #: PUBLISH frames carry MQTT 5 properties
+        self.v5 = False
 
     @classmethod
     def install(cls, client: Any) -> _BufferedReads | None:
@@ -419,7 +425,7 @@ class _BufferedReads:
         publishes: list[Publish] = []
         acks: list[int] | None = [] if self.on_pubacks is not None else None
         topics = self.topics if self.on_publishes is not None else None
-        pos = scan_frames(self._data, self._pos, topics, publishes, acks)
+        pos = scan_frames(self._data, self._pos, topics, publishes, acks, v5=self.v5)
         if pos == self._pos:
             return
         self._pos = pos
@@ -476,11 +482,12 @@ class MqttClient:
         )
         ssl_context = settings.ssl_context()
         first = settings.urls[0]
+        v5 = settings.protocol == "5"
         client = paho.Client(
             paho.CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
-            clean_session=settings.clean_session,
-            protocol=paho.MQTTv311,
+            clean_session=None if v5 else settings.clean_session,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
             transport=first.transport,  # type: ignore[arg-type]
             manual_ack=manual_ack,
             reconnect_on_failure=True,
@@ -521,7 +528,25 @@ class MqttClient:
     def start(self) -> None:
         """Start connecting in the background (never blocks, never raises on a dead peer)."""
         url = self.url
-        self.client.connect_async(url.host, url.port, keepalive=self.settings.keepalive)
+        settings = self.settings
+        if settings.protocol != "5":
+            self.client.connect_async(url.host, url.port, keepalive=settings.keepalive)
+        else:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            if settings.receive_maximum:
+                props.ReceiveMaximum = settings.receive_maximum
+            # a persistent session outlives the connection, as with MQTT 3.1.1
+            props.SessionExpiryInterval = 0 if settings.clean_session else 0xFFFFFFFF
+            self.client.connect_async(
+                url.host,
+                url.port,
+                keepalive=settings.keepalive,
+                clean_start=settings.clean_session,
+                properties=props,
+            )
         self.client.loop_start()
 
     def wait_connected(self, timeout: float) -> bool:
@@ -547,10 +572,11 @@ class MqttClient:
         if reads is None or original is None or not hasattr(client, "_in_packet"):
             return False
         topics = TopicCache()
+        v5 = self.settings.protocol == "5"
 
         def handle_publish() -> Any:
             packet = client._in_packet
-            frame = decode_publish(packet["command"], packet["packet"], topics)
+            frame = decode_publish(packet["command"], packet["packet"], topics, v5=v5)
             if frame is None:
                 return original()
             handler([frame])
@@ -558,6 +584,7 @@ class MqttClient:
 
         client._handle_publish = handle_publish  # type: ignore[method-assign]
         reads.topics = topics
+        reads.v5 = v5
         reads.on_publishes = handler
         return True
 

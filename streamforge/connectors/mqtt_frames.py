@@ -1,4 +1,7 @@
-"""MQTT 3.1.1 frames on the hot path: PUBLISH (QoS 0/1) and PUBACK, encoded and decoded in bulk.
+"""MQTT frames on the hot path: PUBLISH (QoS 0/1) and PUBACK, encoded and decoded in bulk.
+
+PUBLISH frames are written as MQTT 3.1.1 has them; received ones may be MQTT 5 (`v5`), whose
+properties are skipped (StreamForge announces no topic aliases, so the topic is always there).
 
 paho handles the connection (CONNECT, SUBSCRIBE, keepalive, QoS 2, reconnects); per message
 it builds message objects, takes locks and runs callbacks, tens of microseconds of Python
@@ -67,12 +70,31 @@ class TopicCache:
         return name
 
 
+def _skip_properties(data: bytes | bytearray, at: int, end: int) -> int:
+    """Where a PUBLISH payload starts after its MQTT 5 properties at `at`; -1 if malformed."""
+    size = 0
+    shift = 0
+    while True:
+        if at >= end or shift > 21:
+            return -1
+        byte = data[at]
+        at += 1
+        size |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    at += size
+    return at if at <= end else -1
+
+
 def scan_frames(
     data: bytes,
     pos: int,
     topics: TopicCache | None,
     publishes: list[Publish],
     acks: list[int] | None,
+    *,
+    v5: bool = False,
 ) -> int:
     """Decode complete frames from `pos`: PUBLISH at QoS 0/1 (when `topics` is given) into
     `publishes`, PUBACK (when `acks` is given) into `acks`.
@@ -114,6 +136,10 @@ def scan_frames(
         body = topic_end + 2 if qos else topic_end
         if body > end:
             return pos
+        if v5:
+            body = _skip_properties(data, body, end)
+            if body < 0:
+                return pos
         try:
             topic = topics.name(data[i + 2 : topic_end])
         except UnicodeDecodeError:
@@ -124,7 +150,9 @@ def scan_frames(
     return pos
 
 
-def decode_publish(first: int, body: bytes | bytearray, topics: TopicCache) -> Publish | None:
+def decode_publish(
+    first: int, body: bytes | bytearray, topics: TopicCache, *, v5: bool = False
+) -> Publish | None:
     """A PUBLISH whose fixed header byte is `first` and whose rest is `body` (paho read it);
     None for QoS 2 or a frame to leave to paho."""
     qos = (first >> 1) & 3
@@ -134,6 +162,10 @@ def decode_publish(first: int, body: bytes | bytearray, topics: TopicCache) -> P
     start = topic_end + 2 if qos else topic_end
     if start > len(body):
         return None
+    if v5:
+        start = _skip_properties(body, start, len(body))
+        if start < 0:
+            return None
     try:
         topic = topics.name(bytes(body[2:topic_end]))
     except UnicodeDecodeError:

@@ -79,3 +79,15 @@ def test_decode_publish_reads_the_body_paho_has_read() -> None:
     assert decode_publish(0x34, body, TopicCache()) is None
     dup = decode_publish(frame[0] | 0x08, body, TopicCache())
     assert dup is not None and dup[3] is True
+
+
+def test_mqtt5_publish_properties_are_skipped() -> None:
+    # topic "t", packet id 5, properties: payload format indicator (0x01) = 1, then the payload
+    body = bytes((0, 1, 116, 0, 5, 2, 0x01, 1)) + b"hello"
+    frame = bytes((0x32, len(body))) + body
+    publishes: list = []
+    assert scan_frames(frame, 0, TopicCache(), publishes, None, v5=True) == len(frame)
+    assert publishes == [("t", 1, False, False, 5, b"hello")]
+    assert decode_publish(0x32, body, TopicCache(), v5=True) == publishes[0]
+    cut = bytes((0, 1, 116, 0, 5, 9, 0x01))  # properties longer than the frame
+    assert scan_frames(bytes((0x32, len(cut))) + cut, 0, TopicCache(), [], None, v5=True) == 0
