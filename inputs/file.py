@@ -130,7 +130,7 @@ class FileReader(InputReader):
             data = self._fh.read(_CHUNK)
             eof = not data
             records = split.feed(data) if data else split.finish()
-        batch = [Message(rec, dict(self.meta)) for rec in records]
+        batch = Message.from_payloads(records, self.meta)
         while split.overflows:
             batch.append(Message(b"", dict(self.meta), error=split.overflows.pop(0)))
         if eof:

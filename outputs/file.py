@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import Any, BinaryIO
 
 from streamforge.connectors.codecs import WriteCodec, output_codec_field, parse_output_codec
-from streamforge.message import Message
+from streamforge.message import Message, payloads_of
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
 
@@ -114,7 +114,7 @@ class FileWriter(Output):
         if self._journal is not None and target not in self._ends:
             self._journal.record(target, fh.tell())
         try:
-            fh.write(self.codec.frame([m.payload for m in msgs]))
+            fh.write(self.codec.frame(payloads_of(msgs)))
             fh.flush()
             end = fh.tell()
         except OSError:

@@ -12,7 +12,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Batch", "ErrorSource", "Message", "PayloadError", "serialise_value"]
+__all__ = [
+    "Batch",
+    "ErrorSource",
+    "Message",
+    "PayloadError",
+    "payloads_of",
+    "serialise_value",
+]
 
 
 #: the component that failed a message: (label or "", type, config path such as
@@ -136,14 +143,51 @@ def _orjson(value: Any) -> bytes:
     return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
 
 
+def _as_go_json(data: bytes) -> bytes | None:
+    """orjson's output rewritten as Go writes it, when only whole-number floats ("6.0") and
+    U+2028/U+2029 differ; None when a float needs Go's own digits (the exact path).
+
+    Without a backslash in the JSON every `"` opens or closes a string, so counting them
+    tells a number from text that only looks like one.
+    """
+    if b"\\" in data:
+        return None
+    parts: list[bytes] = []
+    start = counted = quotes = 0
+    separators = False
+    for match in _NOT_GO_JSON.finditer(data):
+        pos = match.start()
+        quotes += data.count(b'"', counted, pos)
+        counted = pos
+        if data[pos] == 0xE2:
+            separators = True  # U+2028/U+2029, only ever inside a string
+        elif quotes & 1:
+            continue  # text inside a string
+        elif data[pos] == 0x2E:
+            parts.append(data[start:pos])  # a whole-number float: drop its ".0"
+            start = pos + 2
+        else:
+            return None  # 1e-6 or 1e+16: Go writes other digits
+    if parts:
+        parts.append(data[start:])
+        data = b"".join(parts)
+    if separators:
+        data = data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return data
+
+
 def _dumps(value: Any) -> bytes:
     """JSON as Go's encoding/json writes it (without HTML escaping, as Benthos does)."""
     try:
-        data = _orjson(value)
-        if not _NOT_GO_JSON.search(data):
-            return data
+        data = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
     except TypeError:
         pass  # an integer wider than 64 bits or a lone surrogate
+    else:
+        if not _NOT_GO_JSON.search(data):
+            return data
+        fixed = _as_go_json(data)
+        if fixed is not None:
+            return fixed
     value = _go_numbers(value)
     try:
         data = _orjson(value)
@@ -181,6 +225,8 @@ def serialise_value(value: Any) -> bytes:
     As Go's encoding/json writes them: object keys sorted at every depth (while writing, in
     one pass), floats as `go_float` writes them (`6`, not `6.0`), U+2028 and U+2029 escaped.
     """
+    if type(value) is dict or type(value) is list:
+        return _dumps(value)
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
@@ -218,17 +264,39 @@ class Message:
         self.error: str | None = error
 
     @classmethod
-    def from_value(cls, value: Any, metadata: dict[str, Any] | None = None) -> Message:
+    def from_value(
+        cls, value: Any, metadata: dict[str, Any] | None = None, error: str | None = None
+    ) -> Message:
         """A message whose structured value is already known (no parse needed)."""
-        return cls(value=value, metadata=metadata)
+        new = cls.__new__(cls)
+        new._payload = None
+        new._value = value
+        new.metadata = metadata if metadata is not None else {}
+        new.error = error
+        return new
+
+    @classmethod
+    def from_payloads(cls, payloads: Iterable[bytes], metadata: dict[str, Any]) -> list[Message]:
+        """One message per payload, each with its own copy of `metadata` (inputs' batches)."""
+        new, unset, out = cls.__new__, _UNSET, []
+        append = out.append
+        for payload in payloads:
+            msg = new(cls)
+            msg._payload = payload
+            msg._value = unset
+            msg.metadata = metadata.copy()
+            msg.error = None
+            append(msg)
+        return out
 
     # -- payload ------------------------------------------------------------------------
     @property
     def payload(self) -> bytes:
         """The raw bytes; serialises the structured value once if it was changed."""
-        if self._payload is None:
-            self._payload = serialise_value(self._value)
-        return self._payload
+        payload = self._payload
+        if payload is None:
+            payload = self._payload = serialise_value(self._value)
+        return payload
 
     def set_payload(self, payload: bytes | str) -> None:
         """Replace the raw bytes; the structured view is parsed again when next read."""
@@ -319,6 +387,18 @@ class Message:
 
 
 Batch = list[Message]
+
+
+def payloads_of(batch: Iterable[Message]) -> list[bytes]:
+    """Each message's payload bytes, serialising (once) those that hold a structured value."""
+    out: list[bytes] = []
+    append = out.append
+    for msg in batch:
+        payload = msg._payload
+        if payload is None:
+            payload = msg._payload = serialise_value(msg._value)
+        append(payload)
+    return out
 
 
 def batch_of(payloads: Iterable[bytes | str]) -> Batch:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from streamforge.bloblang import ops
 from streamforge.bloblang.compiler import CompiledProgram
 from streamforge.bloblang.errors import MappingError
@@ -225,15 +227,19 @@ class Executor:
             return self._map_batch_slow(batch, mutate)
         main = self._main
         uses_this = self._uses_this
+        loads, from_value = orjson.loads, Message.from_value
         out: list[Message] = []
         append = out.append
         for msg in batch:
-            meta_out = dict(msg.metadata)
+            meta_out = msg.metadata.copy()
             this = None
             if uses_this:
                 this = msg._value
                 if this is _MSG_UNSET:
-                    this = _this_of(msg)
+                    try:  # the common case of Message.value, without its layers
+                        this = msg._value = loads(msg._payload)
+                    except Exception:  # noqa: BLE001 - Message.value words the failure
+                        this = _this_of(msg)
             try:
                 root = main(None, this, msg.metadata, meta_out, NOTHING, None, 0)
             except MappingError as exc:
@@ -253,7 +259,7 @@ class Executor:
             elif type(root) is str or type(root) is bytes:
                 append(Message(root, meta_out, error=msg.error))
             else:
-                append(Message(metadata=meta_out, value=root, error=msg.error))
+                append(from_value(root, meta_out, msg.error))
         return out
 
     def _map_batch_slow(self, batch: list[Message], mutate: bool) -> list[Message]:

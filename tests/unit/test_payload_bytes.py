@@ -49,6 +49,23 @@ def test_whole_number_floats_are_written_as_go_writes_them() -> None:
     assert serialise_value({"s": "3.0", "n": 3.0}) == b'{"n":3,"s":"3.0"}'
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # text that looks like a whole-number float, in values and keys, beside real ones
+        ({"s": "a.0,b", "n": [1.0, 2.0]}, b'{"n":[1,2],"s":"a.0,b"}'),
+        ({"1.0": "1.0]", "x": {"y": [1.0, {"z": -0.0}]}}, b'{"1.0":"1.0]","x":{"y":[1,{"z":-0}]}}'),
+        # an escaped quote or backslash in a string, and a float Go writes with other digits
+        ({"s": 'q"1.0,', "v": 2.0}, b'{"s":"q\\"1.0,","v":2}'),
+        ({"s": "e-6,", "v": 1e-6, "w": 1.0}, b'{"s":"e-6,","v":0.000001,"w":1}'),
+        ({"s": "x\u2028y", "v": 2.0}, b'{"s":"x\\u2028y","v":2}'),
+        ([1e15, 9999999999999998.0, 1e16], b"[1000000000000000,9999999999999998,10000000000000000]"),
+    ],
+)
+def test_only_numbers_are_rewritten_as_go_writes_them(value: Any, expected: bytes) -> None:
+    assert serialise_value(value) == expected
+
+
 def test_integers_beyond_64_bits_are_sorted_too() -> None:
     assert serialise_value({"b": 2**70, "a": {"d": 1, "c": 2.0}}) == (
         b'{"a":{"c":2,"d":1},"b":1180591620717411303424}'
