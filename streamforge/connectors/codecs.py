@@ -162,30 +162,38 @@ class Splitter:
             self._skipping = False
         buf = self._buf
         buf += data
-        out: list[bytes] = []
-        start = 0
-        strip_cr = self.kind == "lines"
-        while True:
-            end = buf.find(delim, start)
-            if end < 0:
-                break
-            rec = bytes(buf[start:end])
-            if strip_cr and rec.endswith(b"\r"):
-                rec = rec[:-1]
-            if self.max_buffer and len(rec) > self.max_buffer:
-                self.overflows.append(self._overflow())
-            elif rec:
-                out.append(rec)
-            start = end + dlen
-        if start:
-            del buf[:start]
-            self.consumed += start
+        whole = bytes(buf)
+        records = whole.split(delim)
+        rest = records.pop()  # after the last delimiter: not a whole record yet
+        if records:
+            done = len(buf) - len(rest)
+            del buf[:done]
+            self.consumed += done
+            records = self._kept(records, self.kind == "lines" and b"\r\n" in whole)
         if self.max_buffer and len(buf) > self.max_buffer:
             self.overflows.append(self._overflow())
             self.consumed += len(buf)
             buf.clear()
             self._skipping = True
-        return out
+        return records
+
+    def _kept(self, records: list[bytes], crlf: bool) -> list[bytes]:
+        """The records worth a message: `\\r` before `\\n` stripped (`crlf`), empty ones
+        left out, overlong ones reported in `overflows` instead."""
+        if crlf:
+            records = [rec[:-1] if rec.endswith(b"\r") else rec for rec in records]
+        limit = self.max_buffer
+        if limit and max(map(len, records)) > limit:
+            kept = []
+            for rec in records:
+                if len(rec) > limit:
+                    self.overflows.append(self._overflow())
+                elif rec:
+                    kept.append(rec)
+            return kept
+        if b"" in records:
+            return [rec for rec in records if rec]
+        return records
 
     def _overflow(self) -> str:
         return f"record longer than max_buffer ({self.max_buffer} bytes) was skipped"
