@@ -158,6 +158,7 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.engine.dataflow import CompileError
     from streamforge.observability.logging import configure_logging
     from streamforge.runtime.lock import RecoveryDirInUse
+    from streamforge.runtime.memory import keep_freed_heap, tune_garbage_collector
     from streamforge.runtime.run import RunOptions, run_streams
 
     addresses = _addresses(args.addresses)
@@ -223,6 +224,8 @@ def main(args: argparse.Namespace) -> int:
         http=http_on,
         http_address=http_address,
     )
+    keep_freed_heap()
+    tune_garbage_collector()
     try:
         return run_streams(streams, options, license_watch=watch)
     except RecoveryDirInUse as exc:
