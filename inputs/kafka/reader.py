@@ -33,7 +33,7 @@ DISCOVERY_TIMEOUT = 1.0
 #: most messages returned by one read
 MAX_BATCH = 5000
 #: how soon to read again when nothing was ready
-IDLE_DELAY = timedelta(milliseconds=5)
+ASSIGNMENT_WAIT = timedelta(milliseconds=100)
 
 
 class KafkaReader(InputReader):
@@ -100,12 +100,13 @@ class KafkaReader(InputReader):
         if not self._assigned:
             found = self._discovered
             if found is None:
-                self._awake = datetime.now(timezone.utc) + IDLE_DELAY * 20
+                self._awake = datetime.now(timezone.utc) + ASSIGNMENT_WAIT
                 return []
             self._assign(found)
         msgs = self.consumer.consume(MAX_BATCH, timeout=0)
         if not msgs:
-            self._awake = datetime.now(timezone.utc) + IDLE_DELAY
+            # asked again after Bytewax's own cooldown (about 1 ms): a record waits no longer
+            self._awake = None
             return []
         batch: list[Message] = []
         offsets: dict[int, int] = {}
@@ -117,7 +118,7 @@ class KafkaReader(InputReader):
             batch.append(_to_message(m))
             offsets[int(m.partition() or 0)] = int(m.offset() or 0) + 1
         if not batch:
-            self._awake = datetime.now(timezone.utc) + IDLE_DELAY
+            self._awake = None
             return []
         self._awake = None
         self._next.update(offsets)
