@@ -589,3 +589,31 @@ def test_output_rides_out_a_broker_restart(
         sub.loop_stop()
     assert got == set(range(n))
     assert "reconnected to" in run.logs()
+
+
+def test_a_shared_subscription_spreads_one_topic_over_two_streams(
+    mosquitto: Mosquitto, tmp_path: Path, runs: list[Run]
+) -> None:
+    outs = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    for name, out in zip(("share_a", "share_b"), outs):
+        cfg = input_stream(
+            tmp_path,
+            name,
+            f"""
+            urls: [ {mosquitto.url} ]
+            topics: [ $share/gateways/shared/+ ]
+            qos: 1
+            """,
+            out,
+        )
+        run = Run(cfg)
+        runs.append(run)
+        run.wait_log("connected to")
+    time.sleep(0.5)  # both subscriptions in place
+    n = 1000
+    publish_all(mosquitto, "shared/line1", [str(i).encode() for i in range(n)])
+    wait_until(lambda: sum(len(out_lines(o)) for o in outs) >= n, 20, "every message once")
+    time.sleep(0.5)
+    got = [out_lines(o) for o in outs]
+    assert sorted(int(x) for lines in got for x in lines) == list(range(n))
+    assert all(len(lines) > n // 10 for lines in got), [len(lines) for lines in got]
