@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import datetime as _dt
+import itertools
 import json
 import math
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -50,6 +53,22 @@ def _json_default(obj: Any) -> Any:
 #: "6"), a float in [1e-6, 1e-5) or [1e16, 1e21) ("1e-6", Go "0.000001"), U+2028 and U+2029
 #: (Go escapes them); a string that only looks like one costs the exact path, nothing more
 _NOT_GO_JSON = re.compile(rb"\.0(?:[,}\]]|$)|e(?:-6|\+1[6-9]|\+20)(?:[,}\]]|$)|\xe2\x80[\xa8\xa9]")
+#: the same over JSON documents joined by newlines
+_NOT_GO_JSON_LINES = re.compile(
+    rb"\.0(?:[,}\]\n]|$)|e(?:-6|\+1[6-9]|\+20)(?:[,}\]\n]|$)|\xe2\x80[\xa8\xa9]"
+)
+#: its first alternative alone, which a regex finds many times faster than all three
+_WHOLE_FLOAT_LINES = re.compile(rb"\.0(?:[,}\]\n]|$)")
+
+
+def _not_go_json(data: bytes) -> re.Pattern[bytes]:
+    """The pattern to look for what Go writes otherwise in `data`: the whole-number float one
+    alone unless `data` holds what the others need ("+", "e-6", U+2028/U+2029's first byte),
+    which single-byte searches rule out at memory speed."""
+    if b"+" in data or b"\xe2" in data or (b"-" in data and b"e-6" in data):
+        return _NOT_GO_JSON_LINES
+    return _WHOLE_FLOAT_LINES
+
 
 #: object keys sorted at every depth while writing, as Go's encoding/json (and Benthos) writes them
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS
@@ -176,24 +195,31 @@ def _as_go_json(data: bytes) -> bytes | None:
     return data
 
 
-def _dumps(value: Any) -> bytes:
-    """JSON as Go's encoding/json writes it (without HTML escaping, as Benthos does)."""
-    try:
-        data = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
-    except TypeError:
-        pass  # an integer wider than 64 bits or a lone surrogate
-    else:
-        if not _NOT_GO_JSON.search(data):
-            return data
-        fixed = _as_go_json(data)
-        if fixed is not None:
-            return fixed
+def _exact_go_json(value: Any) -> bytes:
+    """The slow, exact path: floats as `go_float` writes them, wide integers, lone surrogates."""
     value = _go_numbers(value)
     try:
         data = _orjson(value)
     except TypeError:
         data = _orjson(_go_strings(value))
     return data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+
+
+def _go_json_of(value: Any, data: bytes) -> bytes:
+    """orjson's JSON `data` of `value` as Go's encoding/json writes it."""
+    if not _not_go_json(data).search(data):
+        return data
+    fixed = _as_go_json(data)
+    return fixed if fixed is not None else _exact_go_json(value)
+
+
+def _dumps(value: Any) -> bytes:
+    """JSON as Go's encoding/json writes it (without HTML escaping, as Benthos does)."""
+    try:
+        data = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return _exact_go_json(value)  # an integer wider than 64 bits or a lone surrogate
+    return _go_json_of(value, data)
 
 
 #: how deeply a JSON document may nest (orjson's limit; deeper ones are refused, not recursed)
@@ -389,16 +415,54 @@ class Message:
 Batch = list[Message]
 
 
-def payloads_of(batch: Iterable[Message]) -> list[bytes]:
-    """Each message's payload bytes, serialising (once) those that hold a structured value."""
+def payloads_of(batch: Sequence[Message]) -> list[bytes]:
+    """Each message's payload bytes, serialising (once) those that hold a structured value.
+
+    The JSON written for the batch is checked for what Go writes differently in one pass
+    over all of it, not message by message.
+    """
     out: list[bytes] = []
     append = out.append
+    dumps, default, options = orjson.dumps, _json_default, _ORJSON_OPTIONS
+    unchecked: list[int] = []  # where `out` holds orjson's JSON not yet checked against Go's
     for msg in batch:
         payload = msg._payload
         if payload is None:
-            payload = msg._payload = serialise_value(msg._value)
+            value = msg._value
+            if type(value) is dict or type(value) is list:
+                try:
+                    payload = dumps(value, default=default, option=options)
+                except TypeError:
+                    payload = _exact_go_json(value)
+                else:
+                    unchecked.append(len(out))
+            else:
+                payload = serialise_value(value)
+            msg._payload = payload
         append(payload)
+    if unchecked:
+        _write_as_go(batch, out, unchecked)
     return out
+
+
+def _write_as_go(batch: Sequence[Message], payloads: list[bytes], unchecked: list[int]) -> None:
+    """Rewrite, in `payloads` and their messages, the JSON at `unchecked` Go writes otherwise."""
+    jsons = [payloads[i] for i in unchecked]
+    joined = b"\n".join(jsons)  # orjson never writes a raw newline
+    pattern = _not_go_json(joined)
+    first = pattern.search(joined)
+    if first is None:
+        return
+    ends = list(map(operator.add, itertools.accumulate(map(len, jsons)), itertools.count(1)))
+    done = -1
+    for match in pattern.finditer(joined, first.start()):
+        k = bisect.bisect_right(ends, match.start())
+        if k == done:
+            continue
+        done = k
+        i = unchecked[k]
+        msg = batch[i]
+        msg._payload = payloads[i] = _go_json_of(msg._value, payloads[i])
 
 
 def batch_of(payloads: Iterable[bytes | str]) -> Batch:

@@ -10,7 +10,7 @@ import pytest
 from streamforge.configtest.discover import discover
 from streamforge.configtest.runner import run_file
 from streamforge.interpolation import render_value
-from streamforge.message import Message, serialise_value
+from streamforge.message import Message, payloads_of, serialise_value
 from streamforge.processors.mapping import MappingProcessor
 
 
@@ -59,11 +59,31 @@ def test_whole_number_floats_are_written_as_go_writes_them() -> None:
         ({"s": 'q"1.0,', "v": 2.0}, b'{"s":"q\\"1.0,","v":2}'),
         ({"s": "e-6,", "v": 1e-6, "w": 1.0}, b'{"s":"e-6,","v":0.000001,"w":1}'),
         ({"s": "x\u2028y", "v": 2.0}, b'{"s":"x\\u2028y","v":2}'),
-        ([1e15, 9999999999999998.0, 1e16], b"[1000000000000000,9999999999999998,10000000000000000]"),
+        ([1e15, 9999999999999998.0], b"[1000000000000000,9999999999999998]"),
+        ([1e16, -0.0], b"[10000000000000000,-0]"),
     ],
 )
 def test_only_numbers_are_rewritten_as_go_writes_them(value: Any, expected: bytes) -> None:
     assert serialise_value(value) == expected
+
+
+def test_a_batch_is_written_as_each_message_alone() -> None:
+    """A batch is checked for Go's forms in one pass; each payload still reads as alone."""
+    values: list[Any] = [
+        {"v": 1.5, "s": "plain"},
+        {"v": 2.0},
+        {"s": "x.0,", "n": -3},
+        [1e-6, "e-6,"],
+        {"big": 1e17, "t": "+02:00"},
+        {"s": "line\u2029end", "w": 4.0},
+        {"wide": 2**70},
+        "text",
+        3.0,
+    ]
+    batch = [Message.from_value(v) for v in values] + [Message(b'{"raw": 1.0}')]
+    expected = [serialise_value(v) for v in values] + [b'{"raw": 1.0}']
+    assert payloads_of(batch) == expected
+    assert [m.payload for m in batch] == expected
 
 
 def test_integers_beyond_64_bits_are_sorted_too() -> None:
