@@ -27,7 +27,7 @@ from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Output
-from streamforge.plugin.delivery import is_dead_letter
+from streamforge.plugin.delivery import dead_letter_count, is_dead_letter
 
 __all__ = ["OutputPartition", "OutputSink", "ResumableOutputSink"]
 
@@ -179,7 +179,7 @@ class OutputPartition(StatelessSinkPartition[Item]):
             not_written = {id(m) for m in failed}
             dead = sum(1 for m in batch if is_dead_letter(m) and id(m) not in not_written)
         else:
-            dead = sum(1 for m in batch if is_dead_letter(m))
+            dead = dead_letter_count(batch)
         if dead:
             self.metrics.dead_lettered.inc(dead)
 

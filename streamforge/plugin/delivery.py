@@ -11,6 +11,7 @@ from streamforge.plugin import Output
 __all__ = [
     "FALLBACK_ERROR",
     "OutputGroup",
+    "dead_letter_count",
     "deliver",
     "is_dead_letter",
     "restore_errors",
@@ -29,6 +30,12 @@ BACKOFF_MAX = 2.0
 def is_dead_letter(msg: Message) -> bool:
     """A message written despite a failure: flagged, or handed on by a `fallback`."""
     return msg.error is not None or FALLBACK_ERROR in msg.metadata
+
+
+def dead_letter_count(batch: list[Message]) -> int:
+    """How many messages of `batch` are dead letters (`is_dead_letter`)."""
+    key = FALLBACK_ERROR
+    return sum(1 for m in batch if m.error is not None or key in m.metadata)
 
 
 def restore_errors(msgs: list[Message], errors: dict[int, str | None]) -> None:
