@@ -169,7 +169,7 @@ class Splitter:
             done = len(buf) - len(rest)
             del buf[:done]
             self.consumed += done
-            records = self._kept(records, self.kind == "lines" and b"\r\n" in whole)
+            records = self._kept(records, done, self.kind == "lines" and b"\r" in whole)
         if self.max_buffer and len(buf) > self.max_buffer:
             self.overflows.append(self._overflow())
             self.consumed += len(buf)
@@ -177,13 +177,14 @@ class Splitter:
             self._skipping = True
         return records
 
-    def _kept(self, records: list[bytes], crlf: bool) -> list[bytes]:
-        """The records worth a message: `\\r` before `\\n` stripped (`crlf`), empty ones
-        left out, overlong ones reported in `overflows` instead."""
-        if crlf:
+    def _kept(self, records: list[bytes], size: int, cr: bool) -> list[bytes]:
+        """The records worth a message: `\\r` before `\\n` stripped (when there is a `cr`),
+        empty ones left out, overlong ones reported in `overflows` instead; `size` is how many
+        bytes they came from."""
+        if cr:
             records = [rec[:-1] if rec.endswith(b"\r") else rec for rec in records]
         limit = self.max_buffer
-        if limit and max(map(len, records)) > limit:
+        if limit and size > limit and max(map(len, records)) > limit:
             kept = []
             for rec in records:
                 if len(rec) > limit:
