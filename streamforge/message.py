@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import bisect
 import copy
 import datetime as _dt
-import itertools
 import json
 import math
-import operator
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -447,16 +444,17 @@ def payloads_of(batch: Sequence[Message]) -> list[bytes]:
 
 def _write_as_go(batch: Sequence[Message], payloads: list[bytes], unchecked: list[int]) -> None:
     """Rewrite, in `payloads` and their messages, the JSON at `unchecked` Go writes otherwise."""
-    jsons = [payloads[i] for i in unchecked]
+    jsons = payloads if len(unchecked) == len(payloads) else [payloads[i] for i in unchecked]
     joined = b"\n".join(jsons)  # orjson never writes a raw newline
     pattern = _not_go_json(joined)
     first = pattern.search(joined)
     if first is None:
         return
-    ends = list(map(operator.add, itertools.accumulate(map(len, jsons)), itertools.count(1)))
+    k = start = 0  # the match at `start` is in the k-th JSON
     done = -1
     for match in pattern.finditer(joined, first.start()):
-        k = bisect.bisect_right(ends, match.start())
+        k += joined.count(b"\n", start, match.start())
+        start = match.start()
         if k == done:
             continue
         done = k
