@@ -227,7 +227,7 @@ class Executor:
             return self._map_batch_slow(batch, mutate)
         main = self._main
         uses_this = self._uses_this
-        loads, from_value = orjson.loads, Message.from_value
+        loads, new_message = orjson.loads, Message.__new__
         out: list[Message] = []
         append = out.append
         for msg in batch:
@@ -258,8 +258,13 @@ class Executor:
                 append(new)
             elif type(root) is str or type(root) is bytes:
                 append(Message(root, meta_out, error=msg.error))
-            else:
-                append(from_value(root, meta_out, msg.error))
+            else:  # Message.from_value, without a call
+                new = new_message(Message)
+                new._payload = None
+                new._value = root
+                new.metadata = meta_out
+                new.error = msg.error
+                append(new)
         return out
 
     def _map_batch_slow(self, batch: list[Message], mutate: bool) -> list[Message]:
