@@ -81,7 +81,7 @@ class _ChainObserver:
         self._errored = 0
 
     def start(self, batch: list[Message]) -> None:
-        self._errored = sum(1 for m in batch if m.error is not None)
+        self._errored = len([m for m in batch if m.error is not None])
         self._t = time.perf_counter()
 
     def after(
