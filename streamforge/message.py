@@ -301,7 +301,8 @@ class Message:
     @classmethod
     def from_payloads(cls, payloads: Iterable[bytes], metadata: dict[str, Any]) -> list[Message]:
         """One message per payload, each with its own copy of `metadata` (inputs' batches)."""
-        new, unset, out = cls.__new__, _UNSET, []
+        new, unset = cls.__new__, _UNSET
+        out: list[Message] = []
         append = out.append
         for payload in payloads:
             msg = new(cls)

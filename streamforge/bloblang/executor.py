@@ -237,7 +237,7 @@ class Executor:
                 this = msg._value
                 if this is _MSG_UNSET:
                     try:  # the common case of Message.value, without its layers
-                        this = msg._value = loads(msg._payload)
+                        this = msg._value = loads(msg._payload or b"")
                     except Exception:  # noqa: BLE001 - Message.value words the failure
                         this = _this_of(msg)
             try:
