@@ -422,7 +422,7 @@ def payloads_of(batch: Sequence[Message]) -> list[bytes]:
     out: list[bytes] = []
     append = out.append
     dumps, default, options = orjson.dumps, _json_default, _ORJSON_OPTIONS
-    unchecked: list[int] = []  # where `out` holds orjson's JSON not yet checked against Go's
+    ready: list[int] = []  # where `out` holds bytes that need no check against Go's JSON
     for msg in batch:
         payload = msg._payload
         if payload is None:
@@ -432,18 +432,23 @@ def payloads_of(batch: Sequence[Message]) -> list[bytes]:
                     payload = dumps(value, default=default, option=options)
                 except TypeError:
                     payload = _exact_go_json(value)
-                else:
-                    unchecked.append(len(out))
+                    ready.append(len(out))
             else:
                 payload = serialise_value(value)
+                ready.append(len(out))
             msg._payload = payload
+        else:
+            ready.append(len(out))
         append(payload)
-    if unchecked:
-        _write_as_go(batch, out, unchecked)
+    if not ready:
+        _write_as_go(batch, out, range(len(out)))
+    elif len(ready) < len(out):
+        skip = set(ready)
+        _write_as_go(batch, out, [i for i in range(len(out)) if i not in skip])
     return out
 
 
-def _write_as_go(batch: Sequence[Message], payloads: list[bytes], unchecked: list[int]) -> None:
+def _write_as_go(batch: Sequence[Message], payloads: list[bytes], unchecked: Sequence[int]) -> None:
     """Rewrite, in `payloads` and their messages, the JSON at `unchecked` Go writes otherwise."""
     jsons = payloads if len(unchecked) == len(payloads) else [payloads[i] for i in unchecked]
     joined = b"\n".join(jsons)  # orjson never writes a raw newline
