@@ -17,15 +17,33 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
+from peers.manager import licence_env  # noqa: E402
 from peers.mosquitto import Mosquitto, _find_binary, _write_pki  # noqa: E402
 from peers.ports import free_port, wait_listening  # noqa: E402
 from peers.tansu import Tansu  # noqa: E402
 
-__all__ = ["Mosquitto", "StreamRun", "Tansu", "free_port", "mosquitto", "tansu"]
+__all__ = [
+    "Mosquitto",
+    "StreamRun",
+    "Tansu",
+    "development_licence",
+    "free_port",
+    "mosquitto",
+    "tansu",
+]
+
+#: what a benchmark's development licence grants: every licensed binding
+BENCH_FEATURES: dict[str, Any] = {"bindings": ["kafka", "http", "modbus", "opcua"]}
+
+
+def development_licence(directory: Path, features: dict[str, Any] | None = None) -> dict[str, str]:
+    """Sign a development licence with a key made for this run; the variables that use it."""
+    return licence_env(directory, "streamforge-bench", features or BENCH_FEATURES)
 
 
 @contextmanager
@@ -93,6 +111,8 @@ class StreamRun:
     def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
         self.http_port = free_port()
         self.log = log
+        if "STREAMFORGE_LICENSE" not in env and "STREAMFORGE_LICENSE_FILE" not in env:
+            env = {**development_licence(log.parent), **env}
         fh = open(log, "wb")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamforge", "run", str(config)],

@@ -42,18 +42,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from _peers import StreamRun, free_port
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-
-from streamforge.license.token import issue_token
+from _peers import StreamRun, development_licence, free_port
 
 TOKEN = "bench-manager-scale-token-0123456789"
 PREFIX = "/wot/binding"
@@ -106,32 +101,6 @@ def stream_config(name: str, path: str, kind: str = "busy") -> str:
 
 
 # -- the licence ----------------------------------------------------------------------------------
-
-
-def write_license(directory: Path, max_streams: int) -> dict[str, str]:
-    """Sign a development licence allowing `max_streams` streams; the variables that use it."""
-    key = ed25519.Ed25519PrivateKey.generate()
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public_file = directory / "vendor.pub.pem"
-    public_file.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    token = issue_token(
-        private_pem,
-        subject="bench-manager-scale",
-        features={"capabilities": {"max_streams": max_streams}},
-        expires=datetime.now(timezone.utc) + timedelta(days=1),
-    )
-    license_file = directory / "bench.jwt"
-    license_file.write_text(token + "\n")
-    return {
-        "STREAMFORGE_LICENSE_FILE": str(license_file),
-        "STREAMFORGE_LICENSE_PUBLIC_KEY_FILE": str(public_file),
-    }
 
 
 # -- /proc ----------------------------------------------------------------------------------------
@@ -710,7 +679,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="sf-manager-scale-") as tmp:
         work = Path(tmp)
-        env = write_license(work, max_streams=max(n, args.push_limit) + 10)
+        max_streams = max(n, args.push_limit) + 10
+        env = development_licence(work, {"capabilities": {"max_streams": max_streams}})
         base_busy = baseline(work, env, args.window, "busy")
         base_idle = baseline(work, env, args.window, args.idle_input)
         home = work / "home"
