@@ -57,6 +57,8 @@ class CompiledProgram:
     stateful: tuple[Any, ...] = ()
     #: whether it looks at the message's batch (`batch_index()`, `batch_size()`, `from`...)
     batch_aware: bool = False
+    #: whether it reads or writes the output metadata (`meta x = ...`, `@x` after one)
+    uses_meta_out: bool = True
 
 
 @dataclass
@@ -1212,6 +1214,19 @@ def _program(
         query is not None,
         tuple(compiler.stateful),
         compiler.batch_aware,
+        _uses_meta_out(source),
+    )
+
+
+_META_OUT = re.compile(r"\b_mo\b")
+
+
+def _uses_meta_out(source: str) -> bool:
+    """Whether generated code touches `_mo` anywhere but in function signatures."""
+    return any(
+        _META_OUT.search(line)
+        for line in source.splitlines()
+        if not line.lstrip().startswith("def ")
     )
 
 

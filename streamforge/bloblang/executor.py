@@ -87,8 +87,8 @@ class Executor:
     """A parsed and compiled Bloblang mapping (or single query), ready to run many times."""
 
     __slots__ = (
-        "_main", "_needs_ctx", "_stateful", "_uses_this", "batch_aware", "is_query", "source",
-        "text",
+        "_main", "_needs_ctx", "_stateful", "_uses_meta_out", "_uses_this", "batch_aware",
+        "is_query", "source", "text",
     )  # fmt: skip
 
     def __init__(self, program: CompiledProgram, text: str) -> None:
@@ -101,6 +101,7 @@ class Executor:
         self._stateful = program.stateful
         #: whether the mapping looks at the message's batch (`batch_size()`, `from_all()` ...)
         self.batch_aware = program.batch_aware
+        self._uses_meta_out = program.uses_meta_out
 
     def resume_state(self) -> list[Any]:
         """The state of the mapping's stateful functions (`counter()`, seeded `random_int()`),
@@ -227,11 +228,14 @@ class Executor:
             return self._map_batch_slow(batch, mutate)
         main = self._main
         uses_this = self._uses_this
+        # a mapping that never touches the output metadata hands the input message's dict on
+        # (the input message is replaced by its result, so nothing else sees the dict)
+        copy_meta = self._uses_meta_out
         loads, new_message = orjson.loads, Message.__new__
         out: list[Message] = []
         append = out.append
         for msg in batch:
-            meta_out = msg.metadata.copy()
+            meta_out = msg.metadata.copy() if copy_meta else msg.metadata
             this = None
             if uses_this:
                 this = msg._value
