@@ -46,3 +46,22 @@ def run_json() -> Callable[[str, str], Any]:
         return json.loads(_run_doc(mapping, doc))
 
     return go
+
+
+def _document(text: str) -> Any:
+    """A payload as JSON when it is JSON, else as its text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@pytest.fixture
+def doc_example() -> Callable[[str, str, str], None]:
+    """`doc_example(mapping, input, expected)`: the documented output, compared as JSON
+    when it is JSON (key order and spacing aside), else as text."""
+
+    def check(mapping: str, given: str, expected: str) -> None:
+        assert _document(_run_doc(mapping, given)) == _document(expected)
+
+    return check

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -55,18 +54,11 @@ EXAMPLES: list[tuple[str, str, str]] = [
 ]  # fmt: skip
 
 
-def _payload(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 @pytest.mark.parametrize(("mapping", "given", "expected"), EXAMPLES)
 def test_documented_example(
-    run_doc: Callable[[str, str], str], mapping: str, given: str, expected: str
+    doc_example: Callable[[str, str, str], None], mapping: str, given: str, expected: str
 ) -> None:
-    assert _payload(run_doc(mapping, given)) == _payload(expected)
+    doc_example(mapping, given, expected)
 
 
 def test_compress_then_encode_gives_gzip_of_the_payload(
