@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from itertools import count
 from typing import Any
@@ -21,7 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from streamforge.connectors.kafka import ClientHealth, split_addresses
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString, render_value
-from streamforge.message import Message
+from streamforge.message import Message, payloads_of
 from streamforge.outputs.kafka.kafka import (
     IDEMPOTENT_MAX_IN_FLIGHT,
     PARTITIONERS,
@@ -29,7 +30,7 @@ from streamforge.outputs.kafka.kafka import (
     header_filter,
 )
 from streamforge.plugin import BuildContext, Output
-from streamforge.plugin.pending import PendingWrite, PendingWrites
+from streamforge.plugin.pending import PendingBatch, PendingWrites
 
 __all__ = ["KafkaWriter"]
 
@@ -39,6 +40,8 @@ log = logging.getLogger("streamforge.outputs.kafka")
 LINGER_MS = 1
 #: extra time over `timeout` to wait for delivery reports librdkafka owes us
 REPORT_GRACE = 2.0
+#: how long to wait before producing again into a full local queue
+QUEUE_FULL_WAIT = 0.005
 
 
 def _header_value(value: Any) -> bytes:
@@ -48,6 +51,9 @@ def _header_value(value: Any) -> bytes:
         return value.encode("utf-8")
     return render_value(value).encode("utf-8")
 
+
+#: where a message goes: topic, key, partition (None: the partitioner's choice), headers
+_Record = tuple[str, bytes | None, int | None, list[tuple[str, str | bytes | None]] | None]
 
 _CONNECTION_ERRORS = (
     KafkaError._MSG_TIMED_OUT,
@@ -94,6 +100,17 @@ class KafkaWriter(Output):
             }
         )
         self.producer = Producer(settings)
+        #: the topic of every record when nothing is rendered per message
+        self._fixed_topic: str | None = None
+        if (
+            self.topic.is_static
+            and str(self.topic)
+            and self.key is None
+            and self.partition is None
+            and self.partitioner != "round_robin"
+            and self.headers is None
+        ):
+            self._fixed_topic = self.topic.render(Message())
         self._pending = PendingWrites(self._timeout_error)
         self._round_robin = count()
         self._partition_counts: dict[str, int] = {}
@@ -110,34 +127,84 @@ class KafkaWriter(Output):
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
             return []
-        failed: list[Message] = []
         pending = self._pending
-        base = pending.hand_over(len(batch))
-        produce = self.producer.produce
         deadline = time.monotonic() + self.timeout + REPORT_GRACE
-        for i, msg in enumerate(batch):
-            try:
-                topic, key, partition, headers = self._record(msg, batch, i)
-            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
-                msg.error = f"kafka output {self.label}: {exc}"
-                failed.append(msg)
-                continue
-            write = PendingWrite(base + i, msg, deadline)
-            kwargs: dict[str, Any] = {"key": key, "on_delivery": self._reporter(write, topic)}
-            if partition is not None:
-                kwargs["partition"] = partition
-            if headers:
-                kwargs["headers"] = headers
-            pending.track([write])
-            if not self._produce(produce, topic, msg, kwargs, deadline):
-                pending.settle(write, msg.error)
-        self.producer.poll(0)
+        write = PendingBatch(pending.hand_over(len(batch)), batch, deadline)
+        delivery = _Delivery(self, write, payloads_of(batch))
+        pending.track([write])
+        if self._fixed_topic is not None:
+            produced = self._produce_fixed(delivery, self._fixed_topic)
+        else:
+            produced = self._produce_each(delivery)
+        delivery.expect(produced)
+        failed: list[Message] = []
         if pending.progress is None or not self.health.conn.connected:
             # waiting for this batch's reports holds the stream back while the broker is away
             failed.extend(pending.flush())
         else:
             pending.report_progress()
         return failed
+
+    def _produce_fixed(self, delivery: _Delivery, topic: str) -> int:
+        """Produce every payload to one topic without key, partition or headers; how many
+        were queued."""
+        produce, report, payloads = self.producer.produce, delivery.report, delivery.payloads
+        i, n, refused = 0, len(payloads), 0
+        while i < n:
+            try:
+                for payload in payloads[i:] if i else payloads:
+                    produce(topic, payload, None, -1, report)
+                    i += 1
+            except (BufferError, KafkaException):
+                if not self._produce_one(delivery, i, (topic, None, None, None)):
+                    refused += 1
+                i += 1
+        return n - refused
+
+    def _produce_each(self, delivery: _Delivery) -> int:
+        """Produce each message with its own topic, key, partition and headers; how many were
+        queued."""
+        batch = delivery.write.msgs
+        records: list[_Record | None] = []
+        for i, msg in enumerate(batch):
+            try:
+                records.append(self._record(msg, batch, i))
+            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
+                records.append(None)
+                self._pending.fail_one(delivery.write, i, f"kafka output {self.label}: {exc}")
+        delivery.keys = [r[1] if r is not None else None for r in records]
+        produced = 0
+        for i, record in enumerate(records):
+            if record is not None and self._produce_one(delivery, i, record):
+                produced += 1
+        return produced
+
+    def _produce_one(self, delivery: _Delivery, i: int, record: _Record) -> bool:
+        """Queue one record; False (with the message failed) when librdkafka refused it."""
+        topic, key, partition, headers = record
+        args = (topic, delivery.payloads[i], key, -1 if partition is None else partition)
+        report = delivery.report
+        while True:
+            try:
+                if headers:
+                    self.producer.produce(*args, report, headers=headers)
+                else:
+                    self.producer.produce(*args, report)
+                return True
+            except BufferError:
+                if time.monotonic() > delivery.write.deadline:
+                    error = f"kafka output {self.label}: the local producer queue is full"
+                    break
+                # the poller serves the delivery reports that make room
+                time.sleep(QUEUE_FULL_WAIT)
+            except KafkaException as exc:
+                error = (
+                    f"kafka output {self.label}: cannot produce to topic {topic!r}: "
+                    f"{exc.args[0].str()}"
+                )
+                break
+        self._pending.fail_one(delivery.write, i, error)
+        return False
 
     def buffered(self) -> int:
         return self._pending.held()
@@ -146,7 +213,6 @@ class KafkaWriter(Output):
         return self._pending.take_failures()
 
     def flush(self) -> list[Message]:
-        self.producer.flush(0)
         return self._pending.flush()
 
     def _timeout_error(self) -> str:
@@ -155,29 +221,7 @@ class KafkaWriter(Output):
             f"{self.timeout + REPORT_GRACE:.1f}s"
         )
 
-    def _produce(
-        self, produce: Any, topic: str, msg: Message, kwargs: dict[str, Any], deadline: float
-    ) -> bool:
-        """Queue one record; False (with the message failed) when librdkafka refused it."""
-        while True:
-            try:
-                produce(topic, msg.payload, **kwargs)
-                return True
-            except BufferError:
-                if time.monotonic() > deadline:
-                    msg.error = f"kafka output {self.label}: the local producer queue is full"
-                    return False
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                msg.error = (
-                    f"kafka output {self.label}: cannot produce to topic {topic!r}: "
-                    f"{exc.args[0].str()}"
-                )
-                return False
-
-    def _record(
-        self, msg: Message, batch: list[Message], index: int
-    ) -> tuple[str, bytes | None, int | None, list[tuple[str, bytes]] | None]:
+    def _record(self, msg: Message, batch: list[Message], index: int) -> _Record:
         topic = self.topic.render(msg, batch, index)
         if not topic:
             raise ValueError("the topic interpolated to an empty string")
@@ -194,7 +238,7 @@ class KafkaWriter(Output):
                 raise ValueError("partition interpolated to an empty string")
         elif self.partitioner == "round_robin":
             partition = self._next_round_robin(topic)
-        headers = None
+        headers: list[tuple[str, str | bytes | None]] | None = None
         if self.headers is not None and msg.metadata:
             wanted = self.headers
             headers = [(k, _header_value(v)) for k, v in msg.metadata.items() if wanted(k)]
@@ -215,26 +259,10 @@ class KafkaWriter(Output):
             return None
         return next(self._round_robin) % partitions
 
-    def _reporter(self, write: PendingWrite, topic: str) -> Any:
-        def delivered(err: KafkaError | None, _record: Any) -> None:
-            if err is None:
-                if not self.health.conn.connected:
-                    self.health.up()
-                self._pending.settle(write)
-                return
-            if err.code() in _CONNECTION_ERRORS:
-                self.health.down(f"delivery failed: {err.str()}")
-            self._pending.settle(
-                write,
-                f"kafka output {self.label}: delivery to topic {topic!r} failed: "
-                f"{self.health.explain(err.str())}",
-            )
-
-        return delivered
-
     # -- lifecycle ---------------------------------------------------------------------------
     def _poll_forever(self) -> None:
-        """Serve librdkafka's callbacks (delivery reports, errors, statistics)."""
+        """Serve librdkafka's callbacks (delivery reports, errors, statistics): this thread
+        alone while the output is open, so `_Delivery` counts reports without a lock."""
         while not self._closed.is_set():
             try:
                 if self.producer.poll(0.2):
@@ -251,3 +279,71 @@ class KafkaWriter(Output):
         if left:
             log.warning("kafka output %s: %d record(s) undelivered at close", self.label, left)
         self.health.close()
+
+
+class _Delivery:
+    """The delivery reports of one batch: `report` is every record's `on_delivery`.
+
+    A report names no record, so a failed one is found by its key and value (records alike
+    in both are interchangeable); a delivered one is only counted. Only the producer's
+    poller reports, so the count needs no lock.
+    """
+
+    __slots__ = ("_index", "expected", "keys", "payloads", "pending", "reported", "writer", "write")
+
+    def __init__(self, writer: KafkaWriter, write: PendingBatch, payloads: list[bytes]) -> None:
+        self.writer = writer
+        self.pending = writer._pending
+        self.write = write
+        self.payloads = payloads
+        #: each message's key, when messages have keys
+        self.keys: list[bytes | None] | None = None
+        self.reported = 0
+        #: records queued, once all were (None while producing)
+        self.expected: int | None = None
+        self._index: dict[tuple[bytes, bytes], deque[int]] | None = None
+
+    def expect(self, produced: int) -> None:
+        """Every record was queued (`produced` of them): settle now if all were reported."""
+        self.expected = produced
+        if self.reported >= produced:
+            self.pending.settle(self.write)
+
+    def report(self, err: KafkaError | None, record: Any) -> None:
+        """librdkafka's delivery report of one record of the batch."""
+        writer = self.writer
+        if err is None:
+            if not writer.health.conn.connected:
+                writer.health.up()
+        else:
+            self._failed(err, record)
+        self.reported = reported = self.reported + 1
+        if reported == self.expected:
+            self.pending.settle(self.write)
+
+    def _failed(self, err: KafkaError, record: Any) -> None:
+        writer = self.writer
+        if err.code() in _CONNECTION_ERRORS:
+            writer.health.down(f"delivery failed: {err.str()}")
+        error = (
+            f"kafka output {writer.label}: delivery to topic {record.topic()!r} failed: "
+            f"{writer.health.explain(err.str())}"
+        )
+        if self._index is None:
+            keys = self.keys or [None] * len(self.payloads)
+            index: dict[tuple[bytes, bytes], deque[int]] = {}
+            for i, (key, payload) in enumerate(zip(keys, self.payloads)):
+                index.setdefault((key or b"", payload), deque()).append(i)
+            self._index = index
+        found = self._index.get((record.key() or b"", record.value() or b""))
+        failed = self.write.failed
+        while found:
+            i = found.popleft()
+            if i not in failed:  # those librdkafka refused have no report
+                self.pending.fail_one(self.write, i, error)
+                return
+        # not found (no report should be): fail one not failed yet rather than lose it
+        for i in range(len(self.payloads)):
+            if i not in failed:
+                self.pending.fail_one(self.write, i, error)
+                return

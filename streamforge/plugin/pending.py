@@ -4,6 +4,9 @@ An output that publishes without waiting (MQTT QoS 1, Kafka) tracks each write h
 peer's confirmations settle them, a deadline fails them, and the engine learns from
 `held()` how many of the messages it handed over may still fail (everything since the
 oldest unsettled one) and from `take_failures()` which did. See `Output.confirm_later`.
+
+A write is one message (`PendingWrite`) or several confirmed one by one in any order
+(`PendingBatch`), which costs one entry, not one per message.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from streamforge.message import Message
 
-__all__ = ["PendingWrite", "PendingWrites"]
+__all__ = ["PendingBatch", "PendingWrite", "PendingWrites"]
 
 
 class PendingWrite:
@@ -33,12 +36,28 @@ class PendingWrite:
         self.ref = ref
 
 
+class PendingBatch:
+    """Messages handed to the peer together; `seq` is the first one's. Settled as a whole
+    once each was confirmed or failed (`PendingWrites.fail_one`); given up on, every message
+    not failed yet fails."""
+
+    __slots__ = ("deadline", "done", "failed", "msgs", "seq")
+
+    def __init__(self, seq: int, msgs: list[Message], deadline: float) -> None:
+        self.seq = seq
+        self.msgs = msgs
+        self.deadline = deadline
+        self.done = False
+        #: indexes in `msgs` of the messages failed so far
+        self.failed: set[int] = set()
+
+
 class PendingWrites:
     """The unsettled writes of one output, oldest first.
 
     `lock` (reentrant) guards everything here; an output may hold it around its own
     bookkeeping too. `timeout_error()` words the failure of a write past its deadline;
-    `on_expire(write)` runs (lock held) when one is given up on.
+    `on_expire(write)` runs (lock held) when a single-message one is given up on.
     """
 
     def __init__(
@@ -53,7 +72,7 @@ class PendingWrites:
         self.progress: Callable[[], None] | None = None
         self._timeout_error = timeout_error
         self._on_expire = on_expire
-        self._window: deque[PendingWrite] = deque()
+        self._window: deque[PendingWrite | PendingBatch] = deque()
         self._failed: list[PendingWrite] = []
         self._advanced = False
 
@@ -63,22 +82,27 @@ class PendingWrites:
         self.given = base + n
         return base
 
-    def track(self, writes: list[PendingWrite]) -> None:
+    def track(self, writes: list[PendingWrite] | list[PendingBatch]) -> None:
         """Writes just handed to the peer, in order."""
         with self.lock:
             self._window.extend(writes)
             self.unsettled += len(writes)
 
-    def settle(self, write: PendingWrite, error: str | None = None) -> None:
-        """The peer confirmed a write (or failed it with `error`)."""
+    def settle(self, write: PendingWrite | PendingBatch, error: str | None = None) -> None:
+        """The peer confirmed a write (or failed it with `error`: for a batch, each of its
+        messages not failed yet)."""
         with self.lock:
             if write.done:
                 return
+            if error is not None:
+                if isinstance(write, PendingBatch):
+                    for i in range(len(write.msgs)):
+                        self.fail_one(write, i, error)
+                else:
+                    write.msg.error = error
+                    self._failed.append(write)
             write.done = True
             self.unsettled -= 1
-            if error is not None:
-                write.msg.error = error
-                self._failed.append(write)
             window = self._window
             if window and window[0] is write:
                 window.popleft()
@@ -87,11 +111,21 @@ class PendingWrites:
                 self._advanced = True
                 self.lock.notify_all()
 
+    def fail_one(self, batch: PendingBatch, index: int, error: str) -> None:
+        """One message of a batch failed (once; not after the batch was settled)."""
+        with self.lock:
+            if batch.done or index in batch.failed:
+                return
+            batch.failed.add(index)
+            msg = batch.msgs[index]
+            msg.error = error
+            self._failed.append(PendingWrite(batch.seq + index, msg, batch.deadline))
+
     def _expire_due(self, now: float) -> None:
         window = self._window
         while window and window[0].deadline <= now:
             write = window[0]
-            if self._on_expire is not None:
+            if self._on_expire is not None and type(write) is PendingWrite:
                 self._on_expire(write)
             self.settle(write, self._timeout_error())
 
@@ -106,9 +140,9 @@ class PendingWrites:
                 self.lock.wait(min(self._window[0].deadline - now, 0.5))
 
     def unconfirmed(self) -> list[PendingWrite]:
-        """The writes still waiting for the peer, oldest first."""
+        """The single-message writes still waiting for the peer, oldest first."""
         with self.lock:
-            return [w for w in self._window if not w.done]
+            return [w for w in self._window if not w.done and type(w) is PendingWrite]
 
     def held(self) -> int:
         """Messages handed over since the oldest write that is unsettled or whose failure

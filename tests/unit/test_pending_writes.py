@@ -6,7 +6,7 @@ import threading
 import time
 
 from streamforge.message import Message
-from streamforge.plugin.pending import PendingWrite, PendingWrites
+from streamforge.plugin.pending import PendingBatch, PendingWrite, PendingWrites
 
 
 def writes(pending: PendingWrites, n: int, timeout: float = 60.0) -> list[PendingWrite]:
@@ -69,3 +69,28 @@ def test_a_writer_waits_for_room_and_progress_is_reported_once() -> None:
     pending.report_progress()
     pending.report_progress()
     assert reports == [1]
+
+
+def test_a_batch_holds_its_messages_until_each_is_confirmed_or_failed() -> None:
+    pending = PendingWrites(lambda: "timed out")
+    msgs = [Message(str(i)) for i in range(3)]
+    batch = PendingBatch(pending.hand_over(3), msgs, time.monotonic() + 60)
+    pending.track([batch])
+    pending.fail_one(batch, 1, "refused")
+    assert pending.held() == 3
+    pending.settle(batch)
+    assert pending.held() == 2  # the failure of the second message is not reported yet
+    assert pending.take_failures() == [msgs[1]] and msgs[1].error == "refused"
+    assert pending.held() == 0 and pending.unsettled == 0
+
+
+def test_a_batch_past_its_deadline_fails_every_message_not_failed_yet() -> None:
+    pending = PendingWrites(lambda: "no confirmation")
+    msgs = [Message(str(i)) for i in range(3)]
+    batch = PendingBatch(pending.hand_over(3), msgs, time.monotonic() + 0.05)
+    pending.track([batch])
+    pending.fail_one(batch, 0, "refused")
+    pending.wait_until_fewer(1)
+    assert [m.error for m in pending.take_failures()] == ["refused", *["no confirmation"] * 2]
+    pending.fail_one(batch, 2, "late")  # a report after the batch was given up on
+    assert msgs[2].error == "no confirmation" and not pending.take_failures()

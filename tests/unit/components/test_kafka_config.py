@@ -198,3 +198,13 @@ def test_undeliverable_records_come_back_failed_with_the_reason() -> None:
         assert not out.health.conn.connected
     finally:
         out.close()
+
+
+def test_each_undeliverable_record_fails_once_when_records_are_alike() -> None:
+    out = writer(timeout="300ms", key="${! @k }")
+    try:
+        batch = [Message(b"a", {"k": "1"}), Message(b"a", {"k": "1"}), Message(b"a", {"k": "2"})]
+        failed = out.write_batch(batch)
+        assert sorted(map(id, failed)) == sorted(map(id, batch))
+    finally:
+        out.close()
