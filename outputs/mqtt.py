@@ -24,6 +24,7 @@ from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.cluster import process_index
 from streamforge.plugin.pending import PendingWrite, PendingWrites
 from streamforge.plugin.spec import offline_check
 
@@ -49,7 +50,11 @@ def parse_retained(text: str) -> bool:
 
 
 def _unique_client_id(client_id: str) -> str:
-    """Each output instance (one per worker) needs its own client id on the broker."""
+    """Each output instance (one per worker, in every process of a cluster) needs its own
+    client id on the broker: `id`, `id-2`, ... in process 0, `id-p1`, `id-p1-2`, ... in 1."""
+    process = process_index()
+    if process:
+        client_id = f"{client_id}-p{process}"
     with _instances_lock:
         n = next(_instances.setdefault(client_id, itertools.count(1)))
     return client_id if n == 1 else f"{client_id}-{n}"

@@ -27,6 +27,7 @@ from streamforge.engine.instantiate import StreamBuilder
 from streamforge.engine.keyed import KEEP_STATE_AT_STOP
 from streamforge.observability.logging import configure_logging
 from streamforge.observability.metrics import stream_totals, summary_line
+from streamforge.plugin.cluster import set_process
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 from streamforge.runtime.lock import recovery_lock
 
@@ -239,6 +240,7 @@ def run_streams(
         recovery_lock(options.recovery_dir, options.process_id),
         _Signals(stop, keep_state=options.recovery_dir is not None),
     ):
+        set_process(options.process_id or 0)
         compiled = compile_streams(
             streams,
             on_worker_start=on_worker_start,

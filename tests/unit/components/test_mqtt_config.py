@@ -212,3 +212,15 @@ def test_tls_enabled_by_scheme_or_flag_and_skip_verify() -> None:
 )
 def test_retained_values(text: str, value: bool) -> None:
     assert parse_retained(text) is value
+
+
+def test_output_client_ids_differ_between_workers_and_cluster_processes() -> None:
+    from streamforge.outputs.mqtt import _unique_client_id
+    from streamforge.plugin.cluster import set_process
+
+    assert [_unique_client_id("gw-ids") for _ in range(2)] == ["gw-ids", "gw-ids-2"]
+    set_process(1)
+    try:
+        assert [_unique_client_id("gw-ids") for _ in range(2)] == ["gw-ids-p1", "gw-ids-p1-2"]
+    finally:
+        set_process(0)
