@@ -14,7 +14,6 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
@@ -25,7 +24,7 @@ from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.cluster import process_index
-from streamforge.plugin.pending import PendingWrite, PendingWrites
+from streamforge.plugin.pending import ConfirmsLater, PendingWrite, PendingWrites
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["MqttOutput", "check_mqtt_output", "parse_retained"]
@@ -150,7 +149,7 @@ def check_mqtt_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> 
     ),
 )
 @offline_check(check_mqtt_output)
-class MqttOutput(Output):
+class MqttOutput(ConfirmsLater, Output):
     """Publishes messages to an MQTT broker; topic and retain flag may be dynamic.
 
     Publishes are pipelined: up to `max_in_flight` await the broker's confirmation while
@@ -188,9 +187,6 @@ class MqttOutput(Output):
         #: publish through encoded frames written in bulk (paho's publish otherwise)
         self._bulk = self.qos < 2 and self.client.confirm_fast(self._confirmations)
         self.client.start()
-
-    def confirm_later(self, progress: Callable[[], None]) -> None:
-        self._pending.progress = progress
 
     # -- network thread --------------------------------------------------------------------
 
@@ -368,15 +364,6 @@ class MqttOutput(Output):
                 else:
                     self._by_mid[info.mid] = write
         return failed
-
-    def buffered(self) -> int:
-        return self._pending.held()
-
-    def take_failures(self) -> list[Message]:
-        return self._pending.take_failures()
-
-    def flush(self) -> list[Message]:
-        return self._pending.flush()
 
     def _down_reason(self) -> str:
         conn = self.client.connection

@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from itertools import count
 from typing import Any
 
@@ -30,7 +29,7 @@ from streamforge.outputs.kafka.kafka import (
     header_filter,
 )
 from streamforge.plugin import BuildContext, Output
-from streamforge.plugin.pending import PendingBatch, PendingWrites
+from streamforge.plugin.pending import ConfirmsLater, PendingBatch, PendingWrites
 
 __all__ = ["KafkaWriter"]
 
@@ -62,7 +61,7 @@ _CONNECTION_ERRORS = (
 )
 
 
-class KafkaWriter(Output):
+class KafkaWriter(ConfirmsLater, Output):
     """One producer per worker; `write_batch` returns the records that were not delivered."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
@@ -121,9 +120,6 @@ class KafkaWriter(Output):
         self._poller.start()
 
     # -- writing -----------------------------------------------------------------------------
-    def confirm_later(self, progress: Callable[[], None]) -> None:
-        self._pending.progress = progress
-
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
             return []
@@ -205,15 +201,6 @@ class KafkaWriter(Output):
                 break
         self._pending.fail_one(delivery.write, i, error)
         return False
-
-    def buffered(self) -> int:
-        return self._pending.held()
-
-    def take_failures(self) -> list[Message]:
-        return self._pending.take_failures()
-
-    def flush(self) -> list[Message]:
-        return self._pending.flush()
 
     def _timeout_error(self) -> str:
         return (

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamforge.message import Message
 
-__all__ = ["PendingBatch", "PendingWrite", "PendingWrites"]
+__all__ = ["ConfirmsLater", "PendingBatch", "PendingWrite", "PendingWrites"]
 
 
 class PendingWrite:
@@ -170,3 +170,21 @@ class PendingWrites:
         if self._advanced and self.progress is not None:
             self._advanced = False
             self.progress()
+
+
+class ConfirmsLater:
+    """The Output methods of an output whose writes wait in `self._pending` for the peer."""
+
+    _pending: PendingWrites
+
+    def confirm_later(self, progress: Callable[[], None]) -> None:
+        self._pending.progress = progress
+
+    def buffered(self) -> int:
+        return self._pending.held()
+
+    def take_failures(self) -> list[Message]:
+        return self._pending.take_failures()
+
+    def flush(self) -> list[Message]:
+        return self._pending.flush()
