@@ -15,6 +15,8 @@ import struct
 import time
 from typing import Any
 
+from streamforge.connectors.mqtt_frames import remaining_length
+
 WORDS = ["pump", "valve", "motor", "sensor", "boiler", "fan", "press", "drum"]
 #: most messages built and written by one sendall
 BURST = 200
@@ -22,25 +24,26 @@ _PUBACK = 0x40
 _CONNACK = 0x20
 
 
-def _remaining_length(n: int) -> bytes:
-    """MQTT's variable-length encoding of a packet's remaining length."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
 def _utf8(text: str) -> bytes:
     data = text.encode()
     return struct.pack("!H", len(data)) + data
 
 
+def read_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly `n` bytes from a blocking socket (the handshake's CONNACK, SUBACK)."""
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("broker closed the connection")
+        data += chunk
+    return data
+
+
 def connect_packet(client_id: str) -> bytes:
     """CONNECT with a clean session and no keepalive."""
     body = _utf8("MQTT") + bytes([4, 0x02]) + struct.pack("!H", 0) + _utf8(client_id)
-    return bytes([0x10]) + _remaining_length(len(body)) + body
+    return bytes([0x10]) + remaining_length(len(body)) + body
 
 
 class Publisher:
@@ -50,7 +53,7 @@ class Publisher:
         self.sock = socket.create_connection((host, port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.sendall(connect_packet(client_id))
-        connack = self._read_exact(4)
+        connack = read_exact(self.sock, 4)
         if connack[0] != _CONNACK or connack[3] != 0:
             raise RuntimeError(f"broker refused the connection: {connack!r}")
         self.sock.setblocking(False)
@@ -60,15 +63,6 @@ class Publisher:
         self._rest = b""
         self._pid = 0
 
-    def _read_exact(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            data += chunk
-        return data
-
     def publish_burst(self, bodies: list[bytes]) -> None:
         """Write one QoS 1 PUBLISH per body, packet ids 1..65535 in turn."""
         topic = self.topic
@@ -77,7 +71,7 @@ class Publisher:
         for body in bodies:
             pid = pid % 0xFFFF + 1
             n = len(topic) + 2 + len(body)
-            head = bytes((0x32, n)) if n < 128 else b"\x32" + _remaining_length(n)
+            head = bytes((0x32, n)) if n < 128 else b"\x32" + remaining_length(n)
             parts.append(head + topic + pid.to_bytes(2, "big") + body)
         self._pid = pid
         data = b"".join(parts)

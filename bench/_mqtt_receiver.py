@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import orjson
-from _mqtt_publisher import _utf8, connect_packet
+from _mqtt_publisher import _utf8, connect_packet, read_exact
 from mqtt_to_kafka import Tally, _serve
 
 _CONNACK = 0x20
@@ -39,24 +39,15 @@ class Subscriber:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         self.sock.sendall(connect_packet(client_id))
-        connack = self._read_exact(4)
+        connack = read_exact(self.sock, 4)
         if connack[0] != _CONNACK or connack[3] != 0:
             raise RuntimeError(f"broker refused the connection: {connack!r}")
         self.sock.sendall(subscribe_packet(topic, qos))
-        suback = self._read_exact(5)
+        suback = read_exact(self.sock, 5)
         if suback[0] != _SUBACK or suback[4] > 2:
             raise RuntimeError(f"broker refused the subscription: {suback!r}")
         self.sock.setblocking(False)
         self._rest = b""
-
-    def _read_exact(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("broker closed the connection")
-            data += chunk
-        return data
 
     def poll(self, timeout: float) -> tuple[list[bytes], int]:
         """Payloads of the PUBLISH frames read within `timeout`, and the time they were read."""

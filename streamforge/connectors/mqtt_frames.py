@@ -18,6 +18,7 @@ __all__ = [
     "TopicCache",
     "decode_publish",
     "publish_frame",
+    "remaining_length",
     "scan_frames",
 ]
 
@@ -28,7 +29,7 @@ PUBACK = 0x40
 Publish = tuple[str, int, bool, bool, int, bytes]
 
 
-def _remaining_length(n: int) -> bytes:
+def remaining_length(n: int) -> bytes:
     """MQTT's variable-length encoding of a packet's remaining length."""
     if n < 128:
         return bytes((n,))
@@ -46,7 +47,7 @@ def publish_frame(topic: bytes, payload: bytes, qos: int, retain: bool, mid: int
     ident = mid.to_bytes(2, "big") if qos else b""
     size = 2 + len(topic) + len(ident) + len(payload)
     return b"".join(
-        (bytes((head,)), _remaining_length(size), len(topic).to_bytes(2, "big"), topic, ident,
+        (bytes((head,)), remaining_length(size), len(topic).to_bytes(2, "big"), topic, ident,
          payload)
     )  # fmt: skip
 
