@@ -8,9 +8,11 @@ fails with the status and the start of the response body, so `fallback` can rout
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,6 +36,7 @@ from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.pending import ConfirmsLater, PendingWrite, PendingWrites
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["HttpClientWriter", "check_http_client_output"]
@@ -171,8 +174,13 @@ def build_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
     return with_batching(writer, conf.get("batching"), ctx)
 
 
-class HttpClientWriter(Output):
-    """Sends requests over one pooled httpx client; parallel within a batch up to max_in_flight."""
+class HttpClientWriter(ConfirmsLater, Output):
+    """Sends requests over one pooled httpx client, up to max_in_flight at a time.
+
+    As the stream's own output (`confirm_later`) a batch returns once its requests are under
+    way and later batches are sent while earlier ones await their answers; elsewhere a batch
+    waits for its own.
+    """
 
     def __init__(
         self, conf: dict[str, Any], *, stream: str = "stream", label: str = "", connect: bool = True
@@ -207,6 +215,8 @@ class HttpClientWriter(Output):
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        #: requests under way; retries and timeouts end each one, so there is no deadline
+        self._pending = PendingWrites(lambda: "")
         client = open_client(
             conf,
             timeout=self.timeout,
@@ -284,6 +294,8 @@ class HttpClientWriter(Output):
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
             return []
+        if self._pending.progress is not None:
+            return self._write_pipelined(batch)
         requests: list[tuple[Message, str, dict[str, str]]] = []
         failed: list[Message] = []
         for i, msg in enumerate(batch):
@@ -306,6 +318,38 @@ class HttpClientWriter(Output):
                 msg.error = error
                 failed.append(msg)
         return failed
+
+    def _write_pipelined(self, batch: list[Message]) -> list[Message]:
+        """Start each message's request (at most max_in_flight under way) and return."""
+        pending = self._pending
+        base = pending.hand_over(len(batch))
+        failed: list[Message] = []
+        executor = self._executor()
+        for i, msg in enumerate(batch):
+            try:
+                url = self.url.render(msg, batch, i)
+                headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
+            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
+                msg.error = f"http_client {self.label}: failed to interpolate url or headers: {exc}"
+                failed.append(msg)
+                continue
+            if self.meta_filter.active:
+                headers.update(self.meta_filter.select(msg.metadata))
+            pending.wait_until_fewer(self.max_in_flight)
+            write = PendingWrite(base + i, msg, math.inf)
+            pending.track([write])
+            future = executor.submit(self._send, msg, url, headers)
+            future.add_done_callback(partial(self._answered, write))
+        return failed
+
+    def _answered(self, write: PendingWrite, done: Future[str | None]) -> None:
+        """A request ended (on a pool thread): settle its write, tell the stream."""
+        try:
+            error = done.result()
+        except Exception as exc:  # noqa: BLE001 - a bug in sending fails the message
+            error = f"http_client {self.label}: {exc}"
+        self._pending.settle(write, error)
+        self._pending.report_progress()
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._pool_lock:

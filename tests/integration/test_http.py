@@ -474,3 +474,28 @@ def test_unreachable_url_is_reported_with_component_cause_and_readiness(tmp_path
         )
         assert run.proc.poll() is None, "the stream keeps running"
         assert run.stop() == 0
+
+
+def test_requests_of_later_batches_go_out_while_earlier_ones_wait(
+    tmp_path: Path, http_sink: HttpSink
+) -> None:
+    """One message per batch, a server answering after 0.2 s: eight requests are under way at
+    once, so 24 messages take about 0.6 s, not the 4.8 s of one batch after the other."""
+    http_sink.delay = 0.2
+    cfg = write(
+        tmp_path / "slow.yaml",
+        f"""
+        http: {{ enabled: false }}
+        input:
+          generate: {{ count: 24, interval: "", batch_size: 1, mapping: 'root = counter()' }}
+        output:
+          http_client: {{ url: '{http_sink.url()}slow', max_in_flight: 8 }}
+        """,
+    )
+    with running(cfg) as run:
+        run.wait_for("running 1 stream")
+        started = time.monotonic()
+        assert run.wait() == 0, run.log
+        took = time.monotonic() - started
+    assert sorted(int(r.body) for r in http_sink.requests) == list(range(1, 25))
+    assert took < 2.5, f"24 requests took {took:.1f}s"
