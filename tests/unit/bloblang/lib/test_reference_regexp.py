@@ -58,6 +58,23 @@ def test_documented_example(
     doc_example(mapping, given, expected)
 
 
+@pytest.mark.parametrize(("mapping", "given", "expected"), EXAMPLES)
+def test_documented_example_on_the_python_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+    doc_example: Callable[[str, str, str], None],
+    mapping: str,
+    given: str,
+    expected: str,
+) -> None:
+    """Where the google-re2 wheel is missing, patterns are translated to Python's `re`."""
+    from streamforge import regexp
+
+    monkeypatch.setattr(regexp, "re2", None)
+    monkeypatch.setattr(regexp, "_CACHE", {})
+    monkeypatch.setattr(regexp, "_warned", True)
+    doc_example(mapping, given, expected)
+
+
 def test_every_reference_method_is_registered() -> None:
     missing = [name for name in REFERENCE_METHODS if name not in registry.methods]
     assert missing == []
