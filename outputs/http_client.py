@@ -294,37 +294,25 @@ class HttpClientWriter(ConfirmsLater, Output):
     def write_batch(self, batch: list[Message]) -> list[Message]:
         if not batch:
             return []
-        if self._pending.progress is not None:
-            return self._write_pipelined(batch)
-        requests: list[tuple[Message, str, dict[str, str]]] = []
         failed: list[Message] = []
-        for i, msg in enumerate(batch):
-            try:
-                url = self.url.render(msg, batch, i)
-                headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
-            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails that message
-                msg.error = f"http_client {self.label}: failed to interpolate url or headers: {exc}"
-                failed.append(msg)
-                continue
-            if self.meta_filter.active:
-                headers.update(self.meta_filter.select(msg.metadata))
-            requests.append((msg, url, headers))
+        requests = self._requests(batch, failed)
+        if self._pending.progress is not None:
+            return self._send_pipelined(requests, batch, failed)
         if len(requests) <= 1 or self.max_in_flight == 1:
-            errors = [self._send(*req) for req in requests]
+            errors = [self._send(*req[1:]) for req in requests]
         else:
-            errors = list(self._executor().map(lambda req: self._send(*req), requests))
-        for (msg, _, _), error in zip(requests, errors):
+            errors = list(self._executor().map(lambda req: self._send(*req[1:]), requests))
+        for (_, msg, _, _), error in zip(requests, errors):
             if error is not None:
                 msg.error = error
                 failed.append(msg)
         return failed
 
-    def _write_pipelined(self, batch: list[Message]) -> list[Message]:
-        """Start each message's request (at most max_in_flight under way) and return."""
-        pending = self._pending
-        base = pending.hand_over(len(batch))
-        failed: list[Message] = []
-        executor = self._executor()
+    def _requests(
+        self, batch: list[Message], failed: list[Message]
+    ) -> list[tuple[int, Message, str, dict[str, str]]]:
+        """(index, message, url, headers) of each message; bad interpolations go to `failed`."""
+        requests: list[tuple[int, Message, str, dict[str, str]]] = []
         for i, msg in enumerate(batch):
             try:
                 url = self.url.render(msg, batch, i)
@@ -335,6 +323,20 @@ class HttpClientWriter(ConfirmsLater, Output):
                 continue
             if self.meta_filter.active:
                 headers.update(self.meta_filter.select(msg.metadata))
+            requests.append((i, msg, url, headers))
+        return requests
+
+    def _send_pipelined(
+        self,
+        requests: list[tuple[int, Message, str, dict[str, str]]],
+        batch: list[Message],
+        failed: list[Message],
+    ) -> list[Message]:
+        """Start each request (at most max_in_flight under way) and return."""
+        pending = self._pending
+        base = pending.hand_over(len(batch))
+        executor = self._executor()
+        for i, msg, url, headers in requests:
             pending.wait_until_fewer(self.max_in_flight)
             write = PendingWrite(base + i, msg, math.inf)
             pending.track([write])
