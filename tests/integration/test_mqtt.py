@@ -12,6 +12,7 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
+from peers.http_sink import HttpSink
 from peers.mosquitto import Mosquitto
 from peers.ports import free_port
 from peers.stream_run import Run, out_lines, wait_until, write
@@ -617,3 +618,38 @@ def test_a_shared_subscription_spreads_one_topic_over_two_streams(
     got = [out_lines(o) for o in outs]
     assert sorted(int(x) for lines in got for x in lines) == list(range(n))
     assert all(len(lines) > n // 10 for lines in got), [len(lines) for lines in got]
+
+
+@pytest.mark.parametrize(("protocol", "one_round"), [("5", True), ("3.1.1", False)])
+def test_a_slow_output_is_not_held_to_the_brokers_window_over_mqtt_5(
+    mosquitto: Mosquitto, http_sink: HttpSink, tmp_path: Path, protocol: str, one_round: bool
+) -> None:
+    """Messages are acknowledged only once written. Over MQTT 3.1.1 Mosquitto sends 20
+    unacknowledged messages first, so 100 messages to a server answering after 1.5 s take more
+    than one round of answers; over MQTT 5 the input's receive maximum lets them all in at
+    once: one round."""
+    http_sink.delay = 1.5
+    cfg = input_stream(
+        tmp_path,
+        f"window_{protocol.replace('.', '_')}",
+        f"""
+        urls: [ {mosquitto.url} ]
+        topics: [ window/{protocol} ]
+        qos: 1
+        protocol_version: "{protocol}"
+        """,
+        tmp_path / "unused.txt",
+        output=f"http_client: {{ url: '{http_sink.url()}w', max_in_flight: 128 }}",
+    )
+    run = Run(cfg)
+    run.wait_log("connected to")
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        publish_all(mosquitto, f"window/{protocol}", [str(i).encode() for i in range(100)])
+        http_sink.wait_for(100, timeout=20)
+        took = time.monotonic() - started
+    finally:
+        run.stop()
+    assert sorted(int(r.body) for r in http_sink.requests) == list(range(100))
+    assert (took < 2.6) == one_round, f"100 messages took {took:.1f}s"
