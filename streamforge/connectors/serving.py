@@ -38,6 +38,9 @@ __all__ = ["PROBLEM_LOG_INTERVAL", "ListeningServer", "ProblemLog", "ServerLimit
 PROBLEM_LOG_INTERVAL = 10.0
 #: how long a stopping server lets requests in flight finish
 GRACEFUL_STOP = 3.0
+#: how long a connection refused over the cap may still send its request (read and dropped),
+#: so the client reads the 503 instead of a reset
+REFUSED_LINGER = 1.0
 
 _SERVICE_UNAVAILABLE = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -136,15 +139,31 @@ def _guarded_protocol(limits: ServerLimits, problems: ProblemLog) -> type[HttpTo
 
     class GuardedProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _refused = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
                 problems.note("refused", f"more than {limits.max_connections} connections")
+                self._refused = True
                 transport.write(_SERVICE_UNAVAILABLE)
-                transport.close()
+                if transport.can_write_eof():
+                    transport.write_eof()
+                # what the client still sends is read and dropped for a moment: closing with
+                # unread data would reset the connection before it read the answer
+                self._header_timer = self.loop.call_later(REFUSED_LINGER, transport.close)
                 return
             self._arm_header_timer()
+
+        def data_received(self, data: bytes) -> None:
+            if not self._refused:
+                super().data_received(data)
+
+        def eof_received(self) -> None:
+            if self._refused:
+                self.transport.close()
+                return
+            super().eof_received()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
