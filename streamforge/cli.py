@@ -1,5 +1,5 @@
 """The `streamforge` command line: run, lint, test, list, echo, blobl, simulate, dlq, license,
-policy."""
+policy, serve, td, users, keys."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ COMMANDS = {
     "policy": "policy",
     "serve": "serve",
     "td": "td",
+    "users": "users",
+    "keys": "keys",
 }
 
 
