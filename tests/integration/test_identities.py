@@ -248,25 +248,27 @@ def test_a_disabled_user_neither_signs_in_nor_uses_keys(identities: Identities) 
 
 
 # -- migrations -------------------------------------------------------------------------------
-def test_a_database_made_by_0002_is_migrated_and_keeps_its_streams(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path)
+def test_a_database_made_by_0002_is_migrated_and_keeps_its_streams(database_url: str) -> None:
+    url = database_url.replace("postgresql://", "postgresql+psycopg://")
     engine = create_engine(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", str(MIGRATIONS / "versions"))
+    made = datetime(2030, 1, 1, tzinfo=timezone.utc)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")
         connection.execute(
             text(
                 "INSERT INTO streams (id, desired, version, config, created_at, updated_at) "
-                "VALUES ('plant', 'running', 1, x'00', '2030-01-01', '2030-01-01')"
-            )
+                "VALUES ('plant', 'running', 1, :config, :made, :made)"
+            ),
+            {"config": b"\0", "made": made},
         )
     assert "users" not in inspect(engine).get_table_names()
     engine.dispose()
-    migrated = open_database(url)
+    migrated = open_database(database_url)
     tables = inspect(migrated).get_table_names()
     assert {"users", "api_keys", "streams", "things"} <= set(tables)
     with migrated.connect() as connection:
