@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -48,11 +47,11 @@ def add_database_options(parser: argparse.ArgumentParser) -> None:
 
 def open_identities(args: argparse.Namespace) -> Identities:
     """The users and keys of the database `streamforge serve` uses with the same options."""
-    from streamforge.commands.serve import ENV_HOME
+    from streamforge.commands.serve import resolve_home
     from streamforge.manager.db import open_database, sqlite_url
     from streamforge.manager.identities import Identities
 
-    home = (args.home or Path(os.environ.get(ENV_HOME) or Path.home() / ".streamforge")).resolve()
+    home = resolve_home(args.home)
     url = args.db
     if url is None:
         try:

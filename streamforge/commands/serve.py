@@ -11,10 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "main"]
+__all__ = ["ENV_HOME", "add_parser", "main", "resolve_home"]
 
 ENV_HOME = "STREAMFORGE_HOME"
 DEFAULT_ADDRESS = "127.0.0.1:4196"
+
+
+def resolve_home(home: Path | None) -> Path:
+    """The manager's home: `--home`, else $STREAMFORGE_HOME, else ~/.streamforge."""
+    return (home or Path(os.environ.get(ENV_HOME) or Path.home() / ".streamforge")).resolve()
 
 
 def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
@@ -153,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
             f"refusing to serve plain HTTP on {args.address}: give --tls-cert/--tls-key, or "
             "--insecure to allow it"
         )
-    home = (args.home or Path(os.environ.get(ENV_HOME) or Path.home() / ".streamforge")).resolve()
+    home = resolve_home(args.home)
     data_root = (args.data_root or home / "data").resolve()
     for directory in (home, data_root, home / "streams", home / "staging"):
         directory.mkdir(parents=True, exist_ok=True)
