@@ -134,11 +134,13 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.manager.checks import ConfigPolicy
     from streamforge.manager.crypto import ConfigCipher
     from streamforge.manager.db import open_database, sqlite_url
+    from streamforge.manager.identities import Identities
     from streamforge.manager.service import Invalid, LicenceRefused, Manager
     from streamforge.manager.store import NotFound, StreamStore
     from streamforge.manager.supervisor import Supervisor
     from streamforge.manager.thing_store import ThingStore
     from streamforge.manager.things import Things
+    from streamforge.manager.tokens import AccessTokens
     from streamforge.manager.trial import TrialRunner
     from streamforge.observability.logging import configure_logging
     from streamforge.plugin.loading import load_builtins
@@ -243,7 +245,8 @@ def main(args: argparse.Namespace) -> int:
         fetch_allow=fetch_allow,
         default_output=thing_output,
     )
-    app = create_app(manager, TrialRunner(), things)
+    tokens = AccessTokens(home / "signing-key.pem", engine)
+    app = create_app(manager, TrialRunner(), things, Identities(engine), tokens)
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler it
     # found: a handler that does nothing lets the streams stop and the manager exit 0
     for sig in (signal.SIGTERM, signal.SIGINT):

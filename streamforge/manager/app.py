@@ -28,6 +28,8 @@ from streamforge.manager.benthos_api import (
     shallow,
 )
 from streamforge.manager.catalog import Refused, add_catalog_routes
+from streamforge.manager.identities import Identities
+from streamforge.manager.login import add_login_routes
 from streamforge.manager.service import (
     ID_PATTERN,
     Invalid,
@@ -39,6 +41,7 @@ from streamforge.manager.service import (
 from streamforge.manager.store import Conflict, NotFound
 from streamforge.manager.things import InvalidThing, Things
 from streamforge.manager.things_api import add_thing_routes, invalid_thing_answer
+from streamforge.manager.tokens import AccessTokens
 from streamforge.manager.trial import TrialRunner
 
 __all__ = ["create_app"]
@@ -222,7 +225,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "The config has problems (each at its line and column), or a value such "
         "as a stream id is not allowed",
     },
-    401: {"model": Detail, "description": "No or a wrong bearer token"},
+    401: {
+        "model": Detail,
+        "description": "No bearer token, or not the admin token, a good access token or an "
+        "API key in force",
+    },
     402: {"model": Detail, "description": "The licence does not allow it"},
     404: {"model": Detail, "description": "No such stream"},
     409: {"model": Detail, "description": "The id exists already"},
@@ -244,9 +251,16 @@ TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def create_app(
-    manager: Manager, trials: TrialRunner | None = None, things: Things | None = None
+    manager: Manager,
+    trials: TrialRunner | None = None,
+    things: Things | None = None,
+    identities: Identities | None = None,
+    tokens: AccessTokens | None = None,
 ) -> FastAPI:
-    """The manager's API over `manager`; its streams and trial worker stop when the app does."""
+    """The manager's API over `manager`; its streams and trial worker stop when the app does.
+
+    With `identities` and `tokens`, users log in at /auth/token and API keys are accepted.
+    """
     trials = trials or TrialRunner()
 
     @asynccontextmanager
@@ -265,8 +279,12 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
-    auth = TokenCheck(manager.store)
-    bearer = HTTPBearer(auto_error=False, description="The admin token (STREAMFORGE_ADMIN_TOKEN)")
+    auth = TokenCheck(manager.store, identities, tokens)
+    bearer = HTTPBearer(
+        auto_error=False,
+        description="The admin token (STREAMFORGE_ADMIN_TOKEN), an access token from "
+        "POST /auth/token, or an API key (sfk_...)",
+    )
     secured = [Depends(auth), Depends(bearer)]  # the second only documents the scheme
 
     @app.exception_handler(StarletteHTTPException)
@@ -322,6 +340,9 @@ def create_app(
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("request failed: %s: %s", type(exc).__name__, exc)
         return JSONResponse({"detail": "the manager could not do this; see its log"}, 500)
+
+    if identities is not None and tokens is not None:
+        add_login_routes(app, identities, tokens, secured)
 
     # -- health -------------------------------------------------------------------------------
     @app.get("/health/live", response_class=PlainTextResponse, tags=["health"])

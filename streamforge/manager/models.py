@@ -1,5 +1,5 @@
 """The manager's tables: streams, every accepted version of their configs, credentials,
-users and API keys."""
+users, API keys and revoked access tokens."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "ApiKeyRow",
     "Base",
     "Credential",
+    "RevokedTokenRow",
     "StreamRow",
     "StreamVersionRow",
     "ThingCredentialRow",
@@ -120,3 +121,12 @@ class ApiKeyRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RevokedTokenRow(Base):
+    """An access token revoked by logging out, kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
