@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -20,6 +20,7 @@ __all__ = [
     "format_time",
     "open_identities",
     "print_table",
+    "run_action",
     "read_new_password",
 ]
 
@@ -96,3 +97,23 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def run_action(
+    args: argparse.Namespace,
+    command: str,
+    actions: Mapping[str, Callable[[argparse.Namespace], int]],
+) -> int:
+    """Run the chosen action of `streamforge COMMAND`; exit 1 with one line on anything it
+    cannot do, 2 (with the help) when no action was given."""
+    from streamforge.manager.identities import IdentityError
+
+    action = getattr(args, f"{command}_action", None)
+    if action is None:
+        args._parser.print_help()
+        return 2
+    try:
+        return actions[action](args)
+    except (CommandError, IdentityError) as exc:
+        print(f"streamforge {command} {action}: {exc}", file=sys.stderr)
+        return 1

@@ -56,18 +56,9 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run one `keys` action; exit 1 with one line on anything it cannot do."""
-    from streamforge.commands._identities import CommandError
-    from streamforge.manager.identities import IdentityError
+    from streamforge.commands._identities import run_action
 
-    action = getattr(args, "keys_action", None)
-    if action is None:
-        args._parser.print_help()
-        return 2
-    try:
-        return _ACTIONS[action](args)
-    except (CommandError, IdentityError) as exc:
-        print(f"streamforge keys {action}: {exc}", file=sys.stderr)
-        return 1
+    return run_action(args, "keys", _ACTIONS)
 
 
 def parse_expires(text: str) -> timedelta | None:

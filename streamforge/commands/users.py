@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 __all__ = ["add_parser", "main"]
@@ -65,18 +64,9 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     """Run one `users` action; exit 1 with one line on anything it cannot do."""
-    from streamforge.commands._identities import CommandError
-    from streamforge.manager.identities import IdentityError
+    from streamforge.commands._identities import run_action
 
-    action = getattr(args, "users_action", None)
-    if action is None:
-        args._parser.print_help()
-        return 2
-    try:
-        return _ACTIONS[action](args)
-    except (CommandError, IdentityError) as exc:
-        print(f"streamforge users {action}: {exc}", file=sys.stderr)
-        return 1
+    return run_action(args, "users", _ACTIONS)
 
 
 def _add(args: argparse.Namespace) -> int:

@@ -6,12 +6,10 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -46,24 +44,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A database of its own on the machine's PostgreSQL, dropped afterwards."""
-    name = f"sf_identities_{uuid.uuid4().hex[:10]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/test"
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,12 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 import yaml
 from peers.manager import ManagerRun, licence_env, wait_for
@@ -252,24 +249,6 @@ def _zombie(pid: int) -> bool:
         return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return True
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A database of its own on the machine's PostgreSQL, dropped afterwards."""
-    name = f"sf_manager_{uuid.uuid4().hex[:10]}"
-    admin = "postgresql://postgres@127.0.0.1:5432/test"
-    try:
-        conn = psycopg.connect(admin, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_streams_persist_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
