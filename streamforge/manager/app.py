@@ -507,6 +507,10 @@ def create_app(
         response.headers["ETag"] = view.stored.etag
         return _detail(view)
 
+    # -- operator actions (alarms, dead letters) ------------------------------------------------
+
+    # -- administration (licence, system) -------------------------------------------------------
+
     return app
 
 

@@ -1,18 +1,21 @@
 """The manager's tables: streams, every accepted version of their configs, credentials,
-users, API keys and revoked access tokens."""
+users, API keys, revoked access tokens, custom roles, authorization policies and the audit log."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "ApiKeyRow",
+    "AuditRow",
+    "AuthzPolicyRow",
     "Base",
     "Credential",
     "RevokedTokenRow",
+    "RoleRow",
     "StreamRow",
     "StreamVersionRow",
     "ThingCredentialRow",
@@ -39,6 +42,7 @@ class StreamRow(Base):
     desired: Mapped[str] = mapped_column(String(16), default="running")
     version: Mapped[int] = mapped_column(Integer, default=1)
     config: Mapped[bytes] = mapped_column(LargeBinary)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -74,6 +78,7 @@ class ThingRow(Base):
 
     id: Mapped[str] = mapped_column(String(512), primary_key=True)
     td: Mapped[bytes] = mapped_column(LargeBinary)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -130,3 +135,44 @@ class RevokedTokenRow(Base):
 
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class RoleRow(Base):
+    """A custom role: a name and the permissions it grants (the four built-in ones are not rows)."""
+
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(512), default="")
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthzPolicyRow(Base):
+    """A Rego policy an admin uploaded; evaluated beside the built-in authorization policy."""
+
+    __tablename__ = "authz_policies"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="admin")
+
+
+class AuditRow(Base):
+    """One change made through the manager: who, when, from where, what, and the result."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    via: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(32))
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
