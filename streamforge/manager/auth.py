@@ -3,7 +3,8 @@
 The admin token is `STREAMFORGE_ADMIN_TOKEN` when set, else generated on first start and written
 to `<home>/admin-token` (mode 0600). Only its SHA-256 is stored; tokens are 256-bit random
 values, so a plain hash is what protects them (a password hash adds nothing but latency).
-Who a request comes from is left in `request.state.identity` (roles are not enforced yet).
+Who a request comes from is left in `request.state.identity`; what it may do is decided by
+`streamforge.manager.access`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ from streamforge.manager.identities import KEY_PREFIX, Identities, IdentityError
 from streamforge.manager.store import StreamStore
 from streamforge.manager.tokens import AccessTokens, Claims, InvalidToken
 
-__all__ = ["ADMIN", "Identity", "TokenCheck", "ensure_admin_token", "token_hash", "unauthorized"]
+__all__ = [
+    "ADMIN",
+    "Identity",
+    "TokenCheck",
+    "ensure_admin_token",
+    "ensure_first_admin",
+    "token_hash",
+    "unauthorized",
+]
 
 ADMIN = "admin"
 ENV_ADMIN_TOKEN = "STREAMFORGE_ADMIN_TOKEN"
+ENV_ADMIN_PASSWORD = "STREAMFORGE_ADMIN_PASSWORD"
 
 
 def token_hash(token: str) -> str:
@@ -41,11 +51,31 @@ def ensure_admin_token(home: Path, store: StreamStore) -> Path | None:
     if store.credential(ADMIN) is not None and path.exists():
         return None
     token = secrets.token_urlsafe(32)
+    _write_secret(path, token)
+    store.set_credential(ADMIN, token_hash(token))
+    return path
+
+
+def _write_secret(path: Path, secret: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
-        fh.write(token + "\n")
+        fh.write(secret + "\n")
     os.chmod(path, 0o600)
-    store.set_credential(ADMIN, token_hash(token))
+
+
+def ensure_first_admin(home: Path, identities: Identities) -> Path | None:
+    """When there are no users yet, add `admin` (role admin): its password is
+    `STREAMFORGE_ADMIN_PASSWORD` when set, else generated and written to `<home>/admin-password`
+    (mode 0600), which is returned."""
+    if identities.users():
+        return None
+    given = os.environ.get(ENV_ADMIN_PASSWORD, "")
+    password = given or secrets.token_urlsafe(18)
+    identities.add_user(ADMIN, password, [ADMIN])
+    if given:
+        return None
+    path = home / "admin-password"
+    _write_secret(path, password)
     return path
 
 
@@ -58,6 +88,7 @@ class Identity:
     roles: tuple[str, ...]
     via: str
     """`admin-token`, `access-token` or `api-key`"""
+    scopes: tuple[str, ...] = ()
     key_id: str | None = None
     claims: Claims | None = None
 
@@ -103,7 +134,9 @@ class TokenCheck:
             found = self.identities.verify_key(token)
             if found is not None:
                 user, key = found
-                return Identity(user.username, user.roles, "api-key", key_id=key.id)
+                return Identity(
+                    user.username, user.roles, "api-key", scopes=user.scopes, key_id=key.id
+                )
         elif self.tokens is not None and self.identities is not None and token.count(".") == 2:
             try:
                 claims = self.tokens.verify(token)
@@ -115,5 +148,7 @@ class TokenCheck:
                 raise unauthorized("the access token's user no longer exists") from None
             if user.disabled:
                 raise unauthorized("the access token's user is disabled")
-            return Identity(user.username, user.roles, "access-token", claims=claims)
+            return Identity(
+                user.username, user.roles, "access-token", scopes=user.scopes, claims=claims
+            )
         raise unauthorized()

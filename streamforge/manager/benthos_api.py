@@ -16,6 +16,7 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from streamforge.manager.access import access_of
 from streamforge.manager.checks import config_text, lint_errors
 from streamforge.manager.merge_patch import merge_patch
 from streamforge.manager.service import ID_PATTERN, Invalid, Manager, StreamView, shown
@@ -211,8 +212,13 @@ def add_benthos_routes(
             after = page[-1].id
 
     @app.get("/streams", dependencies=secured, tags=TAGS, responses=errors())
-    def streams_map() -> dict[str, StreamStatus]:
-        return {view.stored.id: StreamStatus(**_status(view)) for view in _all(manager)}
+    def streams_map(request: Request) -> dict[str, StreamStatus]:
+        access = access_of(request)
+        return {
+            view.stored.id: StreamStatus(**_status(view))
+            for view in _all(manager)
+            if access.permits("stream", view.stored.id, view.stored.tags)
+        }
 
     @app.post("/streams", dependencies=secured, tags=TAGS, responses=errors(402),
               openapi_extra=EVERY_CONFIG_BODY)  # fmt: skip
@@ -220,10 +226,14 @@ def add_benthos_routes(
         wanted = await _body(request)
         if not isinstance(wanted, dict):
             raise ValueError("the body must map stream ids to configs")
+        access = access_of(request)
+        existing = every_id()
+        for stream_id in [*existing, *wanted]:
+            access.require("stream", str(stream_id), manager.store.tags(str(stream_id)))
         for stream_id, config in wanted.items():
             check_stream_id(str(stream_id))
             manager.check(str(stream_id), config)  # every config checks before anything changes
-        for stream_id in every_id():
+        for stream_id in existing:
             if stream_id not in wanted:
                 manager.delete(stream_id)
         for stream_id, config in wanted.items():
@@ -231,10 +241,10 @@ def add_benthos_routes(
             try:
                 stored = manager.store.get(sid)
             except NotFound:
-                manager.create(sid, config)
+                manager.create(sid, config, by=access.identity.subject)
                 continue
             if stored.config_yaml != config_text(config):
-                manager.replace(sid, config)
+                manager.replace(sid, config, by=access.identity.subject)
         return Done()
 
     @app.post("/streams/{stream_id}", dependencies=secured, tags=TAGS, responses=errors(402),
@@ -245,7 +255,7 @@ def add_benthos_routes(
         try:
             manager.store.get(stream_id)
         except NotFound:
-            manager.create(stream_id, await _body(request))
+            manager.create(stream_id, await _body(request), by=_by(request))
             return Done()
         raise ValueError(f"stream {stream_id!r} already exists")
 
@@ -265,9 +275,9 @@ def add_benthos_routes(
         try:
             manager.store.get(stream_id)
         except NotFound:
-            manager.create(stream_id, config)
+            manager.create(stream_id, config, by=_by(request))
             return Done()
-        manager.replace(stream_id, config)
+        manager.replace(stream_id, config, by=_by(request))
         return Done()
 
     @app.patch("/streams/{stream_id}", dependencies=secured, tags=TAGS,
@@ -277,7 +287,7 @@ def add_benthos_routes(
         check_stream_id(stream_id)
         stored = manager.store.get(stream_id)
         patched = merge_patch(yaml.safe_load(stored.config_yaml), await _body(request))
-        manager.replace(stream_id, patched)
+        manager.replace(stream_id, patched, by=_by(request))
         return Done()
 
     @app.delete("/streams/{stream_id}", dependencies=secured, tags=TAGS,
@@ -300,6 +310,11 @@ def add_benthos_routes(
             latency_ms=figures["latency_ms"],
             uptime=figures["uptime_s"],
         )
+
+
+def _by(request: Request) -> str:
+    """Who makes a change, for the stream's version history."""
+    return access_of(request).identity.subject
 
 
 def _all(manager: Manager) -> list[StreamView]:

@@ -42,6 +42,7 @@ __all__ = [
     "check_password",
     "check_username",
     "check_roles",
+    "check_scopes",
     "key_hash",
 ]
 
@@ -155,16 +156,35 @@ def key_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def check_roles(roles: Iterable[str]) -> tuple[str, ...]:
-    """The roles, in order and without repeats; an unknown one is an IdentityError."""
+def check_roles(roles: Iterable[str], known: Iterable[str] = ROLES) -> tuple[str, ...]:
+    """The roles, in order and without repeats; one not in `known` is an IdentityError."""
+    names = list(known)
     chosen: list[str] = []
     for role in roles:
-        if role not in ROLES:
-            raise IdentityError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+        if role not in names:
+            raise IdentityError(f"unknown role {role!r}: one of {', '.join(names)}")
         if role not in chosen:
             chosen.append(role)
     if not chosen:
-        raise IdentityError(f"a user needs a role: one of {', '.join(ROLES)}")
+        raise IdentityError(f"a user needs a role: one of {', '.join(names)}")
+    return tuple(chosen)
+
+
+_SCOPE = re.compile(r"(?:[a-z][a-z0-9_-]{0,63}@)?(?:tag:)?[A-Za-z0-9._:/*?\[\]-]{1,256}")
+
+
+def check_scopes(scopes: Iterable[str]) -> tuple[str, ...]:
+    """Scopes as given (`<id pattern>`, `tag:<tag>`, either after `<role>@`), without repeats;
+    IdentityError naming one that is not of that form."""
+    chosen: list[str] = []
+    for scope in scopes:
+        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
+            raise IdentityError(
+                f"scope {scope!r}: an id pattern (line-2.*), tag:<tag>, or either after "
+                "<role>@ (engineer@line-2.*)"
+            )
+        if scope not in chosen:
+            chosen.append(scope)
     return tuple(chosen)
 
 
@@ -210,10 +230,12 @@ class Identities:
         password: str,
         roles: Sequence[str],
         scopes: Sequence[str] = (),
+        known_roles: Iterable[str] = ROLES,
     ) -> User:
         """Create a user; DuplicateUser when the name is taken."""
         check_username(username)
-        chosen = check_roles(roles)
+        chosen = check_roles(roles, known_roles)
+        scopes = check_scopes(scopes)
         check_password(username, password)
         now = self._clock()
         row = UserRow(
@@ -257,6 +279,27 @@ class Identities:
             row.failed_logins = 0
             row.locked_until = None
             row.updated_at = self._clock()
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        roles: Sequence[str] | None = None,
+        scopes: Sequence[str] | None = None,
+        disabled: bool | None = None,
+        known_roles: Iterable[str] = ROLES,
+    ) -> User:
+        """Change a user's roles, scopes or whether they are disabled (None keeps it)."""
+        with self._sessions.begin() as session:
+            row = self._user_row(session, username)
+            if roles is not None:
+                row.roles = list(check_roles(roles, known_roles))
+            if scopes is not None:
+                row.scopes = list(check_scopes(scopes))
+            if disabled is not None:
+                row.disabled = disabled
+            row.updated_at = self._clock()
+            return _user(row)
 
     def remove_user(self, username: str) -> None:
         """Delete a user and every API key they own."""

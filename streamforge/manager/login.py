@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs
 from fastapi import FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from streamforge.manager.audit import note_actor
 from streamforge.manager.auth import Identity
 from streamforge.manager.identities import LOCK_AFTER, LOCK_FOR, Identities, UnknownUser
 from streamforge.manager.models import utcnow
@@ -68,6 +70,45 @@ class _Phantoms:
         while len(self._names) > _MAX_PHANTOMS:
             self._names.popitem(last=False)
         return until
+
+
+#: failed sign-ins from one client address within `LOCK_FOR` after which it is locked out,
+#: and after which each further failure is answered more slowly
+ADDRESS_LOCK_AFTER = 30
+ADDRESS_SLOW_AFTER = 3
+_MAX_ADDRESSES = 10_000
+
+
+class _AddressThrottle:
+    """Failed sign-ins per client address in a sliding window (bounded, in memory)."""
+
+    def __init__(self) -> None:
+        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: datetime) -> list[datetime]:
+        times = [t for t in self._failures.pop(address, []) if t > now - LOCK_FOR]
+        if times:
+            self._failures[address] = times
+        return times
+
+    def locked_for(self, address: str, now: datetime) -> int | None:
+        """Seconds the address is locked for, or None."""
+        with self._lock:
+            times = self._recent(address, now)
+        if len(times) < ADDRESS_LOCK_AFTER:
+            return None
+        return max(1, math.ceil((times[-ADDRESS_LOCK_AFTER] + LOCK_FOR - now).total_seconds()))
+
+    def fail(self, address: str, now: datetime) -> float:
+        """Count a failure; the seconds its answer should be delayed."""
+        with self._lock:
+            times = self._recent(address, now)
+            times.append(now)
+            self._failures[address] = times
+            while len(self._failures) > _MAX_ADDRESSES:
+                self._failures.popitem(last=False)
+        return min(2.0, 0.25 * max(0, len(times) - ADDRESS_SLOW_AFTER))
 
 
 _CREDENTIALS_BODY = {
@@ -135,6 +176,7 @@ def add_login_routes(
 ) -> None:
     """POST /auth/token, /auth/refresh and /auth/logout (`secured`: the bearer check)."""
     phantoms = _Phantoms()
+    addresses = _AddressThrottle()
 
     def locked_for(username: str) -> int | None:
         """After a failed sign-in: the seconds the name is locked for, or None."""
@@ -148,11 +190,22 @@ def add_login_routes(
         return max(1, math.ceil((until - now).total_seconds()))
 
     def sign_in(username: str, password: str, client: str) -> TokenAnswer:
+        address_lock = addresses.locked_for(client, utcnow())
+        if address_lock is not None:
+            log.warning("sign-in refused for %r from %s: address locked", username, client)
+            raise _answer(
+                f"too many failed sign-ins from {client}: locked, try again in {address_lock} s",
+                429,
+                {"Retry-After": str(address_lock)},
+            )
         user = identities.verify_password(username, password)
         if user is not None:
             token, expires_in = tokens.issue(user.username, user.roles)
             log.info("user %r signed in from %s", user.username, client)
             return TokenAnswer(access_token=token, token_type="bearer", expires_in=expires_in)
+        delay = addresses.fail(client, utcnow())
+        if delay:
+            time.sleep(delay)
         seconds = locked_for(username)
         if seconds is not None:
             log.warning("sign-in refused for %r from %s: locked", username, client)
@@ -181,6 +234,7 @@ def add_login_routes(
         """Exchange a username and password for a short-lived access token."""
         username, password = await _credentials(request)
         client = request.client.host if request.client else "?"
+        note_actor(request, username, "password")
         return await asyncio.to_thread(sign_in, username, password, client)
 
     def access_token(request: Request, what: str) -> Claims:

@@ -191,8 +191,7 @@ def check_permissions(permissions: list[str] | tuple[str, ...]) -> list[str]:
         area, _, verb = permission.partition(":")
         if permission not in PERMISSIONS and not (verb == "*" and area in areas):
             raise ValueError(
-                f"unknown permission {permission!r} (known: {', '.join(PERMISSIONS)}, "
-                "or <area>:*)"
+                f"unknown permission {permission!r} (known: {', '.join(PERMISSIONS)}, or <area>:*)"
             )
         if permission not in checked:
             checked.append(permission)

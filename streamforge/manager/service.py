@@ -193,7 +193,9 @@ class Manager:
         self.supervisor.stop_all()
 
     # -- operations ---------------------------------------------------------------------------
-    def create(self, stream_id: str | None, config: Any, *, by: str = "admin") -> StreamView:
+    def create(
+        self, stream_id: str | None, config: Any, *, by: str = "admin", tags: tuple[str, ...] = ()
+    ) -> StreamView:
         stream_id = stream_id or f"stream-{uuid.uuid4().hex[:12]}"
         if not ID_PATTERN.match(stream_id):
             raise ValueError(f"stream id {stream_id!r} must match [A-Za-z0-9._-]{{1,128}}")
@@ -202,21 +204,23 @@ class Manager:
                 raise Conflict(f"stream {stream_id!r} exists already")
             self._check_stream_limit(1)
             text, result = self.check(stream_id, config)
-            stored = self.store.create(stream_id, text, by=by)
+            stored = self.store.create(stream_id, text, by=by, tags=tags)
             self._remember_labels(stream_id, result)
             proc = self.supervisor.run(stream_id, text)
             return StreamView(stored, proc.state)
 
     def replace(
         self, stream_id: str, config: Any, *, expected_version: int | None = None,
-        by: str = "admin",
+        by: str = "admin", tags: tuple[str, ...] | None = None,
     ) -> StreamView:  # fmt: skip
         with self._lock:
             current = self.store.get(stream_id)
             if expected_version is not None and current.version != expected_version:
                 raise Conflict(f"stream {stream_id!r} is at version {current.version}")
             text, result = self.check(stream_id, config, current)
-            stored = self.store.replace(stream_id, text, expected_version=current.version, by=by)
+            stored = self.store.replace(
+                stream_id, text, expected_version=current.version, by=by, tags=tags
+            )
             self._remember_labels(stream_id, result)
             return self._apply(stored)
 

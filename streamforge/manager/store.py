@@ -38,6 +38,7 @@ class StoredStream:
     version: int
     created_at: datetime
     updated_at: datetime
+    tags: tuple[str, ...] = ()
 
     @property
     def etag(self) -> str:
@@ -74,6 +75,7 @@ class StreamStore:
             row.version,
             _aware(row.created_at),
             _aware(row.updated_at),
+            tuple(row.tags or ()),
         )
 
     # -- streams ----------------------------------------------------------------------------
@@ -101,15 +103,22 @@ class StreamStore:
                 raise NotFound(stream_id)
             return self._stored(row)
 
+    def tags(self, stream_id: str) -> tuple[str, ...]:
+        """The stream's tags; () when there is no such stream."""
+        with self._sessions() as session:
+            tags = session.scalar(select(StreamRow.tags).where(StreamRow.id == stream_id))
+            return tuple(tags or ())
+
     def create(
-        self, stream_id: str, config_yaml: str, *, desired: str = "running", by: str = "admin"
-    ) -> StoredStream:
+        self, stream_id: str, config_yaml: str, *, desired: str = "running", by: str = "admin",
+        tags: tuple[str, ...] = (),
+    ) -> StoredStream:  # fmt: skip
         now = utcnow()
         blob = self._cipher.encrypt(config_yaml)
         with self._sessions() as session:
             row = StreamRow(
                 id=stream_id, desired=desired, version=1, config=blob, created_at=now,
-                updated_at=now,
+                updated_at=now, tags=list(tags),
             )  # fmt: skip
             session.add(row)
             session.add(
@@ -125,9 +134,10 @@ class StreamStore:
 
     def replace(
         self, stream_id: str, config_yaml: str, *, expected_version: int | None = None,
-        by: str = "admin",
+        by: str = "admin", tags: tuple[str, ...] | None = None,
     ) -> StoredStream:  # fmt: skip
-        """A new version of the config; Conflict when `expected_version` is not the stored one."""
+        """A new version of the config (and new tags unless None); Conflict when
+        `expected_version` is not the stored one."""
         now = utcnow()
         blob = self._cipher.encrypt(config_yaml)
         with self._sessions() as session:
@@ -139,6 +149,8 @@ class StreamStore:
             row.version += 1
             row.config = blob
             row.updated_at = now
+            if tags is not None:
+                row.tags = list(tags)
             session.add(
                 StreamVersionRow(
                     stream_id=stream_id, version=row.version, config=blob, created_at=now,

@@ -26,6 +26,7 @@ class StoredThing:
     td: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    tags: tuple[str, ...] = ()
 
 
 def _aware(value: datetime) -> datetime:
@@ -41,7 +42,9 @@ class ThingStore:
 
     def _stored(self, row: ThingRow) -> StoredThing:
         td = json.loads(self._cipher.decrypt(row.td))
-        return StoredThing(row.id, td, _aware(row.created_at), _aware(row.updated_at))
+        return StoredThing(
+            row.id, td, _aware(row.created_at), _aware(row.updated_at), tuple(row.tags or ())
+        )
 
     def page(self, *, after: str | None = None, limit: int = 100) -> list[StoredThing]:
         with self._sessions() as session:
@@ -65,8 +68,18 @@ class ThingStore:
         with self._sessions() as session:
             return session.get(ThingRow, thing_id) is not None
 
-    def put(self, thing_id: str, td: dict[str, Any], *, create_only: bool = False) -> bool:
-        """Store `td` under `thing_id`; True when it was created (False: replaced)."""
+    def tags(self, thing_id: str) -> tuple[str, ...]:
+        """The Thing's tags; () when there is no such Thing."""
+        with self._sessions() as session:
+            tags = session.scalar(select(ThingRow.tags).where(ThingRow.id == thing_id))
+            return tuple(tags or ())
+
+    def put(
+        self, thing_id: str, td: dict[str, Any], *, create_only: bool = False,
+        tags: tuple[str, ...] | None = None,
+    ) -> bool:  # fmt: skip
+        """Store `td` under `thing_id` (and `tags` unless None); True when it was created
+        (False: replaced)."""
         blob = self._cipher.encrypt(json.dumps(td, ensure_ascii=False))
         now = utcnow()
         with self._sessions() as session:
@@ -75,9 +88,15 @@ class ThingStore:
                 if create_only:
                     raise Conflict(f"thing {thing_id!r} exists already")
                 row.td, row.updated_at = blob, now
+                if tags is not None:
+                    row.tags = list(tags)
                 session.commit()
                 return False
-            session.add(ThingRow(id=thing_id, td=blob, created_at=now, updated_at=now))
+            session.add(
+                ThingRow(
+                    id=thing_id, td=blob, created_at=now, updated_at=now, tags=list(tags or ())
+                )
+            )
             try:
                 session.commit()
             except IntegrityError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,9 +86,13 @@ class Things:
         if message is not None:
             raise LicenceRefused([Problem(Location("license", 1, 1), message)])
 
-    def put(self, thing_id: str | None, doc: Any, *, create_only: bool = False) -> tuple[str, bool]:
+    def put(
+        self, thing_id: str | None, doc: Any, *, create_only: bool = False,
+        tags: tuple[str, ...] | None = None, allowed: Callable[[str], None] | None = None,
+    ) -> tuple[str, bool]:  # fmt: skip
         """Store a TD (its `id` when `thing_id` is None, else a new `urn:uuid:`); returns the
-        id and whether it was created."""
+        id and whether it was created. `allowed` may refuse the id (raising) before anything
+        is stored."""
         td = _parsed(doc)
         given = td.get("id")
         if thing_id is not None and isinstance(given, str) and given and given != thing_id:
@@ -97,8 +102,10 @@ class Things:
         thing_id = thing_id or (given if isinstance(given, str) and given else None)
         thing_id = thing_id or f"urn:uuid:{uuid.uuid4()}"
         td["id"] = thing_id
+        if allowed is not None:
+            allowed(thing_id)
         self._check_thing_limit(thing_id)
-        created = self.store.put(thing_id, td, create_only=create_only)
+        created = self.store.put(thing_id, td, create_only=create_only, tags=tags)
         return thing_id, created
 
     def patch(self, thing_id: str, patch: Any) -> None:
@@ -121,8 +128,12 @@ class Things:
         binding: str,
         options: dict[str, Any],
         stream_id: str | None = None,
+        by: str = "admin",
+        tags: tuple[str, ...] = (),
+        allowed: Callable[[str], None] | None = None,
     ) -> ThingBinding:
-        """Generate `binding`'s stream from a TD (stored in the directory too) and create it."""
+        """Generate `binding`'s stream from a TD (stored in the directory too) and create it;
+        `allowed` may refuse the stream's id (raising) before anything is stored."""
         if binding not in BINDINGS:
             raise ValueError(f"binding_type {binding!r}: one of {', '.join(BINDINGS)}")
         parsed = _parsed(td)
@@ -147,9 +158,11 @@ class Things:
         self._check_thing_limit(thing_id)
         stream_name = f"things.{thing_id}.{binding}"
         stream_id = stream_id or _safe_id(stream_name)[:128]
+        if allowed is not None:
+            allowed(stream_id)
         if self.manager.supervisor.get(stream_id) is not None:
             raise Conflict(f"stream {stream_id!r} exists already")
-        view = self.manager.create(stream_id, generated.yaml)
+        view = self.manager.create(stream_id, generated.yaml, by=by, tags=tags)
         self.store.put(thing_id, parsed)
         if options.get("credentials"):
             self.store.set_credentials(thing_id, credentials)

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from streamforge.manager.access import access_of
+from streamforge.manager.tags import parse_tags
 from streamforge.manager.things import InvalidThing, Things
 from streamforge.wot import TdProblem
 
@@ -50,6 +52,14 @@ async def _td_body(request: Request) -> Any:
         raise InvalidThing([TdProblem("$", f"not JSON: {exc}")]) from exc
 
 
+def _tags(text: str | None) -> tuple[str, ...] | None:
+    """The `tags` query parameter; 422 when a tag is not allowed."""
+    try:
+        return parse_tags(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"query.tags: {exc}") from None
+
+
 TD_BODY = {
     "requestBody": {
         "required": True,
@@ -72,8 +82,14 @@ def add_thing_routes(
         400: {"model": ThingProblems, "description": "The TD has problems"}
     }
 
+    tags_query = Query(
+        None, description="Comma-separated tags for scoped access (kept when absent on PUT)"
+    )
+
     @app.get(PREFIX, dependencies=secured, tags=["things"], responses=errors())
-    def list_things(limit: int = Query(100, ge=1, le=1000), cursor: str | None = None) -> Response:
+    def list_things(
+        request: Request, limit: int = Query(100, ge=1, le=1000), cursor: str | None = None
+    ) -> Response:
         page = things.store.page(after=cursor, limit=limit + 1)
         more = len(page) > limit
         page = page[:limit]
@@ -81,12 +97,20 @@ def add_thing_routes(
         if more:
             cursor_id = quote(page[-1].id, safe=":")
             headers["Link"] = f'<{PREFIX}?limit={limit}&cursor={cursor_id}>; rel="next"'
-        return JSONResponse([t.td for t in page], headers=headers, media_type="application/json")
+        access = access_of(request)
+        shown = [t.td for t in page if access.permits("thing", t.id, t.tags)]
+        return JSONResponse(shown, headers=headers, media_type="application/json")
 
     @app.post(PREFIX, status_code=201, dependencies=secured, tags=["things"],
-              responses={**errors(402, 409), **refused}, openapi_extra=TD_BODY)  # fmt: skip
-    async def create_thing(request: Request) -> Response:
-        thing_id, _ = things.put(None, await _td_body(request), create_only=True)
+              responses={**errors(402, 403, 409), **refused},
+              openapi_extra=TD_BODY)  # fmt: skip
+    async def create_thing(request: Request, tags: str | None = tags_query) -> Response:
+        given = _tags(tags) or ()
+        access = access_of(request)
+        thing_id, _ = things.put(
+            None, await _td_body(request), create_only=True, tags=given,
+            allowed=lambda tid: access.require("thing", tid, given),
+        )  # fmt: skip
         location = f"{PREFIX}/{quote(thing_id, safe=':/')}"
         return Response(status_code=201, headers={"Location": location})
 
@@ -99,8 +123,11 @@ def add_thing_routes(
     @app.put(f"{PREFIX}/{{thing_id:path}}", status_code=204, dependencies=secured,
              tags=["things"], responses={**errors(402), **refused},
              openapi_extra=TD_BODY)  # fmt: skip
-    async def put_thing(thing_id: str, request: Request) -> Response:
-        _, created = things.put(thing_id, await _td_body(request))
+    async def put_thing(thing_id: str, request: Request, tags: str | None = tags_query) -> Response:
+        given = _tags(tags)
+        if given is not None:
+            access_of(request).require("thing", thing_id, given)
+        _, created = things.put(thing_id, await _td_body(request), tags=given)
         return Response(status_code=201 if created else 204)
 
     @app.patch(f"{PREFIX}/{{thing_id:path}}", status_code=204, dependencies=secured,
