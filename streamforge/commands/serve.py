@@ -127,14 +127,18 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.config.templates import load_shipped_templates, load_templates
     from streamforge.connectors.http import parse_address
     from streamforge.durations import DurationError, parse_duration
+    from streamforge.license.policy import PolicyError
     from streamforge.license.settings import LicenseSettings
     from streamforge.license.state import build_state, install
     from streamforge.manager.app import create_app
-    from streamforge.manager.auth import ensure_admin_token
+    from streamforge.manager.audit import AuditLog
+    from streamforge.manager.auth import ensure_admin_token, ensure_first_admin
+    from streamforge.manager.authz import Authorizer
     from streamforge.manager.checks import ConfigPolicy
     from streamforge.manager.crypto import ConfigCipher
     from streamforge.manager.db import open_database, sqlite_url
     from streamforge.manager.identities import Identities
+    from streamforge.manager.security_store import SecurityStore
     from streamforge.manager.service import Invalid, LicenceRefused, Manager
     from streamforge.manager.store import NotFound, StreamStore
     from streamforge.manager.supervisor import Supervisor
@@ -246,7 +250,21 @@ def main(args: argparse.Namespace) -> int:
         default_output=thing_output,
     )
     tokens = AccessTokens(home / "signing-key.pem", engine)
-    app = create_app(manager, TrialRunner(), things, Identities(engine), tokens)
+    identities = Identities(engine)
+    first_admin = ensure_first_admin(home, identities)
+    if first_admin is not None:
+        print(f"streamforge serve: user admin's password written to {first_admin}",
+              file=sys.stderr)  # fmt: skip
+    security = SecurityStore(engine)
+    try:
+        authorizer = Authorizer(security.custom_permissions, security.policy_sources)
+    except PolicyError as exc:
+        manager.shutdown()
+        return _error(f"the authorization policies do not load: {exc}")
+    app = create_app(
+        manager, TrialRunner(), things, identities, tokens, authorizer=authorizer,
+        security=security, audit=AuditLog(engine),
+    )  # fmt: skip
     # uvicorn stops on SIGTERM/SIGINT and then raises the signal again for the handler it
     # found: a handler that does nothing lets the streams stop and the manager exit 0
     for sig in (signal.SIGTERM, signal.SIGINT):

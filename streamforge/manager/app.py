@@ -18,7 +18,10 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from streamforge.manager.access import Guard, access_of
+from streamforge.manager.audit import AuditLog, add_audit_middleware, note_change
 from streamforge.manager.auth import TokenCheck
+from streamforge.manager.authz import Authorizer
 from streamforge.manager.benthos_api import (
     StreamId,
     add_benthos_routes,
@@ -30,6 +33,8 @@ from streamforge.manager.benthos_api import (
 from streamforge.manager.catalog import Refused, add_catalog_routes
 from streamforge.manager.identities import Identities
 from streamforge.manager.login import add_login_routes
+from streamforge.manager.security_api import add_security_routes
+from streamforge.manager.security_store import SecurityStore
 from streamforge.manager.service import (
     ID_PATTERN,
     Invalid,
@@ -39,6 +44,7 @@ from streamforge.manager.service import (
     shown,
 )
 from streamforge.manager.store import Conflict, NotFound
+from streamforge.manager.tags import check_tags
 from streamforge.manager.things import InvalidThing, Things
 from streamforge.manager.things_api import add_thing_routes, invalid_thing_answer
 from streamforge.manager.tokens import AccessTokens
@@ -79,6 +85,9 @@ class StreamCreate(BaseModel):
         description="properties, events, interval, output (a component config), credentials "
         "(by security scheme name)",
     )
+    tags: list[str] = Field(
+        default_factory=list, description="Labels roles can be scoped to (`tag:<tag>`)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> StreamCreate:
@@ -100,6 +109,7 @@ class StreamReplace(BaseModel):
     """A stream's new config (a YAML string or an object)."""
 
     config: str | dict[str, Any]
+    tags: list[str] | None = Field(default=None, description="New tags (kept when absent)")
 
     _shallow = field_validator("config")(shallow)
 
@@ -113,6 +123,7 @@ class StreamSummary(BaseModel):
     version: int
     updated_at: str
     last_error: str | None
+    tags: list[str] = Field(default_factory=list)
 
 
 class StreamList(BaseModel):
@@ -133,6 +144,7 @@ class StreamDetail(BaseModel):
     updated_at: str
     thing_id: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
 
 
 class LatencyMs(BaseModel):
@@ -191,6 +203,7 @@ def _summary(view: StreamView) -> StreamSummary:
         version=view.stored.version,
         updated_at=view.stored.updated_at.isoformat(),
         last_error=view.child.last_error,
+        tags=list(view.stored.tags),
     )
 
 
@@ -206,6 +219,7 @@ def _detail(view: StreamView) -> StreamDetail:
         uptime_s=view.child.uptime_s,
         last_error=view.child.last_error,
         updated_at=view.stored.updated_at.isoformat(),
+        tags=list(view.stored.tags),
     )
 
 
@@ -231,6 +245,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "API key in force",
     },
     402: {"model": Detail, "description": "The licence does not allow it"},
+    403: {
+        "model": Detail,
+        "description": "The caller's roles (or their scopes) do not allow this",
+    },
     404: {"model": Detail, "description": "No such stream"},
     409: {"model": Detail, "description": "The id exists already"},
     412: {"model": Detail, "description": "The ETag is stale"},
@@ -243,8 +261,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error answers of an authenticated operation: 401, 422 and `codes`."""
-    return {code: ERRORS[code] for code in sorted({401, 422, *codes})}
+    """The documented error answers of an authenticated operation: 401, 403, 422 and `codes`."""
+    return {code: ERRORS[code] for code in sorted({401, 403, 422, *codes})}
 
 
 TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
@@ -256,12 +274,19 @@ def create_app(
     things: Things | None = None,
     identities: Identities | None = None,
     tokens: AccessTokens | None = None,
+    authorizer: Authorizer | None = None,
+    security: SecurityStore | None = None,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """The manager's API over `manager`; its streams and trial worker stop when the app does.
 
-    With `identities` and `tokens`, users log in at /auth/token and API keys are accepted.
+    With `identities` and `tokens`, users log in at /auth/token and API keys are accepted;
+    `authorizer` decides what each may do (the built-in policy alone when None); with
+    `security` too, admins manage users, roles and policies under /admin/security; with
+    `audit`, every change is recorded and readable at /admin/audit.
     """
     trials = trials or TrialRunner()
+    authorizer = authorizer or Authorizer()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -279,7 +304,13 @@ def create_app(
         version="1",
         lifespan=lifespan,
     )
-    auth = TokenCheck(manager.store, identities, tokens)
+
+    def tags_of(kind: str, resource_id: str) -> tuple[str, ...]:
+        if kind == "stream":
+            return manager.store.tags(resource_id)
+        return things.store.tags(resource_id) if things is not None else ()
+
+    auth = Guard(TokenCheck(manager.store, identities, tokens), authorizer, tags_of)
     bearer = HTTPBearer(
         auto_error=False,
         description="The admin token (STREAMFORGE_ADMIN_TOKEN), an access token from "
@@ -343,6 +374,12 @@ def create_app(
 
     if identities is not None and tokens is not None:
         add_login_routes(app, identities, tokens, secured)
+    if audit is not None:
+        add_audit_middleware(app, audit)
+        if identities is not None and security is not None:
+            add_security_routes(
+                app, manager, identities, security, authorizer, audit, secured, errors
+            )
 
     # -- health -------------------------------------------------------------------------------
     @app.get("/health/live", response_class=PlainTextResponse, tags=["health"])
@@ -369,6 +406,7 @@ def create_app(
     # -- streams --------------------------------------------------------------------------------
     @app.get(f"{PREFIX}/streams", dependencies=secured, tags=["streams"], responses=errors())
     def list_streams(
+        request: Request,
         limit: int = Query(100, ge=1, le=1000),
         cursor: str | None = None,
         q: str = "",
@@ -376,19 +414,26 @@ def create_app(
         views = manager.page(after=cursor, limit=limit + 1, q=q)
         more = len(views) > limit
         views = views[:limit]
+        access = access_of(request)
         return StreamList(
-            streams=[_summary(v) for v in views], next=views[-1].stored.id if more else None
-        )
+            streams=[_summary(v) for v in views if access.permits("stream", v.stored.id,
+                                                                   v.stored.tags)],
+            next=views[-1].stored.id if more else None,
+        )  # fmt: skip
 
     @app.post(
         f"{PREFIX}/streams", status_code=201, dependencies=secured, tags=["streams"],
         responses=errors(400, 402, 409),
     )  # fmt: skip
-    def create_stream(body: StreamCreate, response: Response) -> StreamDetail:
+    def create_stream(body: StreamCreate, request: Request, response: Response) -> StreamDetail:
         if body.id is not None:
             check_stream_id(body.id)
+        tags = check_tags(body.tags)
+        access = access_of(request)
+        by = access.identity.subject
         if body.config is not None:
-            view = manager.create(body.id, body.config)
+            access.require("stream", body.id or "", tags)
+            view = manager.create(body.id, body.config, by=by, tags=tags)
             detail = _detail(view)
         else:
             if things is None:
@@ -398,13 +443,15 @@ def create_app(
                 td = things.fetch(body.thing_description_url)
             bound = things.bind(
                 thing_id=body.thing_id, td=td, binding=str(body.binding_type),
-                options=body.options, stream_id=body.id,
+                options=body.options, stream_id=body.id, by=by, tags=tags,
+                allowed=lambda sid: access.require("stream", sid, tags),
             )  # fmt: skip
             view = bound.view
             detail = _detail(view)
             detail.stream_name = bound.stream_name
             detail.thing_id = bound.thing_id
             detail.warnings = bound.warnings
+        note_change(request, after=detail.config_yaml)
         response.headers["Location"] = f"{PREFIX}/streams/{view.stored.id}"
         response.headers["ETag"] = view.stored.etag
         return detail
@@ -427,7 +474,16 @@ def create_app(
             current = manager.store.get(stream_id)
             if current.version != expected:
                 raise _Stale(stream_id, current.etag)
-        view = manager.replace(stream_id, body.config, expected_version=expected)
+        access = access_of(request)
+        tags = None if body.tags is None else check_tags(body.tags)
+        if tags is not None:
+            access.require("stream", stream_id, tags)
+        before = shown(manager.store.get(stream_id).config_yaml)
+        view = manager.replace(
+            stream_id, body.config, expected_version=expected, by=access.identity.subject,
+            tags=tags,
+        )  # fmt: skip
+        note_change(request, before=before, after=shown(view.stored.config_yaml))
         response.headers["ETag"] = view.stored.etag
         return _detail(view)
 
@@ -441,8 +497,11 @@ def create_app(
 
     @app.delete(f"{PREFIX}/streams/{{stream_id}}", status_code=204, dependencies=secured,
                 tags=["streams"], responses=errors(400, 404))  # fmt: skip
-    def delete_stream(stream_id: StreamId, timeout: float = Query(20.0, gt=0, le=600)) -> Response:
+    def delete_stream(
+        stream_id: StreamId, request: Request, timeout: float = Query(20.0, gt=0, le=600)
+    ) -> Response:
         check_stream_id(stream_id)
+        note_change(request, before=shown(manager.store.get(stream_id).config_yaml))
         manager.delete(stream_id, timeout)
         return Response(status_code=204)
 
@@ -497,11 +556,13 @@ def create_app(
     @app.post(f"{PREFIX}/streams/{{stream_id}}/versions/{{version}}/restore",
               dependencies=secured, tags=["streams"],
               responses=errors(400, 402, 404, 409))  # fmt: skip
-    def restore_version(stream_id: StreamId, version: int, response: Response) -> StreamDetail:
+    def restore_version(
+        stream_id: StreamId, version: int, request: Request, response: Response
+    ) -> StreamDetail:
         check_stream_id(stream_id)
         manager.store.get(stream_id)  # 404 names the stream when there is none
         try:
-            view = manager.restore(stream_id, version)
+            view = manager.restore(stream_id, version, by=access_of(request).identity.subject)
         except NotFound:
             raise HTTPException(404, f"stream {stream_id!r} has no version {version}") from None
         response.headers["ETag"] = view.stored.etag
@@ -509,7 +570,9 @@ def create_app(
 
     # -- operator actions (alarms, dead letters) ------------------------------------------------
 
+
     # -- administration (licence, system) -------------------------------------------------------
+
 
     return app
 
