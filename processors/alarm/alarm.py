@@ -12,6 +12,7 @@ from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, register_processor
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.keyed import KeyedOut, KeyedProcessor
+from streamforge.plugin.operator import ControlInlet, OperatorEndpoint
 from streamforge.plugin.spec import ParsedField
 from streamforge.processors.alarm.control import (
     CONTROL_KEY,
@@ -27,6 +28,7 @@ from streamforge.processors.alarm.lifecycle import (
     on_control,
     on_reading,
 )
+from streamforge.processors.alarm.operator import AlarmDesk
 from streamforge.processors.alarm.rules import (
     SEVERITIES,
     Rule,
@@ -204,6 +206,22 @@ class AlarmProcessor(KeyedProcessor):
         self.pass_through = bool(conf.get("pass_through", True))
         self.stream = getattr(ctx, "stream", "") or "streamforge"
         self._series_rules: dict[tuple[str, str], tuple[Rule, ...]] = {}
+        self.desk = AlarmDesk(self._rules_for)
+        self.control_inlet: ControlInlet | None = self.desk.inlet
+
+    # -- operator actions ---------------------------------------------------------------------
+    def operator_endpoint(self) -> tuple[str, OperatorEndpoint] | None:
+        return "alarms", self.desk
+
+    def process_shard(
+        self, keys: list[str], batch: list[Message], states: dict[str, Any]
+    ) -> list[Message]:
+        out = super().process_shard(keys, batch, states)
+        self.desk.record(set(keys), states)
+        return out
+
+    def resumed(self, states: dict[str, Any]) -> None:
+        self.desk.record(list(states), states)
 
     # -- keying -----------------------------------------------------------------------------
     def key(self, msg: Message) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import shutil
 import sys
 import tempfile
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from streamforge.config.model import StreamConfig
 from urllib.parse import urlsplit
 
-__all__ = ["add_parser", "main"]
+__all__ = ["ReplayResult", "add_parser", "main", "replay_stream"]
 
 _REPLAY_LABEL = "dlq_replay"
 _MAX_RECORD = 64 * 1024 * 1024
@@ -78,6 +79,11 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         default=30.0,
         help="seconds to wait for a Kafka topic's records before giving up (default 30)",
     )
+    replay.add_argument(
+        "--json",
+        action="store_true",
+        help="print the outcome as one JSON object (read, passed, failed, dropped)",
+    )
     add_plugins_option(replay)
     parser.set_defaults(_dlq_parser=parser)
     return parser
@@ -113,6 +119,7 @@ def replay(args: argparse.Namespace) -> int:
     from streamforge.commands._plugins import load_cli_plugins
     from streamforge.config.loader import load_stream
     from streamforge.config.model import ConfigError
+    from streamforge.engine.dataflow import CompileError
 
     if args.workers is not None and args.workers < 1:
         return _error("-w/--workers must be at least 1")
@@ -146,9 +153,16 @@ def replay(args: argparse.Namespace) -> int:
         except (OSError, ValueError, RuntimeError) as exc:
             return _error(str(exc))
         if not files:
-            print("replayed 0: nothing to replay")
+            _report(ReplayResult(0, 0, 0), getattr(args, "json", False))
             return 0
-        return _run(stream, files, args.workers)
+        try:
+            result = replay_stream(stream, files, args.workers)
+        except CompileError as exc:
+            for line in exc.problems:
+                print(line, file=sys.stderr)
+            return 1
+        _report(result, getattr(args, "json", False))
+        return result.code
 
 
 def _gather(sources: list[str], scratch: Path, consume: bool, kafka_timeout: float) -> list[Path]:
@@ -257,10 +271,38 @@ def _read_topic(source: str, target: Path, timeout: float) -> None:
         consumer.close()
 
 
-def _run(stream: Any, files: list[Path], workers: int | None) -> int:
-    """The stream with the records as its input, counted as they leave the pipeline."""
+@dataclasses.dataclass(frozen=True)
+class ReplayResult:
+    """What a replay did: records read, now passing, dead-lettered again; the run's exit code."""
+
+    read: int
+    passed: int
+    failed: int
+    code: int = 0
+
+    @property
+    def dropped(self) -> int:
+        """Records the pipeline dropped (neither passed nor failed)."""
+        return max(self.read - self.passed - self.failed, 0)
+
+
+def _report(result: ReplayResult, as_json: bool) -> None:
+    if as_json:
+        fields = {"read": result.read, "passed": result.passed, "failed": result.failed}
+        print(json.dumps({**fields, "dropped": result.dropped}))
+    elif result.read == 0:
+        print("replayed 0: nothing to replay")
+    else:
+        print(
+            f"replayed {result.read}: {result.passed} now pass, {result.failed} dead-lettered "
+            "again" + (f", {result.dropped} dropped by the pipeline" if result.dropped else "")
+        )
+
+
+def replay_stream(stream: Any, files: list[Path], workers: int | None) -> ReplayResult:
+    """Run `stream`'s pipeline and output with the records of `files` (JSON Lines) as its
+    input, counted as they leave the pipeline. Raises `CompileError` when it cannot build."""
     from streamforge.config.model import ComponentConfig
-    from streamforge.engine.dataflow import CompileError
     from streamforge.observability.metrics import stream_totals
     from streamforge.processors.validate.replay import register_replay_processors, tally
     from streamforge.runtime.run import RunOptions, run_streams
@@ -294,18 +336,7 @@ def _run(stream: Any, files: list[Path], workers: int | None) -> int:
     replayed = dataclasses.replace(
         stream, input=replay_input, processors=[*stream.processors, count]
     )
-    try:
-        code = run_streams([replayed], RunOptions(workers=workers, http=False))
-    except CompileError as exc:
-        for line in exc.problems:
-            print(line, file=sys.stderr)
-        return 1
+    code = run_streams([replayed], RunOptions(workers=workers, http=False))
     totals = stream_totals(replayed.name, _REPLAY_LABEL, replayed.output.display_label)
     result = tally(token)
-    read = totals["read"]
-    other = read - result.passed - result.failed
-    line = f"replayed {read}: {result.passed} now pass, {result.failed} dead-lettered again" + (
-        f", {other} dropped by the pipeline" if other > 0 else ""
-    )
-    print(line)
-    return code
+    return ReplayResult(int(totals["read"]), result.passed, result.failed, code)

@@ -24,6 +24,7 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from streamforge.config.model import ComponentConfig, StreamConfig
 from streamforge.engine.acks import AckBatch
+from streamforge.engine.controls import ControlSource
 from streamforge.engine.instantiate import BuildError, StreamBuilder, close_stream_caches
 from streamforge.engine.keyed import (
     KeyedProcessor,
@@ -40,6 +41,11 @@ from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin import Input, Output, Processor
 from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.operator import (
+    OperatorEndpoint,
+    register_endpoint,
+    unregister_endpoint,
+)
 
 __all__ = [
     "CompileError",
@@ -220,6 +226,8 @@ class CompiledFlow:
         """Release processors, and outputs no worker took over."""
         for stream in self.streams:
             for stage in stream.stages:
+                if isinstance(stage, StatefulStage):
+                    stage.withdraw()
                 stage.close()
             stream.sink.discard_unused()
             close_stream_caches(stream.config)
@@ -288,17 +296,39 @@ class StatefulStage:
         self.labels = [conf.display_label for conf, _ in members]
         self.hand_over = processes > 1
         self.observers = [_Observer(stream, label) for label in self.labels]
+        #: operator actions reach the processors in one process only (not across a cluster)
+        self.inlets = [] if self.hand_over else [p.control_inlet for p in procs if p.control_inlet]
+        self.stream = stream
+        self._offered: list[OperatorEndpoint] = []
 
     def shard_logic(self, resume: Any | None) -> ShardLogic:
         return ShardLogic(self.procs, resume, self.observers)
 
-    def wire(self, name: str, items: Stream[Item]) -> Stream[Item]:
-        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again."""
+    def wire(
+        self, name: str, items: Stream[Item], flow: Dataflow, ended: threading.Event
+    ) -> Stream[Item]:
+        """Split by shard -> Bytewax `stateful_batch` -> one batch per activation again; the
+        processors' control inlets join just before the split."""
+        for i, inlet in enumerate(self.inlets):
+            controls = op.input(f"{name}_controls_{i}", flow, ControlSource(inlet, ended))
+            items = op.merge(f"{name}_with_controls_{i}", items, controls)
+        if not self.hand_over:
+            for label, proc in zip(self.labels, self.procs):
+                offered = proc.operator_endpoint()
+                if offered is not None and offered[1] not in self._offered:
+                    register_endpoint(offered[0], self.stream, label, offered[1])
+                    self._offered.append(offered[1])
         sharded = op.flat_map_batch(
             f"{name}_key", items, split_by_shard(self.procs[0], hand_over=self.hand_over)
         )
         results = op.stateful_batch(name, sharded, self.shard_logic)
         return op.flat_map_batch(f"{name}_batches", results, join_parts)
+
+    def withdraw(self) -> None:
+        """Stop offering the processors' operator endpoints (the stream is over)."""
+        for endpoint in self._offered:
+            unregister_endpoint(endpoint)
+        self._offered = []
 
     def close(self) -> None:
         for proc in self.procs:
@@ -345,7 +375,7 @@ def _stream_graph(step_id: str, flow: Dataflow, plan: _StreamPlan) -> None:
     items: Stream[Item] = op.input("input", flow, plan.source)
     for name, stage in plan.stages:
         if isinstance(stage, StatefulStage):
-            items = stage.wire(name, items)
+            items = stage.wire(name, items, flow, plan.source.ended)
         else:
             items = op.flat_map_batch(name, items, stage)
     if isinstance(plan.sink, ResumableOutputSink):
@@ -451,6 +481,8 @@ def _compile_one(
     step_ids = [f"{prefix}.input"]
     for n, stage in stage_list:
         if isinstance(stage, StatefulStage):
+            for i in range(len(stage.inlets)):
+                step_ids += [f"{prefix}.{n}_controls_{i}", f"{prefix}.{n}_with_controls_{i}"]
             step_ids += [f"{prefix}.{n}_key", f"{prefix}.{n}", f"{prefix}.{n}_batches"]
         else:
             step_ids.append(f"{prefix}.{n}")

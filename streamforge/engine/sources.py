@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -44,8 +45,10 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         metrics: ComponentMetrics,
         stop: threading.Event | None = None,
         halt: threading.Event | None = None,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._reader = reader
+        self._on_close = on_close
         self._stop = stop
         self._halt = halt
         self._metrics = metrics
@@ -111,7 +114,11 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._reader.close()
+            try:
+                self._reader.close()
+            finally:
+                if self._on_close is not None:
+                    self._on_close()
 
 
 class InputSource(FixedPartitionedSource[Item, Any]):
@@ -119,7 +126,8 @@ class InputSource(FixedPartitionedSource[Item, Any]):
 
     Setting `stop` ends every partition at its next read: a graceful shutdown in which
     outputs still flush and close. `halt()` does the same for this source's stream alone,
-    while the other streams of the dataflow go on.
+    while the other streams of the dataflow go on. `ended` is set once every partition of
+    the input has closed in this process (the stream's input is over).
     """
 
     def __init__(
@@ -132,6 +140,10 @@ class InputSource(FixedPartitionedSource[Item, Any]):
         self.metrics = metrics
         self.stop = stop
         self.halted = threading.Event()
+        self.ended = threading.Event()
+        self._parts = 0
+        self._done = 0
+        self._lock = threading.Lock()
 
     def halt(self) -> None:
         """End this stream's input partitions at their next read; the stream drains,
@@ -139,8 +151,17 @@ class InputSource(FixedPartitionedSource[Item, Any]):
         self.halted.set()
 
     def list_parts(self) -> list[str]:
-        return list(self.input.partitions())
+        parts = list(self.input.partitions())
+        with self._lock:
+            self._parts = len(parts)
+        return parts
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> InputPartition:
         reader = self.input.open(for_part, resume_state)
-        return InputPartition(reader, self.metrics, self.stop, self.halted)
+        return InputPartition(reader, self.metrics, self.stop, self.halted, self._closed)
+
+    def _closed(self) -> None:
+        with self._lock:
+            self._done += 1
+            if self._done >= self._parts:
+                self.ended.set()

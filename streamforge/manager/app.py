@@ -569,7 +569,9 @@ def create_app(
         return _detail(view)
 
     # -- operator actions (alarms, dead letters) ------------------------------------------------
+    from streamforge.manager.operations_api import add_operation_routes
 
+    add_operation_routes(app, manager, secured, errors)
 
     # -- administration (licence, system) -------------------------------------------------------
 

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from streamforge.runtime.operator_http import CONTROL_TOKEN_ENV
 
 __all__ = ["ChildState", "StreamProcess", "Supervisor"]
 
@@ -99,6 +102,8 @@ class StreamProcess:
         self.data_root = data_root
         self.env = env
         self.memory_limit_mb = memory_limit_mb
+        #: what the child's /operator/ endpoint wants as bearer token (operator actions)
+        self.control_token = secrets.token_urlsafe(24)
         self.lines: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
         self.restarts = 0
         self.last_error: str | None = None
@@ -204,7 +209,7 @@ class StreamProcess:
                         text=True,
                         errors="replace",
                         cwd=self.data_root,
-                        env=self.env,
+                        env={**self.env, CONTROL_TOKEN_ENV: self.control_token},
                         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                     )
                 except OSError as exc:

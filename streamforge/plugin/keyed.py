@@ -29,6 +29,7 @@ from typing import Any
 
 from streamforge.message import Message
 from streamforge.plugin.interfaces import Processor
+from streamforge.plugin.operator import ControlInlet, OperatorEndpoint
 
 __all__ = ["KeyedOut", "KeyedProcessor", "group_by_key"]
 
@@ -40,6 +41,14 @@ class KeyedProcessor(Processor):
     """A processor whose state is kept per key in a Bytewax stateful step."""
 
     stateful = True
+
+    #: operator actions (`streamforge.plugin.operator`): the inlet whose messages the engine
+    #: feeds into this processor's stateful step
+    control_inlet: ControlInlet | None = None
+
+    def operator_endpoint(self) -> tuple[str, OperatorEndpoint] | None:
+        """The topic and endpoint operators reach this processor by; None for none."""
+        return None
 
     @abstractmethod
     def key(self, msg: Message) -> str:

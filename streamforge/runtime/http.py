@@ -1,4 +1,5 @@
-"""The HTTP endpoint of a running StreamForge process: /metrics, /ready, /health/live.
+"""The HTTP endpoint of a running StreamForge process: /metrics, /ready, /health/live, and
+/operator/ for operator actions (`streamforge.runtime.operator_http`).
 
 Served by uvicorn on a daemon thread (`streamforge.connectors.serving`). When its address is
 taken (e.g. several cluster processes on one host) a warning is logged and the streams run
@@ -17,6 +18,8 @@ from streamforge.connectors.http import parse_address
 from streamforge.connectors.serving import ListeningServer, serve
 from streamforge.observability.metrics import render_metrics
 from streamforge.plugin.connection import connections_down
+from streamforge.runtime.operator_http import PREFIX as OPERATOR_PREFIX
+from streamforge.runtime.operator_http import serve_operator
 
 __all__ = ["DEFAULT_ADDRESS", "HttpServer", "Readiness", "parse_address", "start_http_server"]
 
@@ -52,7 +55,9 @@ class _EndpointApp:
         if scope["type"] != "http":
             return
         path = scope["path"].rstrip("/") or "/"
-        if scope["method"] not in ("GET", "HEAD"):
+        if path.startswith(OPERATOR_PREFIX):
+            await serve_operator(scope, receive, send, path)
+        elif scope["method"] not in ("GET", "HEAD"):
             await respond(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
         elif path == "/metrics":
             body = render_metrics()
