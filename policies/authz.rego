@@ -17,40 +17,31 @@ package streamforge.authz
 
 import rego.v1
 
-viewer := [
+viewer := {
 	"streams:read", "things:read", "templates:read", "processors:read", "metrics:read",
 	"logs:read", "alarms:read", "dlq:read",
-]
+}
 
-operator := array.concat(viewer, ["streams:operate", "alarms:ack", "dlq:replay"])
+operator := viewer | {"streams:operate", "alarms:ack", "dlq:replay"}
 
-engineer := array.concat(operator, ["streams:write", "things:write", "templates:write", "processors:test"])
+engineer := operator | {"streams:write", "things:write", "templates:write", "processors:test"}
 
 # The product's roles; `admin` holds every permission.
 builtin_roles := {
 	"viewer": viewer,
 	"operator": operator,
 	"engineer": engineer,
-	"admin": ["*"],
+	"admin": {"*"},
 }
 
 permissions_of(role) := builtin_roles[role]
 
-permissions_of(role) := input.custom_roles[role] if not builtin_roles[role]
+permissions_of(role) := {p | some p in input.custom_roles[role]} if not builtin_roles[role]
 
-permits(permission, action) if permission == action
+# the wildcards that would grant the requested action
+wanted := {input.action, "*", concat("", [split(input.action, ":")[0], ":*"])}
 
-permits("*", _)
-
-permits(permission, action) if {
-	endswith(permission, ":*")
-	startswith(action, trim_suffix(permission, "*"))
-}
-
-granted(role) if {
-	some permission in permissions_of(role)
-	permits(permission, input.action)
-}
+granted(role) if count(permissions_of(role) & wanted) > 0
 
 role_prefix(role) := concat("", [role, "@"])
 
