@@ -209,7 +209,7 @@ def test_a_scoped_role_stops_at_its_scope(served: tuple[ManagerRun, list[Caller]
     run, callers = served
     scoped = next(c for c in callers if c.name == "line2-engineer")
     wrong = []
-    for (method, path), (least, _) in sorted(ENDPOINTS.items()):
+    for method, path in sorted(ENDPOINTS):
         if "{stream_id}" not in path and "{thing_id}" not in path:
             continue
         inside = _call(run, method, path, scoped.key, IN_SCOPE).status_code
@@ -237,8 +237,10 @@ def test_no_token_and_bad_tokens_get_401_everywhere_but_the_public_endpoints(
     tampered = f"{head}.{forged_body}.{sig}"
     wrong = []
     for (method, path), (least, _) in sorted(ENDPOINTS.items()):
-        for name, token in [("no token", None), ("expired", expired), ("alg none", unsigned),
-                            ("tampered", tampered), ("an old admin token", TOKEN + "x")]:  # fmt: skip
+        for name, token in [
+            ("no token", None), ("expired", expired), ("alg none", unsigned),
+            ("tampered", tampered), ("an old admin token", TOKEN + "x"),
+        ]:  # fmt: skip
             status = _call(run, method, path, token, IN_SCOPE).status_code
             if (least == "public") == (status == 401):
                 wrong.append(f"{name}: {method} {path} -> {status}")
@@ -272,8 +274,8 @@ def test_lists_show_only_what_a_scoped_role_may_see(
                          json={"id": "line-9.new", "config": config})  # fmt: skip
     assert outside.status_code == 403
     assert "line2-engineer (engineer) may not streams:write" in outside.json()["detail"]
-    inside = httpx.post(f"{run.url}{_B}/streams", headers=headers, timeout=30,
-                        json={"id": "line-9.new", "config": config, "tags": ["line-2"]})  # fmt: skip
+    body = {"id": "line-9.new", "config": config, "tags": ["line-2"]}
+    inside = httpx.post(f"{run.url}{_B}/streams", headers=headers, json=body, timeout=30)
     assert inside.status_code == 201, inside.text
     for stream_id in ("line-2.press", "line-3.oven", "line-4.belt", "line-9.new"):
         assert run.api("DELETE", f"/streams/{stream_id}").status_code == 204
