@@ -128,7 +128,6 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.connectors.http import parse_address
     from streamforge.durations import DurationError, parse_duration
     from streamforge.license.policy import PolicyError
-    from streamforge.license.settings import LicenseSettings
     from streamforge.license.state import build_state, install
     from streamforge.manager.app import create_app
     from streamforge.manager.audit import AuditLog
@@ -138,6 +137,7 @@ def main(args: argparse.Namespace) -> int:
     from streamforge.manager.crypto import ConfigCipher
     from streamforge.manager.db import open_database, sqlite_url
     from streamforge.manager.identities import Identities
+    from streamforge.manager.licence_admin import share_with_streams, startup_settings
     from streamforge.manager.security_store import SecurityStore
     from streamforge.manager.service import Invalid, LicenceRefused, Manager
     from streamforge.manager.store import NotFound, StreamStore
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.license is not None:
         os.environ["STREAMFORGE_LICENSE_FILE"] = str(args.license.resolve())
-    state = build_state(LicenseSettings.from_config(None, env=os.environ))
+    state = build_state(startup_settings(home, os.environ))
     install(state)
     env_allow = frozenset(
         name.strip() for item in args.env_allow for name in item.split(",") if name.strip()
@@ -199,6 +199,7 @@ def main(args: argparse.Namespace) -> int:
     manager = Manager(
         store, supervisor, policy, decisions=state.decisions, staging=home / "staging"
     )
+    share_with_streams(home, state.settings, supervisor.env)
     thing_output = None
     if args.thing_output is not None:
         try:

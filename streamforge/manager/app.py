@@ -574,7 +574,12 @@ def create_app(
     add_operation_routes(app, manager, secured, errors)
 
     # -- administration (licence, system) -------------------------------------------------------
+    from streamforge.manager.admin_api import add_admin_routes
 
+    add_admin_routes(
+        app, manager, secured, errors, identities=identities, things=things,
+        reloaders=(authorizer.reload,),
+    )  # fmt: skip
 
     return app
 
