@@ -25,7 +25,8 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     add = actions.add_parser(
         "add",
         help="add a user",
-        description=f"Add a user with one or more roles ({', '.join(ROLES)}). The password "
+        description=f"Add a user with one or more roles ({', '.join(ROLES)}, or a custom role "
+        "made at /admin/security/roles), optionally scoped to streams and Things. The password "
         f"(at least {MIN_PASSWORD_LENGTH} characters) is asked twice, or read from one line "
         "of standard input with --password-stdin.",
     )
@@ -35,7 +36,15 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ROLE",
-        help=f"one of {', '.join(ROLES)}; repeatable",
+        help=f"one of {', '.join(ROLES)} or a custom role; repeatable",
+    )
+    add.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="limit the roles to ids matching a pattern (line-2.*), to resources with a tag "
+        "(tag:north), or either for one role (engineer@line-2.*); repeatable",
     )
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add_database_options(add)
@@ -75,12 +84,15 @@ def _add(args: argparse.Namespace) -> int:
         DuplicateUser,
         UnknownUser,
         check_roles,
+        check_scopes,
         check_username,
     )
+    from streamforge.manager.security_store import SecurityStore
 
     check_username(args.username)
-    roles = check_roles(args.role)
     identities = open_identities(args)
+    roles = check_roles(args.role, SecurityStore(identities.engine).role_names())
+    scopes = check_scopes(args.scope)
     try:
         identities.user(args.username)
     except UnknownUser:
@@ -88,8 +100,9 @@ def _add(args: argparse.Namespace) -> int:
     else:
         raise DuplicateUser(f"user {args.username!r} exists already")
     password = read_new_password(args.password_stdin)
-    user = identities.add_user(args.username, password, roles)
-    print(f"added user {user.username} ({', '.join(user.roles)})")
+    user = identities.add_user(args.username, password, roles, scopes, known_roles=roles)
+    scoped = f" in {', '.join(user.scopes)}" if user.scopes else ""
+    print(f"added user {user.username} ({', '.join(user.roles)}){scoped}")
     return 0
 
 

@@ -218,6 +218,7 @@ class Identities:
         hasher: PasswordHasher | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._hasher = hasher or PasswordHasher()
         self._clock = clock

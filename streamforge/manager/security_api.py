@@ -180,7 +180,7 @@ def add_security_routes(
     """Register the /admin/security and /admin/audit routes."""
     tags: list[str | Enum] = ["admin"]
 
-    def known_roles() -> set[str]:
+    def known_roles() -> list[str]:
         return security.role_names()
 
     def user_or_404(username: str) -> User:

@@ -113,8 +113,9 @@ class SecurityStore:
             if not deleted.rowcount:  # type: ignore[attr-defined]
                 raise NotFound(f"role {name}")
 
-    def role_names(self) -> set[str]:
-        return {role.name for role in self.roles()}
+    def role_names(self) -> list[str]:
+        """Every role's name: the built-in ones least privileged first, then the custom ones."""
+        return [role.name for role in self.roles()]
 
     # -- policies -----------------------------------------------------------------------------
     def policies(self) -> list[StoredPolicy]:

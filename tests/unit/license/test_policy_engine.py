@@ -42,7 +42,8 @@ def engine() -> RegoEngine:
 
 def test_builtin_policy_files() -> None:
     files = builtin_policy_files()
-    assert [f.name for f in files] == ["features.rego", "limits.rego", "security.rego"]
+    names = ["authz.rego", "features.rego", "limits.rego", "security.rego"]
+    assert [f.name for f in files] == names
     assert all(f.is_file() for f in files)
 
 
@@ -61,7 +62,8 @@ def test_builtin_policy_files_from_an_installed_package(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(policy_module, "POLICY_PACKAGE", name)
     files = builtin_policy_files()
-    assert files == [package / "features.rego", package / "limits.rego", package / "security.rego"]
+    names = ["authz.rego", "features.rego", "limits.rego", "security.rego"]
+    assert files == [package / name for name in names]
     engine = RegoEngine.load(None)
     assert engine.files == files
     assert engine.query("data.streamforge.limits.max_streams", {"license": None}) == 5
