@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections import OrderedDict
 from datetime import datetime
 from typing import Any
@@ -108,7 +107,16 @@ class _AddressThrottle:
             self._failures[address] = times
             while len(self._failures) > _MAX_ADDRESSES:
                 self._failures.popitem(last=False)
-        return min(2.0, 0.25 * max(0, len(times) - ADDRESS_SLOW_AFTER))
+        return min(0.5, 0.05 * max(0, len(times) - ADDRESS_SLOW_AFTER))
+
+
+class _Failed(Exception):
+    """A refused sign-in: the answer, and how long to hold it back."""
+
+    def __init__(self, answer: HTTPException, delay: float = 0.0) -> None:
+        super().__init__(answer.detail)
+        self.answer = answer
+        self.delay = delay
 
 
 _CREDENTIALS_BODY = {
@@ -204,18 +212,19 @@ def add_login_routes(
             log.info("user %r signed in from %s", user.username, client)
             return TokenAnswer(access_token=token, token_type="bearer", expires_in=expires_in)
         delay = addresses.fail(client, utcnow())
-        if delay:
-            time.sleep(delay)
         seconds = locked_for(username)
         if seconds is not None:
             log.warning("sign-in refused for %r from %s: locked", username, client)
-            raise _answer(
-                f"too many failed sign-ins: locked, try again in {seconds} s",
-                429,
-                {"Retry-After": str(seconds)},
+            raise _Failed(
+                _answer(
+                    f"too many failed sign-ins: locked, try again in {seconds} s",
+                    429,
+                    {"Retry-After": str(seconds)},
+                ),
+                delay,
             )
         log.warning("sign-in failed for %r from %s", username, client)
-        raise _answer(WRONG, 401, {"WWW-Authenticate": "Bearer"})
+        raise _Failed(_answer(WRONG, 401, {"WWW-Authenticate": "Bearer"}), delay)
 
     responses: dict[int | str, dict[str, Any]] = {
         400: {"model": _Detail, "description": "A form whose grant_type is not `password`"},
@@ -235,7 +244,11 @@ def add_login_routes(
         username, password = await _credentials(request)
         client = request.client.host if request.client else "?"
         note_actor(request, username, "password")
-        return await asyncio.to_thread(sign_in, username, password, client)
+        try:
+            return await asyncio.to_thread(sign_in, username, password, client)
+        except _Failed as failed:
+            await asyncio.sleep(failed.delay)  # slows guessing without holding a thread
+            raise failed.answer from None
 
     def access_token(request: Request, what: str) -> Claims:
         identity: Identity = request.state.identity
