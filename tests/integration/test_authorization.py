@@ -283,3 +283,37 @@ def test_lists_show_only_what_a_scoped_role_may_see(
                            json={"scopes": list(scoped.scopes)},
                            headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)  # fmt: skip
     assert restored.status_code == 200, restored.text
+
+
+def test_things_carry_tags_that_scope_who_sees_them(
+    served: tuple[ManagerRun, list[Caller]],
+) -> None:
+    run, callers = served
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    for thing_id, tags in [("urn:plant:oven-1", "line-2,north"), ("urn:plant:oven-2", "south")]:
+        td = {"@context": "https://www.w3.org/2022/wot/td/v1.1", "id": thing_id,
+              "title": thing_id, "securityDefinitions": {"nosec_sc": {"scheme": "nosec"}},
+              "security": ["nosec_sc"]}  # fmt: skip
+        reply = httpx.post(f"{run.url}/wot/things", params={"tags": tags}, json=td,
+                           headers=admin, timeout=30)  # fmt: skip
+        assert reply.status_code == 201, reply.text
+    bad = httpx.put(f"{run.url}/wot/things/urn:plant:oven-2", params={"tags": "no spaces"},
+                    json={}, headers=admin, timeout=30)  # fmt: skip
+    assert bad.status_code == 422 and "tag 'no spaces'" in bad.json()["detail"]
+    scoped = next(c for c in callers if c.name == "line2-engineer")
+    changed = httpx.patch(f"{run.url}/admin/security/users/line2-engineer",
+                          json={"scopes": ["tag:north"]}, headers=admin, timeout=30)  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    headers = {"Authorization": f"Bearer {scoped.key}"}
+    listed = httpx.get(f"{run.url}/wot/things", headers=headers, timeout=30).json()
+    assert [td["id"] for td in listed] == ["urn:plant:oven-1"]
+    assert httpx.get(f"{run.url}/wot/things/urn:plant:oven-2", headers=headers,
+                     timeout=30).status_code == 403  # fmt: skip
+    assert httpx.delete(f"{run.url}/wot/things/urn:plant:oven-1", headers=headers,
+                        timeout=30).status_code == 204  # fmt: skip
+    assert httpx.delete(f"{run.url}/wot/things/urn:plant:oven-2", headers=admin,
+                        timeout=30).status_code == 204  # fmt: skip
+    restored = httpx.patch(f"{run.url}/admin/security/users/line2-engineer",
+                           json={"scopes": list(scoped.scopes)}, headers=admin,
+                           timeout=30)  # fmt: skip
+    assert restored.status_code == 200
