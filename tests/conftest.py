@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from streamforge.license import state
-from streamforge.license.catalog import BINDINGS, SECURITY_RULES
+from streamforge.license.catalog import BINDINGS, SECURITY_RULES, registered_features
 from streamforge.license.settings import ENV_LICENSE, ENV_LICENSE_FILE, ENV_PUBLIC_KEY_FILE
 from streamforge.license.token import issue_token
 from streamforge.plugin import load_builtins, registry
@@ -28,11 +28,17 @@ SESSION_SUBJECT = "streamforge-tests"
 def every_feature() -> dict[str, object]:
     """Features granting every known binding, processor, security method and storage."""
     load_builtins()
+    declared: dict[str, set[str]] = {"bindings": set(), "processors": set(), "storage": set()}
+    for features in registered_features().values():
+        for category, name in features:
+            declared.setdefault(category, set()).add(name)
     return {
-        "bindings": sorted(set(BINDINGS.values())),
-        "processors": sorted(spec.name for spec in registry.specs("processor")),
+        "bindings": sorted(set(BINDINGS.values()) | declared["bindings"]),
+        "processors": sorted(
+            {spec.name for spec in registry.specs("processor")} | declared["processors"]
+        ),
         "security": sorted(SECURITY_RULES),
-        "storage": ["parquet"],
+        "storage": sorted({"parquet"} | declared["storage"]),
         "capabilities": {"max_things": 10_000, "max_streams": 10_000, "max_users": 1_000},
     }
 
