@@ -26,11 +26,18 @@ BUILTIN_PACKAGES = (
 )
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "components.md"
 
-_TITLES = {"input": "Inputs", "processor": "Processors", "output": "Outputs", "cache": "Caches"}
+_TITLES = {
+    "input": "Inputs",
+    "processor": "Processors",
+    "output": "Outputs",
+    "cache": "Caches",
+    "rate_limit": "Rate limits",
+}
 _PLACEHOLDER = {
     "string": '""', "int": "0", "float": "0", "bool": "false", "duration": '""',
     "mapping": '""', "query": '""', "object": "{}", "array": "[]", "map": "{}",
     "any": "null", "input": "{}", "output": "{}", "processor": "{}", "cache": "{}",
+    "rate_limit": "{}",
 }  # fmt: skip
 
 
@@ -110,8 +117,8 @@ def _config_example(spec: ComponentSpec) -> str:
     if spec.kind == "processor":
         lines = ["pipeline:", "  processors:"]
         lines += [("    - " if i == 0 else "      ") + line for i, line in enumerate(body)]
-    elif spec.kind == "cache":
-        lines = ["cache_resources:"]
+    elif spec.kind in ("cache", "rate_limit"):
+        lines = [f"{spec.kind}_resources:"]
         lines += [("  - " if i == 0 else "    ") + line for i, line in enumerate(body)]
     else:
         lines = [f"{spec.kind}:"] + ["  " + line for line in body]

@@ -46,7 +46,8 @@ class ConfigError(Exception):
 class ComponentConfig:
     """One component in a stream: `type` is the registered name (or "resource").
 
-    Caches (kind "cache") exist only under `cache_resources`, always with a label.
+    Caches (kind "cache") exist only under `cache_resources`, and rate limits (kind
+    "rate_limit") only under `rate_limit_resources`, always with a label.
 
     `conf` is the value under the type key, validated, with defaults filled in; nested
     component fields (type input/output/processor in the spec) hold ComponentConfig
@@ -92,3 +93,8 @@ class StreamConfig:
     def caches(self) -> dict[str, ComponentConfig]:
         """The `cache_resources`, by label."""
         return self.resources.get("cache", {})
+
+    @property
+    def rate_limits(self) -> dict[str, ComponentConfig]:
+        """The `rate_limit_resources`, by label."""
+        return self.resources.get("rate_limit", {})

@@ -66,11 +66,12 @@ def field_schema(f: Field) -> dict[str, Any]:
 def component_schema(kind: Kind) -> dict[str, Any]:
     """One component of `kind`: exactly one type key, plus `label` (and `processors`).
 
-    Caches are only declared as resources, so they have no `resource:` reference form.
+    Caches and rate limits are only declared as resources, so they have no `resource:`
+    reference form.
     """
     props: dict[str, Any] = {"label": _LABEL}
     names = []
-    if kind != "cache":
+    if kind not in ("cache", "rate_limit"):
         props["resource"] = {"type": "string"}
         names.append("resource")
     for spec in registry.specs(kind):

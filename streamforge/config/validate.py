@@ -45,7 +45,6 @@ LABEL_PATTERN = re.compile(r"^[a-z0-9_]+$")
 IGNORED_TOP_LEVEL = frozenset(
     {
         "metrics", "tracer", "shutdown_timeout", "shutdown_delay", "buffer",
-        "rate_limit_resources",
     }
 )  # fmt: skip
 
@@ -54,23 +53,27 @@ _COMPONENT_TYPES: dict[str, Kind] = {
     "processor": "processor",
     "output": "output",
     "cache": "cache",
+    "rate_limit": "rate_limit",
 }
 _RESOURCE_KEYS: dict[str, Kind] = {
     "input_resources": "input",
     "processor_resources": "processor",
     "output_resources": "output",
     "cache_resources": "cache",
+    "rate_limit_resources": "rate_limit",
 }
+#: resources that exist only as resources, referenced by label (no `resource:` form)
+_LABEL_ONLY = ("cache", "rate_limit")
 _CHOICES_SHOWN = 25
 #: how many templates may expand into one another
 MAX_TEMPLATE_DEPTH = 16
 
 
 def _resource_list(name: str, kind: Kind) -> Field:
-    how = "by their label" if kind == "cache" else "as `resource: <label>`"
+    how = "by their label" if kind in _LABEL_ONLY else "as `resource: <label>`"
     return Field(
         name, "array", default=[], item=Field(kind, kind),
-        description=f"{kind.capitalize()}s referenced elsewhere {how}.",
+        description=f"{kind.capitalize().replace('_', ' ')}s referenced elsewhere {how}.",
     )  # fmt: skip
 
 
@@ -343,7 +346,7 @@ class _Validator:
         extra = {"label", "processors"} if kind in ("input", "output") else {"label"}
         names = registry.names(kind)
         type_keys = [k for k in value if k not in extra]
-        referable = kind != "cache"  # caches are resources themselves, referenced by label
+        referable = kind not in _LABEL_ONLY  # resources themselves, referenced by label
         valid = [
             k
             for k in type_keys
@@ -684,8 +687,8 @@ def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> s
         return f'{kind} resource "{target}" is not defined{hint}'
     if known:
         return f'{kind} resource "{target}" is not defined (known: {", ".join(known)})'
-    if kind == "cache":
-        return f'cache resource "{target}" is not defined (declare it under cache_resources)'
+    if kind in _LABEL_ONLY:
+        return f'{kind} resource "{target}" is not defined (declare it under {kind}_resources)'
     return f'{kind} resource "{target}" is not defined'
 
 

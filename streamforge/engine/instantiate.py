@@ -11,7 +11,7 @@ from streamforge.config.model import ComponentConfig, Location, Problem, StreamC
 from streamforge.message import Message
 from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
-from streamforge.plugin import Cache, Input, InputReader, Output, Processor, registry
+from streamforge.plugin import Cache, Input, InputReader, Output, Processor, RateLimit, registry
 from streamforge.plugin.chain import ProcessorChain
 from streamforge.plugin.spec import ComponentSpec, offline_check_of
 
@@ -61,6 +61,9 @@ class ComponentContext:
     def cache(self, label: str) -> Cache:
         return self._builder.cache(label)
 
+    def rate_limit(self, label: str) -> RateLimit:
+        return self._builder.rate_limit(label)
+
     def build_chain(self, confs: list[ComponentConfig], *, skip_errored: bool = True) -> Processor:
         return ProcessorChain(self.build_processors(confs), skip_errored=skip_errored)
 
@@ -74,12 +77,15 @@ class ComponentContext:
 
 
 class StreamCaches:
-    """The cache resources of one stream, each built on first use and shared by every worker."""
+    """The cache and rate limit resources of one stream, each built on first use and shared by
+    every worker."""
 
     def __init__(self, stream: StreamConfig) -> None:
         self._confs = stream.resources.get("cache", {})
         self._lock = threading.Lock()
         self._built: dict[str, Cache] = {}
+        self._limit_confs = stream.resources.get("rate_limit", {})
+        self._limits: dict[str, RateLimit] = {}
 
     def get(self, label: str, builder: StreamBuilder) -> Cache:
         """The cache `label`, built with `builder` the first time it is asked for."""
@@ -94,12 +100,30 @@ class StreamCaches:
                 self._built[label] = cache
             return cache
 
+    def rate_limit(self, label: str, builder: StreamBuilder) -> RateLimit:
+        """The rate limit `label`, built with `builder` the first time it is asked for."""
+        with self._lock:
+            limit = self._limits.get(label)
+            if limit is None:
+                conf = self._limit_confs.get(label)
+                if conf is None:
+                    known = ", ".join(sorted(self._limit_confs)) or "none"
+                    raise BuildError(
+                        f"rate limit resource {label!r} is not defined (known: {known})"
+                    )
+                limit = builder.construct_rate_limit(conf)
+                self._limits[label] = limit
+            return limit
+
     def close(self) -> None:
-        """Close every cache built so far; a later `get` builds a fresh one."""
+        """Close every cache and rate limit built so far; a later `get` builds a fresh one."""
         with self._lock:
             built, self._built = self._built, {}
+            limits, self._limits = self._limits, {}
         for cache in built.values():
             cache.close()
+        for limit in limits.values():
+            limit.close()
 
 
 #: reentrant: a stream collected while the lock is held runs `_forget` on the same thread
@@ -220,6 +244,20 @@ class StreamBuilder:
                 f"{type(cache).__name__}, not a Cache"
             )
         return cache
+
+    def rate_limit(self, label: str) -> RateLimit:
+        """The stream's rate limit resource `label` (one instance per stream and process)."""
+        return self.caches.rate_limit(label, self)
+
+    def construct_rate_limit(self, conf: ComponentConfig) -> RateLimit:
+        """A new rate limit from its resource config (StreamCaches calls it once per label)."""
+        limit, _ = self._construct(conf)
+        if not isinstance(limit, RateLimit):
+            raise BuildError(
+                f"{conf.location}: rate limit {conf.type!r} ({conf.display_label}) built a "
+                f"{type(limit).__name__}, not a RateLimit"
+            )
+        return limit
 
     def build_processor(self, conf: ComponentConfig) -> Processor:
         proc, _ = self._construct(conf)

@@ -11,7 +11,7 @@
         def process_batch(self, batch: list[Message]) -> list[Message]: ...
 
 - `spec`: `Field`, `ParsedField`, `ComponentSpec` — what a component's config takes.
-- `registry`: `register_input|processor|output|cache` and the registry they fill.
+- `registry`: `register_input|processor|output|cache|rate_limit` and the registry they fill.
 - `interfaces`: the base classes and `BuildContext` (logger, metrics, nested components).
 - `keyed`: `KeyedProcessor`, for processors that keep state per key.
 - `readers`: `QueuedReader`, for inputs fed from a thread or event loop of their own.
@@ -39,6 +39,7 @@ from streamforge.plugin.interfaces import (
     InputReader,
     Output,
     Processor,
+    RateLimit,
 )
 from streamforge.plugin.loading import load_builtins, load_entry_points, load_plugins
 from streamforge.plugin.registry import (
@@ -49,6 +50,7 @@ from streamforge.plugin.registry import (
     register_input,
     register_output,
     register_processor,
+    register_rate_limit,
     registry,
 )
 from streamforge.plugin.spec import (
@@ -81,6 +83,7 @@ __all__ = [
     "PayloadError",
     "PluginError",
     "Processor",
+    "RateLimit",
     "RateLimitedErrorLogger",
     "Registry",
     "connection",
@@ -93,5 +96,6 @@ __all__ = [
     "register_input",
     "register_output",
     "register_processor",
+    "register_rate_limit",
     "registry",
 ]

@@ -1,5 +1,5 @@
-"""What components are: base classes of inputs, processors, outputs and caches, and the build
-context a component's factory receives."""
+"""What components are: base classes of inputs, processors, outputs, caches and rate limits,
+and the build context a component's factory receives."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ __all__ = [
     "InputReader",
     "Output",
     "Processor",
+    "RateLimit",
 ]
 
 
@@ -57,6 +58,10 @@ class BuildContext(Protocol):
 
     def cache(self, label: str) -> Cache:
         """The stream's cache resource `label`: one instance shared by every worker."""
+        ...
+
+    def rate_limit(self, label: str) -> RateLimit:
+        """The stream's rate limit resource `label`: one instance shared by every worker."""
         ...
 
     def build_chain(self, confs: list[ComponentConfig], *, skip_errored: bool = True) -> Processor:
@@ -228,3 +233,18 @@ class Cache(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and memory when the stream stops."""
+
+
+class RateLimit(ABC):
+    """A limit on how often something may happen, shared through `rate_limit_resources`.
+
+    One instance serves every worker of a process, so implementations are thread-safe.
+    """
+
+    @abstractmethod
+    def access(self) -> float:
+        """Take one access: 0 when it may happen now, else the seconds to wait before asking
+        again (the access was not taken). Failures raise an exception."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections when the stream stops."""

@@ -21,6 +21,7 @@ __all__ = [
     "register_input",
     "register_output",
     "register_processor",
+    "register_rate_limit",
     "registry",
 ]
 
@@ -126,3 +127,11 @@ def register_cache(
 ) -> Callable[[T], T]:
     """Register a cache type, declared under `cache_resources` (options as for `register`)."""
     return register("cache", name, fields, **options)
+
+
+def register_rate_limit(
+    name: str, fields: Sequence[Field] | None = None, **options: Any
+) -> Callable[[T], T]:
+    """Register a rate limit type, declared under `rate_limit_resources` (options as for
+    `register`)."""
+    return register("rate_limit", name, fields, **options)

@@ -29,19 +29,20 @@ __all__ = [
 F = TypeVar("F")
 _OFFLINE_CHECK = "__streamforge_offline_check__"
 
-Kind = Literal["input", "processor", "output", "cache"]
-KINDS: tuple[Kind, ...] = ("input", "processor", "output", "cache")
+Kind = Literal["input", "processor", "output", "cache", "rate_limit"]
+KINDS: tuple[Kind, ...] = ("input", "processor", "output", "cache", "rate_limit")
 
 # Field types understood by validation and docs.
 #   scalar:    string, int, float (any number), bool, duration ("1s", "500ms", "1m30s")
 #   bloblang:  mapping (a Bloblang mapping), query (a Bloblang query, e.g. a `check`)
 #   nested:    object (fixed `fields`), array (of `item`), map (free-form dict), any
-#   component: input, output, processor, cache (one nested component config)
-# A string field with `references="cache"` names a cache resource by its label.
+#   component: input, output, processor, cache, rate_limit (one nested component config)
+# A string field with `references="cache"` (or "rate_limit") names a resource by its label.
 FIELD_TYPES = frozenset(
     {
         "string", "int", "float", "bool", "duration", "mapping", "query",
         "object", "array", "map", "any", "input", "output", "processor", "cache",
+        "rate_limit",
     }
 )  # fmt: skip
 

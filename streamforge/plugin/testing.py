@@ -19,7 +19,7 @@ from typing import Any
 from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin.chain import ProcessorChain
-from streamforge.plugin.interfaces import Cache, Input, Output, Processor
+from streamforge.plugin.interfaces import Cache, Input, Output, Processor, RateLimit
 from streamforge.plugin.registry import registry
 from streamforge.plugin.spec import Kind
 
@@ -27,7 +27,8 @@ __all__ = ["PluginTestContext"]
 
 
 class PluginTestContext:
-    """A BuildContext: a stream name, a label, a logger, metrics, nested components, caches."""
+    """A BuildContext: a stream name, a label, a logger, metrics, nested components, caches and
+    rate limits."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class PluginTestContext:
         kind: Kind = "processor",
         type_name: str = "test",
         caches: Mapping[str, Cache] | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
     ) -> None:
         self.stream = stream
         self.label = label
@@ -45,6 +47,7 @@ class PluginTestContext:
         self.kind = kind
         self.type_name = type_name
         self.caches = dict(caches or {})
+        self.rate_limits = dict(rate_limits or {})
 
     @property
     def logger(self) -> logging.Logger:
@@ -83,3 +86,9 @@ class PluginTestContext:
             return self.caches[label]
         except KeyError:
             raise LookupError(f"no cache resource {label!r} in this test context") from None
+
+    def rate_limit(self, label: str) -> RateLimit:
+        try:
+            return self.rate_limits[label]
+        except KeyError:
+            raise LookupError(f"no rate limit resource {label!r} in this test context") from None
