@@ -199,7 +199,7 @@ def add_benthos_routes(
     """Register the streams-mode routes on `app`; `responses` documents the error answers."""
 
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-        return {code: responses[code] for code in (400, 401, 422, *codes)}
+        return {code: responses[code] for code in (400, 401, 403, 422, *codes)}
 
     def every_id() -> list[str]:
         ids: list[str] = []

@@ -149,7 +149,7 @@ def add_catalog_routes(
     """Register the catalog's routes on `app`; `responses` documents the error answers."""
 
     def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-        return {code: responses[code] for code in sorted({401, 422, *codes})}
+        return {code: responses[code] for code in sorted({401, 403, 422, *codes})}
 
     missing = {"description": "No such processor or template"}
 

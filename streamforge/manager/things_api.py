@@ -120,9 +120,15 @@ def add_thing_routes(
         stored = things.store.get(thing_id)
         return JSONResponse(stored.td, media_type=TD_MEDIA)
 
+    put_answers: dict[int | str, dict[str, Any]] = {
+        **errors(402),
+        **refused,
+        201: {"description": "The Thing was created (204: an existing one was replaced)"},
+        404: {**errors(404)[404], "description": "No route: the id holds a line break"},
+    }
+
     @app.put(f"{PREFIX}/{{thing_id:path}}", status_code=204, dependencies=secured,
-             tags=["things"], responses={**errors(402), **refused},
-             openapi_extra=TD_BODY)  # fmt: skip
+             tags=["things"], responses=put_answers, openapi_extra=TD_BODY)  # fmt: skip
     async def put_thing(thing_id: str, request: Request, tags: str | None = tags_query) -> Response:
         given = _tags(tags)
         if given is not None:

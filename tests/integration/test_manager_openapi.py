@@ -11,48 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import _pytest.nodes
 import httpx
 import pytest
 import schemathesis
-from _pytest.nodeid import coerce_node_id
 from hypothesis import HealthCheck, settings
 from peers.manager import TOKEN, ManagerRun
-from schemathesis.checks import (
-    content_type_conformance,
-    ignored_auth,
-    missing_required_header,
-    not_a_server_error,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    unsupported_method,
-)
-
-if not hasattr(_pytest.nodes.Node, "_nodeid"):
-    # pytest 9.2 keeps a node's id in `_id`; schemathesis' fixture-loaded schemas still read and
-    # set `_nodeid` to name each operation's subtest, so give it that name back.
-    _pytest.nodes.Node._nodeid = property(  # type: ignore[attr-defined]
-        lambda node: node.nodeid,
-        lambda node, value: setattr(node, "_id", coerce_node_id(value)),
-    )
-
-#: Not `positive_data_acceptance`: a stream config or a template that fits the JSON Schema of a
-#: body (any object, any string) is still checked (lint, policy, licence, build) and refused
-#: with 400, which is what the manager must do. Not `negative_data_rejection`: its negative cases
-#: include unknown query parameters, which the manager ignores as HTTP APIs commonly do, and a
-#: missing Authorization header that the test's own header then supplies (`ignored_auth` and
-#: `missing_required_header` check authentication instead).
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-    missing_required_header,
-    unsupported_method,
-    ignored_auth,
-]
+from peers.openapi import CHECKS, fuzzed_manager_at
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 UNDOCUMENTED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
@@ -60,15 +24,8 @@ UNDOCUMENTED = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
 @pytest.fixture(scope="module")
 def fuzzed_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagerRun]:
-    """One manager for every generated case; stopped, with every stream it runs, at the end."""
-    run = ManagerRun(tmp_path_factory.mktemp("openapi") / "home").start()
-    try:
+    with fuzzed_manager_at(tmp_path_factory.mktemp("openapi") / "home") as run:
         yield run
-    finally:
-        if run.proc is not None and run.proc.poll() is None:
-            run.stop()
-        run.client.close()
-        assert not _children_of(run), "stream processes outlived the manager"
 
 
 def _served_routes(home: Path) -> dict[str, set[str]]:
@@ -103,21 +60,6 @@ def _served_routes(home: Path) -> dict[str, set[str]]:
         engine.dispose()
 
 
-def _children_of(run: ManagerRun) -> list[str]:
-    """Processes still running whose command line names the manager's home."""
-    alive = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if str(run.home).encode() in cmdline:
-            alive.append(f"{entry.name}: {cmdline.decode(errors='replace')}")
-    return alive
-
-
 @pytest.fixture(scope="module")
 def manager_schema(fuzzed_manager: ManagerRun) -> Any:
     return schemathesis.openapi.from_url(f"{fuzzed_manager.url}/openapi.json")
@@ -141,7 +83,7 @@ def test_every_operation_answers_as_documented(case: Any) -> None:
     )
 
 
-def test_the_document_lists_every_route_and_its_401(fuzzed_manager: ManagerRun) -> None:
+def test_the_document_lists_every_route_its_401_and_403(fuzzed_manager: ManagerRun) -> None:
     document = httpx.get(f"{fuzzed_manager.url}/openapi.json", timeout=10).json()
     served = _served_routes(fuzzed_manager.home.parent / "routes-home")
     assert served, "the app serves no routes"
@@ -161,6 +103,16 @@ def test_the_document_lists_every_route_and_its_401(fuzzed_manager: ManagerRun) 
         if (path, method) not in open_routes and "401" not in operation.get("responses", {})
     )
     assert not without_401, f"operations that do not document 401: {without_401}"
+    # every role-checked operation may refuse a caller whose roles or scopes fall short
+    for_anyone = {*open_routes, ("/auth/token", "post"), ("/auth/refresh", "post"),
+                  ("/auth/logout", "post")}  # fmt: skip
+    without_403 = sorted(
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if (path, method) not in for_anyone and "403" not in operation.get("responses", {})
+    )
+    assert not without_403, f"operations that do not document 403: {without_403}"
 
 
 TICKS = """
