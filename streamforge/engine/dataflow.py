@@ -24,11 +24,19 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from streamforge.config.model import ComponentConfig, StreamConfig
 from streamforge.engine.acks import AckBatch
+from streamforge.engine.buffer import build_buffer, split_marked
 from streamforge.engine.controls import ControlSource
-from streamforge.engine.instantiate import BuildError, StreamBuilder, close_stream_caches
+from streamforge.engine.instantiate import (
+    BuildError,
+    ComponentContext,
+    StreamBuilder,
+    close_stream_caches,
+)
 from streamforge.engine.keyed import (
     KeyedProcessor,
+    PartAck,
     ShardLogic,
+    SharedAck,
     can_chain,
     join_parts,
     split_by_shard,
@@ -40,6 +48,7 @@ from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin import Input, Output, Processor
+from streamforge.plugin.batches import Batches, parts_of
 from streamforge.plugin.chain import ProcessorChain
 from streamforge.plugin.operator import (
     OperatorEndpoint,
@@ -151,7 +160,7 @@ class FusedStage:
         if procs is None:
             procs = self._build()
         observer = _ChainObserver(self.metrics, self.errors, self.sources)
-        chain = ProcessorChain(procs, hook=observer.after)
+        chain = ProcessorChain(procs, hook=observer.after, on_part=observer.start)
         with self._lock:
             self._chains.append(chain)
             self._by_thread[threading.get_ident()] = (chain, observer)
@@ -169,10 +178,18 @@ class FusedStage:
                 ack = batch.ack if type(batch) is AckBatch else None
                 observer.start(batch)
                 if self.split and len(batch) > 1:
-                    result = [out for msg in batch for out in chain.process_batch([msg])]
+                    parts = [p for msg in batch for p in parts_of(chain.process_batch([msg]))]
+                    result = [m for p in parts for m in p]
                 else:
                     result = chain.process_batch(batch)
-                if ack is None:
+                    parts = result.parts if type(result) is Batches else [result]
+                if len(parts) > 1:  # a processor split the batch: each goes on its own
+                    if ack is None:
+                        out.extend(parts)
+                    else:
+                        shared = SharedAck(ack, len(parts))
+                        out.extend(AckBatch(p, PartAck(shared)) for p in parts)
+                elif ack is None:
                     if result:
                         out.append(result)
                 elif result:
@@ -322,7 +339,16 @@ class StatefulStage:
             f"{name}_key", items, split_by_shard(self.procs[0], hand_over=self.hand_over)
         )
         results = op.stateful_batch(name, sharded, self.shard_logic)
-        return op.flat_map_batch(f"{name}_batches", results, join_parts)
+        joined = op.flat_map_batch(f"{name}_batches", results, join_parts)
+        if self.emits_batches:
+            # a buffer: each batch it flushed reaches the pipeline as a batch of its own
+            return op.flat_map_batch(f"{name}_split", joined, split_marked)
+        return joined
+
+    @property
+    def emits_batches(self) -> bool:
+        """Whether the step's output is cut into the batches its processor marked (buffers)."""
+        return bool(getattr(self.procs[-1], "emits_batches", False))
 
     def withdraw(self) -> None:
         """Stop offering the processors' operator endpoints (the stream is over)."""
@@ -391,7 +417,11 @@ def _fuse(
     processes: int = 1,
     one_message_per_batch: bool = False,
 ) -> list[tuple[str, Stage]]:
-    """Named stages: runs of stateless processors fuse; each stateful one is its own stage."""
+    """Named stages: runs of stateless processors fuse; each stateful one is its own stage.
+
+    After a buffer, batches are the buffer's (windows, batches of its policy): a line input's
+    one-message batches no longer apply.
+    """
     stage_list: list[tuple[str, Stage]] = []
     segments = _segments(procs)
     offset = 0
@@ -406,12 +436,17 @@ def _fuse(
         def build(confs: list[ComponentConfig] = seg_confs) -> list[Processor]:
             return StreamBuilder(stream).build_processors(confs)
 
+        buffered = any(
+            getattr(s, "emits_batches", False)
+            for _, s in stage_list
+            if isinstance(s, StatefulStage)
+        )
         stage = FusedStage(
             stream.name,
             [c.display_label for c, _ in seg],
             build,
             [p for _, p in seg],
-            one_message_per_batch=one_message_per_batch,
+            one_message_per_batch=one_message_per_batch and not buffered,
             sources=[(c.label or "", c.type, f"root.{c.path}") for c, _ in seg],
         )
         stage_list.append((name, stage))
@@ -444,11 +479,16 @@ def _compile_one(
     builder = StreamBuilder(stream)
     input_conf = builder.resolve(stream.input)
     inp = builder.build_input(stream.input)
-    proc_confs = list(input_conf.processors or stream.input.processors) + list(stream.processors)
+    input_procs = list(input_conf.processors or stream.input.processors)
+    proc_confs = input_procs + list(stream.processors)
     procs: list[tuple[ComponentConfig, Processor]] = []
     try:
         for c in proc_confs:
             procs.append((builder.resolve(c), builder.build_processor(c)))
+        buffer = build_buffer(stream, lambda cc: ComponentContext(builder, cc))
+        if buffer is not None:  # between the input's processors and the pipeline
+            proc_confs.insert(len(input_procs), buffer[0])
+            procs.insert(len(input_procs), buffer)
         stage_list = _fuse(stream, proc_confs, procs, processes, inp.one_message_per_batch)
         output_conf = builder.resolve(stream.output)
         first_output = builder.build_output(stream.output)
@@ -484,6 +524,8 @@ def _compile_one(
             for i in range(len(stage.inlets)):
                 step_ids += [f"{prefix}.{n}_controls_{i}", f"{prefix}.{n}_with_controls_{i}"]
             step_ids += [f"{prefix}.{n}_key", f"{prefix}.{n}", f"{prefix}.{n}_batches"]
+            if stage.emits_batches:
+                step_ids.append(f"{prefix}.{n}_split")
         else:
             step_ids.append(f"{prefix}.{n}")
     if isinstance(sink, ResumableOutputSink):

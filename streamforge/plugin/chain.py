@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from streamforge.message import Message
 from streamforge.plugin import Processor
+from streamforge.plugin.batches import Batches, parts_of
 
 __all__ = ["ProcessorChain", "run_processor"]
 
@@ -42,7 +43,11 @@ def run_processor(
         for m in healthy:
             m.error = reason
         out = healthy
-    return _in_batch_order(batch, healthy, errored, out) if errored else out
+    if not errored:
+        return out
+    if type(out) is Batches:  # the batches it made, then the errored messages as one more
+        return Batches([*out.parts, errored])
+    return _in_batch_order(batch, healthy, errored, out)
 
 
 def _in_batch_order(
@@ -57,7 +62,11 @@ def _in_batch_order(
 
 
 class ProcessorChain(Processor):
-    """Consecutive stateless processors fused into one batch function."""
+    """Consecutive stateless processors fused into one batch function.
+
+    When a processor breaks the batch into several (`Batches`), the processors after it run
+    once per batch and the chain returns `Batches`; `on_part(batch)` is called before each.
+    """
 
     def __init__(
         self,
@@ -65,21 +74,36 @@ class ProcessorChain(Processor):
         hook: ProcessorHook | None = None,
         *,
         skip_errored: bool = True,
+        on_part: Callable[[list[Message]], None] | None = None,
     ) -> None:
         self.processors = list(processors)
         self.hook = hook
+        self.on_part = on_part
         self.skip_errored = skip_errored
         self.handles_errors = not skip_errored or any(p.handles_errors for p in self.processors)
         self.batch_aware = any(p.batch_aware for p in self.processors)
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
+        return self._run(batch, 0)
+
+    def _run(self, batch: list[Message], start: int) -> list[Message]:
         hook = self.hook
-        for i, proc in enumerate(self.processors):
+        procs = self.processors
+        last = len(procs) - 1
+        for i in range(start, last + 1):
             if not batch:
                 return batch
+            proc = procs[i]
             out = run_processor(proc, batch, skip_errored=self.skip_errored)
             if hook is not None:
                 hook(i, proc, batch, out)
+            if i < last and type(out) is Batches and len(out.parts) > 1:
+                results: list[list[Message]] = []
+                for part in out.parts:
+                    if self.on_part is not None:
+                        self.on_part(part)
+                    results.extend(parts_of(self._run(part, i + 1)))
+                return Batches(results)
             batch = out
         return batch
 
