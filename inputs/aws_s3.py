@@ -1,0 +1,329 @@
+"""`aws_s3` input: downloads the objects of a bucket (under a prefix), then ends.
+
+The objects are listed when the input starts and read one after another, each split into
+messages by the codec (`to_the_end` by default: one message per object). With
+`delete_objects`, an object is deleted once every message read from it was written. Batches
+the output failed to write are sent again. Listing while the store cannot be reached is
+retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from streamforge.connectors.codecs import Splitter, parse_input_codec
+from streamforge.connectors.s3 import aws_fields, is_unreachable, make_client
+from streamforge.license.catalog import register_feature
+from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.errors import describe_error
+from streamforge.plugin.spec import ParsedField, offline_check
+
+__all__ = ["S3Input", "S3Reader", "scanner_codec"]
+
+log = logging.getLogger("streamforge.inputs.aws_s3")
+
+_CHUNK = 1 << 16
+
+#: Benthos scanners this input understands -> the codec that does the same
+_SCANNERS = {"to_the_end": "all-bytes", "lines": "lines"}
+
+
+def scanner_codec(scanner: Any) -> str:
+    """The codec of a Benthos `scanner` object (`{to_the_end: {}}`, `{lines: {}}`)."""
+    if not isinstance(scanner, dict) or len(scanner) != 1:
+        raise ValueError("scanner: expected one scanner, e.g. {to_the_end: {}} or {lines: {}}")
+    [(name, opts)] = scanner.items()
+    if name == "lines" and isinstance(opts, dict) and opts.get("custom_delimiter"):
+        return f"delim:{opts['custom_delimiter']}"
+    if name not in _SCANNERS:
+        raise ValueError(
+            f"scanner: {name!r} is not supported here; use one of {', '.join(_SCANNERS)}"
+        )
+    return _SCANNERS[name]
+
+
+def _check_sqs(value: Any) -> Any:
+    if isinstance(value, dict) and str(value.get("url") or ""):
+        raise ValueError("sqs: reading upload notifications from SQS is not supported")
+    return value
+
+
+class S3Input(Input):
+    """Downloads the objects of a bucket under a prefix."""
+
+    def __init__(
+        self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
+    ) -> None:
+        self.conf = conf
+        self.bucket = str(conf["bucket"])
+        if not self.bucket:
+            raise ValueError("bucket: a bucket name is required")
+        self.prefix = str(conf.get("prefix") or "")
+        codec = str(conf.get("codec") or "")
+        self.codec = codec or scanner_codec(conf.get("scanner") or {"to_the_end": {}})
+        parse_input_codec(self.codec)
+        _check_sqs(conf.get("sqs"))
+        self.max_buffer = int(conf.get("max_buffer", 1_000_000) or 0)
+        self.delete_objects = bool(conf.get("delete_objects", False))
+        self.label = getattr(ctx, "label", "") or "aws_s3"
+        self.stream = getattr(ctx, "stream", "") or "stream"
+
+    def open(self, partition: str, resume_state: Any | None) -> InputReader:
+        client = make_client(self.conf)
+        where = str(self.conf.get("endpoint") or "") or "s3"
+        conn = connection(self.stream, self.label, f"{where}/{self.bucket}")
+        return S3Reader(self, client, conn)
+
+
+class _Object:
+    """What is known about one object while its messages are in the stream."""
+
+    __slots__ = ("done_reading", "key", "outstanding")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.outstanding = 0
+        self.done_reading = False
+
+
+class S3Reader(InputReader):
+    """Lists the bucket once, then streams each object through the codec."""
+
+    def __init__(self, source: S3Input, client: Any, conn: Connection) -> None:
+        self.source = source
+        self.client = client
+        self.connection = conn
+        self._keys: deque[str] | None = None
+        self._body: Any = None
+        self._object: _Object | None = None
+        self._splitter: Splitter | None = None
+        self._meta: dict[str, Any] = {}
+        self._backoff = Backoff(initial=0.2, maximum=10.0)
+        self._awake: datetime | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, tuple[_Object, list[tuple[bytes, dict[str, Any]]]]] = {}
+        self._replays: deque[tuple[_Object, list[tuple[bytes, dict[str, Any]]]]] = deque()
+
+    # -- reading ----------------------------------------------------------------------------
+    def read(self) -> list[Message] | None:
+        with self._lock:
+            if self._replays:
+                obj, records = self._replays.popleft()
+                return self._emit(obj, records)
+        try:
+            if self._keys is None:
+                self._keys = deque(self._list())
+            if self._body is None:
+                if not self._keys:
+                    with self._lock:
+                        waiting = bool(self._pending)
+                    if waiting:
+                        self._sleep(0.02)
+                        return []
+                    return None
+                self._open(self._keys[0])
+            return self._read_chunk()
+        except Exception as exc:  # noqa: BLE001 - retried while unreachable, else the end
+            if is_unreachable(exc):
+                self.connection.down(describe_error(exc))
+                delay = self._backoff.next_delay()
+                log.warning("aws_s3 %s: %s; trying again", self.source.label, describe_error(exc))
+                self._sleep(delay)
+                self._drop_body()
+                return []
+            log.error("aws_s3 %s: %s; the input ends", self.source.label, describe_error(exc))
+            self._drop_body()
+            return None
+
+    def _sleep(self, seconds: float) -> None:
+        self._awake = datetime.now(timezone.utc) + timedelta(seconds=seconds)
+
+    def _list(self) -> list[str]:
+        keys: list[str] = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.source.bucket, Prefix=self.source.prefix
+        )
+        for page in pages:
+            keys.extend(str(item["Key"]) for item in page.get("Contents") or [])
+        self.connection.up()
+        self._backoff.reset()
+        return keys
+
+    def _open(self, key: str) -> None:
+        resp = self.client.get_object(Bucket=self.source.bucket, Key=key)
+        self.connection.up()
+        self._backoff.reset()
+        modified = resp.get("LastModified")
+        meta: dict[str, Any] = {
+            "s3_key": key,
+            "s3_bucket": self.source.bucket,
+            "s3_content_type": resp.get("ContentType") or "",
+        }
+        if modified is not None:
+            meta["s3_last_modified_unix"] = int(modified.timestamp())
+            meta["s3_last_modified"] = modified.isoformat().replace("+00:00", "Z")
+        if resp.get("ContentEncoding"):
+            meta["s3_content_encoding"] = resp["ContentEncoding"]
+        if resp.get("VersionId"):
+            meta["s3_version_id"] = resp["VersionId"]
+        for name, value in (resp.get("Metadata") or {}).items():
+            meta[name] = value
+        self._meta = meta
+        self._body = resp["Body"]
+        self._object = _Object(key)
+        self._splitter = Splitter(self.source.codec, self.source.max_buffer)
+
+    def _drop_body(self) -> None:
+        """Forget a partly read object: it is read again from its start (as in Benthos)."""
+        if self._body is not None:
+            self._body.close()
+        self._body = None
+        self._splitter = None
+
+    def _read_chunk(self) -> list[Message]:
+        assert self._splitter is not None and self._object is not None
+        split, obj = self._splitter, self._object
+        if split.delim is None:
+            data = self._body.read()
+            split.feed(data)
+            records, eof = split.finish(), True
+        else:
+            data = self._body.read(_CHUNK)
+            eof = not data
+            records = split.feed(data) if data else split.finish()
+        meta = self._meta
+        pairs = [(bytes(r), meta) for r in records]
+        errors = list(split.overflows)
+        split.overflows.clear()
+        if eof:
+            self._body.close()
+            self._body = None
+            assert self._keys is not None
+            self._keys.popleft()
+            obj.done_reading = True
+        self._awake = None
+        batch = self._emit(obj, pairs) if pairs else []
+        batch.extend(Message(b"", dict(meta), error=e) for e in errors)
+        if eof and not pairs:
+            self._maybe_delete(obj)
+        return batch
+
+    def _emit(self, obj: _Object, records: list[tuple[bytes, dict[str, Any]]]) -> list[Message]:
+        batch = [Message(payload, dict(meta)) for payload, meta in records]
+        with self._lock:
+            self._pending[id(batch)] = (obj, records)
+            obj.outstanding += 1
+        return batch
+
+    def next_awake(self) -> datetime | None:
+        return self._awake
+
+    # -- acknowledgements ---------------------------------------------------------------------
+    def ack(self, batch: list[Message], error: str | None) -> None:
+        with self._lock:
+            entry = self._pending.pop(id(batch), None)
+            if entry is None:
+                return
+            obj, records = entry
+            obj.outstanding -= 1
+            if error is not None:
+                self._replays.append((obj, records))
+                return
+        self._maybe_delete(obj)
+
+    def _maybe_delete(self, obj: _Object) -> None:
+        with self._lock:
+            ready = obj.done_reading and obj.outstanding == 0
+        if not ready or not self.source.delete_objects:
+            return
+        try:
+            self.client.delete_object(Bucket=self.source.bucket, Key=obj.key)
+        except Exception as exc:  # noqa: BLE001 - the object stays; say so
+            log.warning(
+                "aws_s3 %s: cannot delete %s: %s", self.source.label, obj.key, describe_error(exc)
+            )
+
+    def close(self) -> None:
+        self._drop_body()
+        self.connection.close()
+
+
+def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+    S3Input(conf, ctx, connect=False)
+
+
+@register_input(
+    "aws_s3",
+    fields=[
+        Field("bucket", "string", description="The bucket to read."),
+        Field(
+            "prefix",
+            "string",
+            default="",
+            description="Only objects whose key starts with this.",
+            examples=("plant/line1/",),
+        ),
+        *aws_fields(),
+        Field(
+            "delete_objects",
+            "bool",
+            default=False,
+            description="Delete each object once every message read from it was written.",
+        ),
+        Field(
+            "scanner",
+            "any",
+            default={"to_the_end": {}},
+            description="How an object is split into messages: `{to_the_end: {}}` (one "
+            "message per object) or `{lines: {}}`.",
+            examples=({"lines": {}},),
+        ),
+        ParsedField(
+            "codec",
+            "string",
+            default="",
+            advanced=True,
+            parser=lambda v: parse_input_codec(str(v)) if str(v) else None,
+            description="Older form of `scanner`: lines, all-bytes or delim:<x>; overrides "
+            "it when set.",
+        ),
+        Field(
+            "max_buffer",
+            "int",
+            default=1_000_000,
+            advanced=True,
+            description="Longest record in bytes with a line or delimiter codec.",
+        ),
+        ParsedField(
+            "sqs",
+            "any",
+            default={},
+            advanced=True,
+            parser=_check_sqs,
+            description="Not supported: objects are found by listing the bucket.",
+        ),
+    ],
+    summary="Downloads the objects of an S3 bucket (under a prefix) as messages, then ends.",
+    description=(
+        "Metadata: `s3_key`, `s3_bucket`, `s3_last_modified`, `s3_last_modified_unix`, "
+        "`s3_content_type`, `s3_content_encoding`, `s3_version_id` and the object's own "
+        "metadata."
+    ),
+    examples=(
+        "aws_s3:\n  bucket: plant-data\n  prefix: readings/\n  scanner:\n    lines: {}\n"
+        "  delete_objects: true\n",
+    ),
+)
+@offline_check(_check)
+def build_aws_s3_input(conf: dict[str, Any], ctx: BuildContext | None = None) -> Input:
+    """Downloads the objects of an S3 bucket (under a prefix) as messages, then ends."""
+    return S3Input(conf, ctx)
+
+
+register_feature("input", "aws_s3", "bindings", "aws_s3")

@@ -1,0 +1,272 @@
+"""`sql_insert` and `sql_raw` outputs: each batch written in one transaction.
+
+`sql_insert` turns a batch into multi-row INSERT statements, `sql_raw` runs its statements
+for every message of the batch; either way the batch commits or rolls back as a whole. While
+the database is unreachable (or goes away mid-batch) the batch is tried again with backoff
+until it is written: the stream waits (back-pressure) and /ready names the connection. A
+batch the database refuses (a constraint, a type error) fails with the reason, for a
+`fallback` to take.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from streamforge.connectors.sql import (
+    ArgsMapping,
+    Database,
+    Statement,
+    affix_fields,
+    args_mapping_field,
+    connection_fields,
+    execute,
+    insert_text,
+    raw_queries,
+    statement,
+    table_fields,
+)
+from streamforge.license.catalog import register_feature
+from streamforge.message import Message
+from streamforge.plugin import BuildContext, Field, Output, register_output
+from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
+from streamforge.plugin.errors import describe_error
+from streamforge.plugin.spec import offline_check
+
+__all__ = ["SqlInsertWriter", "SqlRawWriter"]
+
+#: rows per INSERT statement (a batch may take several, in the same transaction)
+ROWS_PER_STATEMENT = 500
+
+
+def _max_in_flight_field() -> Field:
+    return Field(
+        "max_in_flight",
+        "int",
+        default=64,
+        description="Accepted for Benthos compatibility; each worker writes its batches in "
+        "order, one transaction at a time.",
+    )
+
+
+def _check(factory: Any) -> Any:
+    def check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
+        factory(conf, ctx, connect=False)
+        batching = conf.get("batching") or {}
+        BatchPolicy.from_conf(batching)
+        if ctx is not None:
+            for proc in ctx.build_processors(list(batching.get("processors") or [])):
+                proc.close()
+
+    return check
+
+
+class _SqlWriter(Output):
+    """Writes batches in one transaction each, retrying while the database is away."""
+
+    name = "sql"
+
+    def __init__(
+        self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
+    ) -> None:
+        self.label = getattr(ctx, "label", "") or self.name
+        self.db = Database(
+            conf,
+            stream=getattr(ctx, "stream", "") or "stream",
+            label=self.label,
+            register=connect,
+        )
+        self.driver = self.db.driver
+        self._stop = threading.Event()
+
+    def write_batch(self, batch: list[Message]) -> list[Message]:
+        failed: list[Message] = []
+        rows: list[tuple[Message, Any]] = []
+        for i, msg in enumerate(batch):
+            try:
+                rows.append((msg, self.prepare(msg, batch, i)))
+            except Exception as exc:  # noqa: BLE001 - a bad mapping fails its message
+                failed.append(msg.fail(f"{self.name} {self.label}: {describe_error(exc)}"))
+        if not rows:
+            return failed
+        try:
+            self.db.run(lambda conn: self.write(conn, rows), retry_forever=True, stop=self._stop)
+        except Exception as exc:  # noqa: BLE001 - a refused batch fails its messages
+            reason = f"{self.name} {self.label}: {_reason(exc)}"
+            failed.extend(msg.fail(reason) for msg, _ in rows)
+        return failed
+
+    def prepare(self, msg: Message, batch: list[Message], i: int) -> Any:
+        """What one message contributes (raises for a bad mapping)."""
+        raise NotImplementedError
+
+    def write(self, conn: Any, rows: list[tuple[Message, Any]]) -> None:
+        """Write the prepared messages on `conn`, inside the batch's transaction."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        self.db.close()
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = describe_error(orig if orig is not None else exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+class SqlInsertWriter(_SqlWriter):
+    """Inserts a batch with multi-row INSERT statements in one transaction."""
+
+    name = "sql_insert"
+
+    def __init__(
+        self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
+    ) -> None:
+        super().__init__(conf, ctx, connect=connect)
+        self.table = str(conf["table"])
+        self.columns = [str(c) for c in conf["columns"]]
+        self.prefix = str(conf.get("prefix") or "")
+        self.suffix = str(conf.get("suffix") or "")
+        self.options = [str(o) for o in conf.get("options") or []]
+        self.single = self._statement(1)
+        self._statements: dict[int, Statement] = {1: self.single}
+        self.args = ArgsMapping(str(conf["args_mapping"]))
+
+    def _statement(self, rows: int) -> Statement:
+        text = insert_text(
+            self.table, self.columns, rows, prefix=self.prefix, suffix=self.suffix,
+            options=self.options,
+        )  # fmt: skip
+        return statement(text, self.driver, generated=True)
+
+    def prepare(self, msg: Message, batch: list[Message], i: int) -> Any:
+        return self.single.bind(self.args.values(msg, batch, i))
+
+    def write(self, conn: Any, rows: list[tuple[Message, Any]]) -> None:
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            stmt = self._statements.get(len(chunk))
+            if stmt is None:
+                stmt = self._statements[len(chunk)] = self._statement(len(chunk))
+            params = tuple(value for _, values in chunk for value in values)
+            conn.exec_driver_sql(stmt.text, params)
+
+
+class SqlRawWriter(_SqlWriter):
+    """Runs its statements for every message of a batch in one transaction."""
+
+    name = "sql_raw"
+
+    def __init__(
+        self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
+    ) -> None:
+        super().__init__(conf, ctx, connect=connect)
+        self.queries = raw_queries(conf, self.driver, exec_default=True)
+
+    def prepare(self, msg: Message, batch: list[Message], i: int) -> Any:
+        return [q.bound(msg, batch, i) for q in self.queries]
+
+    def write(self, conn: Any, rows: list[tuple[Message, Any]]) -> None:
+        for _, bound in rows:
+            for stmt, params in bound:
+                execute(conn, stmt, params)
+
+
+def _build(writer: type[_SqlWriter]) -> Any:
+    def build(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
+        return with_batching(writer(conf, ctx), conf.get("batching"), ctx)
+
+    build.__doc__ = writer.__doc__
+    return build
+
+
+build_sql_insert = register_output(
+    "sql_insert",
+    fields=[
+        *connection_fields(),
+        *table_fields(),
+        args_mapping_field(required=True, what="the columns, in order"),
+        *affix_fields("INSERT"),
+        Field(
+            "options",
+            "array",
+            default=[],
+            item=Field("option", "string"),
+            advanced=True,
+            description="Keywords put between INSERT and INTO, e.g. IGNORE (MySQL).",
+            examples=(["IGNORE"],),
+        ),
+        _max_in_flight_field(),
+        batching_field(),
+    ],
+    summary="Inserts a row into an SQL table for each message; a batch is one transaction.",
+    description=(
+        "Batches (see `batching`) are written with multi-row INSERT statements in one "
+        "transaction. While the database is unreachable the batch is retried with backoff "
+        "until written; a batch the database refuses fails with the reason."
+    ),
+    examples=(
+        "sql_insert:\n  driver: postgres\n"
+        "  dsn: postgres://user:secret@localhost:5432/plant?sslmode=disable\n"
+        "  table: readings\n  columns: [ id, asset, value ]\n"
+        "  args_mapping: root = [ this.id, this.asset, this.value ]\n"
+        "  suffix: ON CONFLICT (id) DO NOTHING\n"
+        "  batching:\n    count: 100\n    period: 1s\n",
+    ),
+)(offline_check(_check(SqlInsertWriter))(_build(SqlInsertWriter)))
+
+
+build_sql_raw = register_output(
+    "sql_raw",
+    fields=[
+        *connection_fields(),
+        Field(
+            "query",
+            "string",
+            default="",
+            description="The statement run for each message; placeholders as the driver has "
+            "them: `$1` ... for postgres, `?` for mysql and sqlite.",
+            examples=("INSERT INTO readings (asset, value) VALUES ($1, $2)",),
+        ),
+        Field(
+            "unsafe_dynamic_query",
+            "bool",
+            default=False,
+            advanced=True,
+            description="Interpolate `${! }` in `query` per message.",
+        ),
+        args_mapping_field(),
+        Field(
+            "queries",
+            "array",
+            default=[],
+            item=Field(
+                "query",
+                "object",
+                fields=(
+                    Field("query", "string", description="The statement to run."),
+                    args_mapping_field(),
+                ),
+            ),
+            description="Statements run for each message after `query`, in the same transaction.",
+        ),
+        _max_in_flight_field(),
+        batching_field(),
+    ],
+    summary="Runs SQL statements for each message; a batch is one transaction.",
+    description=(
+        "Every statement of every message of a batch runs in one transaction. While the "
+        "database is unreachable the batch is retried with backoff until written; a batch "
+        "the database refuses fails with the reason."
+    ),
+    examples=(
+        "sql_raw:\n  driver: mysql\n  dsn: user:secret@tcp(localhost:3306)/plant\n"
+        "  query: INSERT INTO readings (asset, value) VALUES (?, ?)\n"
+        "  args_mapping: root = [ this.asset, this.value ]\n",
+    ),
+)(offline_check(_check(SqlRawWriter))(_build(SqlRawWriter)))
+
+
+for _name in ("sql_insert", "sql_raw"):
+    register_feature("output", _name, "bindings", "sql")
