@@ -10,7 +10,14 @@ from streamforge.bloblang.error_calls import interpolation_asks_about_errors
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Cache, Field, Processor, register_processor
+from streamforge.plugin import (
+    BuildContext,
+    Cache,
+    CacheError,
+    Field,
+    Processor,
+    register_processor,
+)
 from streamforge.plugin.errors import describe_error
 
 __all__ = ["OPERATORS", "CacheProcessor"]
@@ -175,6 +182,8 @@ class CacheProcessor(Processor):
                 msg.error = f"cache: operator failed for key '{key}': key does not exist"
             except _RenderError as exc:
                 msg.error = f"cache: {exc}"
+            except CacheError as exc:
+                msg.error = f"cache: operator failed for key '{key}': {exc}"
             except Exception as exc:  # noqa: BLE001 - a failing cache fails only its message
                 msg.error = f"cache: operator failed for key '{key}': {describe_error(exc)}"
         return batch

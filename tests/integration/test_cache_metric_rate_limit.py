@@ -1,0 +1,306 @@
+"""The cache processor with the redis cache, the metric processor and the rate_limit processor in
+real `streamforge run`s: against Redis on 127.0.0.1:6379, a Redis of our own that is killed and
+started again mid-stream, the stream's /metrics endpoint, and a rate limit measured by counting."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from peers.ports import free_port, wait_listening
+from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+
+SHARED_REDIS = "redis://127.0.0.1:6379"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A key prefix of this test's own on the shared Redis; its keys are deleted afterwards."""
+    name = f"sf-cache-test-{uuid.uuid4().hex[:10]}:"
+    yield name
+    client = redis.Redis.from_url(SHARED_REDIS)
+    keys = list(client.scan_iter(match=f"{name}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_set_then_get_round_trips_through_redis(tmp_path: Path, prefix: str) -> None:
+    out = tmp_path / "out.jsonl"
+    config = write(
+        tmp_path / "roundtrip.yaml",
+        f"""
+        http:
+          enabled: false
+        input:
+          generate:
+            count: 20
+            interval: ""
+            mapping: 'root = {{"id": counter(), "force": counter() * 10}}'
+        pipeline:
+          processors:
+            - cache:
+                resource: store
+                operator: set
+                key: '${{! json("id") }}'
+                value: '${{! content() }}'
+            - mapping: 'root = {{"id": this.id}}'
+            - cache:
+                resource: store
+                operator: get
+                key: '${{! json("id") }}'
+        cache_resources:
+          - label: store
+            redis:
+              url: tcp://127.0.0.1:6379
+              prefix: "{prefix}"
+              default_ttl: 5m
+        output:
+          file:
+            path: {out}
+            codec: lines
+        """,
+    )
+    result = run_to_end(config)
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(line) for line in out_lines(out)]
+    assert docs == [{"id": i, "force": i * 10} for i in range(1, 21)]
+    client = redis.Redis.from_url(SHARED_REDIS)
+    try:
+        assert json.loads(client.get(f"{prefix}7") or b"") == {"id": 7, "force": 70}
+        assert len(list(client.scan_iter(match=f"{prefix}*"))) == 20
+        assert 0 < client.pttl(f"{prefix}7") <= 300_000
+    finally:
+        client.close()
+
+
+def test_add_deduplicates_as_in_the_benthos_example(tmp_path: Path, prefix: str) -> None:
+    out = tmp_path / "out.jsonl"
+    config = write(
+        tmp_path / "dedupe.yaml",
+        f"""
+        http:
+          enabled: false
+        input:
+          generate:
+            count: 30
+            interval: ""
+            mapping: 'root = {{"message": {{"id": counter() % 5}}}}'
+        pipeline:
+          processors:
+            - cache:
+                resource: foocache
+                operator: add
+                key: '${{! json("message.id") }}'
+                value: storeme
+            - mapping: root = if errored() {{ deleted() }}
+        cache_resources:
+          - label: foocache
+            redis:
+              url: tcp://127.0.0.1:6379
+              prefix: "{prefix}"
+        output:
+          file:
+            path: {out}
+            codec: lines
+        """,
+    )
+    result = run_to_end(config)
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads(line)["message"]["id"] for line in out_lines(out)) == [0, 1, 2, 3, 4]
+
+
+class OwnRedis:
+    """A redis-server of this test's own, persisting every write, so a kill loses nothing."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.workdir), "--appendonly", "yes", "--appendfsync", "always",
+                "--save", "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_listening(self.port)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed")
+    server = OwnRedis(tmp_path / "redis")
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_a_redis_killed_mid_stream_loses_nothing_written(
+    tmp_path: Path, own_redis: OwnRedis, runs: list[Run]
+) -> None:
+    out = tmp_path / "out.jsonl"
+    count = 150
+    config = write(
+        tmp_path / "restart.yaml",
+        f"""
+        http:
+          enabled: false
+        input:
+          generate:
+            count: {count}
+            interval: 20ms
+            mapping: 'root = {{"id": counter()}}'
+        pipeline:
+          processors:
+            - cache:
+                resource: store
+                operator: set
+                key: '${{! json("id") }}'
+                value: '${{! content() }}'
+        cache_resources:
+          - label: store
+            redis:
+              url: redis://127.0.0.1:{own_redis.port}
+              prefix: "r:"
+              retries:
+                initial_interval: 50ms
+                max_interval: 300ms
+                max_elapsed_time: 20s
+        output:
+          file:
+            path: {out}
+            codec: lines
+        """,
+    )
+    run = Run(config)
+    runs.append(run)
+    wait_until(lambda: len(out_lines(out)) >= 30, 20, "30 messages written")
+    own_redis.kill()
+    time.sleep(1.0)
+    own_redis.start()
+    assert run.proc.wait(timeout=40) == 0, run.logs()
+    assert f"{count} read, {count} written, 0 dead-lettered, 0 failed" in run.logs()
+    written = [json.loads(line)["id"] for line in out_lines(out)]
+    assert sorted(written) == list(range(1, count + 1))
+    client = redis.Redis(port=own_redis.port)
+    try:
+        stored = {int(k.decode().split(":")[1]) for k in client.scan_iter(match="r:*")}
+    finally:
+        client.close()
+    assert stored == set(written)  # every message written had its key stored
+
+
+def test_a_metric_counter_shows_on_the_streams_metrics_endpoint(
+    tmp_path: Path, runs: list[Run]
+) -> None:
+    port = free_port()
+    name = f"readings_{uuid.uuid4().hex[:8]}"
+    config = write(
+        tmp_path / "metric.yaml",
+        f"""
+        http:
+          address: 127.0.0.1:{port}
+        input:
+          generate:
+            interval: 20ms
+            mapping: 'root = {{"asset": "press-%d".format(counter() % 2), "force": 12.5}}'
+        pipeline:
+          processors:
+            - metric:
+                type: counter
+                name: {name}
+                labels:
+                  asset: '${{! json("asset") }}'
+            - metric:
+                type: gauge
+                name: {name}_force
+                value: '${{! json("force") }}'
+        output:
+          drop: {{}}
+        """,
+    )
+    run = Run(config, http_port=port)
+    runs.append(run)
+
+    def counted() -> dict[str, float]:
+        status, text = run.get("/metrics")
+        if status != 200:
+            return {}
+        values = {}
+        for line in text.splitlines():
+            if line.startswith(f'{name}{{asset="'):
+                labels, value = line.rsplit(" ", 1)
+                values[labels] = float(value)
+        return values
+
+    wait_until(
+        lambda: len(counted()) == 2 and min(counted().values()) >= 3, 20, f"{name} on /metrics"
+    )
+    first = counted()
+    wait_until(lambda: sum(counted().values()) > sum(first.values()), 10, "the counter to grow")
+    _, text = run.get("/metrics")
+    assert f"{name}_force 12.5" in text
+    assert run.stop() == 0
+
+
+def test_a_local_rate_limit_spaces_messages(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    per, interval = 3, 0.3
+    config = write(
+        tmp_path / "rate.yaml",
+        f"""
+        http:
+          enabled: false
+        input:
+          generate:
+            count: 12
+            interval: ""
+            mapping: 'root = {{"id": counter()}}'
+        pipeline:
+          processors:
+            - rate_limit:
+                resource: three_per_window
+            - mapping: 'root = this.merge({{"at": timestamp_unix_nano()}})'
+        rate_limit_resources:
+          - label: three_per_window
+            local:
+              count: {per}
+              interval: {int(interval * 1000)}ms
+        output:
+          file:
+            path: {out}
+            codec: lines
+        """,
+    )
+    result = run_to_end(config)
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(line) for line in out_lines(out)]
+    assert [d["id"] for d in docs] == list(range(1, 13))
+    stamps = sorted(d["at"] / 1e9 for d in docs)
+    # count the messages let through within each window as long as the interval (a little
+    # shorter, for clock jitter): never more than the limit's count
+    window = interval * 0.8
+    most = max(sum(1 for t in stamps if start <= t < start + window) for start in stamps)
+    assert most == per
+    # and the windows were used: the 12 messages needed at least 3 refills
+    assert stamps[-1] - stamps[0] >= 3 * window
