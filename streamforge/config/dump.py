@@ -9,6 +9,9 @@ import yaml
 from streamforge.config.model import ComponentConfig, StreamConfig
 from streamforge.config.validate import IGNORED_TOP_LEVEL
 
+#: top-level sections echoed as the file wrote them
+_AS_WRITTEN = frozenset({"buffer", "metrics", "tracer", "shutdown_timeout", "shutdown_delay"})
+
 __all__ = ["component_to_dict", "dump_yaml", "stream_to_dict"]
 
 
@@ -57,7 +60,7 @@ def stream_to_dict(stream: StreamConfig) -> dict[str, Any]:
     if stream.license:
         out["license"] = dict(stream.license)
     for key, value in stream.raw.items():
-        if key in IGNORED_TOP_LEVEL:
+        if key in IGNORED_TOP_LEVEL or key in _AS_WRITTEN:
             out[key] = value
     if stream.tests:
         out["tests"] = list(stream.tests)

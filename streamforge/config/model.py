@@ -87,6 +87,15 @@ class StreamConfig:
     tests: list[dict[str, Any]] = field(default_factory=list)
     #: the `license:` section with defaults filled in; empty when the file has none
     license: dict[str, Any] = field(default_factory=dict)
+    #: `buffer`, `metrics`, `tracer`: {"type": ..., "conf": {...}} (metrics also "mapping")
+    buffer: dict[str, Any] = field(default_factory=lambda: {"type": "none", "conf": {}})
+    metrics: dict[str, Any] = field(
+        default_factory=lambda: {"type": "prometheus", "conf": {}, "mapping": ""}
+    )
+    tracer: dict[str, Any] = field(default_factory=lambda: {"type": "none", "conf": {}})
+    #: seconds a stop may take before it aborts, and to wait (not ready) before stopping
+    shutdown_timeout: float = 20.0
+    shutdown_delay: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,14 +8,16 @@ file, line and column of the offending key or value.
 from __future__ import annotations
 
 import copy
-import difflib
 import re
 from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any, cast
 
+from streamforge.config.benthos_names import missing_component
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.config.sections import SectionError, sections
+from streamforge.config.service import SERVICE_FIELDS, SERVICE_SECTIONS, check_service_sections
+from streamforge.config.similar import close_match
 from streamforge.config.yamlpos import NodeInfo, Path, YamlDocument, path_str
 from streamforge.durations import DurationError, parse_duration
 from streamforge.plugin import (
@@ -41,12 +43,9 @@ __all__ = [
 #: Benthos' rule for component labels (and it must not start with an underscore)
 LABEL_PATTERN = re.compile(r"^[a-z0-9_]+$")
 
-#: Benthos v4 top-level keys that are accepted and kept in `raw` but not used
-IGNORED_TOP_LEVEL = frozenset(
-    {
-        "metrics", "tracer", "shutdown_timeout", "shutdown_delay", "buffer",
-    }
-)  # fmt: skip
+#: top-level keys accepted and kept in `raw` but not used: none, every Benthos v4 section is
+#: checked (one StreamForge does not support is a lint error naming it)
+IGNORED_TOP_LEVEL: frozenset[str] = frozenset()
 
 _COMPONENT_TYPES: dict[str, Kind] = {
     "input": "input",
@@ -108,6 +107,7 @@ STREAM_FIELDS = Field(
             Field("add_timestamp", "bool", default=False),
             Field("static_fields", "map", default={}),
         )),
+        *SERVICE_FIELDS,
         Field("plugins", "array", default=[], item=Field("plugin", "string"),
               description="Python files (relative to this config) or modules to load."),
         Field("tests", "array", default=[], item=Field("test", "any"),
@@ -135,8 +135,16 @@ def _type_name(value: Any) -> str:
 
 
 def _suggest(name: str, choices: Sequence[str]) -> str:
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f', did you mean "{match[0]}"?' if match else ""
+    match = close_match(name, choices)
+    return f', did you mean "{match}"?' if match else ""
+
+
+def _unknown_type(kind: str, name: str, names: Sequence[str]) -> str:
+    """An unknown component type: one Benthos has is said so; else a did-you-mean."""
+    missing = missing_component(kind, name)
+    if missing is not None:
+        return missing
+    return f'unknown {kind} type "{name}"{_suggest(name, names)}{_choices(names)}'
 
 
 def _choices(choices: Sequence[str]) -> str:
@@ -363,10 +371,7 @@ class _Validator:
                 self.at(path, f"{kind} has no type{_choices(names)}")
                 return None
             for key in type_keys:
-                self.at_key(
-                    (*path, key),
-                    f'unknown {kind} type "{key}"{_suggest(str(key), names)}{_choices(names)}',
-                )
+                self.at_key((*path, key), _unknown_type(kind, str(key), names))
             return None
         ctype = valid[0]
         for key in type_keys:
@@ -593,9 +598,10 @@ def validate_document(
         if key not in body and default_components and registered:
             body[key] = {default: None}
     owned = _check_sections(v, body)
+    service = check_service_sections(v, body)
     conf = v.object(
         STREAM_FIELDS.fields,
-        {k: val for k, val in body.items() if k not in owned},
+        {k: val for k, val in body.items() if k not in owned and k not in SERVICE_SECTIONS},
         (),
         "",
         "stream",
@@ -608,10 +614,15 @@ def validate_document(
     res_lists += [
         (k, (conf.get("resources") or {}).get(k) or [], ("resources", k)) for k in _RESOURCE_KEYS
     ]
+    #: labels of resources reported already (e.g. an unknown type): references stay quiet
+    reported: dict[str, set[str]] = {k: set() for k in _RESOURCE_KEYS.values()}
     for key, items, base in res_lists:
         kind = _RESOURCE_KEYS[key]
         for i, cc in enumerate(items):
             if not isinstance(cc, ComponentConfig):
+                label = _raw_label(data, (*base, i))
+                if label is not None:
+                    reported[kind].add(label)
                 continue
             if not cc.label:
                 v.at((*base, i), f"{kind} resource needs a label to be referenced by")
@@ -619,14 +630,14 @@ def validate_document(
             resources[kind][cc.label] = cc
     for ref, ref_path in v.references:
         target = str(ref.conf)
-        if target not in resources[ref.kind]:
+        if target not in resources[ref.kind] and target not in reported[ref.kind]:
             v.report(
                 doc.location((*ref_path, "resource")),
                 _undefined(ref.kind, target, resources[ref.kind]),
             )
     for ref_kind, target, field_name, ref_path in v.label_refs:
         table = resources.get(cast(Kind, ref_kind), {})
-        if target not in table:
+        if target not in table and target not in reported.get(ref_kind, ()):
             v.at(ref_path, _name_problem(field_name, _undefined(ref_kind, target, table)))
 
     problems += v.problems
@@ -647,6 +658,11 @@ def validate_document(
         plugins=list(conf["plugins"]),
         tests=list(conf["tests"]),
         license=owned.get("license", {}),
+        buffer=service["buffer"],
+        metrics=service["metrics"],
+        tracer=service["tracer"],
+        shutdown_timeout=parse_duration(conf["shutdown_timeout"]),
+        shutdown_delay=parse_duration(conf["shutdown_delay"]),
         raw=data,
     )
     return stream, []
@@ -677,6 +693,18 @@ def _check_sections(v: _Validator, body: dict[str, Any]) -> dict[str, dict[str, 
                 continue
         owned[name] = dict(value)
     return owned
+
+
+def _raw_label(data: Any, path: Path) -> str | None:
+    """The `label` written at `path` in the raw document, if it is a string."""
+    node = data
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return None
+    label = node.get("label") if isinstance(node, dict) else None
+    return label if isinstance(label, str) else None
 
 
 def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -45,11 +46,16 @@ class Readiness:
             self._ready.clear()
 
 
+#: renders /metrics; None as a result (or no renderer) means metrics are off (`metrics: none`)
+MetricsRenderer = Callable[[], bytes | None]
+
+
 class _EndpointApp:
     """The ASGI app behind the endpoint."""
 
-    def __init__(self, readiness: Readiness) -> None:
+    def __init__(self, readiness: Readiness, metrics: MetricsRenderer | None) -> None:
         self.readiness = readiness
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,8 +66,11 @@ class _EndpointApp:
         elif scope["method"] not in ("GET", "HEAD"):
             await respond(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
         elif path == "/metrics":
-            body = render_metrics()
-            await respond(send, 200, body, content_type=CONTENT_TYPE_LATEST.encode())
+            body = self.metrics() if self.metrics is not None else None
+            if body is None:
+                await respond(send, 404, b"metrics are off (metrics: none)\n")
+            else:
+                await respond(send, 200, body, content_type=CONTENT_TYPE_LATEST.encode())
         elif path == "/ready":
             reasons = connections_down()
             if not self.readiness.ready:
@@ -95,10 +104,16 @@ class HttpServer:
         self._server.stop()
 
 
-def start_http_server(address: str, readiness: Readiness) -> HttpServer | None:
-    """Serve the endpoint on `address`; None (with a warning) when it cannot bind."""
+def start_http_server(
+    address: str, readiness: Readiness, metrics: MetricsRenderer | None = render_metrics
+) -> HttpServer | None:
+    """Serve the endpoint on `address`; None (with a warning) when it cannot bind.
+
+    `metrics` renders /metrics (the whole registry by default); None turns it off.
+    """
     try:
-        server = serve(_EndpointApp(readiness), address, logger=log, name="http endpoint")
+        app = _EndpointApp(readiness, metrics)
+        server = serve(app, address, logger=log, name="http endpoint")
     except ValueError as exc:
         log.warning("http endpoint disabled: %s", exc)
         return None

@@ -1,7 +1,9 @@
 """Run compiled streams: workers, a Bytewax cluster of processes, recovery, HTTP endpoint.
 
 The first SIGINT/SIGTERM ends every input at its next read so outputs flush and close
-(graceful); a second one aborts the dataflow.
+(graceful); a second one aborts the dataflow. As in Benthos, `shutdown_delay` waits (reporting
+not ready) before the graceful stop begins, and `shutdown_timeout` aborts a graceful stop that
+takes longer.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,6 +28,7 @@ from streamforge.config.model import StreamConfig
 from streamforge.engine.dataflow import CompiledFlow, compile_streams
 from streamforge.engine.instantiate import StreamBuilder
 from streamforge.engine.keyed import KEEP_STATE_AT_STOP
+from streamforge.observability.exposition import exposition_for
 from streamforge.observability.logging import configure_logging
 from streamforge.observability.metrics import stream_totals, summary_line
 from streamforge.plugin.cluster import set_process
@@ -97,17 +101,63 @@ def prepare_recovery(directory: Path, partitions: int, backup_interval: float) -
     return RecoveryConfig(directory, timedelta(seconds=backup_interval))
 
 
-class _Signals:
-    """First signal: graceful stop; second: abort (KeyboardInterrupt)."""
+def _shutdown_settings(streams: Sequence[StreamConfig]) -> tuple[float, float]:
+    """(shutdown_timeout, shutdown_delay) in seconds: the longest any stream asks for."""
+    if not streams:
+        return 20.0, 0.0
+    return (
+        max(s.shutdown_timeout for s in streams),
+        max(s.shutdown_delay for s in streams),
+    )
 
-    def __init__(self, stop: threading.Event, keep_state: bool = False) -> None:
+
+class _Signals:
+    """First signal: graceful stop (after `delay`, aborted after `timeout`); second: abort
+    (KeyboardInterrupt)."""
+
+    def __init__(
+        self,
+        stop: threading.Event,
+        keep_state: bool = False,
+        *,
+        timeout: float = 0.0,
+        delay: float = 0.0,
+        readiness: Readiness | None = None,
+    ) -> None:
         self.stop = stop
         self.keep_state = keep_state
+        self.timeout = timeout
+        self.delay = delay
+        self.readiness = readiness
         self._previous: dict[int, Any] = {}
+        self._timers: list[threading.Timer] = []
+        self._signalled = False
+
+    def _later(self, seconds: float, action: Any) -> None:
+        timer = threading.Timer(seconds, action)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _abort(self) -> None:
+        log.warning("stopping took longer than shutdown_timeout (%.3gs): aborting", self.timeout)
+        os.kill(os.getpid(), signal.SIGINT)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop.is_set():
+        if self.stop.is_set() or self._signalled:
             raise KeyboardInterrupt
+        self._signalled = True
+        if self.delay > 0:
+            if self.readiness is not None:
+                self.readiness.set(False)
+            log.info("stopping in %.3gs (shutdown_delay)", self.delay)
+            self._later(self.delay, self._begin)
+        else:
+            self._begin()
+
+    def _begin(self) -> None:
+        if self.timeout > 0:
+            self._later(self.timeout, self._abort)
         if self.keep_state:
             # with recovery, open windows and other keyed state wait in the snapshot
             KEEP_STATE_AT_STOP.set()
@@ -123,6 +173,8 @@ class _Signals:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for timer in self._timers:
+            timer.cancel()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         KEEP_STATE_AT_STOP.clear()
@@ -177,8 +229,15 @@ def run_compiled(
                 compiled_stream.guarantee,
                 extra={"fields": {"guarantee": compiled_stream.guarantee.split(" (")[0]}},
             )
+    timeout, delay = _shutdown_settings([s.config for s in compiled.streams])
     try:
-        with _Signals(stop, keep_state=recovery is not None):
+        with _Signals(
+            stop,
+            keep_state=recovery is not None,
+            timeout=timeout,
+            delay=delay,
+            readiness=readiness,
+        ):
             cli_main(
                 compiled.flow,
                 workers_per_process=workers,
@@ -236,9 +295,16 @@ def run_streams(
 
     # the recovery directory is ours before anything reads or writes it, until the run ends;
     # a stop asked for while the streams are still being built ends them at their first read
+    timeout, delay = _shutdown_settings(streams)
     with (
         recovery_lock(options.recovery_dir, options.process_id),
-        _Signals(stop, keep_state=options.recovery_dir is not None),
+        _Signals(
+            stop,
+            keep_state=options.recovery_dir is not None,
+            timeout=timeout,
+            delay=delay,
+            readiness=readiness,
+        ),
     ):
         set_process(options.process_id or 0)
         compiled = compile_streams(
@@ -250,9 +316,10 @@ def run_streams(
         )
         http: HttpServer | None = None
         enabled, address = _http_settings(streams, options.http_address)
+        metrics = exposition_for(s.metrics for s in streams)
         try:
             if options.http and enabled:
-                http = start_http_server(address, readiness)
+                http = start_http_server(address, readiness, metrics.render)
             if license_watch is not None:
                 from streamforge.license.watch import WatchedStream
 
@@ -264,5 +331,6 @@ def run_streams(
             if license_watch is not None:
                 license_watch.stop()
             compiled.close()
+            metrics.write_file()
             if http is not None:
                 http.stop()
