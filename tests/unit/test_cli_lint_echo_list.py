@@ -159,5 +159,10 @@ def test_list_json_gives_spec_dicts(plugin: str, capsys) -> None:  # type: ignor
 
 def test_list_rejects_unknown_kind(capsys) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SystemExit):
-        main(["list", "rate_limits"])
-    assert "rate_limits" in capsys.readouterr().err
+        main(["list", "tracers"])
+    assert "tracers" in capsys.readouterr().err
+
+
+def test_list_rate_limits(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["list", "rate_limits"]) == 0
+    assert "local" in capsys.readouterr().out
