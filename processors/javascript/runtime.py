@@ -12,6 +12,7 @@ message object, an array of them, or null/undefined to drop it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -166,7 +167,11 @@ def js_message(msg: Message) -> bytes:
         payload = msg.value
     except PayloadError:
         payload = msg.payload.decode("utf-8", errors="replace")
-    return orjson.dumps({"payload": payload, "meta": msg.metadata}, default=str)
+    doc = {"payload": payload, "meta": msg.metadata}
+    try:
+        return orjson.dumps(doc, default=str)
+    except TypeError:  # integers beyond 64 bits: the standard library writes them
+        return json.dumps(doc, default=str).encode()
 
 
 def meta_text(value: Any) -> str | None:

@@ -155,3 +155,37 @@ def test_lint_refuses_what_cannot_work(tmp_path: Path) -> None:
     )
     assert any(p.startswith("s.yaml:5:") and "start_offset" in p for p in problems)
     assert any(p.startswith("s.yaml:10:") and "partitioner" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("input", "uns"),
+        ("output", "uns"),
+        ("input", "redpanda"),
+        ("output", "redpanda"),
+        ("processor", "nodered_js"),
+        ("processor", "tag_processor"),
+        ("processor", "downsampler"),
+    ],
+)
+def test_spec_examples_lint(tmp_path: Path, kind: str, name: str) -> None:
+    import yaml
+
+    from streamforge.plugin import registry
+
+    spec = registry.get(kind, name)  # type: ignore[arg-type]
+    assert spec is not None and spec.examples
+    for example in spec.examples:
+        component = yaml.safe_load(example)
+        stream: dict[str, object] = {
+            "input": {"generate": {"count": 1, "interval": "", "mapping": "root = 1"}},
+            "output": {"drop": {}},
+        }
+        if kind == "processor":
+            stream["pipeline"] = {"processors": [component]}
+        else:
+            stream[kind] = component
+        path = tmp_path / f"{kind}-{name}.yaml"
+        path.write_text(yaml.safe_dump(stream))
+        assert lint_paths([str(path)]) == []
