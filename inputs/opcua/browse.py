@@ -1,7 +1,8 @@
 """Resolve configured node ids to the variables to read: folders and objects are browsed.
 
 A configured Variable is read itself. A configured Object (a folder, a device object) is browsed
-level by level through forward Organizes and HasComponent references (and their subtypes), at
+level by level through forward Organizes and HasComponent references (and their subtypes), or
+with `browseHierarchicalReferences` every HierarchicalReferences subtype (HasProperty too), at
 most `MAX_DEPTH` levels below it, collecting the Variables found; a Variable's own children
 (properties, components of complex variables) are not descended into.
 """
@@ -23,6 +24,9 @@ MAX_DEPTH = 10
 CHUNK = 1000
 
 _REFERENCES = (ua.ObjectIds.Organizes, ua.ObjectIds.HasComponent)
+#: `browseHierarchicalReferences`: every hierarchical reference (Organizes, HasComponent,
+#: HasProperty, HasNotifier ... and their subtypes)
+_HIERARCHICAL = (ua.ObjectIds.HierarchicalReferences,)
 _NODE_CLASSES = int(ua.NodeClass.Object) | int(ua.NodeClass.Variable)
 
 
@@ -70,11 +74,11 @@ async def _read(
 
 
 async def _browse(
-    client: Client, parents: Sequence[ua.NodeId]
+    client: Client, parents: Sequence[ua.NodeId], references: Sequence[int] = _REFERENCES
 ) -> list[list[ua.ReferenceDescription]]:
     """Forward hierarchical children (Objects and Variables) of each parent."""
     out: list[list[ua.ReferenceDescription]] = [[] for _ in parents]
-    pairs = [(i, ref) for i in range(len(parents)) for ref in _REFERENCES]
+    pairs = [(i, ref) for i in range(len(parents)) for ref in references]
     for start in range(0, len(pairs), CHUNK):
         part = pairs[start : start + CHUNK]
         params = ua.BrowseParameters()
@@ -103,9 +107,18 @@ async def _browse(
 
 
 async def resolve(
-    client: Client, configured: Sequence[ua.NodeId], log: logging.Logger, label: str
+    client: Client,
+    configured: Sequence[ua.NodeId],
+    log: logging.Logger,
+    label: str,
+    *,
+    hierarchical: bool = False,
 ) -> list[NodeInfo]:
-    """Every variable to read, in configuration order; unreadable configured nodes carry `error`."""
+    """Every variable to read, in configuration order; unreadable configured nodes carry `error`.
+
+    `hierarchical` browses every hierarchical reference (`browseHierarchicalReferences`).
+    """
+    references = _HIERARCHICAL if hierarchical else _REFERENCES
     ids = await _namespaced(client, configured)
     classes = await _read(client, ids, ua.AttributeIds.NodeClass)
     names = await _read(client, ids, ua.AttributeIds.BrowseName)
@@ -143,7 +156,7 @@ async def resolve(
     cut: list[str] = []
     while level:
         depth += 1
-        children = await _browse(client, [n for n, _ in level])
+        children = await _browse(client, [n for n, _ in level], references)
         next_level: list[tuple[ua.NodeId, str]] = []
         for (_, path), refs in zip(level, children):
             for ref in refs:

@@ -220,6 +220,26 @@ def _display(url: str) -> str:
             description="Longest wait between reconnection attempts (exponential backoff).",
             advanced=True,
         ),
+        Field(
+            "useHeartbeat",
+            "bool",
+            default=False,
+            description=(
+                "Watch the server's CurrentTime (ns=0;i=2258) beside the nodes: when it has not "
+                "reported for 10s the connection counts as lost and the input reconnects. Its "
+                "values are not emitted unless i=2258 is among `nodeIDs`."
+            ),
+        ),
+        Field(
+            "browseHierarchicalReferences",
+            "bool",
+            default=False,
+            description=(
+                "Browse folders and objects through every hierarchical reference "
+                "(HierarchicalReferences and its subtypes, HasProperty included) instead of "
+                "only Organizes and HasComponent."
+            ),
+        ),
     ],
     summary="Reads OPC UA variables by subscription or polling; folders are browsed.",
     description=_METADATA,
@@ -278,6 +298,8 @@ class OpcuaInput(Input):
             timeout=max(parse_duration(conf.get("timeout", "10s")), 0.1),
             max_reconnect_delay=parse_duration(conf.get("maxReconnectDelay", "30s")),
             label=self.label,
+            heartbeat=bool(conf.get("useHeartbeat", False)),
+            hierarchical=bool(conf.get("browseHierarchicalReferences", False)),
         )
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:

@@ -37,6 +37,11 @@ log = logging.getLogger("streamforge.inputs.opcua")
 
 #: the same failure is logged again at most this often (seconds)
 RELOG_SECONDS = 30.0
+#: `useHeartbeat`: the server's Server/ServerStatus/CurrentTime, how long it may stay silent
+#: before the connection counts as lost, and how often that is checked
+HEARTBEAT_NODE = ua.NodeId(ua.Int32(ua.ObjectIds.Server_ServerStatus_CurrentTime), ua.Int16(0))
+HEARTBEAT_TIMEOUT = 10.0
+HEARTBEAT_CHECK = 1.0
 #: how long closing the session may take when the input stops
 CLOSE_TIMEOUT = 2.0
 
@@ -80,6 +85,10 @@ class SessionSettings:
     timeout: float
     max_reconnect_delay: float
     label: str
+    #: `useHeartbeat`: watch the server's CurrentTime; reconnect when it stops for a while
+    heartbeat: bool = False
+    #: `browseHierarchicalReferences`: browse every hierarchical reference
+    hierarchical: bool = False
 
 
 def describe_error(exc: BaseException, settings: SessionSettings) -> str:
@@ -144,6 +153,10 @@ class OpcuaSession:
         self._lost: asyncio.Event | None = None
         self._lost_reason = ""
         self._handles: dict[int, NodeInfo] = {}
+        #: the heartbeat node's info while it is watched, and when it last reported
+        self._beat: NodeInfo | None = None
+        self._beat_emitted = False
+        self._last_beat = 0.0
         self._thread = threading.Thread(
             target=self._thread_main, name=f"opcua-{settings.label}", daemon=True
         )
@@ -217,11 +230,21 @@ class OpcuaSession:
             secure(client, s.mode, s.policy, s.certificate, s.fingerprint), s.timeout * 2
         )
         await asyncio.wait_for(client.connect(), s.timeout * 2)
-        nodes = await resolve(client, s.nodes, log, s.label)
+        wanted = s.nodes
+        self._beat_emitted = HEARTBEAT_NODE in s.nodes
+        if s.heartbeat and not self._beat_emitted:
+            wanted = (*wanted, HEARTBEAT_NODE)
+        nodes = await resolve(client, wanted, log, s.label, hierarchical=s.hierarchical)
         for info in nodes:
             info.prepare(s.endpoint)
         good = [n for n in nodes if not n.error]
         bad = [n for n in nodes if n.error]
+        self._beat = None
+        if s.heartbeat:
+            self._beat = next((n for n in good if n.nodeid == HEARTBEAT_NODE), None)
+            if self._beat is None:
+                raise ConnectionError("useHeartbeat: the server has no readable CurrentTime node")
+            self._last_beat = asyncio.get_running_loop().time()
         self.conn.up()
         backoff.reset()
         log.info(
@@ -234,10 +257,39 @@ class OpcuaSession:
         )
         for info in bad:
             self._node_error(info.error)
-        if s.subscribe:
-            await self._subscribe(client, good, bad)
-        else:
-            await self._poll(client, good, bad)
+        watch = asyncio.ensure_future(self._watch_heartbeat()) if self._beat else None
+        try:
+            if s.subscribe:
+                await self._subscribe(client, good, bad)
+            else:
+                await self._poll(client, good, bad)
+        finally:
+            if watch is not None:
+                watch.cancel()
+
+    async def _watch_heartbeat(self) -> None:
+        """`useHeartbeat`: lose the connection when CurrentTime has not reported for a while."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(HEARTBEAT_CHECK)
+            silent = loop.time() - self._last_beat
+            if silent > HEARTBEAT_TIMEOUT:
+                self._lose(f"no heartbeat from the server's CurrentTime for {silent:.0f}s")
+                return
+
+    def _heartbeats(self, batch: list[Message], infos: Sequence[NodeInfo]) -> list[Message]:
+        """Note a heartbeat among `infos` (parallel to `batch`); drop it unless configured."""
+        beat = self._beat
+        if beat is None:
+            return batch
+        kept: list[Message] = []
+        for msg, info in zip(batch, infos):
+            if info is beat:
+                self._last_beat = asyncio.get_running_loop().time()
+                if not self._beat_emitted:
+                    continue
+            kept.append(msg)
+        return kept
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -303,16 +355,19 @@ class OpcuaSession:
             return
         handles = self._handles
         batch: list[Message] = []
+        infos: list[NodeInfo] = []
         for notification in data:
             if isinstance(notification, ua.DataChangeNotification):
                 for item in notification.MonitoredItems:
                     info = handles.get(item.ClientHandle)
                     if info is not None:
                         batch.append(info.message(item.Value))
+                        infos.append(info)
             elif isinstance(notification, ua.StatusChangeNotification):
                 status = notification.Status
                 if status is not None and not status.is_good():
                     self._lose(f"the server ended the subscription ({status_text(status)})")
+        batch = self._heartbeats(batch, infos)
         if batch:
             await self._deliver(batch)
 
@@ -336,6 +391,7 @@ class OpcuaSession:
                 values = await client.uaclient.read(params)
                 infos = good[i * CHUNK : (i + 1) * CHUNK]
                 batch.extend(info.message(dv) for info, dv in zip(infos, values))
+            batch = self._heartbeats(batch, good)
             batch.extend(b.failure(b.error_status, b.error) for b in bad)
             if batch:
                 await self._deliver(batch)
