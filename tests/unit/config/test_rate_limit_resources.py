@@ -132,3 +132,14 @@ def test_the_schema_knows_rate_limit_resources(write: Write) -> None:
     bad = yaml.safe_load(STREAM.replace("count: 10", "count: ten"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+
+
+def test_rate_limits_come_from_resource_files_too(write: Write) -> None:
+    from streamforge.cli import main
+
+    resources = write(
+        "rate_limit_resources:" + STREAM.split("rate_limit_resources:")[1], name="resources.yaml"
+    )
+    path = write(STREAM.split("rate_limit_resources:")[0])
+    assert main(["lint", str(path)]) == 1
+    assert main(["lint", "-r", str(resources), str(path)]) == 0
