@@ -32,7 +32,15 @@ from streamforge.connectors.kafka import (
     tls_field,
 )
 from streamforge.connectors.tls import check_tls_files
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import (
+    BuildContext,
+    Field,
+    Input,
+    InputReader,
+    Processor,
+    register_input,
+)
+from streamforge.plugin.batching import BatchPolicy, batching_field
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -125,6 +133,7 @@ def parse_topics(items: Any) -> list[TopicSpec]:
         ),
         tls_field(),
         sasl_field(),
+        batching_field(),
     ],
     summary="Consumes Kafka topics; partitions spread over workers, offsets in recovery state.",
     description=(
@@ -150,6 +159,15 @@ class KafkaInput(Input):
         self.topics = parse_topics(conf.get("topics"))
         self.group = str(conf.get("consumer_group") or "")
         self.start_from_oldest = bool(conf.get("start_from_oldest", True))
+        policy = BatchPolicy.from_conf(conf.get("batching"))
+        #: `batching`: records are handed on in batches of this policy (None: as read)
+        self.batching: BatchPolicy | None = policy if policy.active else None
+        procs = (conf.get("batching") or {}).get("processors") or []
+        self.batch_processors: Processor | None = None
+        if procs:
+            if ctx is None:
+                raise ValueError("batching.processors: need a build context")
+            self.batch_processors = ctx.build_chain(list(procs))
         self.stream = ctx.stream if ctx is not None else "stream"
         self.label = ctx.label if ctx is not None else "kafka"
         self.peer = ",".join(split_addresses(conf.get("addresses")))

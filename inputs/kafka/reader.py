@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,10 @@ class KafkaReader(InputReader):
         self.topic = topic
         self.health = inp.health
         self._next: dict[int, int] = dict(resume)
+        #: `batching`: records read but not yet handed on, with (partition, next offset)
+        self._held: list[tuple[Message, int, int]] = []
+        self._held_since = 0.0
+        self._held_bytes = 0
         self._awake: datetime | None = None
         self._stop = threading.Event()
         self._discovered: list[int] | None = None
@@ -103,6 +108,9 @@ class KafkaReader(InputReader):
                 self._awake = datetime.now(timezone.utc) + ASSIGNMENT_WAIT
                 return []
             self._assign(found)
+        policy = self.input.batching
+        if policy is not None:
+            return self._read_batched(policy)
         msgs = self.consumer.consume(MAX_BATCH, timeout=0)
         if not msgs:
             # asked again after Bytewax's own cooldown (about 1 ms): a record waits no longer
@@ -121,6 +129,64 @@ class KafkaReader(InputReader):
             self._awake = None
             return []
         self._awake = None
+        return self._hand_on(batch, offsets)
+
+    def _read_batched(self, policy: Any) -> list[Message]:
+        """`batching`: hold records until the policy's count, size, check or period says a
+        batch is complete. Held records are not in the snapshot or committed: after a crash
+        they are read again."""
+        room = policy.count - len(self._held) if policy.count else MAX_BATCH
+        msgs = self.consumer.consume(room, timeout=0) if room > 0 else []
+        now = time.monotonic()
+        cut = 0  # the held records up to here end with a `check` match
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                self._on_error(err)
+                continue
+            msg = _to_message(m)
+            if not self._held:
+                self._held_since = now
+            self._held.append((msg, int(m.partition() or 0), int(m.offset() or 0) + 1))
+            self._held_bytes += len(msg.payload)
+            if policy.check is not None and not cut:
+                try:
+                    if policy.check.query_message(msg) is True:
+                        cut = len(self._held)
+                except Exception:  # noqa: BLE001 - a failing check does not end a batch
+                    log.debug("kafka input %s: batching check failed", self.input.label)
+        if not self._held:
+            self._awake = None
+            return []
+        if not cut and (
+            (policy.count and len(self._held) >= policy.count)
+            or (policy.byte_size and self._held_bytes >= policy.byte_size)
+            or (policy.period and now - self._held_since >= policy.period)
+        ):
+            cut = len(self._held)
+        if not cut:
+            wait = policy.period - (now - self._held_since) if policy.period else 0.01
+            self._awake = datetime.now(timezone.utc) + timedelta(seconds=max(wait, 0.001))
+            return []
+        held, self._held = self._held[:cut], self._held[cut:]
+        self._held_bytes = sum(len(msg.payload) for msg, _p, _o in self._held)
+        self._held_since = now
+        self._awake = None
+        offsets: dict[int, int] = {}
+        for _msg, part, offset in held:
+            offsets[part] = offset
+        batch = [msg for msg, _part, _offset in held]
+        processors = self.input.batch_processors
+        if processors is not None:
+            batch = processors.process_batch(batch)
+            if not batch:  # all dropped: a later batch's commit covers their offsets
+                self._next.update(offsets)
+                return []
+        return self._hand_on(batch, offsets)
+
+    def _hand_on(self, batch: list[Message], offsets: dict[int, int]) -> list[Message]:
+        """The batch goes to the pipeline: its offsets enter the snapshot (and the group's
+        commits once written)."""
         self._next.update(offsets)
         if not self.health.conn.connected:
             self.health.up()
