@@ -1,0 +1,75 @@
+"""The database server cuts the SQL output's connections (pg_terminate_backend in PostgreSQL,
+KILL in MariaDB) again and again while a stream writes: the output reconnects, writes the
+batch again, and every generated row arrives exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from peers.sql import cut_mariadb, cut_postgres, database
+from peers.stream_run import Run, wait_until, write
+
+COUNT = 400
+
+CUTTERS: dict[str, Callable[[str], int]] = {"postgres": cut_postgres, "mysql": cut_mariadb}
+
+
+@pytest.mark.parametrize("driver", ["postgres", "mysql"])
+def test_output_writes_everything_while_the_server_cuts_its_connections(
+    driver: str, tmp_path: Path
+) -> None:
+    cut = CUTTERS[driver]
+    with database(driver, tmp_path) as db:
+        db.execute(db.table("cut"))
+        config = write(
+            tmp_path / "stream.yaml",
+            f"""
+            http: {{enabled: false}}
+            input:
+              generate:
+                count: {COUNT}
+                interval: 5ms
+                mapping: 'root = {{"id": counter()}}'
+            output:
+              sql_insert:
+                driver: {driver}
+                dsn: {db.dsn}
+                table: cut
+                columns: [ id, asset ]
+                args_mapping: root = [ this.id, "x" ]
+                conn_max_idle: 1
+                batching:
+                  count: 7
+                  period: 50ms
+            """,
+        )
+        run = Run(config)
+        cuts = 0
+        try:
+            wait_until(lambda: db.rows("SELECT count(*) FROM cut")[0][0] > 20, 20, "first rows")
+            stop = threading.Event()
+
+            def keep_cutting() -> None:
+                nonlocal cuts
+                while not stop.is_set():
+                    cuts += cut(db.name)
+                    stop.wait(0.2)
+
+            cutter = threading.Thread(target=keep_cutting)
+            cutter.start()
+            try:
+                wait_until(lambda: run.proc.poll() is not None, 40, "the stream to end")
+            finally:
+                stop.set()
+                cutter.join()
+            assert run.proc.returncode == 0, run.logs()
+        finally:
+            run.stop()
+        assert cuts >= 3, "the server cut too few connections for the test to mean much"
+        assert "unreachable" in run.logs() and "trying again" in run.logs(), run.logs()
+        assert db.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM cut") == [
+            (COUNT, COUNT, 1, COUNT)
+        ]
