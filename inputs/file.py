@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from streamforge.connectors.codecs import Splitter, input_codec_fields, parse_input_codec
+from streamforge.connectors.scanners import scanner_codec, scanner_field
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 
@@ -54,6 +55,7 @@ def file_metadata(path: str) -> dict[str, Any]:
             examples=(["./data/*.jsonl"], ["/var/log/plant/**/*.log"]),
         ),
         *input_codec_fields("a file", "\\t"),
+        scanner_field("a file"),
         Field(
             "delete_on_finish",
             "bool",
@@ -71,9 +73,12 @@ class FileInput(Input):
     replays_from_snapshot = True
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-        self.codec = str(conf.get("codec") or "lines")
+        self.codec, self.max_buffer = scanner_codec(
+            conf.get("scanner"),
+            str(conf.get("codec") or "lines"),
+            int(conf.get("max_buffer", 1_000_000) or 0),
+        )
         parse_input_codec(self.codec)
-        self.max_buffer = int(conf.get("max_buffer", 1_000_000) or 0)
         self.delete_on_finish = bool(conf.get("delete_on_finish", False))
         self.files = expand_paths([str(p) for p in conf.get("paths") or []])
 

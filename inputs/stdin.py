@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 from streamforge.connectors.codecs import Splitter, input_codec_fields, parse_input_codec
+from streamforge.connectors.scanners import scanner_codec, scanner_field
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Input, InputReader, register_input
 
@@ -23,9 +24,13 @@ _MAX_BATCH = 1024
     "stdin",
     fields=[
         *input_codec_fields("stdin", ","),
+        scanner_field("stdin"),
     ],
     summary="Reads messages from standard input; the input ends when stdin closes.",
-    examples=("stdin:\n  codec: lines",),
+    examples=(
+        "stdin:\n  codec: lines",
+        "stdin:\n  scanner:\n    lines:\n      custom_delimiter: '|'",
+    ),
 )
 class StdinInput(Input):
     """Reads messages from standard input; the input ends when stdin closes."""
@@ -39,9 +44,12 @@ class StdinInput(Input):
         *,
         stream: BinaryIO | None = None,
     ) -> None:
-        self.codec = str(conf.get("codec") or "lines")
+        self.codec, self.max_buffer = scanner_codec(
+            conf.get("scanner"),
+            str(conf.get("codec") or "lines"),
+            int(conf.get("max_buffer", 1_000_000) or 0),
+        )
         parse_input_codec(self.codec)
-        self.max_buffer = int(conf.get("max_buffer", 1_000_000) or 0)
         self.stream = stream
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
