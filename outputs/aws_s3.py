@@ -9,6 +9,7 @@ store refuses (no such bucket, access denied) fails its message with the reason.
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +26,8 @@ from streamforge.plugin.errors import describe_error
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["S3Writer"]
+
+log = logging.getLogger("streamforge.outputs.aws_s3")
 
 #: optional object headers: config field -> put_object parameter
 _HEADERS = {
@@ -65,6 +68,9 @@ class S3Writer(Output):
         self.timeout = parse_duration(conf.get("timeout") or "5s") or 5.0
         self.max_in_flight = max(int(conf.get("max_in_flight", 64) or 1), 1)
         self._stop = threading.Event()
+        #: whether the store was found unreachable (said once per outage)
+        self._unreachable = False
+        self._flag_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.client: Any = None
         self.connection: Connection | None = None
@@ -133,6 +139,12 @@ class S3Writer(Output):
             except Exception as exc:  # noqa: BLE001 - waited for, or the message fails
                 if is_unreachable(exc) and not self._stop.is_set():
                     self._down(exc)
+                    if self._flag_unreachable(True):
+                        log.warning(
+                            "aws_s3 %s: the store is unreachable (%s); trying again",
+                            self.label,
+                            describe_error(exc),
+                        )
                     if backoff.sleep(self._stop):
                         continue
                 msg.fail(f"aws_s3 {self.label}: {describe_error(exc)}")
@@ -142,7 +154,16 @@ class S3Writer(Output):
             self._up()
             return True
 
+    def _flag_unreachable(self, down: bool) -> bool:
+        """Note whether the store is unreachable; True when that changed."""
+        with self._flag_lock:
+            changed = self._unreachable != down
+            self._unreachable = down
+        return changed
+
     def _up(self) -> None:
+        if self._flag_unreachable(False):
+            log.info("aws_s3 %s: the store is reachable again", self.label)
         if self.connection is not None:
             self.connection.up()
 
