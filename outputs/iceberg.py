@@ -27,6 +27,9 @@ __all__ = ["IcebergWriter", "catalog_properties"]
 
 log = logging.getLogger("streamforge.outputs.iceberg")
 
+#: the name a SQL catalog files tables under (as pyiceberg's examples use)
+CATALOG_NAME = "default"
+
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 
 
@@ -119,7 +122,7 @@ class IcebergWriter(Output):
         if self._catalog is None:
             from pyiceberg.catalog import load_catalog
 
-            self._catalog = load_catalog(self.label, **self.props)
+            self._catalog = load_catalog(CATALOG_NAME, **self.props)
         return self._catalog
 
     def _table(self, namespace: str, name: str, schema: Any) -> Any:
@@ -431,8 +434,8 @@ _S3_STORAGE = Field(
     description=(
         "Each batch is one append commit per table. A missing namespace or table is created "
         "from the batch's schema, inferred from the documents. Differences from Redpanda "
-        "Connect: a SQL catalog (pyiceberg's) works besides REST; partition specs are not "
-        "applied."
+        "Connect: a SQL catalog (pyiceberg's, tables filed under the catalog name `default`) "
+        "works besides REST; partition specs are not applied."
     ),
     examples=(
         "iceberg:\n  catalog:\n    url: sqlite:////var/lib/plant/catalog.db\n"
