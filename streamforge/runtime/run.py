@@ -132,6 +132,8 @@ class _Signals:
         self._previous: dict[int, Any] = {}
         self._timers: list[threading.Timer] = []
         self._signalled = False
+        #: the stop took longer than `timeout` and was aborted
+        self.aborted = False
 
     def _later(self, seconds: float, action: Any) -> None:
         timer = threading.Timer(seconds, action)
@@ -141,6 +143,7 @@ class _Signals:
 
     def _abort(self) -> None:
         log.warning("stopping took longer than shutdown_timeout (%.3gs): aborting", self.timeout)
+        self.aborted = True
         os.kill(os.getpid(), signal.SIGINT)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -230,14 +233,11 @@ def run_compiled(
                 extra={"fields": {"guarantee": compiled_stream.guarantee.split(" (")[0]}},
             )
     timeout, delay = _shutdown_settings([s.config for s in compiled.streams])
+    signals = _Signals(
+        stop, keep_state=recovery is not None, timeout=timeout, delay=delay, readiness=readiness
+    )
     try:
-        with _Signals(
-            stop,
-            keep_state=recovery is not None,
-            timeout=timeout,
-            delay=delay,
-            readiness=readiness,
-        ):
+        with signals:
             cli_main(
                 compiled.flow,
                 workers_per_process=workers,
@@ -249,6 +249,9 @@ def run_compiled(
         log.warning("aborted")
         return 130
     except Exception as exc:
+        if signals.aborted:  # the abort interrupted a processor mid-batch
+            log.warning("aborted")
+            return 130
         log.error("dataflow failed: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG))
         return 1
     finally:
