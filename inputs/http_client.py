@@ -26,17 +26,12 @@ import httpx
 from streamforge.connectors.codecs import Splitter, parse_input_codec
 from streamforge.connectors.http import (
     StatusRules,
-    basic_auth_field,
     check_http_url,
     describe_transport_error,
-    http_client_tls_field,
+    http_client_fields,
     open_client,
     parse_verb,
-    retry_fields,
     retry_settings,
-    status_list_field,
-    url_field,
-    verb_field,
 )
 from streamforge.connectors.sse import SseEvent, SseParser
 from streamforge.durations import parse_duration
@@ -98,18 +93,27 @@ def _extract_headers_field() -> Field:
 @register_input(
     "http_client",
     fields=[
-        url_field(
-            "The URL to request; interpolations are evaluated before each request.",
-            ("http://plc-gateway:8080/properties/temperature",),
-        ),
-        verb_field("GET", ("GET", "POST")),
-        Field(
-            "headers",
-            "map",
-            default={},
-            item=Field("value", "string", interpolable=True),
-            description="Request headers; values are evaluated before each request.",
-            examples=({"Accept": "application/json", "X-Request-Id": "${! uuid_v4() }"},),
+        *http_client_fields(
+            url=(
+                "The URL to request; interpolations are evaluated before each request.",
+                ("http://plc-gateway:8080/properties/temperature",),
+            ),
+            verb=("GET", ("GET", "POST")),
+            headers="Request headers; values are evaluated before each request.",
+            header_examples=({"Accept": "application/json", "X-Request-Id": "${! uuid_v4() }"},),
+            timeout="How long one request may take; for long polling make it longer than "
+            "the server holds a request. In stream mode only connecting and the response "
+            "headers are timed: the body may go on for ever.",
+            retries="Retries of a failed poll before it is skipped; either way the input "
+            "goes on polling (with backoff) for as long as the stream runs.",
+            retry_period="Pause after the first failed request; it doubles (with jitter) on "
+            "each failure in a row. Also the pause before a stream that ended is requested "
+            "again (unless the server sent an SSE `retry`).",
+            backoff_on="Statuses that fail the request and are retried with backoff "
+            "(a Retry-After header in seconds is honoured).",
+            drop_on="Statuses whose answer is dropped without retrying; polling goes on.",
+            successful_on="Statuses whose body becomes a message besides 2xx (e.g. 404 from a "
+            "server that answers a missing value with it).",
         ),
         Field(
             "payload",
@@ -131,42 +135,12 @@ def _extract_headers_field() -> Field:
         ),
         _extract_headers_field(),
         Field(
-            "timeout",
-            "duration",
-            default="5s",
-            description="How long one request may take; for long polling make it longer than "
-            "the server holds a request. In stream mode only connecting and the response "
-            "headers are timed: the body may go on for ever.",
-        ),
-        *retry_fields(
-            retries="Retries of a failed poll before it is skipped; either way the input "
-            "goes on polling (with backoff) for as long as the stream runs.",
-            retry_period="Pause after the first failed request; it doubles (with jitter) on "
-            "each failure in a row. Also the pause before a stream that ended is requested "
-            "again (unless the server sent an SSE `retry`).",
-            backoff_on="Statuses that fail the request and are retried with backoff "
-            "(a Retry-After header in seconds is honoured).",
-        ),
-        status_list_field(
-            "drop_on", [], "Statuses whose answer is dropped without retrying; polling goes on."
-        ),
-        status_list_field(
-            "successful_on",
-            [],
-            "Statuses whose body becomes a message besides 2xx (e.g. 404 from a server that "
-            "answers a missing value with it).",
-        ),
-        Field(
             "drop_empty_bodies",
             "bool",
             default=True,
             description="Answers with an empty body (e.g. 204, or a long poll that timed out "
             "on the server) make no message.",
             advanced=True,
-        ),
-        basic_auth_field(),
-        http_client_tls_field(
-            "TLS settings for https URLs (https works without them, using the system's CAs)."
         ),
         Field(
             "stream",

@@ -1,7 +1,8 @@
 """`http_server` input: each HTTP request to `path` becomes a message (a batch for multipart).
 
 The request waits until the stream's outputs are done with its message, then gets the
-`sync_response` status (200 by default) when it was written, 502 with the error when writing
+`sync_response` status (200 by default) when it was written, with what a `sync_response`
+output wrote as its body (empty without one), 502 with the error when writing
 failed, 408 after `timeout`, and 503 while the server is closing. Bad requests are answered
 without reaching the stream: 404 (path), 405 (verb), 413 (body too large), 429 (rate limit).
 
@@ -20,6 +21,7 @@ import logging
 import re
 import threading
 import time
+import uuid
 from datetime import datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -318,10 +320,12 @@ class HttpServerInput(Input):
 class _Pending:
     """One request waiting for the stream: its messages and, later, the outcome."""
 
-    __slots__ = ("messages", "loop", "outcome", "state")
+    __slots__ = ("messages", "loop", "outcome", "state", "responses")
 
     def __init__(self, messages: list[Message], loop: asyncio.AbstractEventLoop) -> None:
         self.messages = messages
+        #: what a `sync_response` output handed back for this request, in order
+        self.responses: list[Message] = []
         self.loop = loop
         self.outcome: asyncio.Future[str | None] = loop.create_future()
         self.state = "queued"  # queued -> taken (by read) | abandoned (timed out) | closed
@@ -425,6 +429,16 @@ class HttpServerReader(InputReader):
     def next_awake(self) -> datetime | None:
         # asked again after Bytewax's own cooldown (about 1 ms): a request waits no longer
         return None
+
+    def respond(self, batch: list[Message], messages: list[Message]) -> None:
+        """A `sync_response` output wrote `messages` of the request read as `batch`: they
+        become the answer's body (one message) or parts (several)."""
+        for msg in messages:
+            msg.payload  # noqa: B018 - serialise on the worker, not on the server's loop
+        with self._lock:
+            pending = self._inflight.get(id(batch))
+            if pending is not None:
+                pending.responses.extend(messages)
 
     def ack(self, batch: list[Message], error: str | None) -> None:
         with self._lock:
@@ -541,6 +555,13 @@ class _IngestApp:
             await respond(send, 503, b"server closing\n")
         elif error is not None:
             await respond(send, 502, f"{error}\n".encode())
+        elif pending.responses:
+            status, headers = reader.response_for(pending.responses[0])
+            body, multipart_type = _response_body(pending.responses)
+            if multipart_type:
+                headers = [h for h in headers if h[0].lower() != b"content-type"]
+                headers.append((b"content-type", multipart_type.encode()))
+            await respond(send, status, body, headers, content_type=None)
         else:
             status, headers = reader.response_for(messages[0])
             await respond(send, status, b"", headers, content_type=None)
@@ -591,6 +612,20 @@ def _messages(scope: Scope, body: bytes, path: str, path_params: dict[str, str])
         if parts is not None:
             return [Message(payload, {**meta, **headers}) for payload, headers in parts]
     return [Message(body, meta)]
+
+
+def _response_body(responses: list[Message]) -> tuple[bytes, str]:
+    """The body of a synchronous response: one message's payload, or a multipart/mixed body
+    of several (with its Content-Type)."""
+    if len(responses) == 1:
+        return responses[0].payload, ""
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for msg in responses:
+        out += f"--{boundary}\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+        out += msg.payload + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/mixed; boundary={boundary}"
 
 
 def _multipart(content_type: str, body: bytes) -> list[tuple[bytes, dict[str, str]]] | None:

@@ -21,13 +21,10 @@ import httpx
 from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
 from streamforge.connectors.http import (
     StatusRules,
-    basic_auth_field,
     describe_transport_error,
-    http_client_tls_field,
+    http_client_fields,
     open_client,
-    retry_fields,
     retry_settings,
-    status_list_field,
 )
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
@@ -70,55 +67,28 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
 @register_output(
     "http_client",
     fields=[
-        Field(
-            "url",
-            "string",
-            interpolable=True,
-            description="The URL to send each message to.",
-            examples=("http://localhost:8080/ingest", "http://api/${! @asset_id }/values"),
-        ),
-        Field(
-            "verb",
-            "string",
-            default="POST",
-            description="The HTTP method of each request.",
-            examples=("POST", "PUT", "PATCH"),
-        ),
-        Field(
-            "headers",
-            "map",
-            default={},
-            item=Field("value", "string", interpolable=True),
-            description="Request headers; values are interpolated per message. Content-Type "
+        *http_client_fields(
+            url=(
+                "The URL to send each message to.",
+                ("http://localhost:8080/ingest", "http://api/${! @asset_id }/values"),
+            ),
+            verb=("POST", ("POST", "PUT", "PATCH")),
+            headers="Request headers; values are interpolated per message. Content-Type "
             "defaults to application/octet-stream.",
-            examples=({"Content-Type": "application/json", "X-Asset": "${! @asset_id }"},),
-        ),
-        _metadata_filter_field(),
-        Field("timeout", "duration", default="5s", description="How long one request may take."),
-        *retry_fields(
             retries="Attempts after the first one before a message fails; 0 never retries.",
             retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
             backoff_on="Statuses that fail the attempt and are retried with exponential "
             "backoff (a Retry-After header is honoured).",
+            drop_on="Statuses that fail the message at once, without retries.",
+            successful_on="Statuses counted as success besides 2xx (e.g. 409 for already written).",
         ),
-        status_list_field(
-            "drop_on", [], "Statuses that fail the message at once, without retries."
-        ),
-        status_list_field(
-            "successful_on",
-            [],
-            "Statuses counted as success besides 2xx (e.g. 409 for already written).",
-        ),
+        _metadata_filter_field(),
         Field(
             "follow_redirects",
             "bool",
             default=True,
             advanced=True,
             description="Follow 3xx redirects.",
-        ),
-        basic_auth_field(),
-        http_client_tls_field(
-            "TLS settings for https URLs (https works without them, using the system's CAs)."
         ),
         Field(
             "circuit_breaker",

@@ -1,5 +1,9 @@
 """`http` processor: sends each message as a request; the answer's body replaces the message.
 
+Fields as Benthos' `http` processor has them (shared with the `http_client` input and output):
+authentication (basic, OAuth 1, OAuth 2, JWT), TLS, retries and statuses, a `rate_limit`
+resource, `parallel` requests and `batch_as_multipart`.
+
 A message whose request fails (connection error, timeout, a status that is not successful
 after `retries`) keeps its content and is flagged with the error, for `catch` or `fallback`
 to handle; the batch goes on. One pooled client serves every request of the processor.
@@ -7,7 +11,10 @@ to handle; the batch goes on. One pooled client serves every request of the proc
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,17 +22,12 @@ import httpx
 
 from streamforge.connectors.http import (
     StatusRules,
-    basic_auth_field,
     check_http_url,
     describe_transport_error,
-    http_client_tls_field,
+    http_client_fields,
     open_client,
     parse_verb,
-    retry_fields,
     retry_settings,
-    status_list_field,
-    url_field,
-    verb_field,
 )
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
@@ -34,7 +36,6 @@ from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 from streamforge.plugin.connection import Backoff
 from streamforge.plugin.errors import describe_error
-from streamforge.plugin.spec import ParsedField
 
 __all__ = ["HttpProcessor"]
 
@@ -44,30 +45,37 @@ BODY_EXCERPT = 200
 PARALLEL_REQUESTS = 16
 
 
-def _single_requests(value: Any) -> bool:
-    if value:
-        raise ValueError(
-            "batch_as_multipart: true is not supported; each message is sent on its own"
-        )
-    return False
+def _rate_limit_of(label: str, ctx: BuildContext | None) -> Any:
+    """The `rate_limit` resource named `label` (None when empty); LookupError when the stream
+    defines none of that name."""
+    if not label:
+        return None
+    getter = getattr(ctx, "rate_limit", None)
+    if getter is None:
+        raise ValueError(f"rate_limit {label!r}: this build has no rate_limit resources")
+    return getter(label)
 
 
 @register_processor(
     "http",
     fields=[
-        url_field(
-            "The URL to send each message to; interpolated per message.",
-            ("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
-        ),
-        verb_field("POST", ("POST", "GET", "PUT")),
-        Field(
-            "headers",
-            "map",
-            default={},
-            item=Field("value", "string", interpolable=True),
-            description="Request headers; values are interpolated per message. Content-Type "
+        *http_client_fields(
+            url=(
+                "The URL to send each message to; interpolated per message.",
+                ("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
+            ),
+            verb=("POST", ("POST", "GET", "PUT")),
+            headers="Request headers; values are interpolated per message. Content-Type "
             "defaults to application/octet-stream.",
-            examples=({"Content-Type": "application/json", "X-Asset": "${! @asset_id }"},),
+            retries="Attempts after the first one before the message is flagged; 0 never retries.",
+            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
+            backoff_on="Statuses that are retried with backoff (a Retry-After header in "
+            "seconds is honoured).",
+            drop_on="Statuses that flag the message at once, without retries.",
+            successful_on="Statuses whose body replaces the message besides 2xx.",
+        ),
+        metadata_filter_field(
+            "metadata", "Metadata keys sent as request headers (none by default).", advanced=True
         ),
         metadata_filter_field(
             "extract_headers",
@@ -75,22 +83,12 @@ def _single_requests(value: Any) -> bool:
             "default.",
             advanced=True,
         ),
-        Field("timeout", "duration", default="5s", description="How long one request may take."),
-        *retry_fields(
-            retries="Attempts after the first one before the message is flagged; 0 never retries.",
-            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
-            backoff_on="Statuses that are retried with backoff (a Retry-After header in "
-            "seconds is honoured).",
-        ),
-        status_list_field(
-            "drop_on", [], "Statuses that flag the message at once, without retries."
-        ),
-        status_list_field(
-            "successful_on", [], "Statuses whose body replaces the message besides 2xx."
-        ),
-        basic_auth_field(),
-        http_client_tls_field(
-            "TLS settings for https URLs (https works without them, using the system's CAs)."
+        Field(
+            "rate_limit",
+            "string",
+            default="",
+            description="The label of a `rate_limit` resource each request waits for.",
+            advanced=True,
         ),
         Field(
             "parallel",
@@ -99,13 +97,12 @@ def _single_requests(value: Any) -> bool:
             description=f"Send the requests of a batch at the same time (up to "
             f"{PARALLEL_REQUESTS}) instead of one after the other.",
         ),
-        ParsedField(
+        Field(
             "batch_as_multipart",
             "bool",
             default=False,
-            parser=_single_requests,
-            description="Accepted for Benthos compatibility; only false (one request per "
-            "message) is supported.",
+            description="Send a whole batch as one multipart request; a multipart answer "
+            "becomes one message per part, any other answer one message.",
             advanced=True,
         ),
     ],
@@ -140,11 +137,13 @@ class HttpProcessor(Processor):
             if all(v.is_static for v in self.headers.values())
             else None
         )
+        self.send_meta = MetadataFilter(conf.get("metadata"))
         self.extract = MetadataFilter(conf.get("extract_headers"))
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
         self.retries, self.retry_period, self.max_retry_backoff = retry_settings(conf)
         self.statuses = StatusRules.from_conf(conf)
-        _single_requests(conf.get("batch_as_multipart", False))
+        self.rate_limit = _rate_limit_of(str(conf.get("rate_limit") or ""), ctx)
+        self.multipart = bool(conf.get("batch_as_multipart", False))
         self.parallel = bool(conf.get("parallel", False))
         connections = PARALLEL_REQUESTS if self.parallel else 1
         client = open_client(conf, timeout=self.timeout, connections=connections)
@@ -155,6 +154,8 @@ class HttpProcessor(Processor):
         self._pool_lock = threading.Lock()
 
     def process_batch(self, batch: list[Message]) -> list[Message]:
+        if self.multipart:
+            return self._process_multipart(batch)
         if self.parallel and len(batch) > 1:
             pool = self._executor()
             list(pool.map(lambda i: self._process(batch, i), range(len(batch))))
@@ -171,15 +172,23 @@ class HttpProcessor(Processor):
                 )
             return self._pool
 
+    def _request_of(self, batch: list[Message], i: int) -> tuple[str, dict[str, str]]:
+        """The URL and headers of the request for message `i` (interpolation may raise)."""
+        msg = batch[i]
+        url = self.url.render(msg, batch, i)
+        headers = self.static_headers
+        if headers is None:
+            headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
+        if self.send_meta.active:
+            headers = {**headers, **self.send_meta.select(msg.metadata)}
+        return url, headers
+
     def _process(self, batch: list[Message], i: int) -> None:
         msg = batch[i]
         if msg.error is not None:
             return
         try:
-            url = self.url.render(msg, batch, i)
-            headers = self.static_headers
-            if headers is None:
-                headers = {k: v.render(msg, batch, i) for k, v in self.headers.items()}
+            url, headers = self._request_of(batch, i)
         except Exception as exc:  # noqa: BLE001 - a bad interpolation flags that message
             msg.error = f"http {self.label}: failed to interpolate url or headers: " + (
                 describe_error(exc)
@@ -187,17 +196,67 @@ class HttpProcessor(Processor):
             return
         resp, error = self._send(msg.payload, url, headers)
         if resp is not None:
-            meta = msg.metadata
-            if self.extract.active:
-                for name, value in resp.headers.multi_items():
-                    key = name.lower()
-                    if self.extract(key):
-                        meta[key] = value
-            meta["http_status_code"] = resp.status_code
+            self._add_response_metadata(msg.metadata, resp)
         if error is not None:
             msg.error = error
         elif resp is not None:
             msg.set_payload(resp.content)
+
+    def _add_response_metadata(self, meta: dict[str, Any], resp: httpx.Response) -> None:
+        if self.extract.active:
+            for name, value in resp.headers.multi_items():
+                key = name.lower()
+                if self.extract(key):
+                    meta[key] = value
+        meta["http_status_code"] = resp.status_code
+
+    def _process_multipart(self, batch: list[Message]) -> list[Message]:
+        """The healthy messages of the batch as one multipart request; the answer replaces them."""
+        healthy = [m for m in batch if m.error is None]
+        if not healthy:
+            return batch
+        errored = [m for m in batch if m.error is not None]
+        try:
+            url, _ = self._request_of(healthy, 0)
+            parts = [self._request_of(healthy, i)[1] for i in range(len(healthy))]
+        except Exception as exc:  # noqa: BLE001 - a bad interpolation flags the batch
+            for msg in healthy:
+                msg.error = f"http {self.label}: failed to interpolate url or headers: " + (
+                    describe_error(exc)
+                )
+            return batch
+        body, content_type = encode_multipart([m.payload for m in healthy], parts)
+        headers = dict(parts[0])
+        for name in [k for k in headers if k.lower() == "content-type"]:
+            del headers[name]
+        headers["Content-Type"] = content_type
+        resp, error = self._send(body, url, headers)
+        if error is not None or resp is None:
+            for msg in healthy:
+                if resp is not None:
+                    self._add_response_metadata(msg.metadata, resp)
+                msg.error = error or f"http {self.label}: no answer"
+            return batch
+        answers = decode_multipart(resp.headers.get("content-type", ""), resp.content)
+        out: list[Message] = []
+        for k, payload in enumerate(answers):
+            source = healthy[k] if len(answers) == len(healthy) else healthy[0]
+            msg = Message(payload, dict(source.metadata))
+            self._add_response_metadata(msg.metadata, resp)
+            out.append(msg)
+        return out + errored
+
+    def _wait_for_rate_limit(self) -> bool:
+        """Wait until the rate limit resource allows a request; False when the stream stops."""
+        while True:
+            try:
+                wait = float(self.rate_limit.access())
+            except Exception:  # noqa: BLE001 - a failing limit is asked again a moment later
+                wait = 1.0
+            if wait <= 0:
+                return True
+            if self._stop.wait(wait):
+                return False
 
     def _send(
         self, body: bytes, url: str, headers: dict[str, str]
@@ -209,6 +268,8 @@ class HttpProcessor(Processor):
         while True:
             resp: httpx.Response | None = None
             delay: float | None = None
+            if self.rate_limit is not None and not self._wait_for_rate_limit():
+                return None, f"{where}: stream stopping"
             try:
                 resp = self.client.request(self.verb, url, content=body, headers=headers)
             except httpx.TimeoutException as exc:
@@ -244,3 +305,32 @@ class HttpProcessor(Processor):
         if pool is not None:
             pool.shutdown(wait=True)
         self.client.close()
+
+
+def encode_multipart(payloads: list[bytes], headers: list[dict[str, str]]) -> tuple[bytes, str]:
+    """A multipart/mixed body (RFC 1341) of the payloads, each part with its headers; and the
+    Content-Type naming its boundary."""
+    boundary = uuid.uuid4().hex
+    out = bytearray()
+    for payload, part_headers in zip(payloads, headers):
+        out += f"--{boundary}\r\n".encode()
+        for name, value in part_headers.items():
+            out += f"{name}: {value}\r\n".encode("latin-1", "replace")
+        out += b"\r\n" + payload + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/mixed; boundary={boundary}"
+
+
+def decode_multipart(content_type: str, body: bytes) -> list[bytes]:
+    """The parts of a multipart answer; the whole body as one part for any other answer."""
+    if not content_type.lower().startswith("multipart/"):
+        return [body]
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    doc = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not doc.is_multipart():
+        return [body]
+    parts = []
+    for part in doc.iter_parts():  # type: ignore[attr-defined]
+        payload = part.get_payload(decode=True)
+        parts.append(payload if isinstance(payload, bytes) else b"")
+    return parts or [body]

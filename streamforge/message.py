@@ -267,9 +267,12 @@ class Message:
     """
 
     #: `error_source` is set only on a failed message whose failing component is known:
-    #: (label, type, config path), as Bloblang's error_source_*() read it
-    __slots__ = ("_payload", "_value", "metadata", "error", "error_source")
+    #: (label, type, config path), as Bloblang's error_source_*() read it; `origin` only on a
+    #: message being written whose input answers its peer (the input batch's acknowledgement,
+    #: which a `sync_response` output hands it to)
+    __slots__ = ("_payload", "_value", "metadata", "error", "error_source", "origin")
     error_source: ErrorSource | None
+    origin: Any
 
     def __init__(
         self,
@@ -374,6 +377,9 @@ class Message:
         new.error = self.error
         if self.error is not None:
             new.error_source = getattr(self, "error_source", None)
+        origin = getattr(self, "origin", None)
+        if origin is not None:
+            new.origin = origin
         return new
 
     def shallow_copy(self) -> Message:
@@ -385,6 +391,9 @@ class Message:
         new.error = self.error
         if self.error is not None:
             new.error_source = getattr(self, "error_source", None)
+        origin = getattr(self, "origin", None)
+        if origin is not None:
+            new.origin = origin
         return new
 
     def __getstate__(self) -> tuple[bytes, dict[str, Any], str | None]:

@@ -1,4 +1,5 @@
-"""Settings every HTTP client component shares: basic auth and TLS, as Benthos spells them."""
+"""Settings every HTTP client component shares (URL, verb, headers, retries, statuses,
+authentication, TLS), as Benthos spells them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from streamforge.connectors.http_auth import (
+    basic_auth_credentials,
+    basic_auth_field,
+    client_auth,
+    http_auth_fields,
+)
 from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import has_interpolation
@@ -25,6 +32,7 @@ __all__ = [
     "basic_auth_field",
     "check_http_url",
     "describe_transport_error",
+    "http_client_fields",
     "http_client_tls_field",
     "open_client",
     "parse_address",
@@ -50,30 +58,6 @@ HTTP_CLIENT_CERT = Field(
         Field("key_file", "string", description="PEM key file."),
     ),
 )
-
-
-def basic_auth_field(description: str = "HTTP basic authentication.", **options: Any) -> Field:
-    """The `basic_auth: {enabled, username, password}` object field."""
-    return Field(
-        "basic_auth",
-        "object",
-        default={"enabled": False, "username": "", "password": ""},
-        description=description,
-        fields=(
-            Field("enabled", "bool", default=False, description="Send basic auth."),
-            Field("username", "string", default="", description="The user name."),
-            Field("password", "string", default="", description="The password.", secret=True),
-        ),
-        **options,
-    )
-
-
-def basic_auth_credentials(conf: dict[str, Any]) -> tuple[str, str] | None:
-    """(username, password) when the component's `basic_auth` is enabled, else None."""
-    auth = conf.get("basic_auth") or {}
-    if not auth.get("enabled"):
-        return None
-    return str(auth.get("username") or ""), str(auth.get("password") or "")
 
 
 def ssl_context(tls: dict[str, Any]) -> ssl.SSLContext | bool:
@@ -246,19 +230,60 @@ def open_client(
     follow_redirects: bool = True,
     connect: bool = True,
 ) -> httpx.Client | None:
-    """An httpx client with the component's `basic_auth` and `tls`; certificate files are
-    checked first (ValueError naming the field). `connect=False` only checks: None."""
+    """An httpx client with the component's authentication and `tls`; certificate and key
+    files are checked first (ValueError naming the field). `connect=False` only checks: None."""
     tls = conf.get("tls") or {}
     if tls.get("enabled"):
         check_tls_files(tls)
     verify = ssl_context(tls)
+    auth = client_auth(conf, verify)
     if not connect:
         return None
-    credentials = basic_auth_credentials(conf)
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
         verify=verify,
-        auth=httpx.BasicAuth(*credentials) if credentials else None,
+        auth=auth,
         follow_redirects=follow_redirects,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
+def http_client_fields(
+    *,
+    url: tuple[str, tuple[str, ...]],
+    verb: tuple[str, tuple[str, ...]],
+    headers: str,
+    retries: str,
+    retry_period: str,
+    backoff_on: str,
+    drop_on: str,
+    successful_on: str,
+    timeout: str = "How long one request may take.",
+    header_examples: tuple[dict[str, str], ...] = (
+        {"Content-Type": "application/json", "X-Asset": "${! @asset_id }"},
+    ),
+) -> tuple[Field, ...]:
+    """The fields every HTTP client component (the `http_client` input and output, the `http`
+    processor) has, in Benthos' names: url, verb, headers, timeout, the retry fields, drop_on,
+    successful_on, basic_auth, oauth, oauth2, jwt and tls. Each component words what a field
+    means for it: `url` and `verb` are (description or default, examples)."""
+    return (
+        url_field(*url),
+        verb_field(*verb),
+        Field(
+            "headers",
+            "map",
+            default={},
+            item=Field("value", "string", interpolable=True),
+            description=headers,
+            examples=header_examples,
+        ),
+        Field("timeout", "duration", default="5s", description=timeout),
+        *retry_fields(retries=retries, retry_period=retry_period, backoff_on=backoff_on),
+        status_list_field("drop_on", [], drop_on),
+        status_list_field("successful_on", [], successful_on),
+        *http_auth_fields(),
+        http_client_tls_field(
+            "TLS settings for https URLs (https works without them, using the system's CAs)."
+        ),
     )

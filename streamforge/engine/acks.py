@@ -15,13 +15,13 @@ from typing import Any
 
 from streamforge.message import Message
 
-__all__ = ["AckBatch", "Acknowledgement"]
+__all__ = ["AckBatch", "Acknowledgement", "mark_origins"]
 
 
 class Acknowledgement:
     """Acknowledges one input batch, once, however many times it is called."""
 
-    __slots__ = ("_callback", "_batch", "_done", "_lock")
+    __slots__ = ("_callback", "_batch", "_done", "_lock", "_respond")
 
     def __init__(
         self, callback: Callable[[list[Message], str | None], None], batch: list[Message]
@@ -30,6 +30,18 @@ class Acknowledgement:
         self._batch = batch
         self._done = False
         self._lock = threading.Lock()
+        #: the reader's `respond(batch, messages)` when its input answers its peer (http_server)
+        self._respond = getattr(getattr(callback, "__self__", None), "respond", None)
+
+    @property
+    def answers(self) -> bool:
+        """True when the input answers its peer with what a `sync_response` output writes."""
+        return self._respond is not None
+
+    def respond(self, messages: list[Message]) -> None:
+        """Hand `messages` to the input as the answer to the batch it read."""
+        if self._respond is not None:
+            self._respond(self._batch, messages)
 
     def __call__(self, error: str | None = None) -> None:
         with self._lock:
@@ -51,3 +63,13 @@ class AckBatch(list):  # type: ignore[type-arg]
     def __reduce__(self) -> tuple[Any, ...]:
         # an acknowledgement never leaves its process; a copy elsewhere is a plain batch
         return (list, (list(self),))
+
+
+def mark_origins(items: Iterable[list[Message]]) -> None:
+    """Note on each message of a batch whose input answers its peer the acknowledgement of
+    the input batch it came from (copies made while writing keep it)."""
+    for item in items:
+        ack = getattr(item, "ack", None)
+        if isinstance(ack, Acknowledgement) and ack.answers:
+            for msg in item:
+                msg.origin = ack

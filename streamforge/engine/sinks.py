@@ -20,7 +20,7 @@ from bytewax.outputs import (
     StatelessSinkPartition,
 )
 
-from streamforge.engine.acks import AckBatch
+from streamforge.engine.acks import AckBatch, mark_origins
 from streamforge.engine.sources import Item
 from streamforge.message import Message
 from streamforge.observability.heartbeat import busy, idle
@@ -85,6 +85,7 @@ class OutputPartition(StatelessSinkPartition[Item]):
         m.batch_size.observe(n)
         start = time.perf_counter()
         busy()
+        mark_origins(items)
         try:
             failed = self.output.write_batch(batch)
         except Exception as exc:  # noqa: BLE001 - a buggy output fails its batch, not the flow

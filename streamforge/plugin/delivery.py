@@ -14,6 +14,7 @@ __all__ = [
     "dead_letter_count",
     "deliver",
     "is_dead_letter",
+    "respond_to_inputs",
     "restore_errors",
     "retry_until_written",
 ]
@@ -99,3 +100,17 @@ class OutputGroup(Output):
             self._stop.set()
         for out in self.outputs:
             out.close()
+
+
+def respond_to_inputs(messages: list[Message]) -> int:
+    """Hand each message to the input batch it came from as the answer to that input's peer
+    (the `sync_response` output; the stream notes `origin` on messages of inputs that answer,
+    such as `http_server`). Returns how many messages found an input that answers."""
+    by_origin: dict[int, tuple[object, list[Message]]] = {}
+    for msg in messages:
+        origin = getattr(msg, "origin", None)
+        if origin is not None:
+            by_origin.setdefault(id(origin), (origin, []))[1].append(msg)
+    for origin, mine in by_origin.values():
+        origin.respond(mine)  # type: ignore[attr-defined]
+    return sum(len(mine) for _, mine in by_origin.values())

@@ -2,6 +2,7 @@
 
 # Each peer module defines its fixtures; importing them here makes them available to every
 # integration test.
+from peers.http_echo import http_echo  # noqa: F401
 from peers.http_sink import http_sink  # noqa: F401
 from peers.manager import manager  # noqa: F401
 from peers.modbus_server import black_hole, modbus_server  # noqa: F401

@@ -86,7 +86,6 @@ def test_lint_names_bad_fields_at_their_place(tmp_path: Path) -> None:
         - http:
             url: ftp://enricher/lookup
             verb: FETCH
-            batch_as_multipart: true
     output:
       drop: {}
     """
@@ -99,7 +98,6 @@ def test_lint_names_bad_fields_at_their_place(tmp_path: Path) -> None:
         (7, "field stream.codec: unknown codec 'json'"),
         (11, "field url: url 'ftp://enricher/lookup': expected an http:// or https:// URL"),
         (12, "field verb: unknown verb 'FETCH'"),
-        (13, "batch_as_multipart: true is not supported"),
     ]
     for line_no, text_part in expect:
         assert any(line.startswith(f"{path}:{line_no}:") and text_part in line for line in lines), (
