@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
+import threading
 from pathlib import Path
 
 import jwt
@@ -267,3 +268,28 @@ def test_rate_limit_resource_spaces_the_requests(tmp_path: Path, http_echo: Http
     arrived = sorted(r.at for r in http_echo.requests)
     # one request per interval: from the second to the fourth two whole intervals pass
     assert arrived[3] - arrived[1] >= 0.35
+
+
+def test_a_service_that_comes_back_within_the_retries_loses_nothing(
+    tmp_path: Path, http_echo: HttpEcho
+) -> None:
+    http_echo.stop()
+    restarter = threading.Timer(0.6, http_echo.start)
+    restarter.start()
+    try:
+        out = through(
+            tmp_path,
+            5,
+            'root = "m" + counter().string()',
+            f"""
+            - http:
+                url: {http_echo.url("/upper")}
+                retries: 30
+                retry_period: 50ms
+                max_retry_backoff: 200ms
+            """,
+        )
+    finally:
+        restarter.join()
+    assert out.read_text().splitlines() == [f"M{i}" for i in range(1, 6)]
+    assert len(http_echo.requests) == 5  # the first message waited while the service was down

@@ -296,3 +296,44 @@ def test_http_processor_auth_problems_are_lint_errors(tmp_path: Path) -> None:
     found = [f"{p.location}: {p.message}" for p in build_problems(load_stream(path))]
     assert any(":5:" in p and "jwt.private_key_file" in p for p in found), found
     assert any(":9:" in p and "oauth2.token_url" in p for p in found), found
+
+
+# -- documented examples ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("processor", "json_schema"),
+        ("processor", "protobuf"),
+        ("processor", "http"),
+        ("output", "sync_response"),
+        ("output", "reject"),
+        ("input", "broker"),
+    ],
+)
+def test_documented_examples_lint_and_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, name: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the examples name files relative to where the stream runs
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "reading.json").write_text('{"type": "object"}')
+    (tmp_path / "testing" / "schema").mkdir(parents=True)
+    (tmp_path / "testing" / "schema" / "person.proto").write_text(
+        'syntax = "proto3";\npackage testing;\nmessage Person { string first_name = 1; }\n'
+    )
+    (tmp_path / "readings.jsonl").write_text("{}\n")
+    spec = registry.get(kind, name)  # type: ignore[arg-type]
+    assert spec is not None and spec.examples
+    for i, example in enumerate(spec.examples):
+        body = textwrap.indent(example, "  ")
+        sections = {
+            "input": f"input:\n{body}output:\n  drop: {{}}\n",
+            "processor": "input:\n  stdin: {}\npipeline:\n  processors:\n    - "
+            + textwrap.indent(example, "      ").lstrip()
+            + "output:\n  drop: {}\n",
+            "output": f"input:\n  stdin: {{}}\noutput:\n{body}",
+        }
+        config = tmp_path / f"{name}_{i}.yaml"
+        config.write_text(sections[kind])
+        assert [str(p) for p in build_problems(load_stream(config))] == [], example
