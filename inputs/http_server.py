@@ -39,6 +39,7 @@ from streamforge.connectors.asgi import (
     read_body,
     respond,
 )
+from streamforge.connectors.cors import Cors, cors_field
 from streamforge.connectors.http import parse_address
 from streamforge.connectors.serving import ServerLimits, serve
 from streamforge.durations import parse_duration
@@ -256,6 +257,7 @@ _SYNC_DEFAULT = {
                 ),
             ),
         ),
+        cors_field(),
     ],
     summary="Receives messages sent over HTTP; each request is answered once it was written.",
     description=(
@@ -312,6 +314,7 @@ class HttpServerInput(Input):
         self.headers = {str(k): InterpolatedString(str(v)) for k, v in headers.items()}
         mh = sync.get("metadata_headers") or {}
         self.meta_filter = MetadataFilter(mh)
+        self.cors = Cors(conf.get("cors"), self.verbs)
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         return HttpServerReader(self)
@@ -509,6 +512,12 @@ class _IngestApp:
             reader.rejected(404, f"no endpoint at {path} (it is {src.path})")
             await self._refuse(scope, receive, send, 404, f"not found: {path}\n")
             return
+        if src.cors.enabled:
+            preflight = src.cors.preflight(scope)
+            if preflight is not None:
+                await self._refuse(scope, receive, send, 204, "", preflight)
+                return
+            send = src.cors.wrap(scope, send)
         if method not in src.verbs:
             reader.rejected(405, f"method {method} not allowed")
             allow = [(b"allow", ", ".join(sorted(src.verbs)).encode())]

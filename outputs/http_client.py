@@ -33,6 +33,7 @@ from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.delivery import respond_to_inputs
 from streamforge.plugin.pending import ConfirmsLater, PendingWrite, PendingWrites
 from streamforge.plugin.spec import offline_check
 
@@ -118,6 +119,17 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
             default=64,
             description="Requests of one batch sent in parallel.",
         ),
+        Field(
+            "propagate_response",
+            "bool",
+            default=False,
+            description=(
+                "Hand each successful response back to the input the message came from, as "
+                "`sync_response` does: an `http_server` input answers its request with the "
+                "response body. The response's headers and `http_status_code` are its "
+                "metadata, over the message's."
+            ),
+        ),
         batching_field(),
     ],
     summary="Sends each message as an HTTP request; failed responses become message errors.",
@@ -174,6 +186,7 @@ class HttpClientWriter(ConfirmsLater, Output):
         self.backoff_on = self.statuses.backoff_on
         self.drop_on = self.statuses.drop_on
         self.max_in_flight = max(int(conf.get("max_in_flight", 64) or 1), 1)
+        self.propagate = bool(conf.get("propagate_response", False))
         breaker = conf.get("circuit_breaker") or {}
         self.breaker = CircuitBreaker(
             int(breaker.get("failures", 5)),
@@ -361,6 +374,8 @@ class HttpClientWriter(ConfirmsLater, Output):
                 if self.statuses.successful(status):
                     self.breaker.success()
                     self.conn.up()
+                    if self.propagate:
+                        _propagate(msg, resp)
                     return None
                 excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
                 cause = f"HTTP {status} {resp.reason_phrase}" + (f": {excerpt}" if excerpt else "")
@@ -398,3 +413,17 @@ class HttpClientWriter(ConfirmsLater, Output):
             pool.shutdown(wait=True)
         self.client.close()
         self.conn.close()
+
+
+def _propagate(msg: Message, resp: httpx.Response) -> None:
+    """`propagate_response`: the response, as a message, answers the message's input."""
+    origin = getattr(msg, "origin", None)
+    if origin is None:
+        return
+    meta = dict(msg.metadata)
+    for name, value in resp.headers.items():
+        meta["-".join(p.capitalize() for p in name.split("-"))] = value
+    meta["http_status_code"] = resp.status_code
+    answer = Message(resp.content, meta)
+    answer.origin = origin
+    respond_to_inputs([answer])
