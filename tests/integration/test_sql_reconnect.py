@@ -1,15 +1,17 @@
 """The database server cuts the SQL output's connections (pg_terminate_backend in PostgreSQL,
-KILL in MariaDB) again and again while a stream writes: the output reconnects, writes the
-batch again, and every generated row arrives exactly once."""
+KILL in MariaDB) again and again while a stream writes, or a private PostgreSQL stops and
+starts again: the output reconnects, writes the batch again, and every generated row arrives
+exactly once."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from peers.sql import cut_mariadb, cut_postgres, database
+from peers.sql import PrivatePostgres, cut_mariadb, cut_postgres, database, private_postgres  # noqa: F401 - the fixture
 from peers.stream_run import Run, wait_until, write
 
 COUNT = 400
@@ -73,3 +75,49 @@ def test_output_writes_everything_while_the_server_cuts_its_connections(
         assert db.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM cut") == [
             (COUNT, COUNT, 1, COUNT)
         ]
+
+
+def test_output_waits_out_a_server_restart_and_loses_nothing(
+    private_postgres: PrivatePostgres,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    """A private PostgreSQL stops at once (as in a crash) mid-stream and comes back: the
+    output waits, writes what was held, and every row is there exactly once."""
+    db = private_postgres.db
+    db.execute(db.table("restart"))
+    config = write(
+        tmp_path / "stream.yaml",
+        f"""
+        http: {{enabled: false}}
+        input:
+          generate:
+            count: {COUNT}
+            interval: 5ms
+            mapping: 'root = {{"id": counter()}}'
+        output:
+          sql_insert:
+            driver: postgres
+            dsn: {db.dsn}
+            table: restart
+            columns: [ id, asset ]
+            args_mapping: root = [ this.id, "x" ]
+            batching:
+              count: 5
+              period: 50ms
+        """,
+    )
+    run = Run(config)
+    try:
+        wait_until(lambda: db.rows("SELECT count(*) FROM restart")[0][0] > 30, 20, "first rows")
+        private_postgres.stop()
+        time.sleep(2.0)
+        assert run.proc.poll() is None, run.logs()
+        private_postgres.start()
+        wait_until(lambda: run.proc.poll() is not None, 40, "the stream to end")
+        assert run.proc.returncode == 0, run.logs()
+    finally:
+        run.stop()
+    assert "unreachable" in run.logs(), run.logs()
+    assert db.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM restart") == [
+        (COUNT, COUNT, 1, COUNT)
+    ]

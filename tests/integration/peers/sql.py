@@ -3,12 +3,20 @@ the SQL components (Benthos driver and DSN) and as the test (SQLAlchemy) see the
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from peers.ports import free_port
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
@@ -148,3 +156,66 @@ def cut_mariadb(dbname: str) -> int:
     finally:
         conn.close()
     return killed
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own (initdb in a temporary directory, run as the
+    `postgres` user) on a free loopback port, to stop and start again mid-stream."""
+
+    BIN = Path("/usr/lib/postgresql/15/bin")
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="sf-pg-"))
+        shutil.chown(self.dir, "postgres")
+        self.data = self.dir / "data"
+        self._as_postgres(
+            [str(self.BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+             "--no-sync", "-E", "UTF8"],
+        )  # fmt: skip
+        self.start()
+        self._as_postgres(
+            [str(self.BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+             "-c", "CREATE DATABASE plant"],
+        )  # fmt: skip
+        self.db = Db(
+            "postgres",
+            f"postgres://postgres@127.0.0.1:{self.port}/plant?sslmode=disable",
+            f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/plant",
+            "plant",
+        )
+
+    def _as_postgres(self, argv: list[str]) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._as_postgres(
+            [str(self.BIN / "pg_ctl"), "-D", str(self.data), "-o", options,
+             "-l", str(self.dir / "server.log"), "-w", "start"],
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop at once, as a crash would (committed transactions survive)."""
+        self._as_postgres(
+            [str(self.BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    try:
+        yield server
+    finally:
+        server.close()
