@@ -510,3 +510,43 @@ def test_a_query_is_required(tmp_path: Path) -> None:
         """,
     )
     assert any("either query or queries is required" in p for p in problems), problems
+
+
+def test_sql_select_input_replays_failed_batches_and_ends_when_all_are_written(
+    sqlite_file: Path,
+) -> None:
+    with sqlite3.connect(sqlite_file) as conn:
+        conn.executemany("INSERT INTO r VALUES (?, ?, ?)", [(i, "a", i / 2) for i in range(1, 4)])
+    source = _build(
+        "input",
+        "sql_select",
+        {**_sqlite(sqlite_file), "table": "r", "columns": ["id", "v"], "suffix": "ORDER BY id"},
+    )
+    reader = source.open("0", None)
+    first = reader.read()
+    assert [m.value for m in first] == [
+        {"id": 1, "v": 0.5},
+        {"id": 2, "v": 1.0},
+        {"id": 3, "v": 1.5},
+    ]
+    assert reader.read() == []  # every row read, the batch not written yet: keep going
+    reader.ack(first, "the output failed")
+    again = reader.read()
+    assert [m.value["id"] for m in again] == [1, 2, 3]
+    reader.ack(again, None)
+    assert reader.read() is None
+    reader.close()
+
+
+def test_sql_raw_input_without_replay_ends_after_the_last_row(sqlite_file: Path) -> None:
+    source = _build(
+        "input",
+        "sql_raw",
+        {**_sqlite(sqlite_file), "query": "SELECT 1 AS one", "auto_replay_nacks": False},
+    )
+    reader = source.open("0", None)
+    batch = reader.read()
+    assert [m.value for m in batch] == [{"one": 1}]
+    reader.ack(batch, "failed")
+    assert reader.read() is None
+    reader.close()
