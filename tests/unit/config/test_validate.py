@@ -124,12 +124,15 @@ def test_unknown_type_lists_choices_when_few(write: Write) -> None:
         input:
           test_only_gen: {}
         output:
-          zzz_nothing_like_it: {}
+          test_only_sink: {path: x}
+        cache_resources:
+          - label: c
+            zzz_nothing_like_it: {}
         """
     )
     [line] = problems(path)
-    assert line.startswith('stream.yaml:4:3: unknown output type "zzz_nothing_like_it"')
-    assert "test_only_sink" in line and "did you mean" not in line
+    assert line.startswith('stream.yaml:7:5: unknown cache type "zzz_nothing_like_it" (valid: ')
+    assert "memory" in line and "did you mean" not in line
 
 
 def test_component_shape_problems(write: Write) -> None:
