@@ -15,11 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.message import DecodeError
-
 from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.optional import require
 
 __all__ = ["ProtobufProcessor", "compile_protos"]
 
@@ -41,14 +39,18 @@ def _proto_files(import_paths: list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def _protobuf(module: str) -> Any:
+    """A module of the protobuf runtime (the `protobuf` extra), imported at build time."""
+    return require(f"google.protobuf.{module}", "protobuf", "the protobuf processor")
+
+
 def _bundled_includes() -> str:
     """The well-known types (google/protobuf/*.proto) grpcio-tools ships."""
-    import grpc_tools
+    grpc_tools = require("grpc_tools", "protobuf", "the protobuf processor")
+    return str(Path(str(grpc_tools.__file__)).parent / "_proto")
 
-    return str(Path(grpc_tools.__file__).parent / "_proto")
 
-
-def compile_protos(import_paths: list[str]) -> descriptor_pool.DescriptorPool:
+def compile_protos(import_paths: list[str]) -> Any:
     """A descriptor pool of every .proto file under `import_paths` and what they import;
     ValueError with protoc's own message when they do not compile."""
     files = _proto_files(import_paths)
@@ -66,14 +68,14 @@ def compile_protos(import_paths: list[str]) -> descriptor_pool.DescriptorPool:
             problem = " ".join((done.stderr or done.stdout).split()) or f"exit {done.returncode}"
             raise ValueError(f"the .proto files do not compile: {problem}")
         data = Path(out).read_bytes()
-    descriptors = descriptor_pb2.FileDescriptorSet.FromString(data)
-    pool = descriptor_pool.DescriptorPool()
+    descriptors = _protobuf("descriptor_pb2").FileDescriptorSet.FromString(data)
+    pool = _protobuf("descriptor_pool").DescriptorPool()
     for file in descriptors.file:
         pool.Add(file)
     return pool
 
 
-def _message_names(pool: descriptor_pool.DescriptorPool, files: list[str]) -> list[str]:
+def _message_names(pool: Any, files: list[str]) -> list[str]:
     names: list[str] = []
     for name in files:
         try:
@@ -166,7 +168,9 @@ class ProtobufProcessor(Processor):
                 f"message type {name!r} not found in the .proto files; they define: "
                 f"{', '.join(known) or 'none'}"
             ) from None
-        self.message_class = message_factory.GetMessageClass(descriptor)
+        self.message_class = _protobuf("message_factory").GetMessageClass(descriptor)
+        self._json = _protobuf("json_format")
+        self._decode_error = _protobuf("message").DecodeError
         self.name = name
         self.discard_unknown = bool(conf.get("discard_unknown", False))
         self.use_proto_names = bool(conf.get("use_proto_names", False))
@@ -175,7 +179,7 @@ class ProtobufProcessor(Processor):
     def to_json(self, data: bytes) -> Any:
         """A protobuf message as its ProtoJSON value."""
         decoded = self.message_class.FromString(data)
-        return json_format.MessageToDict(
+        return self._json.MessageToDict(  # type: ignore[no-any-return]
             decoded,
             preserving_proto_field_name=self.use_proto_names,
             use_integers_for_enums=self.use_enum_numbers,
@@ -184,7 +188,7 @@ class ProtobufProcessor(Processor):
 
     def from_json(self, value: Any) -> bytes:
         """A JSON value as the serialised protobuf message."""
-        built = json_format.ParseDict(
+        built = self._json.ParseDict(
             value,
             self.message_class(),
             ignore_unknown_fields=self.discard_unknown,
@@ -202,9 +206,9 @@ class ProtobufProcessor(Processor):
                     msg.set_value(self.to_json(msg.payload))
                 else:
                     msg.set_payload(self.from_json(msg.value))
-            except DecodeError as exc:
+            except self._decode_error as exc:
                 msg.error = f"protobuf: failed to read the message as {self.name}: {exc}"
-            except json_format.ParseError as exc:
+            except self._json.ParseError as exc:
                 msg.error = f"protobuf: failed to write the message as {self.name}: {exc}"
             except PayloadError as exc:
                 msg.error = f"protobuf: {exc}"

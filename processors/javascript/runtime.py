@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import quickjs
 
 from streamforge.message import Message, PayloadError
+from streamforge.plugin.optional import require
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -33,6 +33,12 @@ __all__ = [
     "js_message",
     "to_message",
 ]
+
+
+def _quickjs() -> Any:
+    """The QuickJS binding (the `javascript` extra), imported when a processor is built."""
+    return require("quickjs", "javascript", "the nodered_js and tag_processor processors")
+
 
 DEFAULT_TIMEOUT = "500ms"
 DEFAULT_MEMORY_MB = 64
@@ -229,8 +235,8 @@ class JsRuntime:
         self._ctx = self._build()
 
     # -- building ----------------------------------------------------------------------------
-    def _build(self) -> quickjs.Context:
-        ctx = quickjs.Context()
+    def _build(self) -> Any:
+        ctx = _quickjs().Context()
         ctx.set_memory_limit(self.memory_mb * 1024 * 1024)
         ctx.set_max_stack_size(MAX_STACK_BYTES)
         ctx.eval(_PRELUDE)
@@ -250,10 +256,10 @@ class JsRuntime:
         self._take_logs = ctx.get("__sf_take_logs")
         return ctx
 
-    def _compile(self, ctx: quickjs.Context, name: str, source: str) -> None:
+    def _compile(self, ctx: Any, name: str, source: str) -> None:
         try:
             ctx.eval(source)
-        except quickjs.JSException as exc:
+        except _quickjs().JSException as exc:
             raise ValueError(f"{name}: {_describe(str(exc), None)}") from None
 
     # -- calling -----------------------------------------------------------------------------
@@ -276,7 +282,7 @@ class JsRuntime:
     def _invoke(self, fn: Any, *args: Any) -> str:
         try:
             return str(fn(*args))
-        except quickjs.JSException as exc:
+        except _quickjs().JSException as exc:
             text = str(exc)
             self._after_failure(text)
             raise JsError(_describe(text, self.timeout)) from None
@@ -287,7 +293,7 @@ class JsRuntime:
             return
         try:
             self._emit(orjson.loads(str(self._take_logs())))
-        except (quickjs.JSException, ValueError):
+        except (_quickjs().JSException, ValueError):
             self._ctx = self._build()
 
     def _emit(self, logs: list[Any]) -> None:
@@ -315,8 +321,8 @@ def check_syntax(code: str, expression: bool = False) -> str:
         else f"(function (msg) {{{code}\n}});"
     )
     try:
-        quickjs.Context().eval(source)
-    except quickjs.JSException as exc:
+        _quickjs().Context().eval(source)
+    except _quickjs().JSException as exc:
         raise ValueError(_describe(str(exc), None)) from None
     return code
 
