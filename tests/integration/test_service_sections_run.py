@@ -210,3 +210,56 @@ def test_shutdown_timeout_aborts_a_stop_that_hangs(tmp_path: Path, runs: list[Ru
     assert "shutdown_timeout" in run.logs()
     assert rc == 130
     assert time.monotonic() - started < 15
+
+
+def test_benthos_system_window_example_counts_cars_per_traffic_light(tmp_path: Path) -> None:
+    """The shape of Benthos' system_window example: event time from the message, windows
+    grouped by a field and summarised per group."""
+    out = tmp_path / "lights.jsonl"
+    cfg = write(
+        tmp_path / "lights.yaml",
+        f"""
+        input:
+          generate:
+            count: 9
+            interval: ""
+            mapping: |
+              let n = counter()
+              root.traffic_light = if $n % 3 == 0 {{ "cbx-1" }} else {{ "cbx-2" }}
+              root.registration_plate = "AB" + ($n % 4).string()
+              root.passengers = $n
+              root.created_at = now()
+        buffer:
+          system_window:
+            timestamp_mapping: root = this.created_at
+            size: 1h
+        pipeline:
+          processors:
+            - group_by_value:
+                value: '${{! json("traffic_light") }}'
+            - mapping: |
+                root = if batch_index() == 0 {{
+                  {{
+                    "traffic_light": this.traffic_light,
+                    "created_at": @window_end_timestamp,
+                    "total_cars": json("registration_plate").from_all().unique().length(),
+                    "passengers": json("passengers").from_all().sum(),
+                  }}
+                }} else {{ deleted() }}
+        output:
+          file:
+            path: "{out}"
+        http:
+          enabled: false
+        """,
+    )
+    result = run_to_end(cfg)
+    assert result.returncode == 0, result.stderr
+    got = {r["traffic_light"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(got) == {"cbx-1", "cbx-2"}
+    assert got["cbx-1"]["passengers"] == 3 + 6 + 9
+    assert got["cbx-2"]["passengers"] == sum(range(1, 10)) - 18
+    assert got["cbx-1"]["total_cars"] == 3  # plates AB3, AB2, AB1
+    assert got["cbx-2"]["total_cars"] == 4
+    assert got["cbx-1"]["created_at"] == got["cbx-2"]["created_at"]
+    assert got["cbx-1"]["created_at"].endswith(":00:00Z")

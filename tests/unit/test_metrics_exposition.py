@@ -62,3 +62,15 @@ def test_file_output_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "metrics.txt"
     MetricsExposition("prometheus", {"file_output_path": str(path)}).write_file()
     assert 'stream="expo_file"' in path.read_text()
+
+
+def test_a_benthos_shaped_mapping_keeps_only_some_metrics() -> None:
+    component_metrics("expo_shape", "x").received.inc()
+    mapping = (
+        "# keep only what components received\n"
+        'root = if !this.has_suffix("_received") { deleted() }\n'
+        'meta origin = "gateway"\n'
+    )
+    text = _text(MetricsExposition("prometheus", {}, mapping))
+    assert 'streamforge_received_total{component="x",origin="gateway",stream="expo_shape"}' in text
+    assert "streamforge_sent" not in text and "streamforge_errors" not in text
