@@ -3,7 +3,9 @@
 A decision depends only on its input (the subject's name, roles and scopes, the action, the
 resource's kind, id and tags, and the custom roles), so decisions are cached by that input; the
 cache is dropped whenever custom roles or policies change. Roles, scopes and tags are part of the
-key, so changing a user or a stream needs no invalidation.
+key, so changing a user or a stream needs no invalidation. While only the built-in policy is in
+force, an unscoped subject's decision does not depend on which resource it is, and is cached
+once per kind.
 """
 
 from __future__ import annotations
@@ -171,7 +173,9 @@ class Authorizer:
         self._workdir = tempfile.TemporaryDirectory(prefix="streamforge-authz-")
         self._cache: dict[tuple[Any, ...], Decision] = {}
         self._custom_roles: dict[str, list[str]] = {}
-        self._engine = self._build(dict(uploaded()))
+        sources = dict(uploaded())
+        self._engine = self._build(sources)
+        self._builtin_only = not sources
         self.reload_roles()
 
     def _build(self, sources: Mapping[str, str]) -> _CompiledDecision:
@@ -192,6 +196,7 @@ class Authorizer:
         engine = self._build(sources)
         with self._lock:
             self._engine = engine
+            self._builtin_only = not sources
             self._cache.clear()
         self.reload_roles()
         return f"authorization policies: built-in + {len(sources)} uploaded"
@@ -203,7 +208,10 @@ class Authorizer:
     # -- decisions ----------------------------------------------------------------------------
     def decide(self, subject: Subject, action: str, resource: Resource = Resource()) -> Decision:
         """Whether `subject` may do `action` on `resource`."""
-        key = (subject, action, resource)
+        # the built-in policy decides an unscoped subject by roles and action alone, so its
+        # decisions are shared by every resource of a kind
+        shared = self._builtin_only and not subject.scopes
+        key = (subject, action, Resource(resource.kind) if shared else resource)
         found = self._cache.get(key)
         if found is not None:
             return found
