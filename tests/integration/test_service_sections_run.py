@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -263,3 +264,31 @@ def test_benthos_system_window_example_counts_cars_per_traffic_light(tmp_path: P
     assert got["cbx-2"]["total_cars"] == 4
     assert got["cbx-1"]["created_at"] == got["cbx-2"]["created_at"]
     assert got["cbx-1"]["created_at"].endswith(":00:00Z")
+
+
+def test_shutdown_delay_reports_not_ready_before_stopping(tmp_path: Path, runs: list[Run]) -> None:
+    port = free_port()
+    cfg = write(
+        tmp_path / "delayed.yaml",
+        f"""
+        input:
+          generate:
+            interval: 20ms
+            mapping: 'root = "x"'
+        output:
+          drop: {{}}
+        http:
+          address: 127.0.0.1:{port}
+        shutdown_delay: 2s
+        """,
+    )
+    run = Run(cfg, http_port=port)
+    runs.append(run)
+    wait_until(lambda: run.get("/ready")[0] == 200, 30, "the stream to be ready")
+    run.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: run.get("/ready")[0] == 503, 5, "/ready to answer 503")
+    assert run.proc.poll() is None  # still running during the delay
+    time.sleep(0.5)
+    assert run.proc.poll() is None
+    assert run.proc.wait(timeout=20) == 0
+    assert "shutdown_delay" in run.logs()

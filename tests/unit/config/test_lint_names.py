@@ -131,6 +131,10 @@ def test_an_unknown_cache_type_is_not_reported_again_at_its_users(write: Write) 
         """
         input:
           test_only_gen: {}
+        pipeline:
+          processors:
+            - cache: {resource: seen, operator: get, key: x}
+            - cache: {resource: unseen, operator: get, key: x}
         output:
           test_only_sink: {path: x}
         cache_resources:
@@ -139,5 +143,7 @@ def test_an_unknown_cache_type_is_not_reported_again_at_its_users(write: Write) 
         """
     )
     assert problems(path) == [
-        "stream.yaml:7:5: `memcached` is a Benthos cache StreamForge does not have (yet)"
+        'stream.yaml:6:25: field resource: cache resource "unseen" is not defined '
+        "(declare it under cache_resources)",
+        "stream.yaml:11:5: `memcached` is a Benthos cache StreamForge does not have (yet)",
     ]
