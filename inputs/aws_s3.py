@@ -22,6 +22,7 @@ from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.optional import require
 from streamforge.plugin.spec import ParsedField, offline_check
 
 __all__ = ["S3Input", "S3Reader", "scanner_codec"]
@@ -60,6 +61,7 @@ class S3Input(Input):
     def __init__(
         self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
     ) -> None:
+        require("boto3", "aws", "the aws_s3 input")
         self.conf = conf
         self.bucket = str(conf["bucket"])
         if not self.bucket:

@@ -23,6 +23,7 @@ from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.optional import require
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["S3Writer"]
@@ -45,6 +46,7 @@ class S3Writer(Output):
     def __init__(
         self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
     ) -> None:
+        require("boto3", "aws", "the aws_s3 output")
         self.label = getattr(ctx, "label", "") or "aws_s3"
         self.bucket = str(conf["bucket"])
         if not self.bucket:

@@ -21,6 +21,7 @@ from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.optional import require
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["IcebergWriter", "catalog_properties"]
@@ -98,6 +99,7 @@ class IcebergWriter(Output):
     def __init__(
         self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
     ) -> None:
+        require("pyiceberg", "iceberg", "the iceberg output")
         self.label = getattr(ctx, "label", "") or "iceberg"
         self.props = catalog_properties(conf)
         self.namespace = InterpolatedString(str(conf["namespace"]))

@@ -30,6 +30,7 @@ from streamforge.message import Message
 from streamforge.plugin import REQUIRED, Field
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.optional import require
 
 __all__ = [
     "DRIVERS",
@@ -553,6 +554,9 @@ class Database:
         register: bool = True,
     ) -> None:
         self.driver = _check_driver(conf["driver"])
+        client = {"postgres": "psycopg", "mysql": "pymysql"}.get(self.driver)
+        if client is not None:
+            require(client, "sql", f"the {self.driver} driver")
         self.target = database_url(self.driver, str(conf["dsn"]))
         self.init_statement = str(conf.get("init_statement") or "")
         self.init_files = [str(p) for p in conf.get("init_files") or []]

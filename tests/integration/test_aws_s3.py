@@ -19,8 +19,8 @@ def _keys(store: S3Store, bucket: str, prefix: str = "") -> list[str]:
 
 
 def test_one_object_per_message_with_type_metadata_and_tags(
-    moto_s3: S3Store,
-    tmp_path: Path,  # noqa: F811 - the fixture
+    moto_s3: S3Store,  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     s3 = moto_s3.client()
     s3.create_bucket(Bucket="plant")
@@ -66,8 +66,8 @@ def test_one_object_per_message_with_type_metadata_and_tags(
 
 
 def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
-    moto_s3: S3Store,
-    tmp_path: Path,  # noqa: F811 - the fixture
+    moto_s3: S3Store,  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     s3 = moto_s3.client()
     s3.create_bucket(Bucket="lake")
@@ -134,8 +134,8 @@ def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
 
 
 def test_whole_objects_by_default(
-    moto_s3: S3Store,
-    tmp_path: Path,  # noqa: F811 - the fixture
+    moto_s3: S3Store,  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     s3 = moto_s3.client()
     s3.create_bucket(Bucket="docs")
@@ -168,8 +168,8 @@ def test_whole_objects_by_default(
 
 
 def test_output_waits_while_the_store_is_unreachable_and_loses_nothing(
-    moto_s3: S3Store,
-    tmp_path: Path,  # noqa: F811 - the fixture
+    moto_s3: S3Store,  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     s3 = moto_s3.client()
     s3.create_bucket(Bucket="cut")

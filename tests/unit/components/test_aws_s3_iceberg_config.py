@@ -271,3 +271,29 @@ def test_iceberg_writes_objects_and_fails_what_is_not_one(tmp_path: Path) -> Non
     assert catalog.load_table("plant.a").scan().to_arrow().to_pylist() == [{"v": 1}]
     assert catalog.load_table("plant.b").scan().to_arrow().to_pylist() == [{"v": 2.5, "s": "x"}]
     writer.close()
+
+
+def test_a_missing_client_library_is_a_config_error_naming_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "pymysql", None)
+    problems = _lint(
+        tmp_path,
+        """
+        input:
+          aws_s3:
+            bucket: plant
+        output:
+          sql_insert:
+            driver: mysql
+            dsn: u@tcp(h:3306)/plant
+            table: t
+            columns: [ a ]
+            args_mapping: root = [ this.a ]
+        """,
+    )
+    assert any("pip install 'streamforge[aws]'" in p for p in problems), problems
+    assert any("pip install 'streamforge[sql]'" in p for p in problems), problems
