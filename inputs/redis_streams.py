@@ -50,7 +50,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
     streams = [str(s) for s in conf.get("streams") or [] if str(s)]
     if not streams:
         raise ValueError("streams: at least one stream is required")
-    if not str(conf.get("body_key") or ""):
+    if not str(conf.get("body_key", "body") or ""):
         raise ValueError("body_key: the field holding the payload is required")
     if int(conf.get("limit", 10)) < 1:
         raise ValueError("limit: must be at least 1")

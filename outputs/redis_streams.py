@@ -47,7 +47,7 @@ def metadata_value(value: Any) -> bytes | str | int | float:
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
     if not str(conf.get("stream") or ""):
         raise ValueError("stream: the stream to append to is required")
-    if not str(conf.get("body_key") or ""):
+    if not str(conf.get("body_key", "body") or ""):
         raise ValueError("body_key: the field to hold the payload is required")
     if int(conf.get("max_length") or 0) < 0:
         raise ValueError("max_length: must not be negative")
