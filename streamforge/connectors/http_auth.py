@@ -77,7 +77,9 @@ def http_auth_fields() -> tuple[Field, ...]:
                 secret=True,
                 description="The consumer secret.",
             ),  # fmt: skip
-            Field("access_token", "string", default="", description="The access token."),
+            Field(
+                "access_token", "string", default="", secret=True, description="The access token."
+            ),
             Field(
                 "access_token_secret",
                 "string",
