@@ -222,12 +222,13 @@ class _AmqpReader(AckedReader):
 
     def __init__(self, source: AmqpInput) -> None:
         self.source = source
+        super().__init__("amqp_0_9 input", log)
+        if source.prefetch_count:
+            self.queue_limit = max(source.prefetch_count, 1)
         self.client = AmqpClient(
             source.settings, kind="input", ctx=source.ctx, logger=log, setup=self._consume
         )
-        super().__init__(f"amqp_0_9 input {self.client.link.label}", log)
-        if source.prefetch_count:
-            self.queue_limit = max(source.prefetch_count, 1)
+        self.name = f"amqp_0_9 input {self.client.link.label}"
 
     async def _consume(self, connection: Any) -> None:
         src = self.source

@@ -127,12 +127,11 @@ class NatsInput(Input):
 class _NatsReader(AckedReader):
     def __init__(self, source: NatsInput) -> None:
         self.source = source
+        super().__init__("nats input", log, replay_nacks=source.replay_nacks)
         self.client = NatsClient(
             source.settings, kind="input", ctx=source.ctx, logger=log, setup=self._subscribe
         )
-        super().__init__(
-            f"nats input {self.client.link.label}", log, replay_nacks=source.replay_nacks
-        )
+        self.name = f"nats input {self.client.link.label}"
 
     async def _subscribe(self, nc: Any) -> None:
         src = self.source

@@ -176,6 +176,8 @@ class _JetStreamReader(AckedReader):
 
     def __init__(self, source: NatsJetStreamInput) -> None:
         self.source = source
+        super().__init__("nats_jetstream input", log)
+        self.queue_limit = max(source.max_ack_pending, 1)
         self.client = NatsClient(
             source.settings,
             kind="input",
@@ -184,8 +186,7 @@ class _JetStreamReader(AckedReader):
             setup=self._subscribe,
             protocol="nats_jetstream",
         )
-        super().__init__(f"nats_jetstream input {self.client.link.label}", log)
-        self.queue_limit = max(source.max_ack_pending, 1)
+        self.name = f"nats_jetstream input {self.client.link.label}"
 
     async def _subscribe(self, nc: Any) -> None:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy

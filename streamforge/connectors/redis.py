@@ -456,6 +456,7 @@ class RedisOutput(Output):
         self.link = PeerLink("redis", "output", ctx, self.settings.display, logger)
         self.log = logger
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._transient = transient_errors()
         self._closed = threading.Event()
         threading.Thread(target=self._connect_early, name=f"redis-{name}", daemon=True).start()
@@ -463,7 +464,9 @@ class RedisOutput(Output):
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self.settings.client()
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self.settings.client()
         return self._client
 
     def _connect_early(self) -> None:
