@@ -34,7 +34,7 @@ from streamforge.plugin import (
     load_builtins,
     register_output,
 )
-from streamforge.processors.telemetry.timestamps import format_nanos
+from streamforge.timefmt.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 #: the prebuilt envelopes, interleaved across series, and each reading's (series, second, value)

@@ -32,7 +32,7 @@ from streamforge.message import Message
 from streamforge.outputs.file import FileWriter
 from streamforge.plugin import load_builtins
 from streamforge.processors.parquet.encoder import ParquetEncodeProcessor
-from streamforge.processors.telemetry.timestamps import format_nanos
+from streamforge.timefmt.timestamps import format_nanos
 
 SCHEMA: list[dict[str, Any]] = [
     {"name": "asset_id", "type": "UTF8"},

@@ -30,7 +30,7 @@ from streamforge.config.model import ComponentConfig, Location, StreamConfig
 from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
 from streamforge.plugin import load_builtins
-from streamforge.processors.telemetry.timestamps import canonical_nanos, format_nanos
+from streamforge.timefmt.timestamps import canonical_nanos, format_nanos
 
 #: readings 10 ms apart change by up to 3.0 (50-300 units/s); the ones made to jump change by
 #: 20 more (2,000 units/s) and are the ones rate_of_change flags, as in bench/validate_rules.py

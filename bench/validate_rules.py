@@ -29,7 +29,7 @@ from streamforge.config.model import ComponentConfig, Location, StreamConfig
 from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
 from streamforge.plugin import Field, Input, InputReader, load_builtins, register_input
-from streamforge.processors.telemetry.timestamps import canonical_nanos, format_nanos
+from streamforge.timefmt.timestamps import canonical_nanos, format_nanos
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

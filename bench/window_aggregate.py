@@ -35,7 +35,7 @@ from streamforge.plugin import (
     load_builtins,
     register_output,
 )
-from streamforge.processors.telemetry.timestamps import canonical_nanos, format_nanos
+from streamforge.timefmt.timestamps import canonical_nanos, format_nanos
 
 START_NS = 1_714_564_800 * 10**9  # 2024-05-01T12:00:00Z
 STEP_NS = 10_000_000  # each series reads every 10 ms

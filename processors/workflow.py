@@ -476,12 +476,7 @@ def _check_name(name: str) -> None:
 
 def _resource_branch(ctx: BuildContext, label: str) -> BranchProcessor:
     """The `branch` processor resource `label`."""
-    from streamforge.config.model import ComponentConfig, Location
-
-    own = getattr(ctx, "config", None)
-    location = getattr(own, "location", None) or Location("<workflow>", 1, 1)
-    ref = ComponentConfig("processor", "resource", label, f"{ctx.path}.branch_resources", location)
-    (proc,) = ctx.build_processors([ref])
+    proc = ctx.processor_resource(label)
     if not isinstance(proc, BranchProcessor):
         raise ValueError(f"processor resource {label!r} is not a branch processor")
     return proc

@@ -36,7 +36,7 @@ from streamforge.processors.alarm.rules import (
     parse_rule,
     parse_rules,
 )
-from streamforge.processors.telemetry.timestamps import (
+from streamforge.timefmt.timestamps import (
     format_nanos,
     skew_ms,
     time_nanos,

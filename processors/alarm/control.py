@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamforge.processors.alarm.lifecycle import ACTIONS
-from streamforge.processors.telemetry.timestamps import time_nanos
+from streamforge.timefmt.timestamps import time_nanos
 
 __all__ = ["CONTROL_KEY", "Control", "control_body", "control_key", "parse_control"]
 

@@ -17,7 +17,7 @@ from streamforge.message import Message
 from streamforge.plugin.operator import ActionAnswer, ControlInlet
 from streamforge.processors.alarm.control import CONTROL_KEY
 from streamforge.processors.alarm.rules import Rule
-from streamforge.processors.telemetry.timestamps import format_nanos
+from streamforge.timefmt.timestamps import format_nanos
 
 __all__ = ["ACTIONS", "AlarmDesk", "alarm_id"]
 

@@ -27,8 +27,8 @@ from fastavro.validation import ValidationError
 from fastavro.validation import validate as _validate
 
 from streamforge.processors.avro.wire import AvroValueError
-from streamforge.processors.telemetry.timestamps import time_nanos
 from streamforge.timefmt.gotime import format_rfc3339_nano
+from streamforge.timefmt.timestamps import time_nanos
 
 __all__ = ["AvroCodec", "parse_schema_text"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from streamforge.bloblang import DELETED, NOTHING, Executor, ParseError, parse_query
 from streamforge.message import Message
 from streamforge.plugin.errors import describe_error
-from streamforge.processors.telemetry.timestamps import canonical_nanos, time_nanos
+from streamforge.timefmt.timestamps import canonical_nanos, time_nanos
 
 __all__ = [
     "DEFAULT_TIMESTAMP",

@@ -31,7 +31,7 @@ from streamforge.processors.javascript.runtime import (
     js_message,
     to_message,
 )
-from streamforge.processors.telemetry.timestamps import time_nanos
+from streamforge.timefmt.timestamps import time_nanos
 
 __all__ = ["TagProcessor", "umh_topic", "umh_value"]
 

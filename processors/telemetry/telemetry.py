@@ -18,7 +18,7 @@ from streamforge.plugin.errors import describe_error
 from streamforge.plugin.spec import ParsedField
 from streamforge.processors.telemetry.quality import QUALITIES, Quality, is_quality, worst
 from streamforge.processors.telemetry.source_quality import CLASSIFICATIONS, choice, source_quality
-from streamforge.processors.telemetry.timestamps import (
+from streamforge.timefmt.timestamps import (
     SOURCE_TIME_KEYS,
     canonical_nanos,
     describe_ms,

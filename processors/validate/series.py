@@ -8,8 +8,8 @@ from typing import Any
 
 from streamforge.durations import describe_seconds
 from streamforge.processors.telemetry.quality import Quality
-from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
 from streamforge.processors.validate.rules import SeriesPlan
+from streamforge.timefmt.timestamps import format_nanos, time_nanos
 
 __all__ = ["Found", "check_reading", "gap_event", "gap_due", "new_state"]
 

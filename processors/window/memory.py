@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from streamforge.plugin.windows import WindowSpec
 from streamforge.processors.window.aggregates import Acc, merge_into, new_acc
-from streamforge.processors.window.spec import WindowSpec
 
 __all__ = ["Closed", "MemoryWindows"]
 

@@ -31,9 +31,19 @@ from streamforge.plugin import (
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.keyed import KeyedOut, KeyedProcessor
 from streamforge.plugin.spec import ParsedField
+from streamforge.plugin.windows import (
+    AGGREGATES,
+    DEFAULT_AGGREGATES,
+    LATE_MODES,
+    WINDOW_TYPES,
+    WindowSpec,
+    format_micros,
+    micros_datetime,
+    parse_aggregates,
+    parse_align,
+)
 from streamforge.processors.telemetry.quality import QUALITIES
 from streamforge.processors.telemetry.series import series_key
-from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
 from streamforge.processors.window.aggregates import (
     ASSET,
     PARAMETER,
@@ -45,17 +55,7 @@ from streamforge.processors.window.aggregates import (
     quality_of,
 )
 from streamforge.processors.window.memory import MemoryWindows
-from streamforge.processors.window.spec import (
-    AGGREGATES,
-    DEFAULT_AGGREGATES,
-    LATE_MODES,
-    WINDOW_TYPES,
-    WindowSpec,
-    format_micros,
-    micros_datetime,
-    parse_aggregates,
-    parse_align,
-)
+from streamforge.timefmt.timestamps import format_nanos, time_nanos
 
 __all__ = ["LATE_TOTAL", "PASS_KEY", "WindowProcessor"]
 

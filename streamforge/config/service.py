@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streamforge.config.benthos_names import missing_component
-from streamforge.config.similar import close_match
+from streamforge.plugin.benthos_names import missing_component
+from streamforge.plugin.similar import close_match
 from streamforge.plugin.spec import Field
 
 __all__ = [
@@ -233,9 +233,9 @@ _CHECKS: dict[tuple[str, str], Callable[[dict[str, Any]], None]] = {}
 
 
 def _check_window(conf: dict[str, Any]) -> None:
-    from streamforge.engine.buffer import window_spec
+    from streamforge.plugin.windows import system_window_spec
 
-    window_spec(conf)
+    system_window_spec(conf)
 
 
 def _check_prometheus(conf: dict[str, Any]) -> None:

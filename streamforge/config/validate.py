@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any, cast
 
-from streamforge.config.benthos_names import missing_component
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
 from streamforge.config.sections import SectionError, sections
 from streamforge.config.service import SERVICE_FIELDS, SERVICE_SECTIONS, check_service_sections
-from streamforge.config.similar import close_match
 from streamforge.config.yamlpos import NodeInfo, Path, YamlDocument, path_str
 from streamforge.durations import DurationError, parse_duration
 from streamforge.plugin import (
@@ -29,6 +27,8 @@ from streamforge.plugin import (
     load_plugins,
     registry,
 )
+from streamforge.plugin.benthos_names import missing_component
+from streamforge.plugin.similar import close_match
 
 __all__ = [
     "IGNORED_TOP_LEVEL",

@@ -38,8 +38,8 @@ def scanner_codec(scanner: Any, codec: str, max_buffer: int) -> tuple[str, int]:
         raise ValueError(f"one scanner per input, got {', '.join(map(str, scanner))}")
     ((name, conf),) = scanner.items()
     if name not in SCANNERS:
-        from streamforge.config.benthos_names import missing_component
-        from streamforge.config.similar import close_match
+        from streamforge.plugin.benthos_names import missing_component
+        from streamforge.plugin.similar import close_match
 
         missing = missing_component("scanner", str(name))
         if missing is not None:

@@ -573,15 +573,17 @@ class Database:
         self._lock = threading.Lock()
         self._initialised = False
         self._closed = threading.Event()
-        self.connection: Connection | None = (
-            connection(stream, label, self.target.display) if register else None
-        )
+        self._register = register
+        # registered on first use, so a component that fails to build leaves nothing behind
+        self.connection: Connection | None = None
 
     # -- engine ---------------------------------------------------------------------------
     @property
     def engine(self) -> Any:
         with self._lock:
             if self._engine is None:
+                if self._register and self.connection is None:
+                    self.connection = connection(self.stream, self.label, self.target.display)
                 self._engine = self._make_engine()
             return self._engine
 

@@ -12,7 +12,6 @@ acknowledges it then (with `--recovery-dir`, what the buffer holds is in the sna
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from streamforge.observability.metrics import own_metric
 from streamforge.plugin import BuildContext, Processor
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.keyed import KeyedOut, KeyedProcessor
+from streamforge.plugin.windows import format_micros, micros_datetime, system_window_spec
+from streamforge.timefmt.timestamps import time_nanos
 
 __all__ = [
     "BATCH_MARK",
@@ -39,7 +40,6 @@ __all__ = [
     "WindowBuffer",
     "build_buffer",
     "split_marked",
-    "window_spec",
 ]
 
 log = logging.getLogger("streamforge.buffer")
@@ -49,33 +49,7 @@ BATCH_MARK = "\x00buffer_batch"
 _KEY = "buffer"
 
 
-def window_spec(conf: dict[str, Any]) -> Any:
-    """The WindowSpec of a `system_window` conf; ValueError names the field at fault."""
-    from streamforge.processors.window.spec import WindowSpec
-
-    slide = str(conf.get("slide") or "").strip()
-    spec = WindowSpec.from_conf(
-        {
-            "type": "sliding" if slide else "tumbling",
-            "size": conf.get("size"),
-            "slide": slide,
-            "allowed_lateness": conf.get("allowed_lateness") or "0s",
-            "max_future": "0s",
-            "aggregates": ["count"],
-        }
-    )
-    offset_text = str(conf.get("offset") or "").strip()
-    offset_us = round(parse_duration(offset_text) * 1_000_000) if offset_text else 0
-    if offset_us < 0 or offset_us >= spec.slide_us:
-        raise ValueError(
-            f"offset: {offset_text} must be at least 0s and less than the "
-            f"{'slide' if slide else 'size'}"
-        )
-    return dataclasses.replace(spec, align_us=offset_us)
-
-
 def _micros_text(us: int) -> str:
-    from streamforge.processors.window.spec import format_micros
 
     return format_micros(us)
 
@@ -118,7 +92,7 @@ class WindowBuffer(_Buffer):
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext) -> None:
         super().__init__(ctx)
-        self.spec = window_spec(conf)
+        self.spec = system_window_spec(conf)
         self.mapping = parse(str(conf.get("timestamp_mapping") or "root = now()"))
         self.late = own_metric(
             Counter,
@@ -127,7 +101,6 @@ class WindowBuffer(_Buffer):
         ).labels(ctx.stream, ctx.label)
 
     def _time_ns(self, msg: Message, batch: list[Message], i: int) -> int:
-        from streamforge.processors.telemetry.timestamps import time_nanos
 
         value = self.mapping.query_message(msg, batch, i)
         if value is NOTHING or value is DELETED or value is None:
@@ -177,7 +150,6 @@ class WindowBuffer(_Buffer):
         return self.spec.bounds(min(state["open"]))[1] + self.spec.lateness_us
 
     def notify_at(self, key: str, state: Any) -> datetime | None:
-        from streamforge.processors.window.spec import micros_datetime
 
         due = self._due_us(state)
         return None if due is None else micros_datetime(max(due, 0))
@@ -275,7 +247,6 @@ class BatchBuffer(_Buffer):
         return self._mark(batch, state["seq"])
 
     def notify_at(self, key: str, state: Any) -> datetime | None:
-        from streamforge.processors.window.spec import micros_datetime
 
         if not self.period_us or not state or not state["pending"]:
             return None

@@ -61,6 +61,10 @@ class ComponentContext:
     def cache(self, label: str) -> Cache:
         return self._builder.cache(label)
 
+    def processor_resource(self, label: str) -> Processor:
+        ref = ComponentConfig("processor", "resource", label, self.path, self.config.location)
+        return self._builder.build_processor(ref)
+
     def rate_limit(self, label: str) -> RateLimit:
         return self._builder.rate_limit(label)
 

@@ -60,6 +60,11 @@ class BuildContext(Protocol):
         """The stream's cache resource `label`: one instance shared by every worker."""
         ...
 
+    def processor_resource(self, label: str) -> Processor:
+        """A new instance of the stream's processor resource `label` (as `resource: label`
+        builds it); LookupError-like build errors when there is none."""
+        ...
+
     def rate_limit(self, label: str) -> RateLimit:
         """The stream's rate limit resource `label`: one instance shared by every worker."""
         ...

@@ -40,6 +40,7 @@ class PluginTestContext:
         type_name: str = "test",
         caches: Mapping[str, Cache] | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
+        processor_resources: Mapping[str, Any] | None = None,
     ) -> None:
         self.stream = stream
         self.label = label
@@ -48,6 +49,7 @@ class PluginTestContext:
         self.type_name = type_name
         self.caches = dict(caches or {})
         self.rate_limits = dict(rate_limits or {})
+        self.processor_resources = dict(processor_resources or {})
 
     @property
     def logger(self) -> logging.Logger:
@@ -69,6 +71,13 @@ class PluginTestContext:
 
     def build_processors(self, confs: list[Any]) -> list[Processor]:
         return [self.build("processor", c) for c in confs]
+
+    def processor_resource(self, label: str) -> Processor:
+        """A processor built from `processor_resources[label]` ({type: config})."""
+        if label not in self.processor_resources:
+            raise LookupError(f"processor resource {label!r} is not defined")
+        proc: Processor = self.build("processor", self.processor_resources[label])
+        return proc
 
     def build_output(self, conf: Any) -> Output:
         output: Output = self.build("output", conf)

@@ -6,13 +6,14 @@ windows on and its formulas, so windows start and end where Bytewax's windowers 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.durations import parse_duration
-from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
+from streamforge.timefmt.timestamps import format_nanos, time_nanos
 
 __all__ = [
     "AGGREGATES",
@@ -25,6 +26,7 @@ __all__ = [
     "micros_datetime",
     "parse_aggregates",
     "parse_align",
+    "system_window_spec",
 ]
 
 WINDOW_TYPES = ("tumbling", "sliding", "session")
@@ -177,3 +179,26 @@ def format_duration_us(us: int) -> str:
 def format_micros(us: int) -> str:
     """Unix microseconds as RFC 3339 UTC text."""
     return format_nanos(us * 1000)
+
+
+def system_window_spec(conf: Mapping[str, Any]) -> WindowSpec:
+    """The WindowSpec of a `buffer: system_window` conf; ValueError names the field at fault."""
+    slide = str(conf.get("slide") or "").strip()
+    spec = WindowSpec.from_conf(
+        {
+            "type": "sliding" if slide else "tumbling",
+            "size": conf.get("size"),
+            "slide": slide,
+            "allowed_lateness": conf.get("allowed_lateness") or "0s",
+            "max_future": "0s",
+            "aggregates": ["count"],
+        }
+    )
+    offset_text = str(conf.get("offset") or "").strip()
+    offset_us = round(parse_duration(offset_text) * 1_000_000) if offset_text else 0
+    if offset_us < 0 or offset_us >= spec.slide_us:
+        raise ValueError(
+            f"offset: {offset_text} must be at least 0s and less than the "
+            f"{'slide' if slide else 'size'}"
+        )
+    return dataclasses.replace(spec, align_us=offset_us)

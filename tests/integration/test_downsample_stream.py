@@ -16,7 +16,7 @@ from streamforge.config.loader import load_stream
 from streamforge.engine.dataflow import compile_streams
 from streamforge.observability.metrics import REGISTRY
 from streamforge.plugin import load_builtins
-from streamforge.processors.telemetry.timestamps import format_nanos
+from streamforge.timefmt.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 

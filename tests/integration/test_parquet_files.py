@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from peers.stream_run import run_to_end, write
 
-from streamforge.processors.telemetry.timestamps import time_nanos
+from streamforge.timefmt.timestamps import time_nanos
 
 COUNT = 230
 BATCH = 50

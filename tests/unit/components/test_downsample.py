@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from streamforge.config import lint_paths
 from streamforge.message import Message
 from streamforge.observability.metrics import REGISTRY
-from streamforge.processors.telemetry.timestamps import format_nanos
+from streamforge.timefmt.timestamps import format_nanos
 
 T0 = 1_714_564_800_000_000_000  # 2024-05-01T12:00:00Z
 

@@ -13,7 +13,7 @@ from component_helpers import Ctx, build
 
 from streamforge.message import Message
 from streamforge.plugin import registry
-from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
+from streamforge.timefmt.timestamps import format_nanos, time_nanos
 
 T0 = "2024-05-01T12:00:00Z"
 

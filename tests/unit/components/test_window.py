@@ -23,8 +23,8 @@ from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
 from streamforge.observability.metrics import REGISTRY
 from streamforge.plugin import Input, InputReader, Output, register_input, register_output
-from streamforge.processors.telemetry.timestamps import format_nanos, time_nanos
-from streamforge.processors.window.spec import micros_datetime
+from streamforge.plugin.windows import micros_datetime
+from streamforge.timefmt.timestamps import format_nanos, time_nanos
 
 T0 = time_nanos("2024-05-01T12:00:00Z")
 #: the in-memory windows' system clock, fixed so event-time watermarks do not drift

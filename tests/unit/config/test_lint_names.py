@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streamforge.config import lint_paths
-from streamforge.config.benthos_names import BENTHOS_COMPONENTS, missing_component, origin
-from streamforge.config.similar import close_match, edit_distance
+from streamforge.plugin.benthos_names import BENTHOS_COMPONENTS, missing_component, origin
+from streamforge.plugin.similar import close_match, edit_distance
 
 Write = Callable[..., Path]
 
