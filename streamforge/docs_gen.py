@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streamforge.plugin import KINDS, ComponentSpec, Field, load_builtins, registry
+from streamforge.plugin.benthos_names import origin
 
 __all__ = ["BUILTIN_PACKAGES", "builtin_specs", "main", "render_components_markdown"]
 
@@ -163,12 +164,22 @@ def _field_rows(fields: tuple[Field, ...], prefix: str = "") -> Iterator[str]:
             yield from _field_rows(children, sub)
 
 
+def _counterpart(spec: ComponentSpec) -> str:
+    """Which Benthos or benthos-umh component this one matches, if any."""
+    where = origin(spec.kind, spec.name)
+    what = {"rate_limit": "rate limit"}.get(spec.kind, spec.kind)
+    if where is None:
+        return f"Matches: none (a StreamForge {what})."
+    return f"Matches: the {where} {what} `{spec.name}`."
+
+
 def _component_section(spec: ComponentSpec) -> list[str]:
     out = [f"### `{spec.name}`", ""]
     if spec.status != "stable":
         out += [f"Status: {spec.status}.", ""]
     if spec.summary:
         out += [spec.summary, ""]
+    out += [_counterpart(spec), ""]
     if spec.description:
         out += [spec.description.strip(), ""]
     out += ["```yaml", _config_example(spec), "```", ""]
