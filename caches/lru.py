@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamforge.caches.memory import MemoryCache
+from streamforge.caches.memory import MemoryCache, init_values_of, optimistic_field, positive_int
 from streamforge.plugin import BuildContext, Field, ParsedField, register_cache
 
 __all__ = ["ALGORITHMS", "lru_cache"]
 
 ALGORITHMS = ("standard", "arc", "two_queues")
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"must be bigger than 0, got {value!r}")
-    return value
 
 
 def _ratio(value: Any) -> float:
@@ -24,18 +18,13 @@ def _ratio(value: Any) -> float:
     return float(value)
 
 
-def init_values_of(conf: dict[str, Any]) -> dict[str, bytes]:
-    """The `init_values` of a cache config as stored bytes."""
-    return {str(k): str(v).encode("utf-8") for k, v in (conf.get("init_values") or {}).items()}
-
-
 @register_cache(
     "lru",
     fields=[
         ParsedField(
             "cap",
             "int",
-            parser=_positive_int,
+            parser=positive_int,
             default=1000,
             description="The most keys held; writing one more evicts the least recently used.",
         ),
@@ -73,13 +62,7 @@ def init_values_of(conf: dict[str, Any]) -> dict[str, bytes]:
             advanced=True,
             description="Accepted for Benthos compatibility (`two_queues` only).",
         ),
-        Field(
-            "optimistic",
-            "bool",
-            default=False,
-            advanced=True,
-            description="Accepted for Benthos compatibility; `add` is always atomic here.",
-        ),
+        optimistic_field(),
     ],
     summary="A fixed-size in-memory cache that evicts the least recently used key.",
     description=(
@@ -95,7 +78,7 @@ def init_values_of(conf: dict[str, Any]) -> dict[str, bytes]:
 def lru_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> MemoryCache:
     """A fixed-size in-memory cache that evicts the least recently used key."""
     conf = conf or {}
-    cap = _positive_int(conf.get("cap", 1000))
+    cap = positive_int(conf.get("cap", 1000))
     _ratio(conf.get("two_queues_recent_ratio", 0.25))
     _ratio(conf.get("two_queues_ghost_ratio", 0.5))
     algorithm = conf.get("algorithm", "standard")

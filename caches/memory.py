@@ -13,7 +13,7 @@ from streamforge.durations import parse_duration
 from streamforge.plugin import BuildContext, Cache, Field, register_cache
 from streamforge.plugin.spec import ParsedField
 
-__all__ = ["MemoryCache"]
+__all__ = ["MemoryCache", "init_values_of", "optimistic_field", "positive_int"]
 
 _NEVER = math.inf
 T = TypeVar("T")
@@ -31,6 +31,29 @@ def _non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a whole number of at least 0, got {value!r}")
     return value
+
+
+def positive_int(value: Any) -> int:
+    """A whole number bigger than 0 (the `cap` of the `lru` and `ttlru` caches)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"must be bigger than 0, got {value!r}")
+    return value
+
+
+def init_values_of(conf: dict[str, Any]) -> dict[str, bytes]:
+    """The `init_values` of a cache config as stored bytes."""
+    return {str(k): str(v).encode("utf-8") for k, v in (conf.get("init_values") or {}).items()}
+
+
+def optimistic_field() -> Field:
+    """`optimistic` of the `lru` and `ttlru` caches: accepted, `add` is atomic anyway."""
+    return Field(
+        "optimistic",
+        "bool",
+        default=False,
+        advanced=True,
+        description="Accepted for Benthos compatibility; `add` is always atomic here.",
+    )
 
 
 def _option(conf: dict[str, Any], name: str, default: Any, parse: Callable[[Any], T]) -> T:
@@ -233,7 +256,7 @@ class MemoryCache(Cache):
 def memory_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> MemoryCache:
     """An in-memory LRU map with TTLs, shared by every worker of the process."""
     conf = conf or {}
-    init = {str(k): str(v).encode("utf-8") for k, v in (conf.get("init_values") or {}).items()}
+    init = init_values_of(conf)
     return MemoryCache(
         _option(conf, "default_ttl", "5m", _non_negative_duration),
         cap=_option(conf, "cap", 0, _non_negative_int),

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from streamforge.caches.lru import init_values_of
-from streamforge.caches.memory import MemoryCache
+from streamforge.caches.memory import MemoryCache, init_values_of, optimistic_field, positive_int
 from streamforge.durations import parse_duration
 from streamforge.plugin import BuildContext, Field, ParsedField, register_cache
 
@@ -14,12 +13,6 @@ __all__ = ["TTLRUCache", "ttlru_cache"]
 
 #: how often writes sweep out expired keys, at most
 _MAX_COMPACTION = 60.0
-
-
-def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"must be bigger than 0, got {value!r}")
-    return value
 
 
 def _positive_duration(value: Any) -> float:
@@ -52,7 +45,7 @@ class TTLRUCache(MemoryCache):
         ParsedField(
             "cap",
             "int",
-            parser=_positive_int,
+            parser=positive_int,
             default=1024,
             description="The most keys held; writing one more evicts the least recently used.",
         ),
@@ -80,13 +73,7 @@ class TTLRUCache(MemoryCache):
             description="Keys and values present from the start; they expire like any other.",
             examples=({"press-1": "hall A"},),
         ),
-        Field(
-            "optimistic",
-            "bool",
-            default=False,
-            advanced=True,
-            description="Accepted for Benthos compatibility; `add` is always atomic here.",
-        ),
+        optimistic_field(),
     ],
     summary="A fixed-size in-memory LRU cache whose keys expire a fixed time after writing.",
     description=(
@@ -101,7 +88,7 @@ class TTLRUCache(MemoryCache):
 def ttlru_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> TTLRUCache:
     """A fixed-size in-memory LRU cache whose keys expire a fixed time after writing."""
     conf = conf or {}
-    cap = _positive_int(conf.get("cap", 1024))
+    cap = positive_int(conf.get("cap", 1024))
     ttl = _optional_duration(conf.get("ttl", ""))
     if ttl is None:
         ttl = _positive_duration(conf.get("default_ttl", "5m"))

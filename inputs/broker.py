@@ -14,8 +14,9 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Input, InputReader, Processor, register_input
+from streamforge.plugin import BuildContext, Input, InputReader, Processor, register_input
 from streamforge.plugin.batching import BatchPolicy, batching_field
+from streamforge.plugin.brokering import children_field, copies, copies_field
 
 if TYPE_CHECKING:
     from streamforge.config.model import ComponentConfig
@@ -31,19 +32,8 @@ def _split_partition(key: str) -> tuple[int, int, str]:
 @register_input(
     "broker",
     fields=[
-        Field(
-            "copies",
-            "int",
-            default=1,
-            description="How many times each listed input is created.",
-            advanced=True,
-        ),
-        Field(
-            "inputs",
-            "array",
-            item=Field("input", "input"),
-            description="The inputs whose messages are merged.",
-        ),
+        copies_field("input"),
+        children_field("input", "The inputs whose messages are merged."),
         batching_field(),
     ],
     summary="Merges the messages of several inputs into one stream.",
@@ -64,9 +54,7 @@ class BrokerInput(Input):
     """Merges the messages of several inputs into one stream."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext) -> None:
-        self.copies = int(conf.get("copies", 1) or 1)
-        if self.copies < 1:
-            raise ValueError("copies must be at least 1")
+        self.copies = copies(conf)
         confs: list[ComponentConfig] = list(conf.get("inputs") or [])
         if not confs:
             raise ValueError("inputs must list at least one input")

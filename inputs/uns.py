@@ -14,7 +14,13 @@ import re
 import threading
 from typing import Any
 
-from streamforge.connectors.uns import DEFAULT_BROKER, DEFAULT_CONSUMER_GROUP, UNS_TOPIC
+from streamforge.connectors.uns import (
+    DEFAULT_BROKER,
+    DEFAULT_CONSUMER_GROUP,
+    UNS_TOPIC,
+    broker_address_field,
+    old_topic_field,
+)
 from streamforge.inputs.kafka import KafkaInput
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
@@ -77,7 +83,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             item=Field("pattern", "string"),
             description="Several such expressions; a record matching any is read.",
         ),
-        Field("topic", "string", default="", advanced=True, description="Older name of umh_topic."),
+        old_topic_field(),
         Field(
             "kafka_topic",
             "string",
@@ -85,12 +91,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             advanced=True,
             description="The Kafka topic holding the namespace.",
         ),
-        Field(
-            "broker_address",
-            "string",
-            default=DEFAULT_BROKER,
-            description="Broker addresses, comma separated.",
-        ),
+        broker_address_field(),
         Field(
             "consumer_group",
             "string",

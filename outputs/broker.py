@@ -19,6 +19,7 @@ from typing import Any
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field, with_batching
+from streamforge.plugin.brokering import children_field, copies, copies_field
 from streamforge.plugin.delivery import (
     BACKOFF_MAX,
     BACKOFF_START,
@@ -43,13 +44,7 @@ PATTERNS = (
 @register_output(
     "broker",
     fields=[
-        Field(
-            "copies",
-            "int",
-            default=1,
-            description="How many copies of each listed output to create.",
-            advanced=True,
-        ),
+        copies_field("output"),
         Field(
             "pattern",
             "string",
@@ -57,12 +52,7 @@ PATTERNS = (
             options=PATTERNS,
             description="How messages are spread over the outputs.",
         ),
-        Field(
-            "outputs",
-            "array",
-            item=Field("output", "output"),
-            description="The child outputs.",
-        ),
+        children_field("output", "The child outputs."),
         batching_field(),
     ],
     summary="Sends messages to several outputs: to all of them (fan out) or in turn.",
@@ -76,10 +66,8 @@ def build_broker_output(conf: dict[str, Any], ctx: BuildContext) -> Output:
     pattern = str(conf.get("pattern") or "fan_out")
     if pattern not in PATTERNS:
         raise ValueError(f"unknown broker pattern {pattern!r}; expected one of {PATTERNS}")
-    copies = int(conf.get("copies", 1) or 1)
-    if copies < 1:
-        raise ValueError("copies must be at least 1")
-    outputs = [ctx.build_output(c) for _ in range(copies) for c in conf.get("outputs") or []]
+    count = copies(conf)
+    outputs = [ctx.build_output(c) for _ in range(count) for c in conf.get("outputs") or []]
     if not outputs:
         raise ValueError("broker needs at least one output")
     return with_batching(Broker(outputs, pattern), conf.get("batching"), ctx)

@@ -14,17 +14,15 @@ import threading
 from typing import Any
 
 from streamforge.connectors.sql import (
-    ArgsMapping,
     Database,
-    Statement,
-    affix_fields,
+    InsertQuery,
     args_mapping_field,
     connection_fields,
     execute,
-    insert_text,
+    failure_reason,
+    insert_fields,
     raw_queries,
-    statement,
-    table_fields,
+    raw_queries_field,
 )
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
@@ -92,7 +90,7 @@ class _SqlWriter(Output):
         try:
             self.db.run(lambda conn: self.write(conn, rows), retry_forever=True, stop=self._stop)
         except Exception as exc:  # noqa: BLE001 - a refused batch fails its messages
-            reason = f"{self.name} {self.label}: {_reason(exc)}"
+            reason = f"{self.name} {self.label}: {failure_reason(exc)}"
             failed.extend(msg.fail(reason) for msg, _ in rows)
         return failed
 
@@ -109,12 +107,6 @@ class _SqlWriter(Output):
         self.db.close()
 
 
-def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = describe_error(orig if orig is not None else exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
 class SqlInsertWriter(_SqlWriter):
     """Inserts a batch with multi-row INSERT statements in one transaction."""
 
@@ -124,31 +116,15 @@ class SqlInsertWriter(_SqlWriter):
         self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
     ) -> None:
         super().__init__(conf, ctx, connect=connect)
-        self.table = str(conf["table"])
-        self.columns = [str(c) for c in conf["columns"]]
-        self.prefix = str(conf.get("prefix") or "")
-        self.suffix = str(conf.get("suffix") or "")
-        self.options = [str(o) for o in conf.get("options") or []]
-        self.single = self._statement(1)
-        self._statements: dict[int, Statement] = {1: self.single}
-        self.args = ArgsMapping(str(conf["args_mapping"]))
-
-    def _statement(self, rows: int) -> Statement:
-        text = insert_text(
-            self.table, self.columns, rows, prefix=self.prefix, suffix=self.suffix,
-            options=self.options,
-        )  # fmt: skip
-        return statement(text, self.driver, generated=True)
+        self.insert = InsertQuery(conf, self.driver)
 
     def prepare(self, msg: Message, batch: list[Message], i: int) -> Any:
-        return self.single.bind(self.args.values(msg, batch, i))
+        return self.insert.bind(msg, batch, i)
 
     def write(self, conn: Any, rows: list[tuple[Message, Any]]) -> None:
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[start : start + ROWS_PER_STATEMENT]
-            stmt = self._statements.get(len(chunk))
-            if stmt is None:
-                stmt = self._statements[len(chunk)] = self._statement(len(chunk))
+            stmt = self.insert.statement(len(chunk))
             params = tuple(value for _, values in chunk for value in values)
             conn.exec_driver_sql(stmt.text, params)
 
@@ -185,18 +161,7 @@ build_sql_insert = register_output(
     "sql_insert",
     fields=[
         *connection_fields(),
-        *table_fields(),
-        args_mapping_field(required=True, what="the columns, in order"),
-        *affix_fields("INSERT"),
-        Field(
-            "options",
-            "array",
-            default=[],
-            item=Field("option", "string"),
-            advanced=True,
-            description="Keywords put between INSERT and INTO, e.g. IGNORE (MySQL).",
-            examples=(["IGNORE"],),
-        ),
+        *insert_fields(),
         _max_in_flight_field(),
         batching_field(),
     ],
@@ -237,19 +202,8 @@ build_sql_raw = register_output(
             description="Interpolate `${! }` in `query` per message.",
         ),
         args_mapping_field(),
-        Field(
-            "queries",
-            "array",
-            default=[],
-            item=Field(
-                "query",
-                "object",
-                fields=(
-                    Field("query", "string", description="The statement to run."),
-                    args_mapping_field(),
-                ),
-            ),
-            description="Statements run for each message after `query`, in the same transaction.",
+        raw_queries_field(
+            "Statements run for each message after `query`, in the same transaction."
         ),
         _max_in_flight_field(),
         batching_field(),

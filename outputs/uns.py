@@ -15,7 +15,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from streamforge.connectors.uns import DEFAULT_BRIDGED_BY, DEFAULT_BROKER, UNS_TOPIC, sanitize_key
+from streamforge.connectors.uns import (
+    DEFAULT_BRIDGED_BY,
+    DEFAULT_BROKER,
+    UNS_TOPIC,
+    broker_address_field,
+    old_topic_field,
+    sanitize_key,
+)
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
@@ -85,20 +92,8 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             ),
             examples=(DEFAULT_UMH_TOPIC, "umh.v1.acme.berlin.packaging._historian.temperature"),
         ),
-        Field(
-            "topic",
-            "string",
-            default="",
-            interpolable=True,
-            advanced=True,
-            description="Older name of umh_topic.",
-        ),
-        Field(
-            "broker_address",
-            "string",
-            default=DEFAULT_BROKER,
-            description="Broker addresses, comma separated.",
-        ),
+        old_topic_field(interpolable=True),
+        broker_address_field(),
         Field(
             "bridged_by",
             "string",

@@ -18,7 +18,36 @@ from streamforge.plugin import BuildContext, Field, Processor, register_processo
 from streamforge.plugin.chain import ProcessorChain
 from streamforge.plugin.errors import describe_error
 
-__all__ = ["BranchProcessor"]
+__all__ = ["BRANCH_FIELDS", "BranchProcessor"]
+
+#: the fields of a branch, of the `branch` processor and of each of `workflow`'s branches
+BRANCH_FIELDS = (
+    Field(
+        "request_map",
+        "mapping",
+        default="",
+        description="Builds the request from the message; empty copies it, "
+        "`root = deleted()` skips the branch for that message.",
+        examples=('root = ""', 'root = this.without("payload")', "root.id = this.doc.id"),
+    ),
+    Field(
+        "processors",
+        "array",
+        item=Field("processor", "processor"),
+        description="Processors run on the request messages.",
+    ),
+    Field(
+        "result_map",
+        "mapping",
+        default="",
+        description="Maps each result into its original message: `this` is the result, "
+        "`root` the original document.",
+        examples=(
+            "root.result = this",
+            'root.thing.count = this.count\nmeta status = metadata("status")',
+        ),
+    ),
+)
 
 
 def _parse(mapping: str) -> Any:
@@ -29,33 +58,7 @@ def _parse(mapping: str) -> Any:
 
 @register_processor(
     "branch",
-    fields=[
-        Field(
-            "request_map",
-            "mapping",
-            default="",
-            description="Builds the request from the message; empty copies it, "
-            "`root = deleted()` skips the branch.",
-            examples=('root = ""', 'root = this.without("payload")', "root.id = this.doc.id"),
-        ),
-        Field(
-            "processors",
-            "array",
-            item=Field("processor", "processor"),
-            description="Processors run on the request messages.",
-        ),
-        Field(
-            "result_map",
-            "mapping",
-            default="",
-            description="Maps each result into its original message: `this` is the result, "
-            "`root` the original document.",
-            examples=(
-                "root.result = this",
-                'root.thing.count = this.count\nmeta status = metadata("status")',
-            ),
-        ),
-    ],
+    fields=list(BRANCH_FIELDS),
     summary="Runs processors on a request built from each message and maps the result back in.",
     description=(
         "Useful to enrich a message without losing its contents. If `request_map` fails "

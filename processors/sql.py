@@ -15,13 +15,16 @@ from typing import Any
 from streamforge.connectors.sql import (
     ArgsMapping,
     Database,
+    InsertQuery,
     affix_fields,
     args_mapping_field,
     connection_fields,
     execute,
+    failure_reason,
     fetch_rows,
-    insert_text,
+    insert_fields,
     raw_queries,
+    raw_queries_field,
     select_text,
     statement,
     table_fields,
@@ -56,7 +59,7 @@ class _SqlProcessor(Processor):
             try:
                 result = self.db.run(work)
             except Exception as exc:  # noqa: BLE001 - a failed statement flags its message
-                msg.error = f"{self.name} {self.label}: {_reason(exc)}"
+                msg.error = f"{self.name} {self.label}: {failure_reason(exc)}"
                 continue
             self.finish(msg, result)
         return batch
@@ -72,28 +75,11 @@ class _SqlProcessor(Processor):
         self.db.close()
 
 
-def _reason(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = describe_error(orig if orig is not None else exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
 @register_processor(
     "sql_insert",
     fields=[
         *connection_fields(),
-        *table_fields(),
-        args_mapping_field(required=True, what="the columns, in order"),
-        *affix_fields("INSERT"),
-        Field(
-            "options",
-            "array",
-            default=[],
-            item=Field("option", "string"),
-            advanced=True,
-            description="Keywords put between INSERT and INTO, e.g. IGNORE (MySQL).",
-            examples=(["IGNORE"],),
-        ),
+        *insert_fields(),
     ],
     summary="Inserts a row into an SQL table for each message; the message is left unchanged.",
     description=(
@@ -113,18 +99,11 @@ class SqlInsertProcessor(_SqlProcessor):
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         super().__init__(conf, ctx)
-        columns = [str(c) for c in conf["columns"]]
-        text = insert_text(
-            str(conf["table"]), columns, 1,
-            prefix=str(conf.get("prefix") or ""), suffix=str(conf.get("suffix") or ""),
-            options=[str(o) for o in conf.get("options") or []],
-        )  # fmt: skip
-        self.stmt = statement(text, self.driver, generated=True)
-        self.args = ArgsMapping(str(conf["args_mapping"]))
+        self.insert = InsertQuery(conf, self.driver)
 
     def prepare(self, msg: Message, batch: list[Message], i: int) -> Callable[[Any], Any]:
-        params = self.stmt.bind(self.args.values(msg, batch, i))
-        stmt = self.stmt
+        params = self.insert.bind(msg, batch, i)
+        stmt = self.insert.single
         return lambda conn: execute(conn, stmt, params)
 
 
@@ -198,26 +177,9 @@ def _query_fields() -> list[Field]:
 
 
 def _raw_queries_field() -> Field:
-    return Field(
-        "queries",
-        "array",
-        default=[],
-        item=Field(
-            "query",
-            "object",
-            fields=(
-                Field("query", "string", description="The statement to run."),
-                args_mapping_field(),
-                Field(
-                    "exec_only",
-                    "bool",
-                    default=False,
-                    description="Discard this statement's result.",
-                ),
-            ),
-        ),
-        description="Statements run in one transaction per message, after `query` when both "
-        "are set.",
+    return raw_queries_field(
+        "Statements run in one transaction per message, after `query` when both are set.",
+        Field("exec_only", "bool", default=False, description="Discard this statement's result."),
     )
 
 

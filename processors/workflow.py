@@ -21,37 +21,13 @@ from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 from streamforge.plugin.batches import Batches
 from streamforge.plugin.errors import describe_error
-from streamforge.processors.branch import BranchProcessor
+from streamforge.processors.branch import BRANCH_FIELDS, BranchProcessor
 
 __all__ = ["WorkflowProcessor", "infer_order", "mapping_paths"]
 
 Path = tuple[str, ...]
 #: metadata keys are paths starting with this marker, so they never meet document paths
 META = "@"
-
-_BRANCH_FIELDS = (
-    Field(
-        "request_map",
-        "mapping",
-        default="",
-        description="Builds the request from the message; empty copies it, "
-        "`root = deleted()` skips the branch for that message.",
-    ),
-    Field(
-        "processors",
-        "array",
-        item=Field("processor", "processor"),
-        description="Processors run on the request messages.",
-    ),
-    Field(
-        "result_map",
-        "mapping",
-        default="",
-        description="Maps each result into its original message: `this` is the result, "
-        "`root` the original document.",
-    ),
-)
-
 
 # -- which paths a mapping reads and writes ------------------------------------------------
 
@@ -241,7 +217,7 @@ _Outcome = tuple[int, Message | None, str | None]
             "branches",
             "map",
             default={},
-            item=Field("branch", "object", fields=_BRANCH_FIELDS),
+            item=Field("branch", "object", fields=BRANCH_FIELDS),
             description="The branches, by name (letters, digits, `_` and `-`).",
         ),
     ],

@@ -37,11 +37,15 @@ __all__ = [
     "ArgsMapping",
     "Database",
     "DatabaseGone",
+    "InsertQuery",
     "RawQuery",
     "Statement",
     "raw_queries",
     "connection_fields",
     "database_url",
+    "failure_reason",
+    "insert_fields",
+    "raw_queries_field",
     "is_disconnect",
     "jsonable",
     "row_values",
@@ -860,6 +864,80 @@ def affix_fields(what: str) -> list[Field]:
             examples=("ON CONFLICT (id) DO NOTHING", "ORDER BY id"),
         ),
     ]
+
+
+def insert_fields() -> list[Field]:
+    """`table`, `columns`, `args_mapping`, `prefix`, `suffix` and `options` of `sql_insert`."""
+    return [
+        *table_fields(),
+        args_mapping_field(required=True, what="the columns, in order"),
+        *affix_fields("INSERT"),
+        Field(
+            "options",
+            "array",
+            default=[],
+            item=Field("option", "string"),
+            advanced=True,
+            description="Keywords put between INSERT and INTO, e.g. IGNORE (MySQL).",
+            examples=(["IGNORE"],),
+        ),
+    ]
+
+
+class InsertQuery:
+    """The INSERT statements of an `sql_insert` config, for one row or for several."""
+
+    def __init__(self, conf: dict[str, Any], driver: str) -> None:
+        self.driver = driver
+        self.table = str(conf["table"])
+        self.columns = [str(c) for c in conf["columns"]]
+        self.prefix = str(conf.get("prefix") or "")
+        self.suffix = str(conf.get("suffix") or "")
+        self.options = [str(o) for o in conf.get("options") or []]
+        self._statements: dict[int, Statement] = {}
+        self.single = self.statement(1)
+        self.args = ArgsMapping(str(conf["args_mapping"]))
+
+    def statement(self, rows: int) -> Statement:
+        """The statement inserting `rows` rows (made once per row count)."""
+        stmt = self._statements.get(rows)
+        if stmt is None:
+            text = insert_text(
+                self.table, self.columns, rows, prefix=self.prefix, suffix=self.suffix,
+                options=self.options,
+            )  # fmt: skip
+            stmt = self._statements[rows] = statement(text, self.driver, generated=True)
+        return stmt
+
+    def bind(self, msg: Message, batch: Sequence[Message], i: int) -> tuple[Any, ...]:
+        """One message's row, as parameters of the single-row statement."""
+        return self.single.bind(self.args.values(msg, batch, i))
+
+
+def raw_queries_field(description: str, *more: Field) -> Field:
+    """`queries` of `sql_raw`: statements with their own `args_mapping` (and the `more` fields)."""
+    return Field(
+        "queries",
+        "array",
+        default=[],
+        item=Field(
+            "query",
+            "object",
+            fields=(
+                Field("query", "string", description="The statement to run."),
+                args_mapping_field(),
+                *more,
+            ),
+        ),
+        description=description,
+    )
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The first line of what the database (or the driver) said about a failed statement."""
+    orig = getattr(exc, "orig", None)
+    text = describe_error(orig if orig is not None else exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 #: dynamic queries translated and kept per component
