@@ -7,10 +7,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from peers.moto_s3 import CuttableProxy, S3Store, moto_s3  # noqa: F401 - the fixture
-from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+from peers.stream_run import Run, out_lines, run_stream, stream_config, wait_until
+
+
+def _bucket(store: S3Store, bucket: str) -> Any:
+    """A client of `store` with `bucket` created."""
+    s3 = store.client()
+    s3.create_bucket(Bucket=bucket)
+    return s3
 
 
 def _keys(store: S3Store, bucket: str, prefix: str = "") -> list[str]:
@@ -22,12 +30,10 @@ def test_one_object_per_message_with_type_metadata_and_tags(
     moto_s3: S3Store,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    s3 = moto_s3.client()
-    s3.create_bucket(Bucket="plant")
-    write(
+    s3 = _bucket(moto_s3, "plant")
+    run_stream(
         tmp_path / "stream.yaml",
         f"""
-        http: {{enabled: false}}
         input:
           generate:
             count: 12
@@ -51,8 +57,6 @@ def test_one_object_per_message_with_type_metadata_and_tags(
             {moto_s3.config(12)}
         """,
     )
-    done = run_to_end(tmp_path / "stream.yaml")
-    assert done.returncode == 0, done.stderr
     keys = _keys(moto_s3, "plant")
     assert len(keys) == 12
     assert "readings/press-1/3.json" in keys
@@ -69,13 +73,11 @@ def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
     moto_s3: S3Store,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    s3 = moto_s3.client()
-    s3.create_bucket(Bucket="lake")
+    s3 = _bucket(moto_s3, "lake")
     s3.put_object(Bucket="lake", Key="other/ignored.txt", Body=b"not under the prefix")
-    write(
+    run_stream(
         tmp_path / "write.yaml",
         f"""
-        http: {{enabled: false}}
         input:
           generate:
             count: 25
@@ -94,8 +96,6 @@ def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
                 - archive: {{format: lines}}
         """,
     )
-    done = run_to_end(tmp_path / "write.yaml")
-    assert done.returncode == 0, done.stderr
     keys = _keys(moto_s3, "lake", "batches/")
     assert len(keys) == 3
     sizes = sorted(
@@ -104,10 +104,9 @@ def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
     assert sizes == [5, 10, 10]
 
     out = tmp_path / "read.jsonl"
-    write(
+    run_stream(
         tmp_path / "read.yaml",
         f"""
-        http: {{enabled: false}}
         input:
           aws_s3:
             bucket: lake
@@ -119,12 +118,9 @@ def test_an_archived_batch_is_one_object_and_the_input_reads_it_back(
         pipeline:
           processors:
             - mapping: 'root = this.merge({{"key": @s3_key, "type": @s3_content_type}})'
-        output:
-          file: {{path: {out}}}
         """,
+        out,
     )
-    done = run_to_end(tmp_path / "read.yaml")
-    assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in out_lines(out)]
     assert sorted(r["n"] for r in rows) == list(range(1, 26))
     assert {r["key"] for r in rows} == set(keys)
@@ -137,18 +133,16 @@ def test_whole_objects_by_default(
     moto_s3: S3Store,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    s3 = moto_s3.client()
-    s3.create_bucket(Bucket="docs")
+    s3 = _bucket(moto_s3, "docs")
     for i in range(3):
         s3.put_object(
             Bucket="docs", Key=f"d{i}.txt", Body=f"line a {i}\nline b {i}\n".encode(),
             Metadata={"origin": f"o{i}"},
         )  # fmt: skip
     out = tmp_path / "out.jsonl"
-    write(
+    run_stream(
         tmp_path / "read.yaml",
         f"""
-        http: {{enabled: false}}
         input:
           aws_s3:
             bucket: docs
@@ -156,12 +150,9 @@ def test_whole_objects_by_default(
         pipeline:
           processors:
             - mapping: 'root = {{"text": content().string(), "origin": @origin}}'
-        output:
-          file: {{path: {out}}}
         """,
+        out,
     )
-    done = run_to_end(tmp_path / "read.yaml")
-    assert done.returncode == 0, done.stderr
     rows = sorted((json.loads(line) for line in out_lines(out)), key=lambda r: r["origin"])
     assert rows == [{"text": f"line a {i}\nline b {i}\n", "origin": f"o{i}"} for i in range(3)]
     assert len(_keys(moto_s3, "docs")) == 3  # kept without delete_objects
@@ -171,14 +162,12 @@ def test_output_waits_while_the_store_is_unreachable_and_loses_nothing(
     moto_s3: S3Store,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    s3 = moto_s3.client()
-    s3.create_bucket(Bucket="cut")
+    _bucket(moto_s3, "cut")
     proxy = CuttableProxy(int(urlsplit(moto_s3.endpoint).port or 0))
     via_proxy = S3Store(f"http://127.0.0.1:{proxy.port}")
-    config = write(
+    config = stream_config(
         tmp_path / "stream.yaml",
         f"""
-        http: {{enabled: false}}
         input:
           generate:
             count: 120

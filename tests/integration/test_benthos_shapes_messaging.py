@@ -52,22 +52,26 @@ def lint_and_run(tmp_path: Path, text: str) -> None:
     assert run_streams([stream], RunOptions(workers=1, http=False, configure_logging=False)) == 0
 
 
+def file_input(tmp_path: Path, text: str) -> str:
+    """Write `text` to `in.jsonl` and return the `input:` section of a config that reads it."""
+    data = tmp_path / "in.jsonl"
+    data.write_text(text)
+    return f"input:\n  file: {{ paths: [ {data} ] }}\n"
+
+
 def test_json_schema_with_catch_that_logs_and_drops(tmp_path: Path) -> None:
     schema = tmp_path / "operator.json"
     schema.write_text(json.dumps(PERSON_SCHEMA))
-    data = tmp_path / "in.jsonl"
-    data.write_text(
+    source = file_input(
+        tmp_path,
         '{"firstName": "Grace", "lastName": "Hopper", "age": 85}\n'
         '{"firstName": "Nobody", "age": -3}\n'
-        '{"firstName": 7}\n'
+        '{"firstName": 7}\n',
     )
     out = tmp_path / "out.jsonl"
     lint_and_run(
         tmp_path,
-        f"""
-input:
-  file: {{ paths: [ {data} ] }}
-pipeline:
+        f"""{source}pipeline:
   processors:
     - json_schema:
         schema_path: "file://{schema}"
@@ -87,10 +91,10 @@ def test_protobuf_json_to_protobuf_and_back(tmp_path: Path) -> None:
     schema = tmp_path / "testing" / "schema"
     (schema / "testing").mkdir(parents=True)
     (schema / "testing" / "person.proto").write_text(PERSON_PROTO)
-    data = tmp_path / "in.jsonl"
-    data.write_text(
+    source = file_input(
+        tmp_path,
         '{"firstName": "caleb", "lastName": "quaye", "email": "caleb@example.com"}\n'
-        '{"firstName": "ada", "age": 36, "lastUpdated": "2024-03-01T12:00:00Z"}\n'
+        '{"firstName": "ada", "age": 36, "lastUpdated": "2024-03-01T12:00:00Z"}\n',
     )
     out = tmp_path / "out.jsonl"
 
@@ -102,7 +106,7 @@ def test_protobuf_json_to_protobuf_and_back(tmp_path: Path) -> None:
         )
         lint_and_run(
             tmp_path,
-            f"input:\n  file: {{ paths: [ {data} ] }}\npipeline:\n  processors:\n{steps}{then}"
+            f"{source}pipeline:\n  processors:\n{steps}{then}"
             f"output:\n  file: {{ path: {out}, codec: lines }}\n",
         )
 
@@ -112,7 +116,7 @@ def test_protobuf_json_to_protobuf_and_back(tmp_path: Path) -> None:
     out.unlink()
     files_through("from_json", "to_json")
     back = [json.loads(line) for line in out.read_text().splitlines()]
-    assert back == [json.loads(line) for line in data.read_text().splitlines()]
+    assert back == [json.loads(line) for line in (tmp_path / "in.jsonl").read_text().splitlines()]
 
 
 def test_http_processor_in_a_branch(tmp_path: Path, http_echo: HttpEcho) -> None:
@@ -148,15 +152,11 @@ output:
 
 
 def test_reject_in_a_switch_for_failed_messages(tmp_path: Path) -> None:
-    data = tmp_path / "in.jsonl"
-    data.write_text('{"v": 1}\nnot json\n{"v": 3}\n')
+    source = file_input(tmp_path, '{"v": 1}\nnot json\n{"v": 3}\n')
     out, dead = tmp_path / "out.jsonl", tmp_path / "dead.jsonl"
     lint_and_run(
         tmp_path,
-        f"""
-input:
-  file: {{ paths: [ {data} ] }}
-pipeline:
+        f"""{source}pipeline:
   processors:
     - mapping: 'root.doubled = this.v * 2'
 output:

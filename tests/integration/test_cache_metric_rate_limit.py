@@ -5,9 +5,6 @@ started again mid-stream, the stream's /metrics endpoint, and a rate limit measu
 from __future__ import annotations
 
 import json
-import shutil
-import signal
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers.ports import free_port, wait_listening
-from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+from peers.ports import free_port
+from peers.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from peers.stream_run import Run, out_lines, run_stream, stream_config, wait_until, write
 
 SHARED_REDIS = "redis://127.0.0.1:6379"
 
@@ -35,11 +33,9 @@ def prefix() -> Iterator[str]:
 
 def test_set_then_get_round_trips_through_redis(tmp_path: Path, prefix: str) -> None:
     out = tmp_path / "out.jsonl"
-    config = write(
+    run_stream(
         tmp_path / "roundtrip.yaml",
         f"""
-        http:
-          enabled: false
         input:
           generate:
             count: 20
@@ -63,14 +59,9 @@ def test_set_then_get_round_trips_through_redis(tmp_path: Path, prefix: str) -> 
               url: tcp://127.0.0.1:6379
               prefix: "{prefix}"
               default_ttl: 5m
-        output:
-          file:
-            path: {out}
-            codec: lines
         """,
+        out,
     )
-    result = run_to_end(config)
-    assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in out_lines(out)]
     assert docs == [{"id": i, "force": i * 10} for i in range(1, 21)]
     client = redis.Redis.from_url(SHARED_REDIS)
@@ -84,11 +75,9 @@ def test_set_then_get_round_trips_through_redis(tmp_path: Path, prefix: str) -> 
 
 def test_add_deduplicates_as_in_the_benthos_example(tmp_path: Path, prefix: str) -> None:
     out = tmp_path / "out.jsonl"
-    config = write(
+    run_stream(
         tmp_path / "dedupe.yaml",
         f"""
-        http:
-          enabled: false
         input:
           generate:
             count: 30
@@ -107,64 +96,22 @@ def test_add_deduplicates_as_in_the_benthos_example(tmp_path: Path, prefix: str)
             redis:
               url: tcp://127.0.0.1:6379
               prefix: "{prefix}"
-        output:
-          file:
-            path: {out}
-            codec: lines
         """,
+        out,
     )
-    result = run_to_end(config)
-    assert result.returncode == 0, result.stderr
     assert sorted(json.loads(line)["message"]["id"] for line in out_lines(out)) == [0, 1, 2, 3, 4]
 
 
-class OwnRedis:
-    """A redis-server of this test's own, persisting every write, so a kill loses nothing."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.workdir), "--appendonly", "yes", "--appendfsync", "always",
-                "--save", "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        wait_listening(self.port)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed")
-    server = OwnRedis(tmp_path / "redis")
-    server.workdir.mkdir()
-    server.start()
-    yield server
-    server.kill()
-
-
 def test_a_redis_killed_mid_stream_loses_nothing_written(
-    tmp_path: Path, own_redis: OwnRedis, runs: list[Run]
+    tmp_path: Path,
+    redis_server: RedisServer,  # noqa: F811 - the fixture
+    runs: list[Run],
 ) -> None:
     out = tmp_path / "out.jsonl"
     count = 150
-    config = write(
+    config = stream_config(
         tmp_path / "restart.yaml",
         f"""
-        http:
-          enabled: false
         input:
           generate:
             count: {count}
@@ -180,29 +127,26 @@ def test_a_redis_killed_mid_stream_loses_nothing_written(
         cache_resources:
           - label: store
             redis:
-              url: redis://127.0.0.1:{own_redis.port}
+              url: {redis_server.url}
               prefix: "r:"
               retries:
                 initial_interval: 50ms
                 max_interval: 300ms
                 max_elapsed_time: 20s
-        output:
-          file:
-            path: {out}
-            codec: lines
         """,
+        out,
     )
     run = Run(config)
     runs.append(run)
     wait_until(lambda: len(out_lines(out)) >= 30, 20, "30 messages written")
-    own_redis.kill()
+    redis_server.stop()
     time.sleep(1.0)
-    own_redis.start()
+    redis_server.start()
     assert run.proc.wait(timeout=40) == 0, run.logs()
     assert f"{count} read, {count} written, 0 dead-lettered, 0 failed" in run.logs()
     written = [json.loads(line)["id"] for line in out_lines(out)]
     assert sorted(written) == list(range(1, count + 1))
-    client = redis.Redis(port=own_redis.port)
+    client = redis.Redis(port=redis_server.port)
     try:
         stored = {int(k.decode().split(":")[1]) for k in client.scan_iter(match="r:*")}
     finally:
@@ -266,11 +210,9 @@ def test_a_metric_counter_shows_on_the_streams_metrics_endpoint(
 def test_a_local_rate_limit_spaces_messages(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     per, interval = 3, 0.3
-    config = write(
+    run_stream(
         tmp_path / "rate.yaml",
         f"""
-        http:
-          enabled: false
         input:
           generate:
             count: 12
@@ -286,14 +228,9 @@ def test_a_local_rate_limit_spaces_messages(tmp_path: Path) -> None:
             local:
               count: {per}
               interval: {int(interval * 1000)}ms
-        output:
-          file:
-            path: {out}
-            codec: lines
         """,
+        out,
     )
-    result = run_to_end(config)
-    assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in out_lines(out)]
     assert [d["id"] for d in docs] == list(range(1, 13))
     stamps = sorted(d["at"] / 1e9 for d in docs)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from peers.ports import free_port
-from peers.stream_run import Run, run_to_end, wait_until, write
+from peers.stream_run import Run, run_stream, stream_config, wait_until, write
 
 WINDOW_SUMMARY = """\
             - mapping: |
@@ -32,7 +32,7 @@ def _time(text: str) -> float:
 
 def test_system_window_buffer_emits_one_aggregate_per_window(tmp_path: Path) -> None:
     out = tmp_path / "windows.jsonl"
-    cfg = write(
+    run_stream(
         tmp_path / "windows.yaml",
         f"""
         input:
@@ -46,15 +46,9 @@ def test_system_window_buffer_emits_one_aggregate_per_window(tmp_path: Path) -> 
         pipeline:
           processors:
 {WINDOW_SUMMARY}
-        output:
-          file:
-            path: "{out}"
-        http:
-          enabled: false
         """,
+        out,
     )
-    result = run_to_end(cfg)
-    assert result.returncode == 0, result.stderr
     windows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sum(w["count"] for w in windows) == 12
     assert sum(w["sum"] for w in windows) == sum(range(1, 13))
@@ -71,7 +65,7 @@ def test_system_window_buffer_emits_one_aggregate_per_window(tmp_path: Path) -> 
 
 
 def test_a_window_reaches_the_pipeline_as_one_batch_from_a_line_input(tmp_path: Path) -> None:
-    cfg = write(
+    cfg = stream_config(
         tmp_path / "lines.yaml",
         """
         input:
@@ -84,8 +78,6 @@ def test_a_window_reaches_the_pipeline_as_one_batch_from_a_line_input(tmp_path: 
             - mapping: 'root = {"line": content().string(), "in_batch": batch_size()}'
         output:
           stdout: {}
-        http:
-          enabled: false
         logger:
           level: ERROR
         """,
@@ -104,14 +96,14 @@ def test_a_window_reaches_the_pipeline_as_one_batch_from_a_line_input(tmp_path: 
 
 def test_memory_buffer_batch_policy(tmp_path: Path) -> None:
     out = tmp_path / "batches.jsonl"
-    cfg = write(
+    run_stream(
         tmp_path / "batches.yaml",
-        f"""
+        """
         input:
           generate:
             count: 7
             interval: ""
-            mapping: 'root = {{"v": counter()}}'
+            mapping: 'root = {"v": counter()}'
         buffer:
           memory:
             batch_policy:
@@ -119,16 +111,10 @@ def test_memory_buffer_batch_policy(tmp_path: Path) -> None:
               count: 3
         pipeline:
           processors:
-            - mapping: 'root = {{"v": this.v, "size": batch_size()}}'
-        output:
-          file:
-            path: "{out}"
-        http:
-          enabled: false
+            - mapping: 'root = {"v": this.v, "size": batch_size()}'
         """,
+        out,
     )
-    result = run_to_end(cfg)
-    assert result.returncode == 0, result.stderr
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["v"] for g in got] == list(range(1, 8))
     assert [g["size"] for g in got] == [3, 3, 3, 3, 3, 3, 1]
@@ -185,7 +171,7 @@ def test_metrics_none_turns_metrics_off(tmp_path: Path, runs: list[Run]) -> None
 
 
 def test_shutdown_timeout_aborts_a_stop_that_hangs(tmp_path: Path, runs: list[Run]) -> None:
-    cfg = write(
+    cfg = stream_config(
         tmp_path / "slow.yaml",
         """
         input:
@@ -197,8 +183,6 @@ def test_shutdown_timeout_aborts_a_stop_that_hangs(tmp_path: Path, runs: list[Ru
             - sleep: {duration: 30s}
         output:
           drop: {}
-        http:
-          enabled: false
         shutdown_timeout: 1s
         """,
     )
@@ -217,16 +201,16 @@ def test_benthos_system_window_example_counts_cars_per_traffic_light(tmp_path: P
     """The shape of Benthos' system_window example: event time from the message, windows
     grouped by a field and summarised per group."""
     out = tmp_path / "lights.jsonl"
-    cfg = write(
+    run_stream(
         tmp_path / "lights.yaml",
-        f"""
+        """
         input:
           generate:
             count: 9
             interval: ""
             mapping: |
               let n = counter()
-              root.traffic_light = if $n % 3 == 0 {{ "cbx-1" }} else {{ "cbx-2" }}
+              root.traffic_light = if $n % 3 == 0 { "cbx-1" } else { "cbx-2" }
               root.registration_plate = "AB" + ($n % 4).string()
               root.passengers = $n
               root.created_at = now()
@@ -237,25 +221,19 @@ def test_benthos_system_window_example_counts_cars_per_traffic_light(tmp_path: P
         pipeline:
           processors:
             - group_by_value:
-                value: '${{! json("traffic_light") }}'
+                value: '${! json("traffic_light") }'
             - mapping: |
-                root = if batch_index() == 0 {{
-                  {{
+                root = if batch_index() == 0 {
+                  {
                     "traffic_light": this.traffic_light,
                     "created_at": @window_end_timestamp,
                     "total_cars": json("registration_plate").from_all().unique().length(),
                     "passengers": json("passengers").from_all().sum(),
-                  }}
-                }} else {{ deleted() }}
-        output:
-          file:
-            path: "{out}"
-        http:
-          enabled: false
+                  }
+                } else { deleted() }
         """,
+        out,
     )
-    result = run_to_end(cfg)
-    assert result.returncode == 0, result.stderr
     got = {r["traffic_light"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(got) == {"cbx-1", "cbx-2"}
     assert got["cbx-1"]["passengers"] == 3 + 6 + 9

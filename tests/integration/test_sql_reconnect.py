@@ -11,12 +11,45 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from peers.sql import PrivatePostgres, cut_mariadb, cut_postgres, database, private_postgres  # noqa: F401 - the fixture
-from peers.stream_run import Run, wait_until, write
+from peers.sql import Db, PrivatePostgres, cut_mariadb, cut_postgres, database, private_postgres  # noqa: F401 - the fixture
+from peers.stream_run import Run, stream_config, wait_until
 
 COUNT = 400
 
 CUTTERS: dict[str, Callable[[str], int]] = {"postgres": cut_postgres, "mysql": cut_mariadb}
+
+
+def _insert_stream(
+    path: Path, driver: str, dsn: str, table: str, batch: int, extra: str = ""
+) -> Path:
+    """A stream generating ids 1..COUNT into `table` with sql_insert, `batch` rows a batch."""
+    return stream_config(
+        path,
+        f"""
+        input:
+          generate:
+            count: {COUNT}
+            interval: 5ms
+            mapping: 'root = {{"id": counter()}}'
+        output:
+          sql_insert:
+            driver: {driver}
+            dsn: {dsn}
+            table: {table}
+            columns: [ id, asset ]
+            args_mapping: root = [ this.id, "x" ]
+            batching:
+              count: {batch}
+              period: 50ms
+            {extra}
+        """,
+    )
+
+
+def _assert_each_row_once(db: Db, table: str) -> None:
+    """`table` holds the ids 1..COUNT, each once."""
+    query = f"SELECT count(*), count(DISTINCT id), min(id), max(id) FROM {table}"
+    assert db.rows(query) == [(COUNT, COUNT, 1, COUNT)]
 
 
 @pytest.mark.parametrize("driver", ["postgres", "mysql"])
@@ -26,27 +59,8 @@ def test_output_writes_everything_while_the_server_cuts_its_connections(
     cut = CUTTERS[driver]
     with database(driver, tmp_path) as db:
         db.execute(db.table("cut"))
-        config = write(
-            tmp_path / "stream.yaml",
-            f"""
-            http: {{enabled: false}}
-            input:
-              generate:
-                count: {COUNT}
-                interval: 5ms
-                mapping: 'root = {{"id": counter()}}'
-            output:
-              sql_insert:
-                driver: {driver}
-                dsn: {db.dsn}
-                table: cut
-                columns: [ id, asset ]
-                args_mapping: root = [ this.id, "x" ]
-                conn_max_idle: 1
-                batching:
-                  count: 7
-                  period: 50ms
-            """,
+        config = _insert_stream(
+            tmp_path / "stream.yaml", driver, db.dsn, "cut", 7, extra="conn_max_idle: 1"
         )
         run = Run(config)
         cuts = 0
@@ -72,9 +86,7 @@ def test_output_writes_everything_while_the_server_cuts_its_connections(
             run.stop()
         assert cuts >= 3, "the server cut too few connections for the test to mean much"
         assert "unreachable" in run.logs() and "trying again" in run.logs(), run.logs()
-        assert db.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM cut") == [
-            (COUNT, COUNT, 1, COUNT)
-        ]
+        _assert_each_row_once(db, "cut")
 
 
 def test_output_waits_out_a_server_restart_and_loses_nothing(
@@ -85,27 +97,7 @@ def test_output_waits_out_a_server_restart_and_loses_nothing(
     output waits, writes what was held, and every row is there exactly once."""
     db = private_postgres.db
     db.execute(db.table("restart"))
-    config = write(
-        tmp_path / "stream.yaml",
-        f"""
-        http: {{enabled: false}}
-        input:
-          generate:
-            count: {COUNT}
-            interval: 5ms
-            mapping: 'root = {{"id": counter()}}'
-        output:
-          sql_insert:
-            driver: postgres
-            dsn: {db.dsn}
-            table: restart
-            columns: [ id, asset ]
-            args_mapping: root = [ this.id, "x" ]
-            batching:
-              count: 5
-              period: 50ms
-        """,
-    )
+    config = _insert_stream(tmp_path / "stream.yaml", "postgres", db.dsn, "restart", 5)
     run = Run(config)
     try:
         wait_until(lambda: db.rows("SELECT count(*) FROM restart")[0][0] > 30, 20, "first rows")
@@ -118,6 +110,4 @@ def test_output_waits_out_a_server_restart_and_loses_nothing(
     finally:
         run.stop()
     assert "unreachable" in run.logs(), run.logs()
-    assert db.rows("SELECT count(*), count(DISTINCT id), min(id), max(id) FROM restart") == [
-        (COUNT, COUNT, 1, COUNT)
-    ]
+    _assert_each_row_once(db, "restart")

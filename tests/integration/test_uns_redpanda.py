@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+from peers.stream_run import out_lines, run_stream, run_until, stream_config
 from peers.tansu import Tansu
 
 pytest.importorskip("confluent_kafka")
@@ -38,7 +38,7 @@ def headers_of(record: Any) -> dict[str, str]:
 def test_uns_round_trip_keys_headers_filter_and_commit(tmp_path: Path, tansu: Tansu) -> None:
     ensure_uns_topic(tansu)
     site = f"site{time.monotonic_ns() % 10**9}"
-    produce = write(
+    done = run_stream(
         tmp_path / "produce.yaml",
         f"""
         input:
@@ -64,12 +64,8 @@ def test_uns_round_trip_keys_headers_filter_and_commit(tmp_path: Path, tansu: Ta
           uns:
             broker_address: "{tansu.address}"
             bridged_by: "gw-{site}"
-        http:
-          enabled: false
         """,
     )
-    done = run_to_end(produce)
-    assert done.returncode == 0, done.stderr
     assert "6 read, 6 written" in done.stderr
 
     got = [r for r in tansu.consume_all(UNS, idle=2.0) if site in (r.key() or b"").decode()]
@@ -87,7 +83,7 @@ def test_uns_round_trip_keys_headers_filter_and_commit(tmp_path: Path, tansu: Ta
 
     out = tmp_path / "read.jsonl"
     group = f"uns-{site}"
-    read = write(
+    read = stream_config(
         tmp_path / "read.yaml",
         f"""
         input:
@@ -102,20 +98,11 @@ def test_uns_round_trip_keys_headers_filter_and_commit(tmp_path: Path, tansu: Ta
                 root.key = @kafka_msg_key
                 root.bridged = @bridged_by
                 root.value = this.value
-        output:
-          file:
-            path: "{out}"
-            codec: lines
-        http:
-          enabled: false
         """,
+        out,
     )
-    run = Run(read)
-    try:
-        wait_until(lambda: len(out_lines(out)) >= 4, 30, "the four press records")
-        time.sleep(1.0)  # nothing else arrives: the other records are filtered out
-    finally:
-        run.stop()
+    # lingers a second: nothing else arrives, the other records are filtered out
+    run_until(read, lambda: len(out_lines(out)) >= 4, 30, "the four press records", linger=1.0)
     got_read = records(out)
     assert [r["value"] for r in got_read] == [1.5, 3, 4.5, 6]
     assert {r["topic"] for r in got_read} == {f"umh.v1.acme.{site}.press._historian.force_kN"}
@@ -130,7 +117,7 @@ def test_uns_output_fails_messages_without_a_topic(tmp_path: Path, tansu: Tansu)
     ensure_uns_topic(tansu)
     topic = f"umh.v1.nowhere-{tmp_path.name}._historian.t"
     out = tmp_path / "dead.jsonl"
-    config = write(
+    run_stream(
         tmp_path / "s.yaml",
         f"""
         input:
@@ -147,18 +134,14 @@ def test_uns_output_fails_messages_without_a_topic(tmp_path: Path, tansu: Tansu)
             - file:
                 path: "{out}"
                 codec: lines
-        http:
-          enabled: false
         """,
     )
-    done = run_to_end(config)
-    assert done.returncode == 0, done.stderr
     assert sorted(out_lines(out)) == ["1", "3"]
 
 
 def test_redpanda_round_trip(tmp_path: Path, tansu: Tansu) -> None:
     topic = tansu.create_topic(tansu.new_topic_name("rp"), partitions=2)
-    produce = write(
+    run_stream(
         tmp_path / "produce.yaml",
         f"""
         input:
@@ -178,16 +161,12 @@ def test_redpanda_round_trip(tmp_path: Path, tansu: Tansu) -> None:
             idempotent_write: false
             batching:
               count: 5
-        http:
-          enabled: false
         """,
     )
-    done = run_to_end(produce)
-    assert done.returncode == 0, done.stderr
 
     out = tmp_path / "read.jsonl"
     group = f"g-{topic}"
-    read = write(
+    read = stream_config(
         tmp_path / "read.yaml",
         f"""
         input:
@@ -204,19 +183,10 @@ def test_redpanda_round_trip(tmp_path: Path, tansu: Tansu) -> None:
                 root.key = @kafka_key
                 root.asset = @asset_id
                 root.partition = @kafka_partition
-        output:
-          file:
-            path: "{out}"
-            codec: lines
-        http:
-          enabled: false
         """,
+        out,
     )
-    run = Run(read)
-    try:
-        wait_until(lambda: len(out_lines(out)) >= 20, 30, "twenty records")
-    finally:
-        run.stop()
+    run_until(read, lambda: len(out_lines(out)) >= 20, 30, "twenty records")
     got = records(out)
     assert sorted(r["n"] for r in got) == list(range(1, 21))
     assert all(r["key"] == r["asset"] == f"press-{r['n'] % 3}" for r in got)
@@ -231,23 +201,24 @@ def test_redpanda_round_trip(tmp_path: Path, tansu: Tansu) -> None:
 
 def test_tag_processor_and_nodered_js_stream_with_a_runaway_script(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    config = write(
+    start = time.monotonic()
+    run_stream(
         tmp_path / "s.yaml",
-        f"""
+        """
         input:
           generate:
             count: 8
             interval: ""
             mapping: |
-              root = {{"rpm": counter() * 100, "machine": "m" + (counter() % 2).string()}}
+              root = {"rpm": counter() * 100, "machine": "m" + (counter() % 2).string()}
         pipeline:
           processors:
             - nodered_js:
                 timeout: 200ms
                 code: |
-                  if (msg.payload.rpm === 500) {{
-                    while (true) {{}}
-                  }}
+                  if (msg.payload.rpm === 500) {
+                    while (true) {}
+                  }
                   msg.meta.machine = msg.payload.machine;
                   var n = cache.exists("n") ? cache.get("n") : 0;
                   cache.set("n", n + 1);
@@ -266,27 +237,19 @@ def test_tag_processor_and_nodered_js_stream_with_a_runaway_script(tmp_path: Pat
                       msg.meta.virtual_path = "spindle";
                       return msg;
                 advancedProcessing: |
-                  if (msg.payload > 12) {{
+                  if (msg.payload > 12) {
                     return null;
-                  }}
+                  }
                   return msg;
             - catch:
-                - mapping: 'root = {{"error": error()}}'
+                - mapping: 'root = {"error": error()}'
             - mapping: |
                 root = this
                 root.topic = @umh_topic
                 root.seq = @seq
-        output:
-          file:
-            path: "{out}"
-            codec: lines
-        http:
-          enabled: false
         """,
+        out,
     )
-    start = time.monotonic()
-    done = run_to_end(config)
-    assert done.returncode == 0, done.stderr
     assert time.monotonic() - start < 50
     got = records(out)
     errors = [r for r in got if "error" in r]
@@ -305,16 +268,16 @@ def test_tag_processor_and_nodered_js_stream_with_a_runaway_script(tmp_path: Pat
 
 def test_downsampler_in_a_stream_keeps_each_series_shape(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    config = write(
+    run_stream(
         tmp_path / "s.yaml",
-        f"""
+        """
         input:
           generate:
             count: 40
             interval: ""
             mapping: |
               let n = counter()
-              root = {{"i": $n, "v": if $n <= 20 {{ 50.0 }} else {{ 50.0 + $n }}}}
+              root = {"i": $n, "v": if $n <= 20 { 50.0 } else { 50.0 + $n }}
         pipeline:
           threads: 2
           processors:
@@ -338,16 +301,9 @@ def test_downsampler_in_a_stream_keeps_each_series_shape(tmp_path: Path) -> None
                 root = this
                 root.topic = @umh_topic
                 root.by = @downsampled_by
-        output:
-          file:
-            path: "{out}"
-            codec: lines
-        http:
-          enabled: false
         """,
+        out,
     )
-    done = run_to_end(config)
-    assert done.returncode == 0, done.stderr
     got = records(out)
     oven0 = [r for r in got if ".oven0." in r["topic"]]
     oven1 = [r for r in got if ".oven1." in r["topic"]]

@@ -6,10 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bytewax.testing import run_main
+from ack_streams import NumberedReader, run_to_end, stream_of
 
 from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.engine.dataflow import compile_streams
 from streamforge.message import Message
 from streamforge.plugin import (
     Field,
@@ -29,16 +28,9 @@ WRITES: dict[str, list[int]] = {}
 ON_ACK: dict[str, Callable[[int], None]] = {}
 
 
-class _AckingReader(InputReader):
-    def __init__(self, name: str, batches: int, size: int) -> None:
-        self.name, self.batches, self.size, self.sent = name, batches, size, 0
-
-    def read(self) -> list[Message] | None:
-        if self.sent >= self.batches:
-            return None
-        start = self.sent * self.size
-        self.sent += 1
-        return [Message.from_value({"n": n}) for n in range(start, start + self.size)]
+class _AckingReader(NumberedReader):
+    def message(self, n: int) -> Message:
+        return Message.from_value({"n": n})
 
     def ack(self, batch: list[Message], error: str | None) -> None:
         first = batch[0].value["n"]
@@ -85,34 +77,23 @@ class FailingOutput(Output):
 def _stream(name: str, batches: int, fail_over: int, processors: list[ComponentConfig],
             output: ComponentConfig | None = None) -> StreamConfig:  # fmt: skip
     loc = Location(f"{name}.yaml", 1, 1)
-    return StreamConfig(
-        name=name,
-        path=Path(f"{name}.yaml"),
-        input=ComponentConfig(
-            "input", "tack_source", {"name": name, "batches": batches, "size": 3}, "input", loc
-        ),
-        processors=processors,
-        output=output
-        or ComponentConfig(
-            "output", "tack_sink", {"name": name, "fail_over": fail_over}, "output", loc
-        ),
+    sink = {"name": name, "fail_over": fail_over}
+    return stream_of(
+        name,
+        ("tack_source", {"name": name, "batches": batches, "size": 3}),
+        processors,
+        output or ComponentConfig("output", "tack_sink", sink, "output", loc),
     )
 
 
-def _run(stream: StreamConfig) -> None:
-    compiled = compile_streams([stream])
-    run_main(compiled.flow)
-    compiled.close()
-
-
 def test_every_batch_is_acknowledged_after_its_messages_were_written() -> None:
-    _run(_stream("acks_ok", batches=4, fail_over=1000, processors=[]))
+    run_to_end(_stream("acks_ok", batches=4, fail_over=1000, processors=[]))
     assert sorted(ACKS["acks_ok"]) == [(0, None), (3, None), (6, None), (9, None)]
     assert WRITES["acks_ok"] == list(range(12))
 
 
 def test_a_batch_with_a_failed_write_is_acknowledged_with_the_error() -> None:
-    _run(_stream("acks_fail", batches=3, fail_over=4, processors=[]))
+    run_to_end(_stream("acks_fail", batches=3, fail_over=4, processors=[]))
     assert sorted(ACKS["acks_fail"]) == [(0, None), (3, "refused 5"), (6, "refused 6")]
 
 
@@ -123,7 +104,7 @@ def test_a_batch_whose_messages_were_all_dropped_is_acknowledged() -> None:
         "processor", "mapping", "root = if this.n >= 3 && this.n < 6 { deleted() }",
         "pipeline.processors.0", loc,
     )  # fmt: skip
-    _run(_stream("acks_drop", batches=3, fail_over=1000, processors=[drop_odd_batches]))
+    run_to_end(_stream("acks_drop", batches=3, fail_over=1000, processors=[drop_odd_batches]))
     assert sorted(ACKS["acks_drop"]) == [(0, None), (3, None), (6, None)]
     assert WRITES["acks_drop"] == [0, 1, 2, 6, 7, 8]
 
@@ -145,7 +126,7 @@ def test_batches_held_by_a_batching_policy_are_acknowledged_when_written(
         assert len(target.read_text().splitlines()) >= first + 3
 
     ON_ACK["acks_batching"] = written_before_ack
-    _run(_stream("acks_batching", batches=4, fail_over=0, processors=[], output=out))
+    run_to_end(_stream("acks_batching", batches=4, fail_over=0, processors=[], output=out))
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert len(lines) == 12
     assert sorted(first for first, _ in ACKS["acks_batching"]) == [0, 3, 6, 9]
@@ -172,7 +153,7 @@ def test_batches_held_inside_a_fallback_are_acknowledged_when_written(tmp_path: 
         assert len(target.read_text().splitlines()) >= first + 3
 
     ON_ACK["acks_fallback"] = written_before_ack
-    _run(_stream("acks_fallback", batches=4, fail_over=0, processors=[], output=out))
+    run_to_end(_stream("acks_fallback", batches=4, fail_over=0, processors=[], output=out))
     assert len(target.read_text().splitlines()) == 12
     assert sorted(first for first, _ in ACKS["acks_fallback"]) == [0, 3, 6, 9]
 
@@ -229,6 +210,6 @@ def test_a_batching_period_releases_acknowledgements_an_input_waits_for(tmp_path
         "input", "tack_one_in_flight", {"name": "acks_window", "batches": 5, "size": 3}, "input",
         loc,
     )  # fmt: skip
-    _run(stream)
+    run_to_end(stream)
     assert len(target.read_text().splitlines()) == 15
     assert sorted(first for first, _ in ACKS["acks_window"]) == [0, 3, 6, 9, 12]

@@ -3,13 +3,11 @@ input batch is acknowledged once, after every message that came from it was writ
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from bytewax.testing import run_main
+from ack_streams import NumberedReader, run_to_end, stream_of
 
-from streamforge.config.model import ComponentConfig, Location, StreamConfig
-from streamforge.engine.dataflow import compile_streams
+from streamforge.config.model import ComponentConfig, Location
 from streamforge.message import Message
 from streamforge.plugin import (
     Field,
@@ -27,16 +25,9 @@ ACKS: dict[str, list[tuple[int, str | None, int]]] = {}
 WRITES: dict[str, list[list[bytes]]] = {}
 
 
-class _Reader(InputReader):
-    def __init__(self, name: str, batches: int, size: int) -> None:
-        self.name, self.batches, self.size, self.sent = name, batches, size, 0
-
-    def read(self) -> list[Message] | None:
-        if self.sent >= self.batches:
-            return None
-        start = self.sent * self.size
-        self.sent += 1
-        return [Message(str(n), {"group": str(n % 2)}) for n in range(start, start + self.size)]
+class _Reader(NumberedReader):
+    def message(self, n: int) -> Message:
+        return Message(str(n), {"group": str(n % 2)})
 
     def ack(self, batch: list[Message], error: str | None) -> None:
         written = sum(len(b) for b in WRITES.get(self.name, []))
@@ -75,20 +66,10 @@ def _run(name: str, processors: list[tuple[str, Any]], refuse: str = "-") -> Non
         ComponentConfig("processor", t, c, f"pipeline.processors.{i}", loc)
         for i, (t, c) in enumerate(processors)
     ]
-    stream = StreamConfig(
-        name=name,
-        path=Path(f"{name}.yaml"),
-        input=ComponentConfig(
-            "input", "tsplit_source", {"name": name, "batches": 2, "size": 5}, "input", loc
-        ),
-        processors=procs,
-        output=ComponentConfig("output", "tsplit_sink", {"name": name, "refuse": refuse}, "o", loc),
+    sink = ComponentConfig("output", "tsplit_sink", {"name": name, "refuse": refuse}, "o", loc)
+    run_to_end(
+        stream_of(name, ("tsplit_source", {"name": name, "batches": 2, "size": 5}), procs, sink)
     )
-    compiled = compile_streams([stream])
-    try:
-        run_main(compiled.flow)
-    finally:
-        compiled.close()
 
 
 def test_a_split_batch_is_acknowledged_once_after_all_its_parts_were_written() -> None:

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,15 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip())
     return path
+
+
+def stream_config(path: Path, body: str, out: Path | None = None) -> Path:
+    """Write a stream config: `body` (dedented) with the HTTP server off and, given `out`, an
+    output writing each message as a line of `out`; return its path."""
+    text = textwrap.dedent(body).lstrip() + "http:\n  enabled: false\n"
+    if out is not None:
+        text += f'output:\n  file:\n    path: "{out}"\n    codec: lines\n'
+    return write(path, text)
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -120,3 +130,27 @@ def runs() -> Iterator[list[Run]]:
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.wait()
+
+
+def run_stream(
+    path: Path, body: str, out: Path | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Write a config as `stream_config` does, run it to its end and check that it exited 0;
+    `kwargs` go to `run_to_end`."""
+    done = run_to_end(stream_config(path, body, out), **kwargs)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def run_until(
+    config: Path, cond: Callable[[], bool], timeout: float, what: str, linger: float = 0.0
+) -> Run:
+    """Run `config` until `cond` holds (failing naming `what` after `timeout` seconds), `linger`
+    seconds more, then stop it; return the stopped run (for its logs)."""
+    run = Run(config)
+    try:
+        wait_until(cond, timeout, what)
+        time.sleep(linger)
+    finally:
+        run.stop()
+    return run

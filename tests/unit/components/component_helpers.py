@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from streamforge.config import ConfigError, lint_paths, load_stream
+from streamforge.config.model import Location
+from streamforge.config.validate import validate_component
+from streamforge.engine.instantiate import build_problems
 from streamforge.message import Message
-from streamforge.plugin import Cache, Output, Processor, registry
+from streamforge.plugin import Cache, Kind, Output, Processor, registry
 from streamforge.plugin.testing import PluginTestContext
 
 
@@ -82,3 +88,38 @@ def build(kind: str, name: str, conf: Any, context: Ctx | None = None) -> Any:
 
 def msgs(*payloads: bytes | str) -> list[Message]:
     return [Message(p) for p in payloads]
+
+
+#: a stream around the processors given to `lint_processors`: they start on line 5, column 5
+_LINT_HEAD = (
+    'input:\n  generate: {count: 1, interval: "", mapping: root = 1}\npipeline:\n  processors:\n'
+)
+_LINT_TAIL = "output:\n  drop: {}\n"
+
+
+def lint_processors(tmp_path: Path, processors: str) -> list[str]:
+    """What `streamforge lint` reports for a stream whose pipeline runs `processors` (a YAML
+    list, dedented), as `s.yaml:line:col: ...`; the list starts on line 5, column 5."""
+    path = tmp_path / "s.yaml"
+    body = textwrap.indent(textwrap.dedent(processors).strip("\n") + "\n", "    ")
+    path.write_text(_LINT_HEAD + body + _LINT_TAIL)
+    return [str(p).replace(str(tmp_path) + "/", "") for p in lint_paths([str(path)])]
+
+
+def lint_stream(tmp_path: Path, text: str) -> list[str]:
+    """What `streamforge lint` reports for a stream config (dedented): the config's problems,
+    then what building its components refuses."""
+    path = tmp_path / "stream.yaml"
+    path.write_text(textwrap.dedent(text).lstrip())
+    try:
+        stream = load_stream(path)
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return [str(p) for p in build_problems(stream)]
+
+
+def validated_conf(kind: Kind, name: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """A component's config as a stream's would be: checked, with the defaults filled in."""
+    cc, problems = validate_component(kind, {name: conf}, Location("test.yaml", 1, 1))
+    assert cc is not None, problems
+    return dict(cc.conf)

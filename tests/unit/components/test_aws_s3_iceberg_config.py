@@ -5,47 +5,27 @@ iceberg output on a local SQLite catalog."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from component_helpers import lint_stream, validated_conf
 
-from streamforge.config.loader import load_stream
-from streamforge.config.model import ConfigError, Location
-from streamforge.config.validate import validate_component
-from streamforge.engine.instantiate import build_problems
 from streamforge.inputs.aws_s3 import scanner_codec
 from streamforge.message import Message
 from streamforge.outputs.aws_s3 import S3Writer
 from streamforge.outputs.iceberg import IcebergWriter, catalog_properties
-from streamforge.plugin import Kind, load_builtins, registry
+from streamforge.plugin import load_builtins, registry
 
 load_builtins()
-
-
-def _conf(kind: Kind, name: str, conf: dict[str, Any]) -> dict[str, Any]:
-    cc, problems = validate_component(kind, {name: conf}, Location("test.yaml", 1, 1))
-    assert cc is not None, problems
-    return dict(cc.conf)
-
-
-def _lint(tmp_path: Path, text: str) -> list[str]:
-    path = tmp_path / "stream.yaml"
-    path.write_text(textwrap.dedent(text).lstrip())
-    try:
-        stream = load_stream(path)
-    except ConfigError as exc:
-        return [str(p) for p in exc.problems]
-    return [str(p) for p in build_problems(stream)]
 
 
 # -- aws_s3 ------------------------------------------------------------------------------------
 
 
 def test_an_upload_carries_key_type_metadata_and_tags() -> None:
-    conf = _conf(
+    conf = validated_conf(
         "output",
         "aws_s3",
         {
@@ -70,7 +50,7 @@ def test_an_upload_carries_key_type_metadata_and_tags() -> None:
 
 
 def test_the_default_path_is_unique_per_message() -> None:
-    writer = S3Writer(_conf("output", "aws_s3", {"bucket": "b"}), connect=False)
+    writer = S3Writer(validated_conf("output", "aws_s3", {"bucket": "b"}), connect=False)
     batch = [Message(b"a"), Message(b"b")]
     keys = {writer.request(m, batch, i)["Key"] for i, m in enumerate(batch)}
     assert len(keys) == 2 and all(k.endswith(".txt") for k in keys)
@@ -89,7 +69,7 @@ def test_scanners_map_to_codecs(scanner: dict[str, Any], codec: str) -> None:
 
 
 def test_unsupported_scanners_and_sqs_are_lint_errors(tmp_path: Path) -> None:
-    problems = _lint(
+    problems = lint_stream(
         tmp_path,
         """
         input:
@@ -102,7 +82,7 @@ def test_unsupported_scanners_and_sqs_are_lint_errors(tmp_path: Path) -> None:
         """,
     )
     assert any("'csv' is not supported" in p for p in problems), problems
-    problems = _lint(
+    problems = lint_stream(
         tmp_path,
         """
         input:
@@ -119,7 +99,7 @@ def test_unsupported_scanners_and_sqs_are_lint_errors(tmp_path: Path) -> None:
 
 def test_benthos_shaped_s3_configs_lint_clean(tmp_path: Path) -> None:
     assert (
-        _lint(
+        lint_stream(
             tmp_path,
             """
             input:
@@ -211,7 +191,7 @@ def test_bad_catalogs(catalog: dict[str, Any], needle: str) -> None:
 
 def test_redpanda_shaped_iceberg_config_lints_clean(tmp_path: Path) -> None:
     assert (
-        _lint(
+        lint_stream(
             tmp_path,
             """
             output:
@@ -246,11 +226,11 @@ def test_every_spec_example_lints(tmp_path: Path) -> None:
                 "output": {"drop": {}},
             }
             doc[kind] = yaml.safe_load(example)
-            assert _lint(tmp_path, json.dumps(doc)) == [], (kind, name)
+            assert lint_stream(tmp_path, json.dumps(doc)) == [], (kind, name)
 
 
 def test_iceberg_writes_objects_and_fails_what_is_not_one(tmp_path: Path) -> None:
-    conf = _conf(
+    conf = validated_conf(
         "output",
         "iceberg",
         {
@@ -280,7 +260,7 @@ def test_a_missing_client_library_is_a_config_error_naming_the_extra(
 
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed
     monkeypatch.setitem(sys.modules, "pymysql", None)
-    problems = _lint(
+    problems = lint_stream(
         tmp_path,
         """
         input:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
-from component_helpers import Ctx, build
+from component_helpers import Ctx, build, lint_processors
 
-from streamforge.config import lint_paths
 from streamforge.message import Message
 
 T0 = 1_717_243_200_000  # 2024-06-01T12:00:00Z in ms
@@ -130,76 +128,52 @@ def test_booleans_and_strings_are_kept_on_change() -> None:
 
 
 def test_lint_reports_bad_overrides_and_policies(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            input:
-              generate: {count: 1, interval: "", mapping: root = 1}
-            pipeline:
-              processors:
-                - downsampler:
-                    default:
-                      deadband: {threshold: -1}
-                    overrides:
-                      - deadband: {threshold: 1}
-                      - pattern: "*.x"
-                        late_policy: {late_policy: keep}
-            output:
-              drop: {}
-            """
-        )
-    )
-    problems = [str(p).replace(str(tmp_path) + "/", "") for p in lint_paths([str(path)])]
+    procs = """\
+        - downsampler:
+            default:
+              deadband: {threshold: -1}
+            overrides:
+              - deadband: {threshold: 1}
+              - pattern: "*.x"
+                late_policy: {late_policy: keep}
+    """
+    problems = lint_processors(tmp_path, procs)
     assert problems == [
         "s.yaml:7:11: field default: default.deadband.threshold: -1 must be a finite number >= 0",
         "s.yaml:11:40: field overrides.1.late_policy.late_policy: 'keep' is not one of "
         "passthrough, drop",
     ]
-    path.write_text(
-        path.read_text().replace("{threshold: -1}", "{threshold: 1}").replace("keep", "drop")
-    )
-    problems = [str(p).replace(str(tmp_path) + "/", "") for p in lint_paths([str(path)])]
+    procs = procs.replace("{threshold: -1}", "{threshold: 1}").replace("keep", "drop")
+    problems = lint_processors(tmp_path, procs)
     assert problems == [
         "s.yaml:9:11: field overrides: overrides.0: set exactly one of pattern or topic"
     ]
 
 
 def test_documented_configs_lint(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            input:
-              generate: {count: 1, interval: "", mapping: root = 1}
-            pipeline:
-              processors:
-                - downsampler:
-                    default:
-                      deadband:
-                        threshold: 0.4
-                        max_time: 30m
-                      swinging_door:
-                        threshold: 0.4
-                        max_time: 30m
-                      late_policy:
-                        late_policy: passthrough
-                    overrides:
-                      - pattern: "*.pressure"
-                        deadband:
-                          threshold: 0.05
-                      - pattern: "^flow_"
-                        swinging_door:
-                          threshold: 0.02
-                      - topic: "umh.v1.acme.hamburg.line1._historian.critical_temp"
-                        deadband:
-                          threshold: 0.01
-                      - pattern: "*.alarm"
-                        late_policy:
-                          late_policy: drop
-            output:
-              drop: {}
-            """
-        )
-    )
-    assert lint_paths([str(path)]) == []
+    procs = """\
+        - downsampler:
+            default:
+              deadband:
+                threshold: 0.4
+                max_time: 30m
+              swinging_door:
+                threshold: 0.4
+                max_time: 30m
+              late_policy:
+                late_policy: passthrough
+            overrides:
+              - pattern: "*.pressure"
+                deadband:
+                  threshold: 0.05
+              - pattern: "^flow_"
+                swinging_door:
+                  threshold: 0.02
+              - topic: "umh.v1.acme.hamburg.line1._historian.critical_temp"
+                deadband:
+                  threshold: 0.01
+              - pattern: "*.alarm"
+                late_policy:
+                  late_policy: drop
+    """
+    assert lint_processors(tmp_path, procs) == []

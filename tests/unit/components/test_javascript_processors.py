@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from component_helpers import Ctx, build
+from component_helpers import Ctx, build, lint_processors
 
-from streamforge.config import lint_paths
 from streamforge.message import Message
 
 pytest.importorskip("quickjs")
@@ -294,28 +292,17 @@ def test_endless_condition_is_stopped() -> None:
 
 # -- lint ------------------------------------------------------------------------------------
 def test_lint_reports_javascript_syntax_errors_at_the_field(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            input:
-              generate: {count: 1, interval: "", mapping: root = 1}
-            pipeline:
-              processors:
-                - nodered_js:
-                    code: |
-                      var x = 1;
-                      return (;
-                - tag_processor:
-                    conditions:
-                      - if: msg.meta.a ===
-                        then: return msg;
-            output:
-              drop: {}
-            """
-        )
-    )
-    problems = [str(p).replace(str(tmp_path) + "/", "") for p in lint_paths([str(path)])]
+    procs = """\
+        - nodered_js:
+            code: |
+              var x = 1;
+              return (;
+        - tag_processor:
+            conditions:
+              - if: msg.meta.a ===
+                then: return msg;
+    """
+    problems = lint_processors(tmp_path, procs)
     assert problems[0] == (
         "s.yaml:6:15: field code: SyntaxError: unexpected token in expression: ';' (line 2)"
     )
@@ -324,36 +311,25 @@ def test_lint_reports_javascript_syntax_errors_at_the_field(tmp_path: Path) -> N
 
 
 def test_documented_shapes_lint(tmp_path: Path) -> None:
-    path = tmp_path / "s.yaml"
-    path.write_text(
-        textwrap.dedent(
-            """\
-            input:
-              generate: {count: 1, interval: "", mapping: root = 1}
-            pipeline:
-              processors:
-                - tag_processor:
-                    defaults: |
-                      msg.meta.location_path = "acme.hamburg.assembly.line1.cell2.plc7";
-                      msg.meta.data_contract = "_historian";
-                      msg.meta.tag_name = "value";
-                      msg.payload = msg.payload;
-                      return msg;
-                    conditions:
-                      - if: msg.meta.opcua_tag_path && msg.meta.opcua_tag_path.includes("Motor")
-                        then: |
-                          msg.meta.virtual_path = "drive." + msg.meta.opcua_tag_path;
-                          return msg;
-                    advancedProcessing: |
-                      msg.payload = parseFloat(msg.payload) * 2;
-                      return msg;
-                - nodered_js:
-                    code: |
-                      console.log("value " + msg.payload.value);
-                      return msg;
-            output:
-              drop: {}
-            """
-        )
-    )
-    assert lint_paths([str(path)]) == []
+    procs = """\
+        - tag_processor:
+            defaults: |
+              msg.meta.location_path = "acme.hamburg.assembly.line1.cell2.plc7";
+              msg.meta.data_contract = "_historian";
+              msg.meta.tag_name = "value";
+              msg.payload = msg.payload;
+              return msg;
+            conditions:
+              - if: msg.meta.opcua_tag_path && msg.meta.opcua_tag_path.includes("Motor")
+                then: |
+                  msg.meta.virtual_path = "drive." + msg.meta.opcua_tag_path;
+                  return msg;
+            advancedProcessing: |
+              msg.payload = parseFloat(msg.payload) * 2;
+              return msg;
+        - nodered_js:
+            code: |
+              console.log("value " + msg.payload.value);
+              return msg;
+    """
+    assert lint_processors(tmp_path, procs) == []

@@ -8,16 +8,13 @@ import decimal
 import json
 import re
 import sqlite3
-import textwrap
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from component_helpers import lint_stream, validated_conf
 
-from streamforge.config.loader import load_stream
-from streamforge.config.model import ConfigError, Location
-from streamforge.config.validate import validate_component
 from streamforge.connectors.sql import (
     database_url,
     insert_text,
@@ -26,7 +23,6 @@ from streamforge.connectors.sql import (
     split_statements,
     statement,
 )
-from streamforge.engine.instantiate import build_problems
 from streamforge.message import Message
 from streamforge.plugin import Kind, load_builtins, registry
 from streamforge.plugin.testing import PluginTestContext
@@ -198,10 +194,8 @@ def test_column_values_become_json_values() -> None:
 
 def _build(kind: Kind, name: str, conf: dict[str, Any]) -> Any:
     """A component built from its config as a stream would (defaults filled, checked)."""
-    cc, problems = validate_component(kind, {name: conf}, Location("test.yaml", 1, 1))
-    assert cc is not None, problems
     ctx = PluginTestContext(label=name, type_name=name, kind=kind)
-    return registry.get(kind, name).factory(cc.conf, ctx)
+    return registry.get(kind, name).factory(validated_conf(kind, name, conf), ctx)
 
 
 @pytest.fixture
@@ -352,21 +346,10 @@ def test_sql_insert_output_writes_a_batch_in_one_transaction(sqlite_file: Path) 
 # -- configs as Benthos users write them ----------------------------------------------------------
 
 
-def _lint(tmp_path: Path, text: str) -> list[str]:
-    """What `streamforge lint` reports: config problems, then what building refuses."""
-    path = tmp_path / "stream.yaml"
-    path.write_text(textwrap.dedent(text).lstrip())
-    try:
-        stream = load_stream(path)
-    except ConfigError as exc:
-        return [str(p) for p in exc.problems]
-    return [str(p) for p in build_problems(stream)]
-
-
 def test_benthos_documented_shapes_lint_clean(tmp_path: Path) -> None:
     """The shapes of the Benthos docs' examples (with our own values)."""
     assert (
-        _lint(
+        lint_stream(
             tmp_path,
             """
         input:
@@ -429,7 +412,7 @@ def test_benthos_documented_shapes_lint_clean(tmp_path: Path) -> None:
         == []
     )
     assert (
-        _lint(
+        lint_stream(
             tmp_path,
             """
         input:
@@ -471,7 +454,7 @@ def test_every_spec_example_lints(tmp_path: Path) -> None:
                 doc["pipeline"] = {"processors": [body]}
             else:
                 doc[kind] = body
-            assert _lint(tmp_path, json.dumps(doc)) == [], (kind, name)
+            assert lint_stream(tmp_path, json.dumps(doc)) == [], (kind, name)
 
 
 @pytest.mark.parametrize(
@@ -491,7 +474,7 @@ def test_bad_configs_are_lint_errors_at_their_place(
     import yaml
 
     body = {"query": "SELECT 1", **conf}
-    problems = _lint(tmp_path, yaml.safe_dump({"output": {"sql_raw": body}}))
+    problems = lint_stream(tmp_path, yaml.safe_dump({"output": {"sql_raw": body}}))
     assert any(needle in p for p in problems), problems
     assert all(
         re.match(re.escape(str(tmp_path / "stream.yaml")) + r":\d+:\d+: ", p) for p in problems
@@ -499,7 +482,7 @@ def test_bad_configs_are_lint_errors_at_their_place(
 
 
 def test_a_query_is_required(tmp_path: Path) -> None:
-    problems = _lint(
+    problems = lint_stream(
         tmp_path,
         """
         pipeline:

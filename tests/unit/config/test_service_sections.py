@@ -21,6 +21,11 @@ def problems(path: Path) -> list[str]:
     return [str(p).replace(str(path.parent) + "/", "") for p in lint_paths([str(path)])]
 
 
+def lint_with(write: Write, section: str) -> list[str]:
+    """The problems of a stream of HEAD and `section`."""
+    return problems(write(HEAD + section))
+
+
 # -- buffer -------------------------------------------------------------------------------------
 
 
@@ -54,13 +59,11 @@ def test_system_window_problems_are_at_their_field(write: Write) -> None:
     assert problems(path) == [
         'stream.yaml:6:3: buffer system_window: missing required field "size"'
     ]
-    path = write(HEAD + "buffer:\n  system_window:\n    size: 1s\n    slide: 5s\n")
-    assert problems(path) == [
+    assert lint_with(write, "buffer:\n  system_window:\n    size: 1s\n    slide: 5s\n") == [
         "stream.yaml:8:12: buffer system_window: slide: 5s is longer than size 1s; readings "
         "between windows would be lost"
     ]
-    path = write(HEAD + "buffer:\n  system_window:\n    size: 10s\n    offset: 10s\n")
-    assert problems(path) == [
+    assert lint_with(write, "buffer:\n  system_window:\n    size: 10s\n    offset: 10s\n") == [
         "stream.yaml:8:13: buffer system_window: offset: 10s must be at least 0s and less "
         "than the size"
     ]
@@ -93,21 +96,19 @@ def test_memory_buffer_with_a_batch_policy(write: Write) -> None:
 
 
 def test_buffer_types_benthos_has_and_unknown_ones(write: Write) -> None:
-    path = write(HEAD + "buffer:\n  sqlite:\n    path: ./buf.db\n")
-    assert problems(path) == [
+    assert lint_with(write, "buffer:\n  sqlite:\n    path: ./buf.db\n") == [
         "stream.yaml:6:3: buffer type 'sqlite' is not supported: `sqlite` is a Benthos buffer "
         "StreamForge does not have (yet)"
     ]
-    path = write(HEAD + "buffer:\n  memroy: {}\n")
-    assert problems(path) == [
+    assert lint_with(write, "buffer:\n  memroy: {}\n") == [
         'stream.yaml:6:3: unknown buffer type "memroy", did you mean "memory"?'
     ]
-    path = write(HEAD + "buffer:\n  memory: {}\n  none: {}\n")
-    assert problems(path) == [
+    assert lint_with(write, "buffer:\n  memory: {}\n  none: {}\n") == [
         "stream.yaml:7:3: buffer has more than one type: memory, none (use one)"
     ]
-    path = write(HEAD + "buffer: [memory]\n")
-    assert problems(path) == ["stream.yaml:5:9: buffer: expected an object, got array"]
+    assert lint_with(write, "buffer: [memory]\n") == [
+        "stream.yaml:5:9: buffer: expected an object, got array"
+    ]
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -142,21 +143,17 @@ def test_metrics_prometheus_with_mapping_and_none(write: Write) -> None:
 
 
 def test_metrics_problems(write: Write) -> None:
-    path = write(HEAD + "metrics:\n  statsd:\n    address: localhost:8125\n")
-    assert problems(path) == [
+    assert lint_with(write, "metrics:\n  statsd:\n    address: localhost:8125\n") == [
         "stream.yaml:6:3: metrics type 'statsd' is not supported: `statsd` is a Benthos metrics "
         "exporter StreamForge does not have (yet)"
     ]
-    path = write(HEAD + "metrics:\n  mapping: 'root = '\n  prometheus: {}\n")
-    [line] = problems(path)
+    [line] = lint_with(write, "metrics:\n  mapping: 'root = '\n  prometheus: {}\n")
     assert line.startswith("stream.yaml:6:") and "bad Bloblang" in line
-    path = write(HEAD + "metrics:\n  prometheus:\n    histogram_buckets: [0.1, 1]\n")
-    assert problems(path) == [
+    assert lint_with(write, "metrics:\n  prometheus:\n    histogram_buckets: [0.1, 1]\n") == [
         "stream.yaml:7:24: metrics prometheus: histogram_buckets: not supported: StreamForge's "
         "timing histograms have fixed buckets (leave it empty)"
     ]
-    path = write(HEAD + "metrics:\n  prometheus:\n    add_proces_metrics: true\n")
-    assert problems(path) == [
+    assert lint_with(write, "metrics:\n  prometheus:\n    add_proces_metrics: true\n") == [
         'stream.yaml:7:5: unknown field "add_proces_metrics" in metrics prometheus, did you mean '
         '"add_process_metrics"?'
     ]
@@ -166,14 +163,12 @@ def test_metrics_problems(write: Write) -> None:
 
 
 def test_tracer_none_and_unsupported_tracers(write: Write) -> None:
-    assert problems(write(HEAD + "tracer:\n  none: {}\n")) == []
-    path = write(HEAD + "tracer:\n  open_telemetry_collector:\n    http: []\n")
-    assert problems(path) == [
+    assert lint_with(write, "tracer:\n  none: {}\n") == []
+    assert lint_with(write, "tracer:\n  open_telemetry_collector:\n    http: []\n") == [
         "stream.yaml:6:3: tracer type 'open_telemetry_collector' is not supported: "
         "`open_telemetry_collector` is a Benthos tracer StreamForge does not have (yet)"
     ]
-    path = write(HEAD + "tracer:\n  jaeger: {}\n")
-    assert "`jaeger` is a Benthos tracer" in problems(path)[0]
+    assert "`jaeger` is a Benthos tracer" in lint_with(write, "tracer:\n  jaeger: {}\n")[0]
 
 
 # -- shutdown, unknown sections, echo -----------------------------------------------------------
@@ -184,19 +179,17 @@ def test_shutdown_durations(write: Write) -> None:
     assert stream.shutdown_timeout == 90.0
     assert stream.shutdown_delay == 0.5
     assert load_stream(write(HEAD)).shutdown_timeout == 20.0
-    path = write(HEAD + "shutdown_timeout: soon\n")
-    assert problems(path)[0].startswith(
+    assert lint_with(write, "shutdown_timeout: soon\n")[0].startswith(
         "stream.yaml:5:19: field shutdown_timeout: invalid duration"
     )
 
 
 def test_unknown_top_level_sections_are_errors(write: Write) -> None:
-    path = write(HEAD + "tracr:\n  none: {}\nbufer:\n  none: {}\n")
-    assert problems(path) == [
+    assert lint_with(write, "tracr:\n  none: {}\nbufer:\n  none: {}\n") == [
         'stream.yaml:5:1: unknown field "tracr" in stream, did you mean "tracer"?',
         'stream.yaml:7:1: unknown field "bufer" in stream, did you mean "buffer"?',
     ]
-    [line] = problems(write(HEAD + "tracing: {}\n"))
+    [line] = lint_with(write, "tracing: {}\n")
     assert line.startswith('stream.yaml:5:1: unknown field "tracing" in stream (valid: ')
 
 
