@@ -29,6 +29,8 @@ __all__ = ["Downsampler", "Override", "SeriesConfig", "parse_config"]
 LATE_POLICIES = ("passthrough", "drop")
 #: the key of messages that are not historian time series (passed on unchanged)
 PASS = ""
+#: an algorithm section: (threshold, max_time seconds, min_time seconds)
+Params = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,14 @@ class SeriesConfig:
     threshold: float
     max_time: float
     late_policy: str
+    #: `min_time`: no point is kept sooner than this after the last kept one (seconds)
+    min_time: float = 0.0
 
     def describe(self) -> str:
         """The `downsampled_by` metadata of kept messages."""
         limit = f",max_time={self.max_time:g}s" if self.max_time else ""
+        if self.min_time:
+            limit += f",min_time={self.min_time:g}s"
         return f"{self.algorithm}(threshold={self.threshold:g}{limit})"
 
 
@@ -53,8 +59,8 @@ class Override:
     pattern: str
     topic: str
     regex: re.Pattern[str] | None
-    deadband: tuple[float, float] | None
-    swinging_door: tuple[float, float] | None
+    deadband: Params | None
+    swinging_door: Params | None
     late_policy: str
 
     def matches(self, topic: str) -> bool:
@@ -76,25 +82,28 @@ def _threshold(value: Any, where: str) -> float:
     return float(value)
 
 
-def _max_time(value: Any, where: str) -> float:
+def _duration(value: Any, where: str) -> float:
     if value in (None, ""):
         return 0.0
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
-        raise ValueError(f"{where}.max_time: {exc}") from None
+        raise ValueError(f"{where}: {exc}") from None
     if seconds < 0:
-        raise ValueError(f"{where}.max_time: must not be negative")
+        raise ValueError(f"{where}: must not be negative")
     return seconds
 
 
-def _params(block: Any, where: str) -> tuple[float, float] | None:
-    """(threshold, max_time) of an algorithm section; None when it sets nothing."""
+def _params(block: Any, where: str) -> Params | None:
+    """(threshold, max_time, min_time) of an algorithm section; None when it sets nothing."""
     if not isinstance(block, dict):
         return None
     threshold = _threshold(block.get("threshold"), where)
-    max_time = _max_time(block.get("max_time"), where)
-    return (threshold, max_time) if threshold or max_time else None
+    max_time = _duration(block.get("max_time"), f"{where}.max_time")
+    min_time = _duration(block.get("min_time"), f"{where}.min_time")
+    if max_time and min_time > max_time:
+        raise ValueError(f"{where}.min_time: {min_time:g}s is longer than max_time ({max_time:g}s)")
+    return (threshold, max_time, min_time) if threshold or max_time or min_time else None
 
 
 def _late(block: Any, where: str) -> str:
@@ -111,7 +120,7 @@ def parse_config(conf: dict[str, Any]) -> tuple[SeriesConfig, list[Override]]:
     default = conf.get("default") or {}
     deadband = _params(default.get("deadband"), "default.deadband")
     swinging = _params(default.get("swinging_door"), "default.swinging_door")
-    algorithm, params = "deadband", deadband or (0.0, 0.0)
+    algorithm, params = "deadband", deadband or (0.0, 0.0, 0.0)
     if deadband is None and swinging is not None:
         algorithm, params = "swinging_door", swinging
     base = SeriesConfig(
@@ -119,6 +128,7 @@ def parse_config(conf: dict[str, Any]) -> tuple[SeriesConfig, list[Override]]:
         params[0],
         params[1],
         _late(default.get("late_policy"), "default") or "passthrough",
+        params[2],
     )
     overrides: list[Override] = []
     for i, item in enumerate(conf.get("overrides") or []):
@@ -164,6 +174,15 @@ def _section(name: str, description: str) -> Field:
                 "duration",
                 default="",
                 description="A point is kept when this long passed since the last kept one.",
+            ),
+            Field(
+                "min_time",
+                "duration",
+                default="",
+                description=(
+                    "No point is kept sooner than this after the last kept one: points "
+                    "arriving within it are dropped without being compared (rate limit)."
+                ),
             ),
         ),
     )
@@ -292,13 +311,17 @@ class Downsampler(KeyedProcessor):
         for ov in self.overrides:
             if not ov.matches(topic):
                 continue
-            algorithm, threshold, max_time = conf.algorithm, conf.threshold, conf.max_time
+            algorithm, threshold = conf.algorithm, conf.threshold
+            max_time, min_time = conf.max_time, conf.min_time
             for name, params in (("deadband", ov.deadband), ("swinging_door", ov.swinging_door)):
                 if params is not None:
                     algorithm = name
                     threshold = params[0] or threshold
                     max_time = params[1] or max_time
-            conf = SeriesConfig(algorithm, threshold, max_time, ov.late_policy or conf.late_policy)
+                    min_time = params[2] or min_time
+            conf = SeriesConfig(
+                algorithm, threshold, max_time, ov.late_policy or conf.late_policy, min_time
+            )
             break
         max_ns = round(conf.max_time * 1e9)
         method: Deadband | SwingingDoor
@@ -335,7 +358,10 @@ class Downsampler(KeyedProcessor):
                 continue
             last_ns = t
             points.append(point)
-        kept, dropped, inner = method.feed(points, inner)
+        if conf.min_time and points:
+            kept, dropped, inner = _feed_gated(method, points, inner, round(conf.min_time * 1e9))
+        else:
+            kept, dropped, inner = method.feed(points, inner)
         tag = conf.describe()
         for msg in kept:
             msg.metadata["downsampled_by"] = tag
@@ -355,6 +381,33 @@ class Downsampler(KeyedProcessor):
         if kept:
             self._kept.inc(len(kept))
         return kept, (state[0], inner)
+
+
+def _feed_gated(
+    method: Deadband | SwingingDoor, points: list[Point], inner: Any, min_ns: int
+) -> tuple[list[Message], int, Any]:
+    """`min_time`: points sooner than `min_ns` after the last kept one are dropped unseen.
+
+    Both algorithms' states start with the time of the last kept point, so the gate reads it
+    there; the points it lets through are fed one by one so each sees the newest state. Swinging
+    door archives the point it holds back when the doors close, so a held point that came
+    sooner than `min_ns` after a newly archived start is let go as well (the doors start afresh
+    from the next point).
+    """
+    kept: list[Message] = []
+    dropped = 0
+    door = isinstance(method, SwingingDoor)
+    for point in points:
+        if inner is not None and point[1] - inner[0] < min_ns:
+            dropped += 1
+            continue
+        out, n, inner = method.feed([point], inner)
+        kept.extend(out)
+        dropped += n
+        if door and inner is not None and inner[3] is not None and inner[3][1] - inner[0] < min_ns:
+            inner = (inner[0], inner[1], inner[2], None, 0.0, 0.0)
+            dropped += 1
+    return kept, dropped, inner
 
 
 def _point(msg: Message) -> Point | None:

@@ -177,3 +177,112 @@ def test_documented_configs_lint(tmp_path: Path) -> None:
                   late_policy: drop
     """
     assert lint_processors(tmp_path, procs) == []
+
+
+def test_deadband_min_time_rate_limits_and_keeps_the_last_kept_value_as_reference() -> None:
+    proc = downsampler({"default": {"deadband": {"threshold": 0.5, "min_time": "3s"}}})
+    # one reading a second, every one a change beyond the threshold
+    series = [10.0, 11.0, 12.0, 13.0, 10.2, 10.4, 16.0, 16.1]
+    out = proc.process_batch([tag(v, i) for i, v in enumerate(series)])
+    # 11 and 12 come within 3s of 10; 13 is kept at 3s; 10.2/10.4 within 3s of 13;
+    # 16.0 at 6s is kept; 16.1 is too close in time (and too small a change anyway)
+    assert [(m.value["timestamp_ms"] - T0, m.value["value"]) for m in out] == [
+        (0, 10.0),
+        (3000, 13.0),
+        (6000, 16.0),
+    ]
+    assert out[0].metadata["downsampled_by"] == "deadband(threshold=0.5,min_time=3s)"
+    # the gate spans batches: the next point 1s after the last kept one is dropped too
+    assert proc.process_batch([tag(30.0, 7)]) == []
+    assert values(proc.process_batch([tag(30.0, 9)])) == [30.0]
+
+
+def test_deadband_without_min_time_keeps_every_change() -> None:
+    proc = downsampler({"default": {"deadband": {"threshold": 0.5}}})
+    series = [10.0, 11.0, 12.0, 13.0]
+    assert values(proc.process_batch([tag(v, i) for i, v in enumerate(series)])) == series
+
+
+def test_swinging_door_min_time_and_max_time() -> None:
+    proc = downsampler(
+        {"default": {"swinging_door": {"threshold": 0.1, "min_time": "2s", "max_time": "4s"}}}
+    )
+    conf, _ = proc.settings(TEMP)
+    assert (conf.algorithm, conf.min_time, conf.max_time) == ("swinging_door", 2.0, 4.0)
+    # a zig-zag: without min_time every corner is archived
+    zigzag = [0.0, 5.0, 0.0, 5.0, 0.0, 5.0, 0.0, 5.0, 0.0]
+    free = downsampler({"default": {"swinging_door": {"threshold": 0.1}}})
+    free_out = free.process_batch([tag(v, i) for i, v in enumerate(zigzag)])
+    assert len(free_out) == 8  # every point but the held last one
+    out = proc.process_batch([tag(v, i) for i, v in enumerate(zigzag)])
+    # the 5.0 peaks come 1s after an archived point: never archived; archived points are 2s
+    # apart at least
+    assert [(m.value["timestamp_ms"] - T0, m.value["value"]) for m in out] == [
+        (0, 0.0),
+        (2000, 0.0),
+        (4000, 0.0),
+        (6000, 0.0),
+    ]
+    assert values(proc.end_of_input()) == [0.0]
+    assert out[0].metadata["downsampled_by"] == (
+        "swinging_door(threshold=0.1,max_time=4s,min_time=2s)"
+    )
+
+
+def test_swinging_door_max_time_forces_a_point_on_a_flat_line() -> None:
+    proc = downsampler({"default": {"swinging_door": {"threshold": 1, "max_time": "3s"}}})
+    out = proc.process_batch([tag(5.0, i) for i in range(8)])
+    assert [m.value["timestamp_ms"] - T0 for m in out] == [0, 3000, 6000]
+
+
+def test_override_min_time_inherits_and_overrides() -> None:
+    proc = downsampler(
+        {
+            "default": {"deadband": {"threshold": 1, "min_time": "5s", "max_time": "1m"}},
+            "overrides": [
+                {"pattern": "*.temperature", "deadband": {"threshold": 0.1}},
+                {"pattern": ".+_counter", "swinging_door": {"min_time": "1s"}},
+            ],
+        }
+    )
+    conf, _ = proc.settings(TEMP)
+    assert (conf.threshold, conf.min_time, conf.max_time) == (0.1, 5.0, 60.0)
+    conf, _ = proc.settings(COUNTER)
+    assert (conf.algorithm, conf.threshold, conf.min_time) == ("swinging_door", 1.0, 1.0)
+
+
+def test_lint_reports_bad_min_time(tmp_path: Path) -> None:
+    procs = """\
+        - downsampler:
+            default:
+              swinging_door: {threshold: 1, min_time: 2m, max_time: 1m}
+    """
+    problems = lint_processors(tmp_path, procs)
+    assert problems == [
+        "s.yaml:7:11: field default: default.swinging_door.min_time: 120s is longer than "
+        "max_time (60s)"
+    ]
+    procs = procs.replace("min_time: 2m", "min_time: soon")
+    problems = lint_processors(tmp_path, procs)
+    assert len(problems) == 1 and "min_time" in problems[0], problems
+
+
+def test_benthos_umh_min_time_configs_lint(tmp_path: Path) -> None:
+    procs = """\
+        - downsampler:
+            default:
+              deadband:
+                threshold: 0.2
+                max_time: 1h
+                min_time: 5s
+              swinging_door:
+                threshold: 0.2
+                min_time: 1s
+                max_time: 1h
+            overrides:
+              - pattern: "(vibration|accelerometer)"
+                swinging_door:
+                  threshold: 0.01
+                  min_time: 1s
+    """
+    assert lint_processors(tmp_path, procs) == []
