@@ -10,7 +10,6 @@ again; the broker redelivers what was not acknowledged.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from typing import Any
@@ -251,9 +250,7 @@ class _AmqpReader(AckedReader):
             await queue.bind(exchange, routing_key=key)
 
         async def received(raw: Any) -> None:
-            while self.full() and not self.stopping.is_set():
-                await asyncio.sleep(0.01)
-            self.offer([_Delivery(raw, generation)])
+            await self.offer_when_room([_Delivery(raw, generation)])
 
         await queue.consume(received, no_ack=src.auto_ack, consumer_tag=src.consumer_tag or None)
 

@@ -8,11 +8,10 @@ replayed from memory (`auto_replay_nacks`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
-from streamforge.connectors.acked_reader import AckedReader
+from streamforge.connectors.acked_reader import AckedReader, replay_nacks_field
 from streamforge.connectors.nats import (
     NatsClient,
     NatsSettings,
@@ -74,15 +73,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> NatsSetting
             description="A queue group: each message goes to one member of the group.",
             examples=("gateways",),
         ),
-        Field(
-            "auto_replay_nacks",
-            "bool",
-            default=True,
-            description=(
-                "Replay messages the output failed to write (with backoff) until they are "
-                "written. With false they are dropped, with a warning."
-            ),
-        ),
+        replay_nacks_field(),
         Field(
             "nak_delay",
             "duration",
@@ -140,9 +131,7 @@ class _NatsReader(AckedReader):
         )
 
     async def _received(self, msg: Any) -> None:
-        while self.full() and not self.stopping.is_set():
-            await asyncio.sleep(0.01)
-        self.offer([_Received(msg)])
+        await self.offer_when_room([_Received(msg)])
 
     def shutdown(self) -> None:
         self.client.close()

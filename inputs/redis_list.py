@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import RedisSettings, RedisThreadReader, connection_fields
+from streamforge.connectors.acked_reader import Payload, replay_nacks_field
+from streamforge.connectors.redis import RedisSettings, connection_fields
+from streamforge.connectors.redis_components import RedisInput, RedisInputReader
 from streamforge.durations import parse_duration
 from streamforge.license.catalog import register_feature
-from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import BuildContext, Field, register_input
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisListInput"]
@@ -22,16 +23,6 @@ __all__ = ["RedisListInput"]
 log = logging.getLogger("streamforge.inputs.redis_list")
 
 register_feature("input", "redis_list", "bindings", "redis")
-
-
-class _Popped:
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-
-    def message(self) -> Message:
-        return Message(self.payload)
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
@@ -49,15 +40,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
     fields=[
         *connection_fields(),
         Field("key", "string", description="The list to pop messages from.", examples=("queue",)),
-        Field(
-            "auto_replay_nacks",
-            "bool",
-            default=True,
-            description=(
-                "Replay messages the output failed to write (with backoff) until they are "
-                "written. With false they are dropped, with a warning."
-            ),
-        ),
+        replay_nacks_field(),
         Field(
             "max_in_flight",
             "int",
@@ -91,34 +74,23 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
     examples=("redis_list:\n  url: redis://localhost:6379\n  key: plant-events",),
 )
 @offline_check(_check)
-class RedisListInput(Input):
+class RedisListInput(RedisInput):
     """Pops messages from a Redis list."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-        self.settings = _check(conf)
+        super().__init__(_check(conf), conf, ctx)
         self.key = str(conf["key"])
         self.command = str(conf.get("command") or "blpop")
         self.max_in_flight = int(conf.get("max_in_flight") or 0)
         self.timeout = parse_duration(conf.get("timeout") or "5s")
-        self.replay_nacks = bool(conf.get("auto_replay_nacks", True))
-        self.ctx = ctx
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        reader = _ListReader(self)
-        reader.start()
-        return reader
 
 
-class _ListReader(RedisThreadReader):
+class _ListReader(RedisInputReader):
+    logger = log
+
     def __init__(self, source: RedisListInput) -> None:
-        super().__init__(
-            source.settings,
-            component="input",
-            ctx=source.ctx,
-            logger=log,
-            replay_nacks=source.replay_nacks,
-        )
-        self.source = source
+        super().__init__(source)
+        self.source: RedisListInput = source
         self.block_seconds = min(source.timeout, 1.0) if source.timeout > 0 else 1.0
 
     def poll(self, client: Any) -> None:
@@ -138,4 +110,7 @@ class _ListReader(RedisThreadReader):
             more = (client.lpop if left else client.rpop)(src.key, room - 1)
             if more:
                 values.extend(more)
-        self.put([_Popped(bytes(v)) for v in values])
+        self.put([Payload(bytes(v)) for v in values])
+
+
+RedisListInput.reader = _ListReader

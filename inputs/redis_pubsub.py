@@ -11,10 +11,11 @@ import contextlib
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import RedisSettings, RedisThreadReader, connection_fields
+from streamforge.connectors.acked_reader import Payload, replay_nacks_field
+from streamforge.connectors.redis import RedisSettings, connection_fields
+from streamforge.connectors.redis_components import RedisInput, RedisInputReader
 from streamforge.license.catalog import register_feature
-from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import BuildContext, Field, register_input
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisPubsubInput"]
@@ -22,16 +23,6 @@ __all__ = ["RedisPubsubInput"]
 log = logging.getLogger("streamforge.inputs.redis_pubsub")
 
 register_feature("input", "redis_pubsub", "bindings", "redis")
-
-
-class _Published:
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: bytes) -> None:
-        self.payload = payload
-
-    def message(self) -> Message:
-        return Message(self.payload)
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
@@ -58,15 +49,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
             default=False,
             description="Treat the channels as glob patterns (PSUBSCRIBE).",
         ),
-        Field(
-            "auto_replay_nacks",
-            "bool",
-            default=True,
-            description=(
-                "Replay messages the output failed to write (with backoff) until they are "
-                "written. With false they are dropped, with a warning."
-            ),
-        ),
+        replay_nacks_field(),
     ],
     summary="Subscribes to Redis Pub/Sub channels.",
     description=(
@@ -79,32 +62,21 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
     ),
 )
 @offline_check(_check)
-class RedisPubsubInput(Input):
+class RedisPubsubInput(RedisInput):
     """Subscribes to Redis Pub/Sub channels."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-        self.settings = _check(conf)
+        super().__init__(_check(conf), conf, ctx)
         self.channels = [str(c) for c in conf["channels"] if str(c)]
         self.use_patterns = bool(conf.get("use_patterns", False))
-        self.replay_nacks = bool(conf.get("auto_replay_nacks", True))
-        self.ctx = ctx
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        reader = _PubsubReader(self)
-        reader.start()
-        return reader
 
 
-class _PubsubReader(RedisThreadReader):
+class _PubsubReader(RedisInputReader):
+    logger = log
+
     def __init__(self, source: RedisPubsubInput) -> None:
-        super().__init__(
-            source.settings,
-            component="input",
-            ctx=source.ctx,
-            logger=log,
-            replay_nacks=source.replay_nacks,
-        )
-        self.source = source
+        super().__init__(source)
+        self.source: RedisPubsubInput = source
         self._pubsub: Any = None
 
     def connected(self, client: Any) -> None:
@@ -121,12 +93,12 @@ class _PubsubReader(RedisThreadReader):
         msg = pubsub.get_message(timeout=self.block_seconds)
         if msg is None:
             return
-        records = [_Published(bytes(msg["data"]))]
+        records = [Payload(bytes(msg["data"]))]
         while len(records) < self.read_batch:
             more = pubsub.get_message(timeout=0.0)
             if more is None:
                 break
-            records.append(_Published(bytes(more["data"])))
+            records.append(Payload(bytes(more["data"])))
         self.put(records)
 
     def _close_pubsub(self) -> None:
@@ -137,3 +109,6 @@ class _PubsubReader(RedisThreadReader):
 
     def finish(self, client: Any) -> None:
         self._close_pubsub()
+
+
+RedisPubsubInput.reader = _PubsubReader

@@ -15,11 +15,13 @@ import threading
 import uuid
 from typing import Any
 
-from streamforge.connectors.redis import RedisSettings, RedisThreadReader, connection_fields
+from streamforge.connectors.acked_reader import replay_nacks_field
+from streamforge.connectors.redis import RedisSettings, connection_fields
+from streamforge.connectors.redis_components import RedisInput, RedisInputReader
 from streamforge.durations import parse_duration
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
+from streamforge.plugin import BuildContext, Field, register_input
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisStreamsInput"]
@@ -77,15 +79,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
             description="The streams to read.",
             examples=(["plant-events"],),
         ),
-        Field(
-            "auto_replay_nacks",
-            "bool",
-            default=True,
-            description=(
-                "Replay entries the output failed to write (with backoff) until they are "
-                "written. With false they are acknowledged and dropped, with a warning."
-            ),
-        ),
+        replay_nacks_field("entries", "acknowledged and dropped"),
         Field(
             "limit",
             "int",
@@ -152,11 +146,11 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettin
     ),
 )
 @offline_check(_check)
-class RedisStreamsInput(Input):
+class RedisStreamsInput(RedisInput):
     """Reads Redis streams as a consumer group."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-        self.settings = _check(conf)
+        super().__init__(_check(conf), conf, ctx)
         self.streams = [str(s) for s in conf["streams"] if str(s)]
         self.body_key = str(conf.get("body_key") or "body")
         self.limit = int(conf.get("limit", 10))
@@ -166,25 +160,14 @@ class RedisStreamsInput(Input):
         self.start_from_oldest = bool(conf.get("start_from_oldest", True))
         self.commit_period = parse_duration(conf.get("commit_period") or "1s")
         self.timeout = parse_duration(conf.get("timeout") or "1s")
-        self.replay_nacks = bool(conf.get("auto_replay_nacks", True))
-        self.ctx = ctx
-
-    def open(self, partition: str, resume_state: Any | None) -> InputReader:
-        reader = _StreamsReader(self)
-        reader.start()
-        return reader
 
 
-class _StreamsReader(RedisThreadReader):
+class _StreamsReader(RedisInputReader):
+    logger = log
+
     def __init__(self, source: RedisStreamsInput) -> None:
-        super().__init__(
-            source.settings,
-            component="input",
-            ctx=source.ctx,
-            logger=log,
-            replay_nacks=source.replay_nacks,
-        )
-        self.source = source
+        super().__init__(source)
+        self.source: RedisStreamsInput = source
         self.block_seconds = min(source.timeout, source.commit_period)
         self._ack_lock = threading.Lock()
         #: entry IDs written, to acknowledge: stream -> ids
@@ -289,3 +272,6 @@ class _StreamsReader(RedisThreadReader):
             self._flush_acks(client)
         except Exception as exc:  # noqa: BLE001 - the entries stay pending in the group
             log.warning("%s: final acknowledgement failed: %s", self.name, exc)
+
+
+RedisStreamsInput.reader = _StreamsReader

@@ -22,12 +22,12 @@ from streamforge.connectors.amqp import (
     describe_error,
     transient_errors,
 )
+from streamforge.connectors.peer import fail_each, prepare_each, write_timeout_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.connection import Backoff
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["AmqpOutput"]
@@ -188,16 +188,7 @@ def _string_field(name: str, description: str, default: str = "", **kw: Any) -> 
             advanced=True,
         ),
         amqp_tls_field(),
-        Field(
-            "write_timeout",
-            "duration",
-            default="10s",
-            description=(
-                "How long a batch may wait for the broker (reconnecting) before its messages "
-                "fail (for `fallback` to route, or for the input to deliver again)."
-            ),
-            advanced=True,
-        ),
+        write_timeout_field("broker"),
     ],
     summary="Publishes messages to an AMQP 0.9.1 exchange; written once the broker confirmed.",
     examples=(
@@ -271,8 +262,7 @@ class AmqpOutput(Output):
         from pamqp.commands import Basic
 
         limit = asyncio.Semaphore(self.max_in_flight)
-        results: list[str | None] = ["not published"] * len(items)
-        transient = self._transient
+        link = self.client.link
 
         async def publish(i: int) -> BaseException | str | None:
             _, exchange_name, key, message = items[i]
@@ -283,7 +273,7 @@ class AmqpOutput(Output):
                     confirm = await exchange.publish(
                         message, key, mandatory=self.mandatory, timeout=timeout
                     )
-                except Exception as exc:  # noqa: BLE001 - sorted out below
+                except Exception as exc:  # noqa: BLE001 - sorted out by retry_each
                     return exc
             if isinstance(confirm, Basic.Ack) or confirm is None:
                 return None
@@ -291,33 +281,20 @@ class AmqpOutput(Output):
                 return "the broker refused the message (nack)"
             return "no queue took the message (returned as unroutable)"
 
-        todo = list(range(len(items)))
-        backoff = Backoff(initial=0.1, maximum=2.0)
-        while todo:
-            if not await self.client.wait_ready(deadline - time.monotonic()):
-                why = self.client.link.last_error or "not connected"
-                for i in todo:
-                    results[i] = f"not connected to {self.client.link.peer} ({why})"
-                break
-            outcomes = await asyncio.gather(*(publish(i) for i in todo))
-            again = []
-            for i, outcome in zip(todo, outcomes):
-                if outcome is None or isinstance(outcome, str):
-                    results[i] = outcome
-                elif isinstance(outcome, transient):
-                    results[i] = describe_error(outcome)
-                    again.append(i)
-                else:
-                    results[i] = describe_error(outcome)
-            if again:
-                self.client.link.down(results[again[0]] or "publish failed")
-                self.client.lose()
-                delay = backoff.next_delay()
-                if time.monotonic() + delay > deadline:
-                    break
-                await asyncio.sleep(delay)
-            todo = again
-        return results
+        async def ready() -> str | None:
+            if await self.client.wait_ready(deadline - time.monotonic()):
+                return None
+            return f"not connected to {link.peer} ({link.last_error or 'not connected'})"
+
+        return await link.retry_each(
+            len(items),
+            publish,
+            transient=self._transient,
+            describe=describe_error,
+            deadline=deadline,
+            ready=ready,
+            lost=self.client.lose,
+        )
 
     # -- the worker --------------------------------------------------------------------------
 
@@ -356,13 +333,12 @@ class AmqpOutput(Output):
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
-        items: list[tuple[Message, str, str, Any]] = []
-        for i, msg in enumerate(batch):
-            try:
-                items.append((msg, *self._prepare(msg, batch, i)))
-            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails its message
-                msg.error = f"{self.name}: {exc}"
-                failed.append(msg)
+        items = [
+            (m, *made)
+            for m, made in prepare_each(
+                self.name, batch, lambda m, i: self._prepare(m, batch, i), failed
+            )
+        ]
         if not items:
             return failed
         deadline = time.monotonic() + self.write_timeout
@@ -372,11 +348,7 @@ class AmqpOutput(Output):
             )
         except Exception as exc:  # noqa: BLE001 - the loop is gone (closing)
             results = [describe_error(exc)] * len(items)
-        for (msg, _, _, _), error in zip(items, results):
-            if error is not None:
-                msg.error = f"{self.name}: {error}"
-                failed.append(msg)
-        return failed
+        return fail_each(self.name, (m for m, _, _, _ in items), results, failed)
 
     def close(self) -> None:
         self.client.close()

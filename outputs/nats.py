@@ -7,8 +7,8 @@ waits up to `write_timeout`, then fails.
 
 from __future__ import annotations
 
-import logging
 import time
+from itertools import repeat
 
 from streamforge.connectors.nats import (
     NatsOutputBase,
@@ -16,15 +16,13 @@ from streamforge.connectors.nats import (
     describe_error,
     nats_output_fields,
 )
-from streamforge.connectors.peer import PeerDown
+from streamforge.connectors.peer import PeerDown, fail_each
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import register_output
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["NatsOutput"]
-
-log = logging.getLogger("streamforge.outputs.nats")
 
 register_feature("output", "nats", "bindings", "nats")
 
@@ -55,9 +53,7 @@ class NatsOutput(NatsOutputBase):
             rejected = loop.run(self._publish(items), self.write_timeout)
         except Exception as exc:  # noqa: BLE001 - connection lost while publishing
             return self._fail(items, failed, describe_error(exc))
-        for msg, reason in rejected:
-            msg.error = f"{self.name}: {reason}"
-            failed.append(msg)
+        fail_each(self.name, (m for m, _ in rejected), (r for _, r in rejected), failed)
         try:
             self.client.link.retry_until(
                 lambda: loop.run(self.client.nc.flush(timeout=5), 6.0),
@@ -90,7 +86,4 @@ class NatsOutput(NatsOutputBase):
         failed: list[Message],
         why: str,
     ) -> list[Message]:
-        for msg, _, _ in items:
-            msg.error = f"{self.name}: {why}"
-            failed.append(msg)
-        return failed
+        return fail_each(self.name, (m for m, _, _ in items), repeat(why), failed)

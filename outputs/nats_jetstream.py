@@ -8,8 +8,8 @@ server away is tried again with backoff until `write_timeout`, then fails.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from itertools import repeat
 
 from streamforge.connectors.nats import (
     NatsOutputBase,
@@ -17,15 +17,13 @@ from streamforge.connectors.nats import (
     describe_error,
     nats_output_fields,
 )
+from streamforge.connectors.peer import fail_each
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import register_output
-from streamforge.plugin.connection import Backoff
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["NatsJetStreamOutput"]
-
-log = logging.getLogger("streamforge.outputs.nats_jetstream")
 
 register_feature("output", "nats_jetstream", "bindings", "nats")
 
@@ -53,20 +51,14 @@ class NatsJetStreamOutput(NatsOutputBase):
         deadline = time.monotonic() + self.write_timeout
         why = self.wait_connected(deadline)
         if why is not None:
-            for msg, _, _ in items:
-                msg.error = f"{self.name}: {why}"
-                failed.append(msg)
-            return failed
+            return fail_each(self.name, (m for m, _, _ in items), repeat(why), failed)
         try:
             results = self.client.loop.run(
                 self._publish_all(items, deadline), self.write_timeout + 10.0
             )
         except Exception as exc:  # noqa: BLE001 - the loop is gone (closing)
             results = [describe_error(exc)] * len(items)
-        for (msg, _, _), error in zip(items, results):
-            if error is not None:
-                msg.error = f"{self.name}: {error}"
-                failed.append(msg)
+        fail_each(self.name, (m for m, _, _ in items), results, failed)
         if self.client.connected and any(r is None for r in results):
             self.client.link.up()
         return failed
@@ -78,8 +70,6 @@ class NatsJetStreamOutput(NatsOutputBase):
         else why not. Transient failures are retried with backoff until `deadline`."""
         js = self.client.js
         limit = asyncio.Semaphore(self.max_in_flight)
-        transient = self._transient
-        results: list[str | None] = [None] * len(items)
 
         async def publish(i: int) -> BaseException | None:
             msg, subject, headers = items[i]
@@ -87,28 +77,14 @@ class NatsJetStreamOutput(NatsOutputBase):
                 timeout = max(min(deadline - time.monotonic(), 5.0), 0.5)
                 try:
                     await js.publish(subject, msg.payload, timeout=timeout, headers=headers)
-                except Exception as exc:  # noqa: BLE001 - sorted out below
+                except Exception as exc:  # noqa: BLE001 - sorted out by retry_each
                     return exc
             return None
 
-        todo = list(range(len(items)))
-        backoff = Backoff(initial=0.1, maximum=2.0)
-        while todo:
-            outcomes = await asyncio.gather(*(publish(i) for i in todo))
-            again = []
-            for i, exc in zip(todo, outcomes):
-                if exc is None:
-                    results[i] = None
-                elif isinstance(exc, transient):
-                    results[i] = describe_error(exc)
-                    again.append(i)
-                else:
-                    results[i] = describe_error(exc)
-            if again:
-                self.client.link.down(results[again[0]] or "publish failed")
-                delay = backoff.next_delay()
-                if time.monotonic() + delay > deadline:
-                    break
-                await asyncio.sleep(delay)
-            todo = again
-        return results
+        return await self.client.link.retry_each(
+            len(items),
+            publish,
+            transient=self._transient,
+            describe=describe_error,
+            deadline=deadline,
+        )

@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import (
-    Command,
-    RedisOutput,
-    RedisSettings,
-    connection_fields,
-    max_in_flight_field,
-    write_timeout_field,
+from streamforge.connectors.redis import Command, RedisOutput, RedisSettings
+from streamforge.connectors.redis_components import (
+    metadata_value,
+    output_fields,
+    output_settings,
+    require,
+    target_field,
 )
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, register_output
-from streamforge.plugin.batching import BatchPolicy
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisHashOutput"]
@@ -32,61 +31,43 @@ log = logging.getLogger("streamforge.outputs.redis_hash")
 register_feature("output", "redis_hash", "bindings", "redis")
 
 
-def _value(value: Any) -> bytes | str | int | float:
-    if isinstance(value, (bytes, str)) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    ):
-        return value
-    import orjson
-
-    return orjson.dumps(value)
-
-
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
-    if not str(conf.get("key") or ""):
-        raise ValueError("key: the hash to set is required")
+    require(conf, "key", "hash to set")
     fields = conf.get("fields") or {}
     if not isinstance(fields, dict):
         raise ValueError("fields: must be a map of field names to (interpolated) values")
     if not (fields or conf.get("walk_metadata") or conf.get("walk_json_object")):
         raise ValueError("fields: set at least one field, or walk_metadata or walk_json_object")
-    BatchPolicy.from_conf(conf.get("batching"))
-    return RedisSettings.from_conf(conf)
+    return output_settings(conf)
 
 
 @register_output(
     "redis_hash",
-    fields=[
-        *connection_fields(),
-        Field(
-            "key",
-            "string",
-            interpolable=True,
-            description="The hash to set; interpolated per message.",
-            examples=("asset-${! @asset_id }", '${! json("id") }'),
-        ),
-        Field(
-            "walk_metadata",
-            "bool",
-            default=False,
-            description="Set every metadata key of the message as a field.",
-        ),
-        Field(
-            "walk_json_object",
-            "bool",
-            default=False,
-            description="Set every top-level field of the message's JSON object as a field.",
-        ),
-        Field(
-            "fields",
-            "map",
-            default={},
-            description="Fields to set, each value interpolated per message.",
-            examples=({"temperature": '${! json("temp") }', "seen": "${! now() }"},),
-        ),
-        max_in_flight_field(),
-        write_timeout_field(),
-    ],
+    fields=output_fields(
+        [
+            target_field("key", "hash to set", ("asset-${! @asset_id }", '${! json("id") }')),
+            Field(
+                "walk_metadata",
+                "bool",
+                default=False,
+                description="Set every metadata key of the message as a field.",
+            ),
+            Field(
+                "walk_json_object",
+                "bool",
+                default=False,
+                description="Set every top-level field of the message's JSON object as a field.",
+            ),
+            Field(
+                "fields",
+                "map",
+                default={},
+                description="Fields to set, each value interpolated per message.",
+                examples=({"temperature": '${! json("temp") }', "seen": "${! now() }"},),
+            ),
+        ],
+        batching=False,
+    ),
     summary="Sets fields of a Redis hash per message (HSET).",
     examples=(
         "redis_hash:\n  url: redis://localhost:6379\n  key: asset-${! @asset_id }\n"
@@ -113,7 +94,7 @@ class RedisHashOutput(RedisOutput):
             raise ValueError("key: the interpolated key is empty")
         mapping: dict[str, Any] = {}
         if self.walk_metadata:
-            mapping.update((k, _value(v)) for k, v in msg.metadata.items())
+            mapping.update((k, metadata_value(v)) for k, v in msg.metadata.items())
         if self.walk_json:
             try:
                 doc = msg.value
@@ -121,7 +102,7 @@ class RedisHashOutput(RedisOutput):
                 raise ValueError(f"walk_json_object: the payload is not JSON ({exc})") from exc
             if not isinstance(doc, dict):
                 raise ValueError("walk_json_object: the payload is not a JSON object")
-            mapping.update((str(k), _value(v)) for k, v in doc.items())
+            mapping.update((str(k), metadata_value(v)) for k, v in doc.items())
         for name, value in self.fields.items():
             mapping[name] = value.render(msg, batch, index)
         if not mapping:

@@ -8,19 +8,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import (
-    Command,
-    RedisOutput,
-    RedisSettings,
-    connection_fields,
-    max_in_flight_field,
-    write_timeout_field,
+from streamforge.connectors.redis import Command, RedisOutput, RedisSettings
+from streamforge.connectors.redis_components import (
+    output_fields,
+    output_settings,
+    require,
+    target_field,
 )
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
+from streamforge.plugin.batching import with_batching
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisListOutput"]
@@ -31,12 +30,10 @@ register_feature("output", "redis_list", "bindings", "redis")
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
-    if not str(conf.get("key") or ""):
-        raise ValueError("key: the list to push to is required")
+    require(conf, "key", "list to push to")
     if str(conf.get("command") or "rpush") not in ("rpush", "lpush"):
         raise ValueError("command: must be rpush or lpush")
-    BatchPolicy.from_conf(conf.get("batching"))
-    return RedisSettings.from_conf(conf)
+    return output_settings(conf)
 
 
 class RedisListOutput(RedisOutput):
@@ -60,27 +57,19 @@ class RedisListOutput(RedisOutput):
 
 @register_output(
     "redis_list",
-    fields=[
-        *connection_fields(),
-        Field(
-            "key",
-            "string",
-            interpolable=True,
-            description="The list to push to; interpolated per message.",
-            examples=("plant-events", "events-${! @asset_id }"),
+    fields=output_fields(
+        [target_field("key", "list to push to", ("plant-events", "events-${! @asset_id }"))],
+        after_batching=(
+            Field(
+                "command",
+                "string",
+                default="rpush",
+                options=("rpush", "lpush"),
+                description="Push onto the tail (rpush) or the head (lpush) of the list.",
+                advanced=True,
+            ),
         ),
-        max_in_flight_field(),
-        batching_field(),
-        Field(
-            "command",
-            "string",
-            default="rpush",
-            options=("rpush", "lpush"),
-            description="Push onto the tail (rpush) or the head (lpush) of the list.",
-            advanced=True,
-        ),
-        write_timeout_field(),
-    ],
+    ),
     summary="Pushes messages onto a Redis list.",
     examples=("redis_list:\n  url: redis://localhost:6379\n  key: plant-events",),
 )

@@ -9,19 +9,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import (
-    Command,
-    RedisOutput,
-    RedisSettings,
-    connection_fields,
-    max_in_flight_field,
-    write_timeout_field,
+from streamforge.connectors.redis import Command, RedisOutput, RedisSettings
+from streamforge.connectors.redis_components import (
+    output_fields,
+    output_settings,
+    require,
+    target_field,
 )
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
-from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
+from streamforge.plugin import BuildContext, Output, register_output
+from streamforge.plugin.batching import with_batching
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisPubsubOutput"]
@@ -32,10 +31,8 @@ register_feature("output", "redis_pubsub", "bindings", "redis")
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
-    if not str(conf.get("channel") or ""):
-        raise ValueError("channel: the channel to publish to is required")
-    BatchPolicy.from_conf(conf.get("batching"))
-    return RedisSettings.from_conf(conf)
+    require(conf, "channel", "channel to publish to")
+    return output_settings(conf)
 
 
 class RedisPubsubOutput(RedisOutput):
@@ -56,19 +53,13 @@ class RedisPubsubOutput(RedisOutput):
 
 @register_output(
     "redis_pubsub",
-    fields=[
-        *connection_fields(),
-        Field(
-            "channel",
-            "string",
-            interpolable=True,
-            description="The channel to publish to; interpolated per message.",
-            examples=("plant.events", "plant.${! @asset_id }"),
-        ),
-        max_in_flight_field(),
-        batching_field(),
-        write_timeout_field(),
-    ],
+    fields=output_fields(
+        [
+            target_field(
+                "channel", "channel to publish to", ("plant.events", "plant.${! @asset_id }")
+            )
+        ]
+    ),
     summary="Publishes messages to a Redis Pub/Sub channel.",
     examples=("redis_pubsub:\n  url: redis://localhost:6379\n  channel: plant.events",),
 )

@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from streamforge.connectors.redis import (
-    Command,
-    RedisOutput,
-    RedisSettings,
-    connection_fields,
-    max_in_flight_field,
-    write_timeout_field,
+from streamforge.connectors.redis import Command, RedisOutput, RedisSettings
+from streamforge.connectors.redis_components import (
+    metadata_value,
+    output_fields,
+    output_settings,
+    require,
+    target_field,
 )
 from streamforge.interpolation import InterpolatedString
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
-from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
+from streamforge.plugin.batching import with_batching
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["RedisStreamsOutput", "metadata_value"]
@@ -33,26 +33,13 @@ log = logging.getLogger("streamforge.outputs.redis_streams")
 register_feature("output", "redis_streams", "bindings", "redis")
 
 
-def metadata_value(value: Any) -> bytes | str | int | float:
-    """A metadata value as a Redis field value (structured values as JSON)."""
-    if isinstance(value, (bytes, str)) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool)
-    ):
-        return value
-    import orjson
-
-    return orjson.dumps(value)
-
-
 def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisSettings:
-    if not str(conf.get("stream") or ""):
-        raise ValueError("stream: the stream to append to is required")
+    require(conf, "stream", "stream to append to")
     if not str(conf.get("body_key", "body") or ""):
         raise ValueError("body_key: the field to hold the payload is required")
     if int(conf.get("max_length") or 0) < 0:
         raise ValueError("max_length: must not be negative")
-    BatchPolicy.from_conf(conf.get("batching"))
-    return RedisSettings.from_conf(conf)
+    return output_settings(conf)
 
 
 class RedisStreamsOutput(RedisOutput):
@@ -84,46 +71,42 @@ class RedisStreamsOutput(RedisOutput):
 
 @register_output(
     "redis_streams",
-    fields=[
-        *connection_fields(),
-        Field(
-            "stream",
-            "string",
-            interpolable=True,
-            description="The stream to append to; interpolated per message.",
-            examples=("plant-events", "events-${! @asset_id }"),
-        ),
-        Field(
-            "body_key",
-            "string",
-            default="body",
-            description="The entry field that holds the payload.",
-        ),
-        Field(
-            "max_length",
-            "int",
-            default=0,
-            description="Cap the stream at about this many entries; 0: no cap.",
-        ),
-        max_in_flight_field(),
-        Field(
-            "metadata",
-            "object",
-            default={"exclude_prefixes": []},
-            description="Which metadata becomes entry fields: all but excluded prefixes.",
-            fields=(
-                Field(
-                    "exclude_prefixes",
-                    "array",
-                    default=[],
-                    item=Field("prefix", "string"),
-                    description="Metadata keys starting with one of these are not written.",
+    fields=output_fields(
+        [
+            target_field(
+                "stream", "stream to append to", ("plant-events", "events-${! @asset_id }")
+            ),
+            Field(
+                "body_key",
+                "string",
+                default="body",
+                description="The entry field that holds the payload.",
+            ),
+            Field(
+                "max_length",
+                "int",
+                default=0,
+                description="Cap the stream at about this many entries; 0: no cap.",
+            ),
+        ],
+        tail=(
+            Field(
+                "metadata",
+                "object",
+                default={"exclude_prefixes": []},
+                description="Which metadata becomes entry fields: all but excluded prefixes.",
+                fields=(
+                    Field(
+                        "exclude_prefixes",
+                        "array",
+                        default=[],
+                        item=Field("prefix", "string"),
+                        description="Metadata keys starting with one of these are not written.",
+                    ),
                 ),
             ),
         ),
-        batching_field(),
-        write_timeout_field(),
-    ],
+    ),
     summary="Appends messages to a Redis stream (XADD).",
     examples=(
         "redis_streams:\n  url: redis://localhost:6379\n  stream: plant-events\n"

@@ -11,6 +11,7 @@ Closing waits briefly for batches still in the stream before `shutdown`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -20,16 +21,41 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from streamforge.message import Message
-from streamforge.plugin import InputReader
+from streamforge.plugin import Field, InputReader
 from streamforge.plugin.connection import Backoff
 
-__all__ = ["AckedReader", "Record"]
+__all__ = ["AckedReader", "Payload", "Record", "replay_nacks_field"]
 
 
 class Record(Protocol):
     """What the peer delivered, kept pristine for acknowledgements and replays."""
 
     def message(self) -> Message: ...
+
+
+class Payload:
+    """A record that is only a payload (no metadata, nothing to acknowledge to the peer)."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = payload
+
+    def message(self) -> Message:
+        return Message(self.payload)
+
+
+def replay_nacks_field(what: str = "messages", dropped: str = "dropped") -> Field:
+    """`auto_replay_nacks`, as the inputs that replay from memory declare it."""
+    return Field(
+        "auto_replay_nacks",
+        "bool",
+        default=True,
+        description=(
+            f"Replay {what} the output failed to write (with backoff) until they are "
+            f"written. With false they are {dropped}, with a warning."
+        ),
+    )
 
 
 class AckedReader(InputReader):
@@ -78,6 +104,13 @@ class AckedReader(InputReader):
         bounds what arrives)."""
         with self._lock:
             self._queue.extend(records)
+
+    async def offer_when_room(self, records: Iterable[Any]) -> None:
+        """On an event loop: wait (without blocking the loop) while the queue is full, then
+        queue records (until the reader closes)."""
+        while self.full() and not self.stopping.is_set():
+            await asyncio.sleep(0.01)
+        self.offer(records)
 
     def full(self) -> bool:
         return len(self._queue) >= self.queue_limit

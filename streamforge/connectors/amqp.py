@@ -16,10 +16,15 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from streamforge.connectors.loop_thread import LoopThread
-from streamforge.connectors.peer import PeerLink
+from streamforge.connectors.peer import (
+    NETWORK_ERRORS,
+    PeerLink,
+    check_url,
+    describe_network_error,
+    display_url,
+)
 from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.plugin import BuildContext, Field
 from streamforge.plugin.connection import Backoff
@@ -61,22 +66,8 @@ def amqp_tls_field() -> Field:
 
 def _check_url(url: str) -> str:
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("amqp", "amqps"):
-        raise ValueError(f"urls: {url!r} is not an amqp:// or amqps:// URL")
-    try:
-        parts.port  # noqa: B018 - validates the port
-    except ValueError as exc:
-        raise ValueError(f"urls: bad port in {url!r}: {exc}") from None
-    if not parts.hostname:
-        raise ValueError(f"urls: no host in {url!r}")
+    check_url(text, ("amqp", "amqps"), f"urls: {url!r} is not an amqp:// or amqps:// URL")
     return text
-
-
-def _display(url: str) -> str:
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path or '/'}"
 
 
 @dataclass
@@ -98,7 +89,7 @@ class AmqpSettings:
 
     @property
     def display(self) -> str:
-        return ",".join(_display(u) for u in self.urls)
+        return ",".join(display_url(u, path=True) for u in self.urls)
 
     def connect_options(self, url: str) -> dict[str, Any]:
         opts: dict[str, Any] = {}
@@ -121,24 +112,17 @@ def transient_errors() -> tuple[type[BaseException], ...]:
         e.ChannelInvalidStateError,
         e.ChannelClosed,
         e.ConnectionClosed,
-        asyncio.TimeoutError,
-        TimeoutError,
-        ConnectionError,
-        OSError,
+        *NETWORK_ERRORS,
     )
 
 
 def describe_error(exc: BaseException) -> str:
     text = str(exc).strip()
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the broker running?)"
     from aio_pika import exceptions as e
 
     if isinstance(exc, (e.ProbableAuthenticationError, e.AuthenticationError)):
         return f"the broker refused the login ({text}): check user and password in urls"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not text:
-        return "timed out"
-    return text or type(exc).__name__
+    return describe_network_error(exc, "broker") or text or type(exc).__name__
 
 
 class AmqpClient:

@@ -16,10 +16,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from streamforge.connectors.loop_thread import LoopThread
-from streamforge.connectors.peer import PeerLink
+from streamforge.connectors.peer import (
+    NETWORK_ERRORS,
+    PeerLink,
+    check_url,
+    describe_network_error,
+    display_url,
+    prepare_each,
+    write_timeout_field,
+)
 from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
@@ -119,24 +126,8 @@ def _check_url(url: str) -> str:
         raise ValueError("urls: an empty URL")
     if "://" not in text:
         text = f"nats://{text}"
-    parts = urlsplit(text)
-    if parts.scheme not in _SCHEMES:
-        raise ValueError(f"urls: unsupported scheme in {url!r} (use nats://, tls://, ws://)")
-    try:
-        parts.port  # noqa: B018 - validates the port
-    except ValueError as exc:
-        raise ValueError(f"urls: bad port in {url!r}: {exc}") from None
-    if not parts.hostname:
-        raise ValueError(f"urls: no host in {url!r}")
+    check_url(text, _SCHEMES, f"urls: unsupported scheme in {url!r} (use nats://, tls://, ws://)")
     return text
-
-
-def _display(url: str) -> str:
-    """A URL without its credentials."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
 
 
 @dataclass
@@ -171,7 +162,7 @@ class NatsSettings:
 
     @property
     def display(self) -> str:
-        return ",".join(_display(u) for u in self.urls)
+        return ",".join(display_url(u) for u in self.urls)
 
     def connect_options(self) -> dict[str, Any]:
         """Keyword arguments of nats-py's `connect` for TLS and authentication."""
@@ -224,20 +215,16 @@ def transient_errors() -> tuple[type[BaseException], ...]:
         e.NoServersError,
         e.OutboundBufferLimitError,
         e.UnexpectedEOF,
-        asyncio.TimeoutError,
-        TimeoutError,
-        ConnectionError,
-        OSError,
+        *NETWORK_ERRORS,
     )
 
 
 def describe_error(exc: BaseException) -> str:
+    known = describe_network_error(exc, "server")
+    if known is not None:
+        return known
     text = str(exc).strip()
     name = type(exc).__name__
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the server running?)"
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) and not text:
-        return "timed out"
     if not text or text == "nats: " or text.endswith(": "):
         return name
     return text.removeprefix("nats: ")
@@ -407,16 +394,7 @@ def nats_output_fields(max_in_flight: int) -> list[Field]:
             description="Most publishes awaiting the server's answer at a time.",
         ),
         *security_fields(),
-        Field(
-            "write_timeout",
-            "duration",
-            default="10s",
-            description=(
-                "How long a batch may wait for the server (reconnecting) before its messages "
-                "fail (for `fallback` to route, or for the input to deliver again)."
-            ),
-            advanced=True,
-        ),
+        write_timeout_field("server"),
     ]
 
 
@@ -463,24 +441,20 @@ class NatsOutputBase(Output):
         self, batch: list[Message], failed: list[Message]
     ) -> list[tuple[Message, str, dict[str, str] | None]]:
         """Each message's subject and headers; a message whose interpolation fails fails."""
-        items = []
-        for i, msg in enumerate(batch):
-            try:
-                subject = self.subject.render(msg, batch, i)
-                if not subject:
-                    raise ValueError("the interpolated subject is empty")
-                headers: dict[str, str] = {}
-                if self.meta is not None:
-                    wanted = self.meta
-                    headers.update((k, str(v)) for k, v in msg.metadata.items() if wanted(k))
-                for name, value in self.headers.items():
-                    headers[name] = value.render(msg, batch, i)
-            except Exception as exc:  # noqa: BLE001 - a bad interpolation fails its message
-                msg.error = f"{self.name}: {exc}"
-                failed.append(msg)
-                continue
-            items.append((msg, subject, headers or None))
-        return items
+
+        def prepare(msg: Message, i: int) -> tuple[str, dict[str, str] | None]:
+            subject = self.subject.render(msg, batch, i)
+            if not subject:
+                raise ValueError("the interpolated subject is empty")
+            headers: dict[str, str] = {}
+            if self.meta is not None:
+                wanted = self.meta
+                headers.update((k, str(v)) for k, v in msg.metadata.items() if wanted(k))
+            for name, value in self.headers.items():
+                headers[name] = value.render(msg, batch, i)
+            return subject, headers or None
+
+        return [(m, s, h) for m, (s, h) in prepare_each(self.name, batch, prepare, failed)]
 
     def wait_connected(self, deadline: float) -> str | None:
         """None once connected; else why not, at the deadline."""

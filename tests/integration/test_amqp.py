@@ -12,13 +12,10 @@ from typing import Any
 import aio_pika
 import pytest
 from peers.ports import free_port
-from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+from peers.stream_checks import run_generate, to_file
+from peers.stream_run import Run, out_lines, wait_until, write
 
 SHARED = "amqp://guest:guest@127.0.0.1:5672/"
-
-
-def to_file(out: Path) -> str:
-    return f'file: {{ path: "{out}", codec: lines }}'
 
 
 async def _with_channel(fn: Any) -> Any:
@@ -94,37 +91,31 @@ def test_round_trip_through_a_topic_exchange(names: dict[str, str], tmp_path: Pa
     )
     n = 2000
     try:
-        pub = write(
+        sub.wait_log("connected to")
+        run_generate(
             tmp_path / "out.yaml",
+            n,
             f"""
-            input:
-              generate:
-                count: {n}
-                interval: ""
-                mapping: |
-                  root = {{"n": counter()}}
-                  meta site = "hamburg"
-                  meta kafka_junk = "x"
-                  meta line = if counter() % 4 == 0 {{ "line2" }} else {{ "line1" }}
-            output:
-              amqp_0_9:
-                urls: [ {SHARED} ]
-                exchange: {x}
-                exchange_declare:
-                  enabled: true
-                  type: topic
-                  durable: false
-                key: ${{! @line }}.pump
-                type: reading
-                persistent: true
-                metadata:
-                  exclude_prefixes: [ kafka_ ]
-            http: {{ enabled: false }}
+            amqp_0_9:
+              urls: [ {SHARED} ]
+              exchange: {x}
+              exchange_declare:
+                enabled: true
+                type: topic
+                durable: false
+              key: ${{! @line }}.pump
+              type: reading
+              persistent: true
+              metadata:
+                exclude_prefixes: [ kafka_ ]
+            """,
+            mapping="""
+            root = {"n": counter()}
+            meta site = "hamburg"
+            meta kafka_junk = "x"
+            meta line = if counter() % 4 == 0 { "line2" } else { "line1" }
             """,
         )
-        sub.wait_log("connected to")
-        again = run_to_end(pub)
-        assert again.returncode == 0, again.stderr
         wanted = n - n // 4
         wait_until(lambda: len(out_lines(out)) >= wanted, 30, "every routed message")
         wait_until(lambda: queue_depth(q) == 0, 10, "the queue drained")
@@ -216,30 +207,22 @@ def test_mandatory_unroutable_and_unreachable_broker_fail_to_the_fallback(
     x = names["exchange"]
     dead = tmp_path / "dead.txt"
 
-    def run(url: str) -> None:
-        cfg = write(
+    def run(url: str) -> str:
+        done = run_generate(
             tmp_path / "fail.yaml",
+            2,
             f"""
-            input:
-              generate:
-                count: 2
-                interval: ""
-                mapping: 'root = counter()'
-            output:
-              fallback:
-                - amqp_0_9:
-                    urls: [ {url} ]
-                    exchange: {x}
-                    exchange_declare: {{ enabled: true, durable: false }}
-                    key: nobody
-                    mandatory: true
-                    write_timeout: 2s
-                - {to_file(dead)}
-            http: {{ enabled: false }}
+            fallback:
+              - amqp_0_9:
+                  urls: [ {url} ]
+                  exchange: {x}
+                  exchange_declare: {{ enabled: true, durable: false }}
+                  key: nobody
+                  mandatory: true
+                  write_timeout: 2s
+              - {to_file(dead)}
             """,
         )
-        done = run_to_end(cfg)
-        assert done.returncode == 0, done.stderr
         return done.stdout + done.stderr
 
     run(SHARED)

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 from peers.rabbitmq import RabbitMq, rabbitmq  # noqa: F401 - fixture
-from peers.stream_run import Run, out_lines, wait_until, write
-
-
-def to_file(out: Path) -> str:
-    return f'file: {{ path: "{out}", codec: lines }}'
+from peers.stream_checks import AsyncProducer, input_loses_nothing, output_rides_out, to_file
+from peers.stream_run import Run, write
 
 
 async def _with_channel(url: str, fn: Any) -> Any:
@@ -35,18 +30,10 @@ def declare(node: RabbitMq, queue: str) -> None:
     broker(node, lambda channel: channel.declare_queue(queue, durable=True))
 
 
-class Producer:
+class Producer(AsyncProducer):
     """Publishes persistent numbered messages from a thread; keeps those the broker confirmed."""
 
-    def __init__(self, url: str, queue: str) -> None:
-        self.url = url
-        self.queue = queue
-        self.acked: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-        self.thread.start()
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         i = 0
         while not self.stop.is_set():
             try:
@@ -62,7 +49,7 @@ class Producer:
                     message = aio_pika.Message(
                         body.encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
                     )
-                    await channel.default_exchange.publish(message, self.queue, timeout=2)
+                    await channel.default_exchange.publish(message, self.target, timeout=2)
                     self.acked.append(body)
                     await asyncio.sleep(0.001)
             except Exception:  # noqa: BLE001 - not confirmed: not counted
@@ -70,10 +57,6 @@ class Producer:
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(connection.close(), 2)
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(20)
 
 
 def test_input_loses_nothing_across_a_broker_kill(
@@ -97,27 +80,14 @@ def test_input_loses_nothing_across_a_broker_kill(
             """,
         )
     )
-    producer: Producer | None = None
-    try:
-        run.wait_log("connected to")
-        producer = Producer(rabbitmq.url, "plant")
-        wait_until(lambda: len(out_lines(out)) > 300, 20, "the first messages")
-        rabbitmq.restart(down_for=0.5)
-        before = len(producer.acked)
-        wait_until(lambda: len(producer.acked) > before + 300, 40, "producing again")
-        producer.finish()
-        acked = producer.acked
-        wait_until(lambda: set(acked) <= set(out_lines(out)), 30, "every confirmed message")
-    finally:
-        if producer is not None:
-            producer.finish()
-        assert run.stop() == 0, run.logs()
-    lines = out_lines(out)
-    assert not set(acked) - set(lines)
-    assert len(acked) > 500
-    duplicates = sum(c - 1 for c in Counter(lines).values())
-    print(f"rabbitmq kill: {len(acked)} confirmed, {duplicates} duplicates")
-    assert "reconnected to" in run.logs()
+    input_loses_nothing(
+        run,
+        out,
+        rabbitmq,
+        lambda: Producer(rabbitmq.url, "plant"),
+        what="rabbitmq",
+        down_for=0.5,
+    )
 
 
 def test_output_rides_out_a_broker_kill(
@@ -126,26 +96,6 @@ def test_output_rides_out_a_broker_kill(
 ) -> None:
     declare(rabbitmq, "written")
     n = 3000
-    run = Run(
-        write(
-            tmp_path / "out.yaml",
-            f"""
-            input:
-              generate:
-                count: {n}
-                interval: 1ms
-                mapping: 'root = counter()'
-            output:
-              amqp_0_9:
-                urls: [ {rabbitmq.url} ]
-                exchange: ""
-                key: written
-                persistent: true
-                write_timeout: 30s
-            http: {{ enabled: false }}
-            """,
-        )
-    )
 
     def depth() -> int:
         async def count(channel: Any) -> int:
@@ -157,12 +107,21 @@ def test_output_rides_out_a_broker_kill(
         except Exception:  # noqa: BLE001 - the broker is away
             return 0
 
-    try:
-        wait_until(lambda: depth() > 300, 20, "the first messages")
-        rabbitmq.restart(down_for=0.5)
-        assert run.proc.wait(60) == 0, run.logs()
-    finally:
-        run.stop()
+    output_rides_out(
+        tmp_path / "out.yaml",
+        n,
+        f"""
+        amqp_0_9:
+          urls: [ {rabbitmq.url} ]
+          exchange: ""
+          key: written
+          persistent: true
+          write_timeout: 30s
+        """,
+        rabbitmq,
+        depth,
+        down_for=0.5,
+    )
 
     async def read_all(channel: Any) -> set[int]:
         queue = await channel.declare_queue("written", passive=True)
@@ -174,4 +133,3 @@ def test_output_rides_out_a_broker_kill(
             seen.add(int(message.body))
 
     assert broker(rabbitmq, read_all) == set(range(1, n + 1))
-    assert "reconnected to" in run.logs()

@@ -13,13 +13,10 @@ from typing import Any
 import nats
 import pytest
 from peers.nats_server import start_nats
-from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
+from peers.stream_checks import run_generate, to_file
+from peers.stream_run import Run, out_lines, wait_until, write
 
 SHARED = "nats://127.0.0.1:4222"
-
-
-def to_file(out: Path) -> str:
-    return f'file: {{ path: "{out}", codec: lines }}'
 
 
 async def _js(url: str, fn: Any) -> Any:
@@ -76,30 +73,24 @@ def test_core_round_trip_with_queue_headers_and_metadata(tmp_path: Path) -> None
     n = 1000
     try:
         sub.wait_log("connected to nats://127.0.0.1:4222")
-        pub = write(
+        run_generate(
             tmp_path / "pub.yaml",
+            n,
             f"""
-            input:
-              generate:
-                count: {n}
-                interval: ""
-                mapping: |
-                  root = counter()
-                  meta unit = "bar"
-                  meta hidden = "no"
-            output:
-              nats:
-                urls: [ {SHARED} ]
-                subject: {prefix}.${{! if this % 2 == 0 {{ "even" }} else {{ "odd" }} }}
-                headers:
-                  Site: hamburg
-                metadata:
-                  include_prefixes: [ un ]
-            http: {{ enabled: false }}
+            nats:
+              urls: [ {SHARED} ]
+              subject: {prefix}.${{! if this % 2 == 0 {{ "even" }} else {{ "odd" }} }}
+              headers:
+                Site: hamburg
+              metadata:
+                include_prefixes: [ un ]
+            """,
+            mapping="""
+            root = counter()
+            meta unit = "bar"
+            meta hidden = "no"
             """,
         )
-        done = run_to_end(pub)
-        assert done.returncode == 0, done.stderr
         wait_until(lambda: len(out_lines(out)) >= n, 20, "every message")
     finally:
         assert sub.stop() == 0, sub.logs()
@@ -116,33 +107,26 @@ def test_token_auth_and_a_wrong_token(tmp_path_factory: pytest.TempPathFactory) 
     try:
         out = tmp / "out.txt"
 
-        def config(name: str, token: str) -> Path:
-            return write(
+        def run(name: str, token: str) -> str:
+            done = run_generate(
                 tmp / f"{name}.yaml",
+                5,
                 f"""
-                input:
-                  generate:
-                    count: 5
-                    interval: ""
-                    mapping: 'root = counter()'
-                output:
-                  fallback:
-                    - nats:
-                        urls: [ nats://{token}@127.0.0.1:{server.port} ]
-                        subject: auth.test
-                        write_timeout: 1s
-                    - {to_file(out)}
-                http: {{ enabled: false }}
+                fallback:
+                  - nats:
+                      urls: [ nats://{token}@127.0.0.1:{server.port} ]
+                      subject: auth.test
+                      write_timeout: 1s
+                  - {to_file(out)}
                 """,
             )
+            return done.stdout + done.stderr
 
-        good = run_to_end(config("good", "s3cret"))
-        assert good.returncode == 0, good.stderr
+        run("good", "s3cret")
         assert out_lines(out) == []
-        bad = run_to_end(config("bad", "wrong"))
-        assert bad.returncode == 0, bad.stderr
+        logs = run("bad", "wrong")
         assert out_lines(out) == ["1", "2", "3", "4", "5"]
-        assert "authorization violation" in (bad.stdout + bad.stderr).lower()
+        assert "authorization violation" in logs.lower()
     finally:
         server.stop()
 
@@ -155,27 +139,21 @@ def test_jetstream_round_trip_acknowledged_after_the_write(
 ) -> None:
     name, prefix = js_stream
     n = 2000
-    gen = write(
+    run_generate(
         tmp_path / "gen.yaml",
+        n,
         f"""
-        input:
-          generate:
-            count: {n}
-            interval: ""
-            mapping: |
-              root = {{"n": counter()}}
-              meta asset = "pump-" + (counter() % 4).string()
-        output:
-          nats_jetstream:
-            urls: [ {SHARED} ]
-            subject: {prefix}.${{! @asset }}
-            metadata:
-              include_patterns: [ "^asset$" ]
-        http: {{ enabled: false }}
+        nats_jetstream:
+          urls: [ {SHARED} ]
+          subject: {prefix}.${{! @asset }}
+          metadata:
+            include_patterns: [ "^asset$" ]
+        """,
+        mapping="""
+        root = {"n": counter()}
+        meta asset = "pump-" + (counter() % 4).string()
         """,
     )
-    done = run_to_end(gen)
-    assert done.returncode == 0, done.stderr
     info = js_call(lambda js: js.stream_info(name))
     assert info.state.messages == n
     out = tmp_path / "out.txt"
@@ -279,24 +257,16 @@ def test_jetstream_failed_writes_are_redelivered(
 
 def test_jetstream_output_to_a_subject_without_stream_fails_the_message(tmp_path: Path) -> None:
     dead = tmp_path / "dead.txt"
-    cfg = write(
+    run_generate(
         tmp_path / "nostream.yaml",
+        2,
         f"""
-        input:
-          generate:
-            count: 2
-            interval: ""
-            mapping: 'root = counter()'
-        output:
-          fallback:
-            - nats_jetstream:
-                urls: [ {SHARED} ]
-                subject: sftest.nostream.{uuid.uuid4().hex[:8]}
-                write_timeout: 2s
-            - {to_file(dead)}
-        http: {{ enabled: false }}
+        fallback:
+          - nats_jetstream:
+              urls: [ {SHARED} ]
+              subject: sftest.nostream.{uuid.uuid4().hex[:8]}
+              write_timeout: 2s
+          - {to_file(dead)}
         """,
     )
-    done = run_to_end(cfg)
-    assert done.returncode == 0, done.stderr
     assert out_lines(dead) == ["1", "2"]

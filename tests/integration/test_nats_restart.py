@@ -4,18 +4,13 @@ the inputs and outputs were told was done."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import nats
 from peers.nats_server import NatsServer, nats_server  # noqa: F401 - fixture
-from peers.stream_run import Run, out_lines, wait_until, write
-
-
-def to_file(out: Path) -> str:
-    return f'file: {{ path: "{out}", codec: lines }}'
+from peers.stream_checks import AsyncProducer, input_loses_nothing, output_rides_out, to_file
+from peers.stream_run import Run, write
 
 
 async def _call(url: str, fn: Any) -> Any:
@@ -30,18 +25,10 @@ def js_call(server: NatsServer, fn: Any) -> Any:
     return asyncio.run(_call(server.url, fn))
 
 
-class Producer:
+class Producer(AsyncProducer):
     """Publishes numbered messages to JetStream from a thread; keeps those the server stored."""
 
-    def __init__(self, url: str, subject: str) -> None:
-        self.url = url
-        self.subject = subject
-        self.acked: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=lambda: asyncio.run(self._run()))
-        self.thread.start()
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         nc = await nats.connect(
             self.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=1
         )
@@ -50,7 +37,7 @@ class Producer:
         while not self.stop.is_set():
             body = f"p-{i}"
             try:
-                await js.publish(self.subject, body.encode(), timeout=1.0)
+                await js.publish(self.target, body.encode(), timeout=1.0)
             except Exception:  # noqa: BLE001 - not stored: tried again under a new number
                 await asyncio.sleep(0.05)
                 i += 1
@@ -59,10 +46,6 @@ class Producer:
             i += 1
             await asyncio.sleep(0.001)
         await nc.close()
-
-    def finish(self) -> None:
-        self.stop.set()
-        self.thread.join(20)
 
 
 def test_jetstream_input_loses_nothing_across_a_server_kill(
@@ -87,33 +70,20 @@ def test_jetstream_input_loses_nothing_across_a_server_kill(
             """,
         )
     )
-    producer: Producer | None = None
-    try:
-        run.wait_log("connected to")
-        producer = Producer(nats_server.url, "plant.data")
-        wait_until(lambda: len(out_lines(out)) > 300, 20, "the first messages")
-        nats_server.restart(down_for=1.0)
-        before = len(producer.acked)
-        wait_until(lambda: len(producer.acked) > before + 300, 30, "producing again")
-        producer.finish()
-        acked = producer.acked
-        wait_until(lambda: set(acked) <= set(out_lines(out)), 30, "every stored message")
 
-        def all_acknowledged() -> bool:
-            ci = js_call(nats_server, lambda js: js.consumer_info("PLANT", "steady"))
-            return bool(ci.num_ack_pending == 0 and ci.num_pending == 0)
+    def all_acknowledged() -> bool:
+        ci = js_call(nats_server, lambda js: js.consumer_info("PLANT", "steady"))
+        return bool(ci.num_ack_pending == 0 and ci.num_pending == 0)
 
-        wait_until(all_acknowledged, 15, "every message acknowledged")
-    finally:
-        if producer is not None:
-            producer.finish()
-        assert run.stop() == 0, run.logs()
-    lines = out_lines(out)
-    assert not set(acked) - set(lines)
-    assert len(acked) > 500
-    duplicates = sum(c - 1 for c in Counter(lines).values())
-    print(f"nats kill: {len(acked)} stored, {duplicates} duplicates")
-    assert "reconnected to" in run.logs()
+    input_loses_nothing(
+        run,
+        out,
+        nats_server,
+        lambda: Producer(nats_server.url, "plant.data"),
+        what="nats",
+        down_for=1.0,
+        settled=all_acknowledged,
+    )
 
 
 def test_jetstream_output_rides_out_a_server_kill(
@@ -122,24 +92,6 @@ def test_jetstream_output_rides_out_a_server_kill(
 ) -> None:
     js_call(nats_server, lambda js: js.add_stream(name="OUT", subjects=["out.>"]))
     n = 3000
-    run = Run(
-        write(
-            tmp_path / "out.yaml",
-            f"""
-            input:
-              generate:
-                count: {n}
-                interval: 1ms
-                mapping: 'root = counter()'
-            output:
-              nats_jetstream:
-                urls: [ {nats_server.url} ]
-                subject: out.data
-                write_timeout: 20s
-            http: {{ enabled: false }}
-            """,
-        )
-    )
 
     def stored() -> int:
         try:
@@ -148,12 +100,19 @@ def test_jetstream_output_rides_out_a_server_kill(
             return 0
         return int(info.state.messages)
 
-    try:
-        wait_until(lambda: stored() > 300, 20, "the first messages")
-        nats_server.restart(down_for=1.0)
-        assert run.proc.wait(60) == 0, run.logs()
-    finally:
-        run.stop()
+    output_rides_out(
+        tmp_path / "out.yaml",
+        n,
+        f"""
+        nats_jetstream:
+          urls: [ {nats_server.url} ]
+          subject: out.data
+          write_timeout: 20s
+        """,
+        nats_server,
+        stored,
+        down_for=1.0,
+    )
 
     async def read_all(js: Any) -> set[int]:
         sub = await js.pull_subscribe("out.>", durable="check")
@@ -168,4 +127,3 @@ def test_jetstream_output_rides_out_a_server_kill(
                 await m.ack()
 
     assert js_call(nats_server, read_all) == set(range(1, n + 1))
-    assert "reconnected to" in run.logs()

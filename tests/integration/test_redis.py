@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from peers.stream_checks import run_generate, to_file
 from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
 
 SHARED = "redis://127.0.0.1:6379"
@@ -34,42 +35,31 @@ def key(r: redis.Redis, what: str) -> str:
     return name
 
 
-def to_file(out: Path) -> str:
-    return f'file: {{ path: "{out}", codec: lines }}'
-
-
 # -- redis_streams ---------------------------------------------------------------------------
 
 
 def test_streams_round_trip_with_metadata_and_acks(r: redis.Redis, tmp_path: Path) -> None:
     stream = key(r, "stream")
     n = 3000
-    gen = write(
+    run_generate(
         tmp_path / "gen.yaml",
+        n,
         f"""
-        input:
-          generate:
-            count: {n}
-            interval: ""
-            mapping: 'root = {{"n": counter()}}'
-        pipeline:
-          processors:
-            - mapping: |
-                meta site = "hamburg"
-                meta line = counter() % 3
-                root = this
-        output:
-          redis_streams:
-            url: {SHARED}
-            stream: {stream}
-            body_key: body
-            metadata:
-              exclude_prefixes: [ li ]
-        http: {{ enabled: false }}
+        redis_streams:
+          url: {SHARED}
+          stream: {stream}
+          body_key: body
+          metadata:
+            exclude_prefixes: [ li ]
+        """,
+        mapping='root = {"n": counter()}',
+        processors="""
+        - mapping: |
+            meta site = "hamburg"
+            meta line = counter() % 3
+            root = this
         """,
     )
-    done = run_to_end(gen)
-    assert done.returncode == 0, done.stderr
     assert r.xlen(stream) == n
     first = r.xrange(stream, count=1)[0][1]
     assert set(first) == {b"body", b"site"}
@@ -204,23 +194,17 @@ def test_streams_replay_failed_writes_until_written(r: redis.Redis, tmp_path: Pa
 def test_list_round_trip(r: redis.Redis, tmp_path: Path) -> None:
     lst = key(r, "list")
     n = 2000
-    gen = write(
+    run_generate(
         tmp_path / "gen.yaml",
+        n,
         f"""
-        input:
-          generate:
-            count: {n}
-            interval: ""
-            mapping: 'root = "item-" + counter().string()'
-        output:
-          redis_list:
-            url: {SHARED}
-            key: {lst}
-            batching: {{ count: 100 }}
-        http: {{ enabled: false }}
+        redis_list:
+          url: {SHARED}
+          key: {lst}
+          batching: {{ count: 100 }}
         """,
+        mapping='root = "item-" + counter().string()',
     )
-    assert run_to_end(gen).returncode == 0
     assert r.llen(lst) == n
     assert r.lindex(lst, 0) == b"item-1"
     out = tmp_path / "out.txt"
@@ -299,22 +283,15 @@ def test_pubsub_round_trip_with_patterns(r: redis.Redis, tmp_path: Path) -> None
         sub.wait_log("connected to")
         wait_until(lambda: r.pubsub_numpat() > 0, 10, "the pattern subscription")
         n = 500
-        pub = write(
+        run_generate(
             tmp_path / "pub.yaml",
+            n,
             f"""
-            input:
-              generate:
-                count: {n}
-                interval: ""
-                mapping: 'root = counter()'
-            output:
-              redis_pubsub:
-                url: {SHARED}
-                channel: {prefix}.${{! if this % 2 == 0 {{ "even" }} else {{ "odd" }} }}
-            http: {{ enabled: false }}
+            redis_pubsub:
+              url: {SHARED}
+              channel: {prefix}.${{! if this % 2 == 0 {{ "even" }} else {{ "odd" }} }}
             """,
         )
-        assert run_to_end(pub).returncode == 0
         r.publish(f"{prefix}.other", b"by hand")
         r.publish(f"unrelated-{prefix}", b"not for us")
         wait_until(lambda: len(out_lines(out)) >= n + 1, 20, "every published message")
@@ -376,25 +353,17 @@ def test_unreachable_server_fails_writes_to_the_fallback(tmp_path: Path) -> None
     from peers.ports import free_port
 
     dead = tmp_path / "dead.txt"
-    cfg = write(
+    done = run_generate(
         tmp_path / "down.yaml",
+        3,
         f"""
-        input:
-          generate:
-            count: 3
-            interval: ""
-            mapping: 'root = counter()'
-        output:
-          fallback:
-            - redis_streams:
-                url: redis://127.0.0.1:{free_port()}
-                stream: nowhere
-                write_timeout: 1s
-            - file: {{ path: "{dead}", codec: lines }}
-        http: {{ enabled: false }}
+        fallback:
+          - redis_streams:
+              url: redis://127.0.0.1:{free_port()}
+              stream: nowhere
+              write_timeout: 1s
+          - {to_file(dead)}
         """,
     )
-    done = run_to_end(cfg)
-    assert done.returncode == 0, done.stderr
     assert out_lines(dead) == ["1", "2", "3"]
     assert "cannot connect to redis://127.0.0.1:" in done.stderr + done.stdout
