@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from peers.ports import free_port, wait_listening
+from peers.ports import free_port, free_port_pair, wait_listening
 from peers.stream_run import Run, out_lines, run_to_end, wait_until, write
 
 
@@ -25,7 +25,7 @@ class Servers:
         self.binary = binary
 
     def start(self, *args: str) -> int:
-        port = free_port()
+        port = free_port_pair(10_000) if "--cluster-enabled" in args else free_port()
         d = self.workdir / str(port)
         d.mkdir()
         self.procs.append(

@@ -13,6 +13,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_pair(offset: int) -> int:
+    """A free port whose partner `port + offset` is a valid port and free too (a Redis cluster
+    node listens on its port and on port + 10000)."""
+    while True:
+        port = free_port()
+        if port + offset > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+        return port
+
+
 def wait_listening(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
     """Block until something accepts TCP connections on `host:port`."""
     deadline = time.monotonic() + timeout
