@@ -8,6 +8,7 @@ asyncua is imported when a node id is parsed or the input is built, not to regis
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,7 +20,9 @@ from streamforge.inputs.opcua.security import (
     ClientCertificate,
     check_security,
     default_certificate_dir,
+    parse_client_certificate,
     parse_fingerprint,
+    parse_user_certificate,
 )
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import connection
@@ -97,6 +100,59 @@ def _positive_interval_ms(value: Any) -> float:
     if ms <= 0:
         raise ValueError(f"{value!r}: must be more than zero")
     return ms
+
+
+#: `deadbandType` values
+DEADBAND_TYPES = ("none", "absolute", "percent")
+
+
+def _deadband_type(value: Any) -> str:
+    text = str(value if value is not None else "none").strip().lower() or "none"
+    if text not in DEADBAND_TYPES:
+        raise ValueError(f"{value!r} is not one of {', '.join(DEADBAND_TYPES)}")
+    return text
+
+
+def _deadband_value(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def _queue_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise ValueError(f"{value} is outside 0..4294967295")
+    return value
+
+
+def _deadband(conf: dict[str, Any], subscribe: bool) -> tuple[str, float]:
+    """(type, value) of the deadband filter; ValueError for combinations that cannot work."""
+    kind = _deadband_type(conf.get("deadbandType", "none"))
+    value = _deadband_value(conf.get("deadbandValue", 0.0))
+    if kind == "percent" and value > 100:
+        raise ValueError(f"deadbandValue {value:g}: a percent deadband is 0..100")
+    if kind != "none" and not subscribe:
+        raise ValueError(
+            f"deadbandType {kind}: the server filters monitored items, so a deadband needs "
+            "subscribeEnabled: true"
+        )
+    return kind, value
+
+
+def _security(conf: dict[str, Any]) -> tuple[str, str]:
+    """(securityMode, securityPolicy), `insecure` applied."""
+    mode = str(conf.get("securityMode") or "None")
+    policy = str(conf.get("securityPolicy") or "None")
+    if conf.get("insecure") and (mode != "None" or policy != "None"):
+        raise ValueError(
+            f"insecure: true connects without security; it contradicts securityMode {mode} "
+            f"/ securityPolicy {policy}"
+        )
+    return mode, policy
 
 
 def _quiet_asyncua() -> None:
@@ -194,6 +250,79 @@ def _display(url: str) -> str:
             ),
             examples=("/var/lib/streamforge/opcua",),
         ),
+        Field(
+            "insecure",
+            "bool",
+            default=False,
+            description=(
+                "Connect without security (securityMode and securityPolicy None), as benthos-umh's "
+                "deprecated flag does; contradicting securityMode/securityPolicy is an error."
+            ),
+        ),
+        Field(
+            "clientCertificate",
+            "string",
+            default="",
+            secret=True,
+            description=(
+                "The client's own certificate and RSA private key, one PEM bundle, base64-encoded "
+                "(as benthos-umh prints it) or as PEM text. Used for Sign/SignAndEncrypt instead "
+                "of the pair kept in `certificateDir`; the application URI is taken from it."
+            ),
+        ),
+        Field(
+            "userCertificate",
+            "string",
+            default="",
+            description=(
+                "User certificate authentication: the X.509 user certificate, base64 of PEM or "
+                "DER (or PEM text). Needs `userPrivateKey`; excludes `username`."
+            ),
+        ),
+        Field(
+            "userPrivateKey",
+            "string",
+            default="",
+            secret=True,
+            description=(
+                "The RSA private key of `userCertificate`: base64 of PEM (or PEM text). It signs "
+                "the session challenge; it never leaves the client."
+            ),
+        ),
+        ParsedField(
+            "queueSize",
+            "int",
+            default=10,
+            parser=_queue_size,
+            description=(
+                "With subscriptions: the queue size requested for each monitored item, i.e. how "
+                "many changes the server keeps between two publishes (oldest discarded first); "
+                "0 lets the server choose."
+            ),
+            advanced=True,
+        ),
+        ParsedField(
+            "deadbandType",
+            "string",
+            default="none",
+            parser=_deadband_type,
+            options=DEADBAND_TYPES,
+            description=(
+                "With subscriptions: a DataChangeFilter with this deadband on numeric variables "
+                "(the server filters): absolute (change of more than `deadbandValue`), percent "
+                "(of the variable's EURange, servers that support it) or none."
+            ),
+        ),
+        ParsedField(
+            "deadbandValue",
+            "float",
+            default=0.0,
+            parser=_deadband_value,
+            description=(
+                "The deadband: an absolute change, or a percent 0..100. 0 with absolute "
+                "suppresses repeats of the same value."
+            ),
+        ),
         ParsedField(
             "serverCertificateFingerprint",
             "string",
@@ -268,14 +397,24 @@ class OpcuaInput(Input):
                 nodes.append(parse_node_id(raw))
             except ValueError as exc:
                 raise ValueError(f"nodeIDs[{i}]: {exc}") from None
-        mode = str(conf.get("securityMode") or "None")
-        policy = str(conf.get("securityPolicy") or "None")
+        mode, policy = _security(conf)
         fingerprint = parse_fingerprint(conf.get("serverCertificateFingerprint"))
         check_security(mode, policy, fingerprint)
         password = str(conf.get("password") or "")
         username = str(conf.get("username") or "")
         if password and not username:
             raise ValueError("password: set username too")
+        user_cert = parse_user_certificate(conf.get("userCertificate"), conf.get("userPrivateKey"))
+        if user_cert is not None and username:
+            raise ValueError("userCertificate: choose one login, username or userCertificate")
+        inline = parse_client_certificate(conf.get("clientCertificate"))
+        if inline is not None and mode == "None":
+            raise ValueError(
+                "clientCertificate: it identifies the client on a secure channel; set "
+                "securityMode Sign or SignAndEncrypt and a securityPolicy"
+            )
+        subscribe = bool(conf.get("subscribeEnabled", False))
+        deadband = _deadband(conf, subscribe)
         cert_dir = str(conf.get("certificateDir") or "")
         self.ctx = ctx
         self.label = ctx.label if ctx is not None else "opcua"
@@ -284,14 +423,15 @@ class OpcuaInput(Input):
             url=url,
             endpoint=_display(url),
             nodes=tuple(nodes),
-            subscribe=bool(conf.get("subscribeEnabled", False)),
+            subscribe=subscribe,
             sampling_ms=parse_interval_ms(conf.get("samplingInterval", "1s")),
             poll_seconds=_positive_interval_ms(conf.get("pollInterval", "1s")) / 1000.0,
             username=username,
             password=password,
             mode=mode,
             policy=policy,
-            certificate=ClientCertificate(
+            certificate=inline
+            or ClientCertificate(
                 Path(cert_dir).expanduser() if cert_dir else default_certificate_dir()
             ),
             fingerprint=fingerprint,
@@ -300,6 +440,9 @@ class OpcuaInput(Input):
             label=self.label,
             heartbeat=bool(conf.get("useHeartbeat", False)),
             hierarchical=bool(conf.get("browseHierarchicalReferences", False)),
+            queue_size=_queue_size(conf.get("queueSize", 10)),
+            deadband=deadband,
+            user_certificate=user_cert,
         )
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:

@@ -25,6 +25,8 @@ from streamforge.inputs.opcua.security import (
     APPLICATION_URI,
     CertificateMismatch,
     ClientCertificate,
+    InlineCertificate,
+    UserCertificate,
     secure,
 )
 from streamforge.inputs.opcua.values import NodeInfo, status_name, status_text
@@ -48,6 +50,18 @@ CLOSE_TIMEOUT = 2.0
 _USER_ERRORS = frozenset(
     {"BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid"}
 )
+#: declared data types a deadband applies to (the numeric ones)
+DEADBAND_TYPES = frozenset(
+    {
+        "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64", "Float",
+        "Double", "Number", "Integer", "UInteger", "Decimal", "Duration",
+    }
+)  # fmt: skip
+#: monitored-item results saying the server will not take the deadband filter
+FILTER_REFUSED = frozenset(
+    {"BadFilterNotAllowed", "BadMonitoredItemFilterUnsupported", "BadDeadbandFilterInvalid"}
+)
+
 _CERT_ERRORS = frozenset(
     {
         "BadSecurityChecksFailed", "BadCertificateUntrusted", "BadCertificateInvalid",
@@ -80,7 +94,7 @@ class SessionSettings:
     password: str
     mode: str
     policy: str
-    certificate: ClientCertificate
+    certificate: ClientCertificate | InlineCertificate
     fingerprint: str
     timeout: float
     max_reconnect_delay: float
@@ -89,6 +103,12 @@ class SessionSettings:
     heartbeat: bool = False
     #: `browseHierarchicalReferences`: browse every hierarchical reference
     hierarchical: bool = False
+    #: `queueSize`: the queue size requested for each monitored item
+    queue_size: int = 10
+    #: `deadbandType`, `deadbandValue`: the DataChangeFilter of numeric monitored items
+    deadband: tuple[str, float] = ("none", 0.0)
+    #: `userCertificate` + `userPrivateKey`: log in with an X.509 user identity
+    user_certificate: UserCertificate | None = None
 
 
 def describe_error(exc: BaseException, settings: SessionSettings) -> str:
@@ -98,6 +118,11 @@ def describe_error(exc: BaseException, settings: SessionSettings) -> str:
     if isinstance(exc, ua.UaStatusCodeError):
         name = status_name(exc.code)
         if name in _USER_ERRORS:
+            if settings.user_certificate is not None:
+                return (
+                    f"the server rejected the user certificate "
+                    f"{settings.user_certificate.subject!r} ({name}): let the server trust it"
+                )
             if settings.username:
                 return (
                     f"the server rejected user {settings.username!r} ({name}): "
@@ -207,9 +232,19 @@ class OpcuaSession:
         client.application_uri = APPLICATION_URI
         client.name = client.description = "StreamForge"
         client.product_uri = "urn:streamforge"
+        if isinstance(s.certificate, InlineCertificate) and s.certificate.uri:
+            client.application_uri = s.certificate.uri
         if s.username:
             client.set_user(s.username)
             client.set_password(s.password)
+        if s.user_certificate is not None:
+            from asyncua.crypto import uacrypto
+            from cryptography.hazmat.primitives import serialization
+
+            client.user_certificate = uacrypto.x509_from_der(s.user_certificate.cert_der)
+            client.user_private_key = serialization.load_der_private_key(  # type: ignore[assignment]
+                s.user_certificate.key_der, password=None
+            )
         self._lost = asyncio.Event()
         self._lost_reason = ""
 
@@ -313,26 +348,63 @@ class OpcuaSession:
             await self._deliver(failures)
         await self._until_lost()
 
+    def _filter(self, info: NodeInfo) -> ua.DataChangeFilter | None:
+        """The deadband filter of a variable: numeric ones only (others cannot have one)."""
+        kind, value = self.settings.deadband
+        if kind == "none" or info.datatype not in DEADBAND_TYPES:
+            return None
+        return ua.DataChangeFilter(
+            Trigger=ua.DataChangeTrigger.StatusValue,
+            DeadbandType=int(
+                ua.DeadbandType.Absolute if kind == "absolute" else ua.DeadbandType.Percent
+            ),
+            DeadbandValue=value,
+        )
+
+    def _item(self, handle: int, info: NodeInfo, filtered: bool) -> ua.MonitoredItemCreateRequest:
+        request = ua.MonitoredItemCreateRequest()
+        request.ItemToMonitor = ua.ReadValueId(NodeId=info.nodeid, AttributeId=13)
+        request.MonitoringMode = ua.MonitoringMode.Reporting
+        request.RequestedParameters = ua.MonitoringParameters(
+            ClientHandle=handle,
+            SamplingInterval=self.settings.sampling_ms,
+            QueueSize=self.settings.queue_size,
+            DiscardOldest=True,
+            Filter=self._filter(info) if filtered else None,
+        )
+        return request
+
     async def _monitor(
         self, client: Client, subscription_id: int, first: int, infos: list[NodeInfo]
     ) -> list[Message]:
-        """Create monitored items (client handle = position); BAD messages for refused ones."""
+        """Create monitored items (client handle = position); BAD messages for refused ones.
+
+        A variable whose deadband filter the server refuses is monitored again without it (its
+        changes then all arrive); that is logged once per node.
+        """
         params = ua.CreateMonitoredItemsParameters()
         params.SubscriptionId = subscription_id
         params.TimestampsToReturn = ua.TimestampsToReturn.Both
         for offset, info in enumerate(infos):
-            request = ua.MonitoredItemCreateRequest()
-            request.ItemToMonitor = ua.ReadValueId(NodeId=info.nodeid, AttributeId=13)
-            request.MonitoringMode = ua.MonitoringMode.Reporting
-            request.RequestedParameters = ua.MonitoringParameters(
-                ClientHandle=first + offset,
-                SamplingInterval=self.settings.sampling_ms,
-                QueueSize=1,
-                DiscardOldest=True,
-            )
-            params.ItemsToCreate.append(request)
+            params.ItemsToCreate.append(self._item(first + offset, info, True))
             self._handles[first + offset] = info
         results = await client.uaclient.create_monitored_items(params)
+        retry = [
+            offset
+            for offset, (info, result) in enumerate(zip(infos, results))
+            if status_name(result.StatusCode) in FILTER_REFUSED and self._filter(info) is not None
+        ]
+        if retry:
+            again = ua.CreateMonitoredItemsParameters()
+            again.SubscriptionId = subscription_id
+            again.TimestampsToReturn = ua.TimestampsToReturn.Both
+            again.ItemsToCreate = [self._item(first + o, infos[o], False) for o in retry]
+            for offset, result in zip(retry, await client.uaclient.create_monitored_items(again)):
+                self._node_error(
+                    f"node {infos[offset].nodeid.to_string()}: the server refused the deadband "
+                    f"filter ({status_name(results[offset].StatusCode)}); monitored without it"
+                )
+                results[offset] = result
         refused: list[Message] = []
         for offset, (info, result) in enumerate(zip(infos, results)):
             if not result.StatusCode.is_good():
