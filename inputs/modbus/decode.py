@@ -82,8 +82,15 @@ def _bit_decoder(tag: Tag, byte_order: str) -> Callable[[Sequence[Any]], Any]:
     return lambda words: bool(words[0] & mask)
 
 
-def _string_decoder(tag: Tag, byte_order: str) -> Callable[[Sequence[Any]], Any]:
+def _string_decoder(
+    tag: Tag, byte_order: str, location: str = ""
+) -> Callable[[Sequence[Any]], Any]:
     to_bytes = registers_to_bytes(byte_order, tag.length, keep_order=True)
+    if location:  # one character per register: its upper (first) or lower (second) byte
+        first = 0 if location == "upper" else 1
+        return lambda words: (
+            to_bytes(words)[first::2].rstrip(b"\x00").decode("utf-8", errors="replace")
+        )
     return lambda words: to_bytes(words).rstrip(b"\x00").decode("utf-8", errors="replace")
 
 
@@ -93,10 +100,14 @@ def _number_decoder(tag: Tag, byte_order: str) -> Callable[[Sequence[Any]], Any]
     return lambda words: unpack(to_bytes(words))[0]
 
 
-def make_decoder(tag: Tag, byte_order: str) -> Decoder:
-    """The decoder of one tag, built once; it gets exactly the tag's registers or bits."""
+def make_decoder(tag: Tag, byte_order: str, string_location: str = "") -> Decoder:
+    """The decoder of one tag, built once; it gets exactly the tag's registers or bits.
+
+    `string_location` (benthos-umh's workarounds.stringRegisterLocation): a STRING uses only
+    the `upper` or `lower` byte of each register, after the byte order; empty: both.
+    """
     if tag.type == "STRING":
-        return _string_decoder(tag, byte_order)
+        return _string_decoder(tag, byte_order, string_location)
     if tag.type == "BIT":
         raw = _bit_decoder(tag, byte_order)
     else:

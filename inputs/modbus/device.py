@@ -25,7 +25,7 @@ from pymodbus.framer import FramerType
 
 from streamforge.inputs.modbus.decode import Decoder, make_decoder
 from streamforge.inputs.modbus.metrics import POLL_SECONDS, READ_FAILURES, REQUESTS
-from streamforge.inputs.modbus.plan import ReadRequest, plan_requests, split
+from streamforge.inputs.modbus.plan import ReadRequest, plan, split
 from streamforge.inputs.modbus.tags import Tag
 from streamforge.message import Message
 from streamforge.plugin.connection import Backoff, Connection
@@ -82,6 +82,15 @@ class DeviceSettings:
     busy_retries_wait: float = 0.2
     period: float = 1.0
     byte_order: str = "ABCD"
+    #: `optimization`, `optimizationMaxRegisterFill`
+    optimization: str = "none"
+    max_fill: int = 50
+    #: `workarounds`
+    pause_after_connect: float = 0.0
+    one_per_field: bool = False
+    coils_from_zero: bool = False
+    between_requests: float = 0.0
+    string_location: str = ""
 
     @property
     def key(self) -> str:
@@ -167,7 +176,14 @@ class DevicePoller:
         self.conn = conn
         self.stream = stream
         self.component = component
-        self.plan: list[ReadRequest] = plan_requests(tags)
+        self.plan: list[ReadRequest] = plan(
+            tags,
+            settings.optimization,
+            max_fill=settings.max_fill,
+            one_per_field=settings.one_per_field,
+            coils_from_zero=settings.coils_from_zero,
+        )
+        self._last_request = -float("inf")
         self._tagged = {t: self._prepare(t) for t in tags}
         self.client = _Client(
             settings.host,
@@ -198,7 +214,7 @@ class DevicePoller:
             "modbus_tag_slaveid": s.slave_id,
             "modbus_controller": s.controller,
         }
-        return _Tagged(tag, make_decoder(tag, s.byte_order), meta)
+        return _Tagged(tag, make_decoder(tag, s.byte_order, s.string_location), meta)
 
     # -- the thread ----------------------------------------------------------------------------
 
@@ -260,7 +276,8 @@ class DevicePoller:
         if now < self._retry_at:
             return False
         if self.client.connect():
-            return True
+            pause = self.settings.pause_after_connect
+            return not (pause and self.stop.wait(pause))
         s = self.settings
         self._mark_down(f"cannot connect to {s.host}:{s.port}: {self.client.last_error}")
         return False
@@ -297,12 +314,19 @@ class DevicePoller:
         kwargs = {"count": request.count, _DEVICE_KW: s.slave_id}
         where = f"{request.describe()} on slave {s.slave_id}"
         attempts = 0
+        gap = s.between_requests
         while True:
+            if gap:
+                wait = self._last_request + gap - time.monotonic()
+                if wait > 0 and self.stop.wait(wait):
+                    return ReadFailure(f"stopped before reading {where}")
             self._requests.inc()
             try:
                 response = read(request.address, **kwargs)
             except (ModbusException, OSError) as exc:
+                self._last_request = time.monotonic()
                 return self._lost(exc, where)
+            self._last_request = time.monotonic()
             self._mark_answered()
             if not response.isError():
                 break

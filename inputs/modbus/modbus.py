@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamforge.durations import parse_duration
 from streamforge.inputs.modbus import metrics as _metrics  # noqa: F401 - registers the metric families
+from streamforge.inputs.modbus.plan import OPTIMIZATIONS
 from streamforge.inputs.modbus.tags import (
     BYTE_ORDERS,
     DATA_TYPES,
@@ -25,6 +26,7 @@ from streamforge.inputs.modbus.tags import (
     parse_tag,
     parse_tags,
 )
+from streamforge.inputs.modbus.unified import parse_unified_addresses, unified_entries
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import connection
 from streamforge.plugin.readers import QueuedReader
@@ -115,12 +117,17 @@ naming the cause and, when the device answered with a Modbus exception,
 message's error is not set: a missing reading is data of BAD quality.
 
 Each device (controller and slave ID) is a partition, e.g. `tcp://10.0.0.5:502/slave/1`, so
-devices spread over workers; each is polled on its own thread. Adjacent tags of one register
-kind are read together: up to 125 registers (2000 bits) per request, bridging holes of up to 8
-registers (64 bits). When the device rejects such a read (illegal address, function or
-value), its tags are read one by one so only the bad tag reports the error, and the read stays
-split. Busy devices (exception 6) are asked again `busyRetries` times. A device that stops
-answering is reconnected with backoff; its tags report it unreachable until it answers again.
+devices spread over workers; each is polled on its own thread. Tags of one register kind are
+read together as `optimization` says, up to 125 registers (2000 bits) per request: `none`
+(and `shrink`) merge tags whose registers touch, `max_insert` also reads holes of up to
+`optimizationMaxRegisterFill` registers, `rearrange` (and `aggressive`) make the fewest reads
+and, among those, read the fewest registers. When the device rejects a merged read (illegal
+address, function or value), its tags are read one by one so only the bad tag reports the
+error, and the read stays split. Busy devices (exception 6) are asked again `busyRetries`
+times. A device that stops answering is reconnected with backoff; its tags report it
+unreachable until it answers again. `workarounds` take benthos-umh's device quirks:
+`pauseAfterConnect`, `oneRequestPerField`, `readCoilsStartingAtZero`, `timeBetweenRequests`,
+`stringRegisterLocation`.
 Metrics: `streamforge_modbus_requests_total` and `streamforge_modbus_poll_seconds` per device,
 `streamforge_modbus_read_failures_total` per tag; `/ready` names devices that do not answer."""
 
@@ -137,6 +144,59 @@ modbus:
     - { name: pump_running, register: coil, address: 0, type: BIT }
     - { name: alarm_active, register: holding, address: 20, type: BIT, bit: 3 }
     - { name: serial_no, register: holding, address: 30, type: STRING, length: 8 }"""
+
+
+#: `workarounds.stringRegisterLocation` values ("" = both bytes)
+STRING_LOCATIONS = ("", "lower", "upper")
+
+
+def _addresses(raw: Any) -> Any:
+    """`addresses` (may be empty when `unifiedAddresses` is used)."""
+    if raw:
+        parse_tags(raw)
+    return raw
+
+
+def _unified(raw: Any) -> Any:
+    if raw:
+        parse_unified_addresses(raw)
+    return raw
+
+
+def _optimization(value: Any) -> str:
+    text = str(value or "none")
+    if text not in OPTIMIZATIONS:
+        raise ValueError(f"{text!r} is not one of {', '.join(OPTIMIZATIONS)}")
+    return text
+
+
+def _max_fill(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected an integer >= 0, got {value!r}")
+    return value
+
+
+def _string_location(value: Any) -> str:
+    text = str(value or "").lower()
+    if text not in STRING_LOCATIONS:
+        raise ValueError(f"{value!r} is not one of lower, upper or empty (both bytes)")
+    return text
+
+
+def _workarounds(raw: Any) -> dict[str, Any]:
+    """The checked `workarounds` object, with its defaults."""
+    conf = raw if isinstance(raw, dict) else {}
+    return {
+        "pause_after_connect": _nonnegative(
+            "workarounds.pauseAfterConnect", conf.get("pauseAfterConnect", "0s")
+        ),
+        "one_per_field": bool(conf.get("oneRequestPerField", False)),
+        "coils_from_zero": bool(conf.get("readCoilsStartingAtZero", False)),
+        "between_requests": _nonnegative(
+            "workarounds.timeBetweenRequests", conf.get("timeBetweenRequests", "0s")
+        ),
+        "string_location": _string_location(conf.get("stringRegisterLocation", "")),
+    }
 
 
 def _nonnegative(name: str, value: Any) -> float:
@@ -205,11 +265,92 @@ def _nonnegative(name: str, value: Any) -> float:
             ),
         ),
         ParsedField(
+            "optimization",
+            "string",
+            default="none",
+            parser=_optimization,
+            options=OPTIMIZATIONS,
+            description=(
+                "How tags are batched into reads: none and shrink merge tags whose registers "
+                "touch; max_insert also reads holes of up to `optimizationMaxRegisterFill` "
+                "registers; rearrange and aggressive make the fewest reads, then read the "
+                "fewest registers."
+            ),
+        ),
+        ParsedField(
+            "optimizationMaxRegisterFill",
+            "int",
+            default=50,
+            parser=_max_fill,
+            description="With max_insert: the largest hole (registers, or bits) read over.",
+        ),
+        Field(
+            "workarounds",
+            "object",
+            default={},
+            description="Device quirks, as benthos-umh names them; leave alone unless needed.",
+            fields=(
+                Field(
+                    "pauseAfterConnect",
+                    "duration",
+                    default="0s",
+                    description="Wait this long after connecting before the first request.",
+                ),
+                Field(
+                    "oneRequestPerField",
+                    "bool",
+                    default=False,
+                    description="Read every tag with a request of its own.",
+                ),
+                Field(
+                    "readCoilsStartingAtZero",
+                    "bool",
+                    default=False,
+                    description="Start the first coil read at address 0 (devices that need it).",
+                ),
+                Field(
+                    "timeBetweenRequests",
+                    "duration",
+                    default="0s",
+                    description="Least time between two requests to the device.",
+                ),
+                ParsedField(
+                    "stringRegisterLocation",
+                    "string",
+                    default="",
+                    parser=_string_location,
+                    description=(
+                        "STRINGs use only the lower or the upper byte of each register (after "
+                        "byteOrder); empty: both."
+                    ),
+                ),
+            ),
+        ),
+        ParsedField(
+            "unifiedAddresses",
+            "array",
+            default=[],
+            parser=_unified,
+            item=Field("unifiedAddress", "string"),
+            description=(
+                "The tags as strings, `name.register.address.type[:key=value]...` (options "
+                "slave, length, bit, scale, output), instead of `addresses`."
+            ),
+            examples=(
+                [
+                    "temperature.holding.100.INT16",
+                    "serial.holding.200.STRING:length=10",
+                    "pressure.holding.300.FLOAT32:scale=0.1:output=FLOAT64",
+                ],
+            ),
+        ),
+        ParsedField(
             "addresses",
             "array",
-            parser=parse_tags,
+            default=[],
+            parser=_addresses,
             item=ParsedField("address", "object", default={}, fields=_TAG_FIELDS, parser=parse_tag),
-            description="The tags to read (names unique per slave).",
+            description="The tags to read (names unique per slave); or use `unifiedAddresses`.",
             examples=(
                 [
                     {"name": "temperature", "register": "holding", "address": 0, "type": "FLOAT32"},
@@ -246,11 +387,23 @@ class ModbusInput(Input):
         if timeout <= 0:
             raise ValueError("timeout must be greater than 0")
         period = _nonnegative("timeBetweenReads", conf.get("timeBetweenReads", "1s"))
+        workarounds = _workarounds(conf.get("workarounds"))
+        optimization = _optimization(conf.get("optimization", "none"))
+        max_fill = _max_fill(conf.get("optimizationMaxRegisterFill", 50))
+        raw_tags = conf.get("addresses") or []
+        unified = conf.get("unifiedAddresses") or []
+        if raw_tags and unified:
+            raise ValueError("unifiedAddresses: use it or addresses, not both")
+        if unified:
+            parse_unified_addresses(unified)
+            raw_tags = unified_entries(unified)
+        elif not raw_tags:
+            raise ValueError("addresses: at least one tag is required (or unifiedAddresses)")
         self.stream = getattr(ctx, "stream", "") or "stream"
         self.label = getattr(ctx, "label", "") or "modbus"
         slaves = parse_slave_ids(conf.get("slaveIDs", [1]))
         self.devices: dict[str, tuple[DeviceSettings, list[Tag]]] = {}
-        for slave, tags in _tags_by_slave(slaves, conf.get("addresses")).items():
+        for slave, tags in _tags_by_slave(slaves, raw_tags).items():
             settings = DeviceSettings(
                 controller=controller,
                 host=host,
@@ -264,6 +417,9 @@ class ModbusInput(Input):
                 ),
                 period=period,
                 byte_order=byte_order,
+                optimization=optimization,
+                max_fill=max_fill,
+                **workarounds,
             )
             self.devices[settings.key] = (settings, tags)
         _quiet_pymodbus()
