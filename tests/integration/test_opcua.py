@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,60 +24,7 @@ from peers.opcua_server import (
 from peers.ports import free_port
 from peers.stream_run import Run, out_lines, wait_until, write
 
-from streamforge.inputs.opcua.opcua import OpcuaReader
-from streamforge.message import Message
-from streamforge.plugin import load_builtins, registry
-
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
-
-
-class _Ctx:
-    stream = "opcua_test"
-    label = "opcua_in"
-    path = "input"
-
-
-class Reading:
-    """An `opcua` input opened in this process; `until` collects what it delivers."""
-
-    def __init__(self, conf: dict[str, Any]) -> None:
-        load_builtins()
-        spec = registry.get("input", "opcua")
-        assert spec is not None
-        self.reader: OpcuaReader = spec.factory(conf, _Ctx()).open("0", None)
-        self.messages: list[Message] = []
-
-    def drain(self) -> list[Message]:
-        batch = self.reader.read() or []
-        self.messages.extend(batch)
-        return batch
-
-    def until(self, cond: Callable[[list[Message]], bool], what: str, timeout: float = 15) -> None:
-        def check() -> bool:
-            self.drain()
-            return cond(self.messages)
-
-        wait_until(check, timeout, what)
-
-    def by_path(self) -> dict[str, Message]:
-        return {m.metadata["opcua_tag_path"]: m for m in self.messages}
-
-    def close(self) -> None:
-        self.reader.close()
-
-
-@pytest.fixture
-def reading() -> Iterator[Callable[[dict[str, Any]], Reading]]:
-    opened: list[Reading] = []
-
-    def open_(conf: dict[str, Any]) -> Reading:
-        r = Reading(conf)
-        opened.append(r)
-        return r
-
-    yield open_
-    for r in opened:
-        r.close()
 
 
 # -- data types, browsing, polling, subscriptions -----------------------------------------------

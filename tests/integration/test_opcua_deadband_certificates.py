@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from asyncua.server.user_managers import CertificateUserManager
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from peers.opcua_reading import Reading
 from peers.opcua_server import (
     APP_URI,
     NS,
@@ -30,59 +31,8 @@ from peers.opcua_server import (
 )
 from peers.stream_run import wait_until
 
-from streamforge.inputs.opcua.opcua import OpcuaReader
-from streamforge.message import Message
-from streamforge.plugin import load_builtins, registry
-
 PEM = serialization.Encoding.PEM
 DER = serialization.Encoding.DER
-
-
-class _Ctx:
-    stream = "opcua_umh"
-    label = "opcua_in"
-    path = "input"
-
-
-class Reading:
-    """An `opcua` input opened in this process; `until` collects what it delivers."""
-
-    def __init__(self, conf: dict[str, Any]) -> None:
-        load_builtins()
-        spec = registry.get("input", "opcua")
-        assert spec is not None
-        self.reader: OpcuaReader = spec.factory(conf, _Ctx()).open("0", None)
-        self.messages: list[Message] = []
-
-    def drain(self) -> None:
-        self.messages.extend(self.reader.read() or [])
-
-    def until(self, cond: Callable[[list[Message]], bool], what: str, timeout: float = 15) -> None:
-        def check() -> bool:
-            self.drain()
-            return cond(self.messages)
-
-        wait_until(check, timeout, what)
-
-    def of(self, tag: str) -> list[Any]:
-        return [m.value for m in self.messages if m.metadata["opcua_tag_name"] == tag]
-
-    def close(self) -> None:
-        self.reader.close()
-
-
-@pytest.fixture
-def reading() -> Iterator[Callable[[dict[str, Any]], Reading]]:
-    opened: list[Reading] = []
-
-    def open_(conf: dict[str, Any]) -> Reading:
-        r = Reading(conf)
-        opened.append(r)
-        return r
-
-    yield open_
-    for r in opened:
-        r.close()
 
 
 def items(server: OpcuaServer) -> dict[str, Any]:

@@ -4,55 +4,12 @@ against a real asyncua server."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from asyncua import ua
 from peers.opcua_server import NS, OpcuaServer, node
 from peers.stream_run import wait_until
-
-from streamforge.inputs.opcua.opcua import OpcuaReader
-from streamforge.message import Message
-from streamforge.plugin import load_builtins, registry
-
-
-class _Ctx:
-    stream = "opcua_heartbeat"
-    label = "opcua_in"
-    path = "input"
-
-
-class _Reading:
-    def __init__(self, conf: dict[str, Any]) -> None:
-        load_builtins()
-        spec = registry.get("input", "opcua")
-        assert spec is not None
-        self.reader: OpcuaReader = spec.factory(conf, _Ctx()).open("0", None)
-        self.messages: list[Message] = []
-
-    def until(self, cond: Callable[[list[Message]], bool], what: str, timeout: float = 15) -> None:
-        def check() -> bool:
-            self.messages.extend(self.reader.read() or [])
-            return cond(self.messages)
-
-        wait_until(check, timeout, what)
-
-    def names(self) -> set[str]:
-        return {m.metadata["opcua_tag_name"] for m in self.messages}
-
-
-@pytest.fixture
-def reading() -> Iterator[Callable[[dict[str, Any]], _Reading]]:
-    opened: list[_Reading] = []
-
-    def open_(conf: dict[str, Any]) -> _Reading:
-        opened.append(_Reading(conf))
-        return opened[-1]
-
-    yield open_
-    for r in opened:
-        r.reader.close()
 
 
 @pytest.fixture(scope="module")
