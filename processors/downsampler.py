@@ -99,7 +99,12 @@ def _params(block: Any, where: str) -> Params | None:
     if not isinstance(block, dict):
         return None
     threshold = _threshold(block.get("threshold"), where)
-    max_time = _duration(block.get("max_time"), f"{where}.max_time")
+    if block.get("max_time") and block.get("max_interval"):
+        raise ValueError(f"{where}: give max_time or its older name max_interval, not both")
+    if block.get("max_interval"):
+        max_time = _duration(block.get("max_interval"), f"{where}.max_interval")
+    else:
+        max_time = _duration(block.get("max_time"), f"{where}.max_time")
     min_time = _duration(block.get("min_time"), f"{where}.min_time")
     if max_time and min_time > max_time:
         raise ValueError(f"{where}.min_time: {min_time:g}s is longer than max_time ({max_time:g}s)")
@@ -183,6 +188,12 @@ def _section(name: str, description: str) -> Field:
                     "No point is kept sooner than this after the last kept one: points "
                     "arriving within it are dropped without being compared (rate limit)."
                 ),
+            ),
+            Field(
+                "max_interval",
+                "duration",
+                default="",
+                description="The older name of max_time, as earlier benthos-umh examples use it.",
             ),
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from component_helpers import Ctx, build, lint_processors
 
 from streamforge.message import Message
@@ -43,6 +44,14 @@ def test_max_time_forces_a_point() -> None:
     proc = downsampler({"default": {"deadband": {"threshold": 5, "max_time": "3s"}}})
     out = proc.process_batch([tag(10.0, i) for i in range(8)])
     assert [m.value["timestamp_ms"] - T0 for m in out] == [0, 3000, 6000]
+
+
+def test_max_interval_is_the_older_name_of_max_time() -> None:
+    proc = downsampler({"default": {"deadband": {"threshold": 5, "max_interval": "3s"}}})
+    out = proc.process_batch([tag(10.0, i) for i in range(8)])
+    assert [m.value["timestamp_ms"] - T0 for m in out] == [0, 3000, 6000]
+    with pytest.raises(ValueError, match="not both"):
+        downsampler({"default": {"deadband": {"max_time": "3s", "max_interval": "3s"}}})
 
 
 def test_swinging_door_default_keeps_line_ends_one_point_behind() -> None:
