@@ -195,7 +195,7 @@ class IcebergWriter(Output):
                 backoff.sleep(self._stop)
                 continue
             except Exception as exc:
-                if _unreachable(exc) and not self._stop.is_set():
+                if not _data_problem(exc) and not self._stop.is_set():
                     self._catalog = None
                     self._tables.clear()
                     if self.connection is not None:
@@ -225,12 +225,15 @@ def _storable(schema: Any) -> Any:
     return pa.schema(fields)
 
 
-def _unreachable(exc: BaseException) -> bool:
-    """Whether the catalog or the storage could not be reached (worth waiting for)."""
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    name = type(exc).__name__
-    return name in ("OperationalError", "ConnectError", "ConnectTimeout", "ReadTimeout")
+def _data_problem(exc: BaseException) -> bool:
+    """Whether the rows themselves cannot be written (they fail; anything else, such as a
+    catalog or storage that cannot be reached or a table being created elsewhere, is waited
+    out with back-pressure)."""
+    import pyarrow as pa
+    from pyiceberg.exceptions import ResolveError, ValidationError
+
+    data = (ValueError, TypeError, KeyError, pa.ArrowException, ResolveError, ValidationError)
+    return isinstance(exc, data)
 
 
 def check_iceberg_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
