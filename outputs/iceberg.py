@@ -22,7 +22,9 @@ from streamforge.plugin.batching import BatchPolicy, batching_field, with_batchi
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.optional import require
-from streamforge.plugin.spec import offline_check
+from streamforge.plugin.spec import ParsedField, offline_check
+
+from ._iceberg_partition import PartitionTerm, parse_partition_spec, to_transform
 
 __all__ = ["IcebergWriter", "catalog_properties"]
 
@@ -107,6 +109,14 @@ class IcebergWriter(Output):
         evolution = conf.get("schema_evolution") or {}
         self.evolve = bool(evolution.get("enabled", False))
         self.location = str(evolution.get("table_location") or "")
+        spec = str(evolution.get("partition_spec") or "()")
+        self.partition = InterpolatedString(spec)
+        self.static_partition: list[PartitionTerm] | None = None
+        if self.partition.is_static:
+            try:
+                self.static_partition = parse_partition_spec(spec)
+            except ValueError as exc:
+                raise ValueError(f"schema_evolution.partition_spec: {exc}") from exc
         commit = conf.get("commit") or {}
         self.max_retries = max(int(commit.get("max_retries", 3) or 0), 0)
         self._catalog: Any = None
@@ -127,24 +137,57 @@ class IcebergWriter(Output):
             self._catalog = load_catalog(CATALOG_NAME, **self.props)
         return self._catalog
 
-    def _table(self, namespace: str, name: str, schema: Any) -> Any:
+    def _table(self, namespace: str, name: str, schema: Any, partition: str) -> Any:
         key = (namespace, name)
         table = self._tables.get(key)
         if table is None:
+            from pyiceberg.exceptions import NoSuchTableError
+
             catalog = self.catalog
             catalog.create_namespace_if_not_exists(namespace)
             identifier = f"{namespace}.{name}"
-            kwargs: dict[str, Any] = {"schema": _storable(schema)}
-            if self.location:
-                kwargs["location"] = self.location
-            table = catalog.create_table_if_not_exists(identifier, **kwargs)
+            try:
+                table = catalog.load_table(identifier)
+            except NoSuchTableError:
+                table = self._create(identifier, schema, partition)
             self._tables[key] = table
         return table
+
+    def _create(self, identifier: str, schema: Any, partition: str) -> Any:
+        """Create a table, partitioned as `partition_spec` says, in one commit."""
+        from pyiceberg.exceptions import TableAlreadyExistsError
+
+        terms = self.static_partition
+        if terms is None:
+            try:
+                terms = parse_partition_spec(partition)
+            except ValueError as exc:
+                raise ValueError(f"schema_evolution.partition_spec: {exc}") from exc
+        kwargs: dict[str, Any] = {"schema": _storable(schema)}
+        if self.location:
+            kwargs["location"] = self.location
+        try:
+            if not terms:
+                return self.catalog.create_table(identifier, **kwargs)
+            txn = self.catalog.create_table_transaction(identifier, **kwargs)
+            with txn.update_spec() as update:
+                for term in terms:
+                    try:
+                        update.add_field(term.column, to_transform(term))
+                    except ValueError as exc:
+                        raise ValueError(
+                            f"schema_evolution.partition_spec: {term.transform}({term.column}): "
+                            f"{exc}"
+                        ) from exc
+            return txn.commit_transaction()
+        except TableAlreadyExistsError:
+            return self.catalog.load_table(identifier)
 
     # -- writing ----------------------------------------------------------------------------
     def write_batch(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
         groups: dict[tuple[str, str], list[tuple[Message, dict[str, Any]]]] = {}
+        partitions: dict[tuple[str, str], str] = {}
         for i, msg in enumerate(batch):
             try:
                 namespace = self.namespace.render(msg, batch, i)
@@ -155,16 +198,31 @@ class IcebergWriter(Output):
             except Exception as exc:  # noqa: BLE001 - a message that cannot be a row fails
                 failed.append(msg.fail(f"iceberg {self.label}: {describe_error(exc)}"))
                 continue
-            groups.setdefault((namespace, name), []).append((msg, doc))
+            key = (namespace, name)
+            if key not in partitions and key not in self._tables:
+                partitions[key] = self._partition_text(msg, batch, i)
+            groups.setdefault(key, []).append((msg, doc))
         for (namespace, name), rows in groups.items():
             try:
-                self._append(namespace, name, [doc for _, doc in rows])
+                spec = partitions.get((namespace, name), "()")
+                self._append(namespace, name, [doc for _, doc in rows], spec)
             except Exception as exc:  # noqa: BLE001 - the table's rows fail with the reason
                 reason = f"iceberg {self.label}: {namespace}.{name}: {describe_error(exc)}"
                 failed.extend(msg.fail(reason) for msg, _ in rows)
         return failed
 
-    def _append(self, namespace: str, name: str, docs: list[dict[str, Any]]) -> None:
+    def _partition_text(self, msg: Message, batch: list[Message], index: int) -> str:
+        """The partition spec a table created for this message gets."""
+        if self.static_partition is not None:
+            return ""
+        try:
+            return self.partition.render(msg, batch, index)
+        except Exception as exc:  # noqa: BLE001 - the table's rows fail with the reason
+            return f"<{describe_error(exc)}>"
+
+    def _append(
+        self, namespace: str, name: str, docs: list[dict[str, Any]], partition: str
+    ) -> None:
         import pyarrow as pa
         from pyiceberg.exceptions import CommitFailedException
 
@@ -173,7 +231,7 @@ class IcebergWriter(Output):
         tries = 0
         while True:
             try:
-                table = self._table(namespace, name, inferred)
+                table = self._table(namespace, name, inferred, partition)
                 schema = table.schema().as_arrow()
                 extra = [f for f in inferred if schema.get_field_index(f.name) < 0]
                 if extra:
@@ -234,6 +292,14 @@ def _data_problem(exc: BaseException) -> bool:
 
     data = (ValueError, TypeError, KeyError, pa.ArrowException, ResolveError, ValidationError)
     return isinstance(exc, data)
+
+
+def check_partition_spec(value: Any) -> Any:
+    """A partition spec without interpolation must read (one with it is read per table)."""
+    text = str(value or "")
+    if InterpolatedString(text).is_static:
+        parse_partition_spec(text)
+    return value
 
 
 def check_iceberg_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
@@ -392,7 +458,7 @@ _S3_STORAGE = Field(
         Field(
             "schema_evolution",
             "object",
-            default={"enabled": False, "table_location": ""},
+            default={"enabled": False, "table_location": "", "partition_spec": "()"},
             description="Add new fields as columns.",
             fields=(
                 Field(
@@ -401,6 +467,20 @@ _S3_STORAGE = Field(
                     default=False,
                     description="Add fields that are not columns yet; without it such a batch "
                     "fails.",
+                ),
+                ParsedField(
+                    "partition_spec",
+                    "string",
+                    parser=check_partition_spec,
+                    default="()",
+                    interpolable=True,
+                    description="How a table this output creates is partitioned: "
+                    "`(day(ts), bucket(16, asset), line)` — columns (identity) or `year`, "
+                    "`month`, `day`, `hour`, `bucket(N, c)`, `truncate(W, c)`, `identity`, "
+                    "`void` of a column; nested columns as `a.b`, names with dots in "
+                    "backticks. Interpolated with the first message written to the new "
+                    "table; existing tables keep their spec.",
+                    examples=("(day(ts))", "(day(ts), bucket(4, asset_id))", "(line, hour(ts))"),
                 ),
                 Field(
                     "table_location",
@@ -440,7 +520,7 @@ _S3_STORAGE = Field(
         "Each batch is one append commit per table. A missing namespace or table is created "
         "from the batch's schema, inferred from the documents. Differences from Redpanda "
         "Connect: a SQL catalog (pyiceberg's, tables filed under the catalog name `default`) "
-        "works besides REST; partition specs are not applied."
+        "works besides REST."
     ),
     examples=(
         "iceberg:\n  catalog:\n    url: sqlite:////var/lib/plant/catalog.db\n"

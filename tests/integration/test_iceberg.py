@@ -5,6 +5,7 @@ become columns with schema evolution, and without it such a batch fails to a fal
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,73 @@ def test_unknown_fields_fail_without_schema_evolution(tmp_path: Path) -> None:
     # the last batch (101..120) carries `note`: it fails as a whole, the rest is written
     assert written == set(range(1, 101))
     assert sorted(d["seq"] for d in dead) == list(range(101, 121))
+
+
+def _partitioned_stream(folder: Path, spec: str, table: str) -> Path:
+    return write(
+        folder / f"{table}.yaml",
+        f"""
+        http: {{enabled: false}}
+        input:
+          generate:
+            count: 48
+            interval: ""
+            batch_size: 12
+            mapping: |
+              let n = counter()
+              root.seq = $n
+              let t = (1767225600 + ($n - 1) * 21600).ts_format("2006-01-02T15:04:05Z", "UTC")
+              root.ts = $t.ts_parse("2006-01-02T15:04:05Z")
+              root.asset = ["press-01", "oven-07", "mill-03"].index($n % 3)
+              root.site = {{"line": "L" + ($n % 2).string()}}
+              let by_day = "(day(ts), bucket(4, asset))"
+              meta spec = if $n % 2 == 0 {{ "(site.line)" }} else {{ $by_day }}
+        output:
+          fallback:
+            - iceberg:
+                catalog:
+                  url: sqlite:///{folder / "catalog.db"}
+                  warehouse: {folder / "warehouse"}
+                namespace: plant
+                table: {table}
+                schema_evolution:
+                  enabled: true
+                  partition_spec: '{spec}'
+            - file: {{path: {folder / (table + "-dead.jsonl")}}}
+              processors:
+                - mapping: 'root = this.merge({{"why": @fallback_error}})'
+        """,
+    )
+
+
+def test_a_partition_spec_partitions_the_tables_it_creates(tmp_path: Path) -> None:
+    done = run_to_end(_partitioned_stream(tmp_path, "(day(ts), bucket(4, asset))", "by_day"))
+    assert done.returncode == 0, done.stderr
+    assert out_lines(tmp_path / "by_day-dead.jsonl") == []
+    table = _catalog(tmp_path).load_table("plant.by_day")
+    spec = [(f.name, str(f.transform)) for f in table.spec().fields]
+    assert spec == [("ts_day", "day"), ("asset_bucket_4", "bucket[4]")]
+    rows = table.scan().to_arrow().to_pylist()
+    assert sorted(r["seq"] for r in rows) == list(range(1, 49))
+    # 48 readings six hours apart: 12 days, each file holds one day and one bucket
+    days = {p["partition"]["ts_day"] for p in table.inspect.partitions().to_pylist()}
+    assert len(days) == 12
+    for task in table.scan().plan_files():
+        day = task.file.partition[0]
+        in_file = pq.read_table(task.file.file_path.removeprefix("file://")).to_pylist()
+        assert {(r["ts"].date() - date(1970, 1, 1)).days for r in in_file} == {day}
+
+
+def test_an_interpolated_partition_spec_and_a_bad_column(tmp_path: Path) -> None:
+    done = run_to_end(_partitioned_stream(tmp_path, "${! @spec }", "dynamic"))
+    assert done.returncode == 0, done.stderr
+    # the first message (seq 1, odd) created the table with its spec
+    table = _catalog(tmp_path).load_table("plant.dynamic")
+    assert [str(f.transform) for f in table.spec().fields] == ["day", "bucket[4]"]
+    assert len(table.scan().to_arrow()) == 48
+
+    done = run_to_end(_partitioned_stream(tmp_path, "(hour(missing_col))", "broken"))
+    assert done.returncode == 0, done.stderr
+    dead = out_lines(tmp_path / "broken-dead.jsonl")
+    assert len(dead) == 48  # no table without its partitioning: every row to the fallback
+    assert "missing_col" in json.loads(dead[0])["why"]

@@ -209,6 +209,7 @@ def test_redpanda_shaped_iceberg_config_lints_clean(tmp_path: Path) -> None:
                     region: eu-central-1
                 schema_evolution:
                   enabled: true
+                  partition_spec: (day(ts), bucket(16, asset_id))
                 batching:
                   count: 1000
                   period: 10s
@@ -216,6 +217,27 @@ def test_redpanda_shaped_iceberg_config_lints_clean(tmp_path: Path) -> None:
         )
         == []
     )
+
+
+def test_a_bad_partition_spec_is_a_lint_error_at_its_line(tmp_path: Path) -> None:
+    problems = lint_stream(
+        tmp_path,
+        """
+        output:
+          iceberg:
+            catalog:
+              url: http://localhost:8181/api/catalog
+            namespace: plant
+            table: readings
+            schema_evolution:
+              enabled: true
+              partition_spec: (weekday(ts))
+        """,
+    )
+    assert len(problems) == 1
+    assert ":9:23:" in problems[0]  # at the value
+    assert "partition_spec" in problems[0]
+    assert "unknown transform 'weekday'" in problems[0]
 
 
 def test_every_spec_example_lints(tmp_path: Path) -> None:
