@@ -84,8 +84,9 @@ def aws_fields() -> list[Field]:
     ]
 
 
-def make_client(conf: dict[str, Any], *, timeout: float = 30.0) -> Any:
-    """A boto3 S3 client for a component's config (no request is made)."""
+def make_client(conf: dict[str, Any], *, timeout: float = 30.0, service: str = "s3") -> Any:
+    """A boto3 client of `service` (S3 unless said) for a component's AWS fields (no request
+    is made)."""
     import boto3
     from botocore.config import Config
 
@@ -110,8 +111,10 @@ def make_client(conf: dict[str, Any], *, timeout: float = 30.0) -> Any:
     )
     endpoint = str(conf.get("endpoint") or "") or None
     if session.region_name is None:
-        return session.client("s3", endpoint_url=endpoint, config=config, region_name="us-east-1")
-    return session.client("s3", endpoint_url=endpoint, config=config)
+        return session.client(
+            service, endpoint_url=endpoint, config=config, region_name="us-east-1"
+        )
+    return session.client(service, endpoint_url=endpoint, config=config)
 
 
 def _assumed(session: Any, role: str, external_id: str) -> Any:
