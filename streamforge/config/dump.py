@@ -59,6 +59,8 @@ def stream_to_dict(stream: StreamConfig) -> dict[str, Any]:
         out["plugins"] = list(stream.plugins)
     if stream.license:
         out["license"] = dict(stream.license)
+    for name, value in stream.sections.items():
+        out.setdefault(name, _plain(value))
     for key, value in stream.raw.items():
         if key in IGNORED_TOP_LEVEL or key in _AS_WRITTEN:
             out[key] = value

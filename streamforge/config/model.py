@@ -97,6 +97,8 @@ class StreamConfig:
     shutdown_timeout: float = 20.0
     shutdown_delay: float = 0.0
     raw: dict[str, Any] = field(default_factory=dict)
+    #: registered top-level sections the file has (`license`, `redpanda` ...), defaults filled in
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def caches(self) -> dict[str, ComponentConfig]:

@@ -19,7 +19,7 @@ from streamforge.plugin.spec import Field
 __all__ = ["SECTION_PROVIDERS", "Section", "SectionError", "register_section", "sections"]
 
 #: modules that register a top-level section when imported
-SECTION_PROVIDERS = ("streamforge.license.section",)
+SECTION_PROVIDERS = ("streamforge.license.section", "streamforge.connectors.redpanda_section")
 
 
 class SectionError(ValueError):

@@ -664,6 +664,7 @@ def validate_document(
         shutdown_timeout=parse_duration(conf["shutdown_timeout"]),
         shutdown_delay=parse_duration(conf["shutdown_delay"]),
         raw=data,
+        sections={name: value for name, value in owned.items() if name in body},
     )
     return stream, []
 

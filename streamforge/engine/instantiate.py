@@ -71,6 +71,10 @@ class ComponentContext:
     def build_chain(self, confs: list[ComponentConfig], *, skip_errored: bool = True) -> Processor:
         return ProcessorChain(self.build_processors(confs), skip_errored=skip_errored)
 
+    def section(self, name: str) -> dict[str, Any] | None:
+        value = self._builder.stream.sections.get(name)
+        return None if value is None else dict(value)
+
     @property
     def logger(self) -> logging.Logger:
         return component_logger(self.config.kind, self.config.type, self.label)

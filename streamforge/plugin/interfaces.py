@@ -77,6 +77,11 @@ class BuildContext(Protocol):
         """
         ...
 
+    def section(self, name: str) -> dict[str, Any] | None:
+        """The stream's top-level section `name` (e.g. `redpanda`), validated with its
+        defaults filled in; None when the config has no such section."""
+        ...
+
 
 class Processor(ABC):
     """Transforms batches. Failing messages get `error` set; nothing raises through."""

@@ -27,8 +27,8 @@ __all__ = ["PluginTestContext"]
 
 
 class PluginTestContext:
-    """A BuildContext: a stream name, a label, a logger, metrics, nested components, caches and
-    rate limits."""
+    """A BuildContext: a stream name, a label, a logger, metrics, nested components, caches,
+    rate limits and top-level sections."""
 
     def __init__(
         self,
@@ -41,6 +41,7 @@ class PluginTestContext:
         caches: Mapping[str, Cache] | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
         processor_resources: Mapping[str, Any] | None = None,
+        sections: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         self.stream = stream
         self.label = label
@@ -50,6 +51,7 @@ class PluginTestContext:
         self.caches = dict(caches or {})
         self.rate_limits = dict(rate_limits or {})
         self.processor_resources = dict(processor_resources or {})
+        self.sections = dict(sections or {})
 
     @property
     def logger(self) -> logging.Logger:
@@ -101,3 +103,8 @@ class PluginTestContext:
             return self.rate_limits[label]
         except KeyError:
             raise LookupError(f"no rate limit resource {label!r} in this test context") from None
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        """The top-level section `name` given to this context (None when not given)."""
+        value = self.sections.get(name)
+        return None if value is None else dict(value)
