@@ -68,7 +68,7 @@ def test_scanners_map_to_codecs(scanner: dict[str, Any], codec: str) -> None:
     assert scanner_codec(scanner) == codec
 
 
-def test_unsupported_scanners_and_sqs_are_lint_errors(tmp_path: Path) -> None:
+def test_unsupported_scanners_and_bad_sqs_fields_are_lint_errors(tmp_path: Path) -> None:
     problems = lint_stream(
         tmp_path,
         """
@@ -90,11 +90,26 @@ def test_unsupported_scanners_and_sqs_are_lint_errors(tmp_path: Path) -> None:
             bucket: plant
             sqs:
               url: https://sqs.eu-central-1.amazonaws.com/123/plant
+              max_messages: 50
         output:
           drop: {}
         """,
     )
-    assert any("SQS is not supported" in p and ":5:" in p for p in problems), problems
+    assert any("1 to 10 messages" in p and ":5:" in p for p in problems), problems
+    problems = lint_stream(
+        tmp_path,
+        """
+        input:
+          aws_s3:
+            sqs:
+              url: https://sqs.eu-central-1.amazonaws.com/123/plant
+              envelope_path: Message
+              delay_period: 5s
+        output:
+          drop: {}
+        """,
+    )
+    assert problems == []  # the bucket comes from each notification
 
 
 def test_benthos_shaped_s3_configs_lint_clean(tmp_path: Path) -> None:
