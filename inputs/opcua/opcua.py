@@ -84,6 +84,30 @@ def parse_node_id(text: Any) -> ua.NodeId:
     return node
 
 
+def _optional_node_id(text: Any) -> str:
+    """`nodeID`: empty, or one node id (checked as `parse_node_id` does)."""
+    raw = str(text or "").strip()
+    if raw:
+        parse_node_id(raw)
+    return raw
+
+
+def node_id_list(conf: dict[str, Any]) -> list[Any]:
+    """The raw node ids to read: `nodeIDs`, or the older single `nodeID` as a list of one."""
+    many = list(conf.get("nodeIDs") or [])
+    single = str(conf.get("nodeID") or "").strip()
+    if single and many:
+        raise ValueError(
+            "nodeID and nodeIDs: give one of them (nodeID is the older form of a one-item "
+            "nodeIDs; add its node id to nodeIDs)"
+        )
+    if single:
+        return [single]
+    if not many:
+        raise ValueError("nodeIDs: at least one node id is required")
+    return many
+
+
 def parse_interval_ms(value: Any) -> float:
     """An interval in milliseconds from a duration ("500ms", "1s") or a bare number of ms."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -184,13 +208,27 @@ def _display(url: str) -> str:
         Field(
             "nodeIDs",
             "array",
+            default=[],
             item=ParsedField("nodeID", "string", parser=parse_node_id),
             description=(
                 "Node ids to read, in the OPC UA string form. A Variable is read itself; a "
                 "folder or object is browsed recursively (Organizes and HasComponent "
-                "references, at most 10 levels) and every Variable below it is read."
+                "references, at most 10 levels) and every Variable below it is read. "
+                "Required unless the older `nodeID` is given."
             ),
             examples=(["ns=2;s=Plant.Boiler.Temperature", "ns=3;i=1001"], ["i=85"]),
+        ),
+        ParsedField(
+            "nodeID",
+            "string",
+            default="",
+            parser=_optional_node_id,
+            advanced=True,
+            description=(
+                "The older benthos-umh form of a single node: read as `nodeIDs: [ <it> ]`. "
+                "Give either nodeID or nodeIDs, not both."
+            ),
+            examples=("ns=2;s=Plant.Boiler",),
         ),
         Field(
             "subscribeEnabled",
@@ -388,15 +426,14 @@ class OpcuaInput(Input):
 
         _quiet_asyncua()
         url = parse_endpoint(conf.get("endpoint"))
-        raw_nodes = conf.get("nodeIDs") or []
-        if not raw_nodes:
-            raise ValueError("nodeIDs: at least one node id is required")
+        raw_nodes = node_id_list(conf)
         nodes = []
         for i, raw in enumerate(raw_nodes):
             try:
                 nodes.append(parse_node_id(raw))
             except ValueError as exc:
-                raise ValueError(f"nodeIDs[{i}]: {exc}") from None
+                where = "nodeID" if conf.get("nodeID") else f"nodeIDs[{i}]"
+                raise ValueError(f"{where}: {exc}") from None
         mode, policy = _security(conf)
         fingerprint = parse_fingerprint(conf.get("serverCertificateFingerprint"))
         check_security(mode, policy, fingerprint)
