@@ -4,9 +4,12 @@ the SQL components (Benthos driver and DSN) and as the test (SQLAlchemy) see the
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -160,11 +163,15 @@ def cut_mariadb(dbname: str) -> int:
 
 class PrivatePostgres:
     """A PostgreSQL server of the test's own (initdb in a temporary directory, run as the
-    `postgres` user) on a free loopback port, to stop and start again mid-stream."""
+    `postgres` user) on a free loopback port, to stop and start again mid-stream.
+
+    `settings` are extra server settings (`-c name=value`), e.g. `{"wal_level": "logical"}`.
+    """
 
     BIN = Path("/usr/lib/postgresql/15/bin")
 
-    def __init__(self) -> None:
+    def __init__(self, settings: dict[str, str] | None = None) -> None:
+        self.settings = dict(settings or {})
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="sf-pg-"))
         shutil.chown(self.dir, "postgres")
@@ -195,6 +202,7 @@ class PrivatePostgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._as_postgres(
             [str(self.BIN / "pg_ctl"), "-D", str(self.data), "-o", options,
              "-l", str(self.dir / "server.log"), "-w", "start"],
@@ -206,10 +214,32 @@ class PrivatePostgres:
             [str(self.BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
         )
 
+    def kill(self) -> None:
+        """SIGKILL the postmaster and every server process it started (a crash)."""
+        pid_file = self.data / "postmaster.pid"
+        postmaster = int(pid_file.read_text().split()[0])
+        children = subprocess.run(
+            ["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in [postmaster, *map(int, children)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in [postmaster, *map(int, children)]:
+            _wait_gone(pid)
+
     def close(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _wait_gone(pid: int, timeout: float = 15.0) -> None:
+    """Wait until process `pid` is gone and reaped: a PostgreSQL started again refuses to
+    run while the PID in its lock file still exists, even as a zombie."""
+    deadline = time.monotonic() + timeout
+    proc = Path(f"/proc/{pid}")
+    while proc.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 @pytest.fixture
