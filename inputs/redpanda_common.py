@@ -13,7 +13,7 @@ from typing import Any
 from streamforge.connectors.redpanda_common import common_input_conf, shared_section
 from streamforge.inputs.kafka import KafkaInput
 from streamforge.inputs.redpanda import START_OFFSETS, kafka_input_conf
-from streamforge.license.catalog import register_feature
+from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.plugin import BuildContext, Field, Input, register_input
 from streamforge.plugin.spec import offline_check
 
@@ -39,6 +39,7 @@ _ACCEPTED = (
 )
 
 register_feature("input", "redpanda_common", "bindings", "kafka")
+register_section_user("input", "redpanda_common", "redpanda")
 
 
 def kafka_conf(conf: dict[str, Any], ctx: BuildContext | None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamforge.connectors.redpanda_common import common_output_conf, shared_section
-from streamforge.license.catalog import register_feature
+from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
 from streamforge.outputs.redpanda import kafka_output_conf
@@ -23,6 +23,7 @@ from streamforge.plugin.spec import offline_check
 __all__ = ["build_redpanda_common_output"]
 
 register_feature("output", "redpanda_common", "bindings", "kafka")
+register_section_user("output", "redpanda_common", "redpanda")
 
 
 def kafka_conf(conf: dict[str, Any], ctx: BuildContext | None) -> dict[str, Any]:

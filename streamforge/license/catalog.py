@@ -22,6 +22,8 @@ from typing import Any
 from streamforge.license.claims import CATEGORIES
 
 __all__ = [
+    "register_section_user",
+    "section_used",
     "BINDINGS",
     "PROCESSOR_FEATURES",
     "SECURITY_RULES",
@@ -104,7 +106,24 @@ def _mtls(conf: Any) -> bool:
 
 
 def _sasl_mechanisms(conf: Any) -> set[str]:
-    return {str(block.get("mechanism") or "") for block in _blocks(conf, "sasl")}
+    """Mechanisms of `sasl` objects, and of `sasl` lists (Redpanda Connect's form)."""
+    found = {str(block.get("mechanism") or "") for block in _blocks(conf, "sasl")}
+    for listed in _lists(conf, "sasl"):
+        found.update(str(b.get("mechanism") or "") for b in listed if isinstance(b, Mapping))
+    return found
+
+
+def _lists(conf: Any, key: str) -> Iterator[list[Any]]:
+    """Every list under `key` anywhere in a component's own config."""
+    if isinstance(conf, Mapping):
+        for name, value in conf.items():
+            if name == key and isinstance(value, list):
+                yield value
+            else:
+                yield from _lists(value, key)
+    elif isinstance(conf, list):
+        for value in conf:
+            yield from _lists(value, key)
 
 
 def _sasl_plain(conf: Any) -> bool:
@@ -154,6 +173,23 @@ def register_feature(kind: str, name: str, category: str, feature: str) -> None:
         features = _registered.setdefault((kind, name), [])
         if (category, feature) not in features:
             features.append((category, feature))
+
+
+_section_users: dict[tuple[str, str], str] = {}
+
+
+def register_section_user(kind: str, name: str, section: str) -> None:
+    """Declare that component `name` of `kind` connects with the settings of the top-level
+    `section` (`redpanda_common` with `redpanda:`): the section's security methods (TLS,
+    SASL ...) count as the component's own."""
+    with _lock:
+        _section_users[(kind, name)] = section
+
+
+def section_used(kind: str, name: str) -> str | None:
+    """The top-level section a component connects with, if it declared one."""
+    with _lock:
+        return _section_users.get((kind, name))
 
 
 def registered_features() -> dict[tuple[str, str], list[Feature]]:

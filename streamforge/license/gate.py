@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
-from streamforge.license.catalog import feature_of
+from streamforge.license.catalog import feature_of, section_used, security_methods
 from streamforge.license.decisions import Decisions
 from streamforge.license.settings import LicenseSettings
 from streamforge.license.state import LicenseState, build_state, install
@@ -117,7 +117,12 @@ def feature_uses(stream: StreamConfig) -> list[FeatureUse]:
     """Every (component, feature) of a stream that a licence decides on."""
     uses: list[FeatureUse] = []
     for conf in components(stream):
-        for category, feature in feature_of(conf.kind, conf.type, conf.conf):
+        features = feature_of(conf.kind, conf.type, conf.conf)
+        section = section_used(conf.kind, conf.type)
+        if section is not None and section in stream.sections:
+            shared = [("security", m) for m in security_methods(stream.sections[section])]
+            features = list(dict.fromkeys([*features, *shared]))
+        for category, feature in features:
             uses.append(
                 FeatureUse(stream.name, conf.location, conf.kind, conf.type, category, feature)
             )

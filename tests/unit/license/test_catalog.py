@@ -134,6 +134,39 @@ def test_real_component_configs(tmp_path: Path) -> None:
     ]
 
 
+def test_redpanda_sasl_lists_and_the_shared_redpanda_section(tmp_path: Path) -> None:
+    """Redpanda Connect writes `sasl` as a list; redpanda_common connects with the security
+    of the top-level `redpanda:` section, which counts as the component's."""
+    uses = _features(
+        tmp_path,
+        """
+        redpanda:
+          seed_brokers: [localhost:9092]
+          tls: {enabled: true}
+          sasl:
+            - mechanism: SCRAM-SHA-512
+              username: gateway
+              password: secret
+        input:
+          redpanda_common:
+            topics: [readings]
+            consumer_group: g
+        output:
+          redpanda:
+            seed_brokers: [localhost:9092]
+            topic: out
+            sasl: [{mechanism: PLAIN, username: u, password: p}]
+        """,
+    )
+    assert uses == [
+        ("input", "redpanda_common", "bindings", "kafka"),
+        ("input", "redpanda_common", "security", "tls"),
+        ("input", "redpanda_common", "security", "sasl_scram"),
+        ("output", "redpanda", "bindings", "kafka"),
+        ("output", "redpanda", "security", "sasl_plain"),
+    ]
+
+
 def test_opcua_modes_and_http_client_basic_auth(tmp_path: Path) -> None:
     uses = _features(
         tmp_path,
