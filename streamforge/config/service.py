@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from streamforge.config.telemetry import (
+    AWS_CLOUDWATCH,
+    OPEN_TELEMETRY_COLLECTOR,
+    check_aws_cloudwatch,
+    check_open_telemetry_collector,
+)
 from streamforge.plugin.benthos_names import missing_component
 from streamforge.plugin.similar import close_match
 from streamforge.plugin.spec import Field
@@ -176,10 +182,12 @@ METRICS_TYPES: dict[str, Field] = {
             ),
         ),
     ),  # fmt: skip
+    "aws_cloudwatch": AWS_CLOUDWATCH,
     "none": Field("none", "object", default={}, description="No metrics: /metrics is off."),
 }
 
 TRACER_TYPES: dict[str, Field] = {
+    "open_telemetry_collector": OPEN_TELEMETRY_COLLECTOR,
     "none": Field("none", "object", default={}, description="No tracing (the default)."),
 }
 
@@ -250,6 +258,25 @@ def _check_prometheus(conf: dict[str, Any]) -> None:
 
 _CHECKS[("buffer", "system_window")] = _check_window
 _CHECKS[("metrics", "prometheus")] = _check_prometheus
+_CHECKS[("metrics", "aws_cloudwatch")] = check_aws_cloudwatch
+_CHECKS[("tracer", "open_telemetry_collector")] = check_open_telemetry_collector
+
+
+def _present(raw: Any, field: str) -> tuple[str | int, ...]:
+    """The longest prefix of the dotted `field` (`sampling.ratio`, `http.0.address`) that
+    the config has, as a path: a problem is reported at the deepest place written."""
+    path: list[str | int] = []
+    node = raw
+    for part in field.split("."):
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            path.append(int(part))
+            node = node[int(part)]
+        else:
+            break
+    return tuple(path)
 
 
 def _type_name(value: Any) -> str:
@@ -309,8 +336,7 @@ def _one_section(v: Any, name: str, value: Any) -> dict[str, Any] | None:
         except ValueError as exc:
             text = str(exc)
             field, _, _message = text.partition(":")
-            path = (name, ctype, field) if field in raw else (name, ctype)
-            v.at(path, f"{where}: {text}")
+            v.at((name, ctype, *_present(raw, field)), f"{where}: {text}")
             return None
     return out
 

@@ -43,6 +43,7 @@ from streamforge.engine.keyed import (
 )
 from streamforge.engine.sinks import OutputSink, ResumableOutputSink
 from streamforge.engine.sources import InputSource, Item
+from streamforge.engine.tracing import BatchTrace, StageTracing, StreamTracing, stream_tracing
 from streamforge.message import ErrorSource, Message
 from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
@@ -81,19 +82,23 @@ class CompileError(Exception):
 class _ChainObserver:
     """Per-processor metrics and error logging, called by ProcessorChain after each step."""
 
-    __slots__ = ("metrics", "errors", "sources", "_t", "_errored")
+    __slots__ = ("metrics", "errors", "sources", "_t", "_errored", "tracing", "trace")
 
     def __init__(
         self,
         metrics: list[ComponentMetrics],
         errors: list[RateLimitedErrorLogger],
         sources: Sequence[ErrorSource | None],
+        tracing: StageTracing | None = None,
     ) -> None:
         self.metrics = metrics
         self.errors = errors
         self.sources = sources
         self._t = 0.0
         self._errored = 0
+        self.tracing = tracing
+        #: the trace of the batch being processed (None: not traced)
+        self.trace: BatchTrace | None = None
 
     def start(self, batch: list[Message]) -> None:
         self._errored = len([m for m in batch if m.error is not None])
@@ -109,6 +114,10 @@ class _ChainObserver:
         m.sent.inc(len(batch_out))
         errored = [msg for msg in batch_out if msg.error is not None]
         new = len(errored) - self._errored
+        if self.trace is not None:
+            self.tracing.processor(  # type: ignore[union-attr]
+                self.trace, index, len(batch_in), len(batch_out), max(new, 0), elapsed
+            )
         if new > 0:
             m.errors.inc(new)
             self.errors[index].report(new, errored[0])
@@ -153,13 +162,15 @@ class FusedStage:
         # thread-local storage does not survive between calls
         self._by_thread: dict[int, tuple[ProcessorChain, _ChainObserver]] = {}
         self._chains: list[ProcessorChain] = []
+        #: spans of each processor per batch (`tracer:`); None: no tracing
+        self.tracing: StageTracing | None = None
 
     def _new_chain(self) -> tuple[ProcessorChain, _ChainObserver]:
         with self._lock:
             procs, self._first = self._first, None
         if procs is None:
             procs = self._build()
-        observer = _ChainObserver(self.metrics, self.errors, self.sources)
+        observer = _ChainObserver(self.metrics, self.errors, self.sources, self.tracing)
         chain = ProcessorChain(procs, hook=observer.after, on_part=observer.start)
         with self._lock:
             self._chains.append(chain)
@@ -170,12 +181,15 @@ class FusedStage:
         state = self._by_thread.get(threading.get_ident())
         chain, observer = state if state is not None else self._new_chain()
         out: list[Item] = []
+        tracing = self.tracing
         busy()
         try:
             for batch in items:
                 if not batch:
                     continue
                 ack = batch.ack if type(batch) is AckBatch else None
+                if tracing is not None:
+                    observer.trace = tracing.take(batch)
                 observer.start(batch)
                 if self.split and len(batch) > 1:
                     parts = [p for msg in batch for p in parts_of(chain.process_batch([msg]))]
@@ -196,6 +210,10 @@ class FusedStage:
                     out.append(AckBatch(result, ack))
                 else:
                     ack(None)  # every message was dropped: the stream is done with the batch
+                trace = observer.trace
+                if trace is not None:
+                    observer.trace = None
+                    tracing.passed(trace, parts if result else [])  # type: ignore[union-attr]
         finally:
             idle()
         return out
@@ -225,6 +243,8 @@ class CompiledStream:
     step_ids: list[str] = field(default_factory=list)
     #: what a kill and a resume with the same recovery directory do to the output
     guarantee: str = "at least once"
+    #: the stream's spans (`tracer:`); None: no tracing
+    tracing: StreamTracing | None = None
 
 
 @dataclass
@@ -248,6 +268,8 @@ class CompiledFlow:
                 stage.close()
             stream.sink.discard_unused()
             close_stream_caches(stream.config)
+            if stream.tracing is not None:
+                stream.tracing.close()
 
 
 def _step_name(name: str) -> str:
@@ -492,6 +514,10 @@ def _compile_one(
         stage_list = _fuse(stream, proc_confs, procs, processes, inp.one_message_per_batch)
         output_conf = builder.resolve(stream.output)
         first_output = builder.build_output(stream.output)
+        try:
+            tracing = stream_tracing(stream)
+        except ValueError as exc:  # MissingExtra: the OpenTelemetry SDK is not installed
+            raise BuildError(f"{stream.path}: {exc}") from None
     except BaseException:
         for _, proc in procs:
             proc.close()
@@ -516,6 +542,9 @@ def _compile_one(
         sink = OutputSink(
             build_output, output_metrics, first=first_output, on_build=on_worker_start
         )
+    if tracing is not None:
+        resolved = [c for c, _ in procs]
+        _trace_steps(tracing, input_conf, resolved, stage_list, output_conf, source, sink)
     _stream_graph(step_name, flow, _StreamPlan(source, stage_list, sink))
     prefix = f"{flow.flow_id}.{step_name}"
     step_ids = [f"{prefix}.input"]
@@ -532,7 +561,31 @@ def _compile_one(
         step_ids.append(f"{prefix}.output_key")
     step_ids.append(f"{prefix}.output")
     stages = [s for _, s in stage_list]
-    return CompiledStream(stream.name, stream, source, stages, sink, step_ids, guarantee)
+    return CompiledStream(
+        stream.name, stream, source, stages, sink, step_ids, guarantee, tracing=tracing
+    )
+
+
+def _trace_steps(
+    tracing: StreamTracing,
+    input_conf: ComponentConfig,
+    proc_confs: list[ComponentConfig],
+    stage_list: list[tuple[str, Stage]],
+    output_conf: ComponentConfig,
+    source: InputSource,
+    sink: OutputSink | ResumableOutputSink,
+) -> None:
+    """Give each step of a stream its part of the stream's tracing."""
+    described = []
+    offset = 0
+    for _, stage in stage_list:
+        count = len(stage.labels)
+        described.append((proc_confs[offset : offset + count], isinstance(stage, StatefulStage)))
+        offset += count
+    source.tracing, stage_hooks, sink.tracing = tracing.hooks(input_conf, described, output_conf)
+    for (_, stage), hook in zip(stage_list, stage_hooks):
+        if isinstance(stage, FusedStage):
+            stage.tracing = hook
 
 
 def compile_streams(

@@ -11,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.outputs import (
     DynamicSink,
@@ -28,6 +28,9 @@ from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Output
 from streamforge.plugin.delivery import dead_letter_count, is_dead_letter
+
+if TYPE_CHECKING:
+    from streamforge.engine.tracing import OutputTracing
 
 __all__ = ["OutputPartition", "OutputSink", "ResumableOutputSink"]
 
@@ -50,9 +53,11 @@ class OutputPartition(StatelessSinkPartition[Item]):
         self,
         output: Output,
         metrics: ComponentMetrics,
+        tracing: OutputTracing | None = None,
     ) -> None:
         self.output = output
         self.metrics = metrics
+        self._tracing = tracing
         self._errors = RateLimitedErrorLogger(
             log, metrics.stream, metrics.component, what="write failed"
         )
@@ -83,6 +88,9 @@ class OutputPartition(StatelessSinkPartition[Item]):
         n = len(batch)
         m.received.inc(n)
         m.batch_size.observe(n)
+        tracing = self._tracing
+        traces = tracing.take(items) if tracing is not None else None
+        started = time.time_ns() if tracing is not None else 0
         start = time.perf_counter()
         busy()
         mark_origins(items)
@@ -96,6 +104,8 @@ class OutputPartition(StatelessSinkPartition[Item]):
         finally:
             idle()
         m.seconds.observe(time.perf_counter() - start)
+        if traces:
+            tracing.wrote(traces, n, len(failed), started)  # type: ignore[union-attr]
         with self._lock:
             pos = self._given
             for item in items:
@@ -229,6 +239,8 @@ class OutputSink(DynamicSink[Item]):
         self._lock = threading.Lock()
         self.metrics = metrics
         self.on_build = on_build
+        #: spans of each write (`tracer:`); None: no tracing
+        self.tracing: OutputTracing | None = None
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> OutputPartition:
         with self._lock:
@@ -237,7 +249,7 @@ class OutputSink(DynamicSink[Item]):
             output = self._build_output()
         if self.on_build is not None:
             self.on_build(worker_index, worker_count)
-        return OutputPartition(output, self.metrics)
+        return OutputPartition(output, self.metrics, self.tracing)
 
     def discard_unused(self) -> None:
         """Close the compile-time Output if no worker took it (e.g. the run never started)."""
@@ -290,6 +302,8 @@ class ResumableOutputSink(FixedPartitionedSink[Item, Any]):
         self.metrics = metrics
         self.on_build = on_build
         self.workdir = workdir
+        #: spans of each write (`tracer:`); None: no tracing
+        self.tracing: OutputTracing | None = None
 
     def list_parts(self) -> list[str]:
         return [self.PART]
@@ -304,7 +318,7 @@ class ResumableOutputSink(FixedPartitionedSink[Item, Any]):
         output.resume(resume_state, self.workdir)
         if self.on_build is not None:
             self.on_build(0, 1)
-        return _ResumablePartition(OutputPartition(output, self.metrics))
+        return _ResumablePartition(OutputPartition(output, self.metrics, self.tracing))
 
     def discard_unused(self) -> None:
         """Close the compile-time Output if no worker took it (e.g. the run never started)."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
@@ -20,6 +21,9 @@ from streamforge.message import Message
 from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.metrics import ComponentMetrics
 from streamforge.plugin import Input, InputReader
+
+if TYPE_CHECKING:
+    from streamforge.engine.tracing import InputTracing
 
 __all__ = ["InputPartition", "InputSource", "Item"]
 
@@ -46,8 +50,10 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
         stop: threading.Event | None = None,
         halt: threading.Event | None = None,
         on_close: Callable[[], None] | None = None,
+        tracing: InputTracing | None = None,
     ) -> None:
         self._reader = reader
+        self._tracing = tracing
         self._on_close = on_close
         self._stop = stop
         self._halt = halt
@@ -67,6 +73,7 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
                 return []  # woken early only to look at the stop flags
             self._due = None
         busy()
+        started = time.time_ns() if self._tracing is not None else 0
         try:
             batch = self._reader.read()
         except Exception as exc:
@@ -91,6 +98,8 @@ class InputPartition(StatefulSourcePartition[Item, Any]):
             n = len(batch)
             self._metrics.received.inc(n)
             self._metrics.batch_size.observe(n)
+            if self._tracing is not None:
+                self._tracing.read(batch, started)
             if self._acks:
                 return [AckBatch(batch, Acknowledgement(self._reader.ack, batch))]
             return [batch]
@@ -141,6 +150,8 @@ class InputSource(FixedPartitionedSource[Item, Any]):
         self.stop = stop
         self.halted = threading.Event()
         self.ended = threading.Event()
+        #: spans of each batch read (`tracer:`); None: no tracing
+        self.tracing: InputTracing | None = None
         self._parts = 0
         self._done = 0
         self._lock = threading.Lock()
@@ -158,7 +169,9 @@ class InputSource(FixedPartitionedSource[Item, Any]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> InputPartition:
         reader = self.input.open(for_part, resume_state)
-        return InputPartition(reader, self.metrics, self.stop, self.halted, self._closed)
+        return InputPartition(
+            reader, self.metrics, self.stop, self.halted, self._closed, tracing=self.tracing
+        )
 
     def _closed(self) -> None:
         with self._lock:

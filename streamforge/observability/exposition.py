@@ -131,6 +131,10 @@ class MetricsExposition:
             return None
         return generate_latest(self._view)
 
+    def collect(self) -> Iterable[Metric]:
+        """The metric families /metrics serves, after the mapping (for pushing elsewhere)."""
+        return self._view.collect()  # type: ignore[no-any-return]
+
     def write_file(self) -> None:
         """Write the metrics to `file_output_path` (at the end of a run), when one is set."""
         if not self.file_output_path or not self.enabled:

@@ -25,13 +25,14 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.run import cli_main
 
 from streamforge.config.model import StreamConfig
-from streamforge.engine.dataflow import CompiledFlow, compile_streams
+from streamforge.engine.dataflow import CompiledFlow, CompileError, compile_streams
 from streamforge.engine.instantiate import StreamBuilder
 from streamforge.engine.keyed import KEEP_STATE_AT_STOP
 from streamforge.observability.exposition import exposition_for
 from streamforge.observability.logging import configure_logging
 from streamforge.observability.metrics import stream_totals, summary_line
 from streamforge.plugin.cluster import set_process
+from streamforge.runtime.cloudwatch import CloudWatchPush, metrics_push
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 from streamforge.runtime.lock import recovery_lock
 
@@ -269,6 +270,17 @@ def run_compiled(
     return 0
 
 
+def _metrics_push(streams: Sequence[StreamConfig], collect: Any) -> CloudWatchPush | None:
+    """The started push of the metrics elsewhere (`metrics: aws_cloudwatch`), if any."""
+    try:
+        pushed = metrics_push((s.metrics for s in streams), collect)
+    except ValueError as exc:  # MissingExtra: boto3 is not installed
+        raise CompileError([f"{streams[0].path}: {exc}"]) from None
+    if pushed is not None:
+        pushed.start()
+    return pushed
+
+
 def run_streams(
     streams: Sequence[StreamConfig],
     options: RunOptions | None = None,
@@ -320,7 +332,9 @@ def run_streams(
         http: HttpServer | None = None
         enabled, address = _http_settings(streams, options.http_address)
         metrics = exposition_for(s.metrics for s in streams)
+        pushed: CloudWatchPush | None = None
         try:
+            pushed = _metrics_push(streams, metrics.collect)
             if options.http and enabled:
                 http = start_http_server(address, readiness, metrics.render)
             if license_watch is not None:
@@ -334,6 +348,8 @@ def run_streams(
             if license_watch is not None:
                 license_watch.stop()
             compiled.close()
+            if pushed is not None:
+                pushed.stop()
             metrics.write_file()
             if http is not None:
                 http.stop()

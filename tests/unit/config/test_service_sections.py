@@ -159,16 +159,105 @@ def test_metrics_problems(write: Write) -> None:
     ]
 
 
+def test_metrics_aws_cloudwatch(write: Write) -> None:
+    path = write(
+        HEAD
+        + """metrics:
+  mapping: 'root = if this != "streamforge_sent" { deleted() }'
+  aws_cloudwatch:
+    namespace: Plant7/Gateway
+    region: eu-central-1
+    credentials: {id: AKIA, secret: s3cr3t}
+"""
+    )
+    assert problems(path) == []
+    metrics = load_stream(path).metrics
+    assert metrics["type"] == "aws_cloudwatch"
+    assert metrics["conf"]["flush_period"] == "100ms"
+    assert metrics["conf"]["credentials"]["secret"] == "s3cr3t"
+    section = "metrics:\n  aws_cloudwatch:\n"
+    assert lint_with(write, section + "    namespace: AWS/EC2\n") == [
+        "stream.yaml:7:16: metrics aws_cloudwatch: namespace: 'AWS/EC2': names starting with "
+        "AWS/ are AWS's own"
+    ]
+    assert lint_with(write, section + "    flush_period: 0s\n") == [
+        "stream.yaml:7:19: metrics aws_cloudwatch: flush_period: must be longer than 0s"
+    ]
+    assert lint_with(write, section + "    namespaec: x\n") == [
+        'stream.yaml:7:5: unknown field "namespaec" in metrics aws_cloudwatch, did you mean '
+        '"namespace"?'
+    ]
+
+
 # -- tracer -------------------------------------------------------------------------------------
 
 
 def test_tracer_none_and_unsupported_tracers(write: Write) -> None:
     assert lint_with(write, "tracer:\n  none: {}\n") == []
-    assert lint_with(write, "tracer:\n  open_telemetry_collector:\n    http: []\n") == [
-        "stream.yaml:6:3: tracer type 'open_telemetry_collector' is not supported: "
-        "`open_telemetry_collector` is a Benthos tracer StreamForge does not have (yet)"
-    ]
     assert "`jaeger` is a Benthos tracer" in lint_with(write, "tracer:\n  jaeger: {}\n")[0]
+
+
+def test_open_telemetry_collector_with_defaults(write: Write) -> None:
+    path = write(
+        HEAD
+        + """tracer:
+  open_telemetry_collector:
+    http:
+      - address: collector:4318
+      - url: localhost:4318
+    grpc:
+      - address: collector:4317
+        secure: true
+    sampling:
+      enabled: true
+      ratio: 0.25
+    tags:
+      deployment.environment: plant-7
+"""
+    )
+    assert problems(path) == []
+    tracer = load_stream(path).tracer
+    assert tracer["type"] == "open_telemetry_collector"
+    conf = tracer["conf"]
+    assert conf["service"] == "streamforge"
+    assert conf["http"][0] == {"address": "collector:4318", "url": "", "secure": False}
+    assert conf["grpc"][0]["secure"] is True
+    assert conf["sampling"] == {"enabled": True, "ratio": 0.25}
+    assert conf["tags"] == {"deployment.environment": "plant-7"}
+
+
+def test_open_telemetry_collector_problems_are_at_their_field(write: Write) -> None:
+    section = "tracer:\n  open_telemetry_collector:\n"
+    assert lint_with(write, section + "    http: []\n") == [
+        "stream.yaml:7:11: tracer open_telemetry_collector: http: no collector: give at least "
+        "one http or grpc collector, e.g. http: [{address: localhost:4318}]"
+    ]
+    assert lint_with(write, section + "    service: x\n") == [
+        "stream.yaml:7:5: tracer open_telemetry_collector: http: no collector: give at least "
+        "one http or grpc collector, e.g. http: [{address: localhost:4318}]"
+    ]
+    assert lint_with(
+        write, section + "    grpc:\n      - {address: localhost:4317}\n      - address: here\n"
+    ) == ["stream.yaml:9:18: field grpc.1.address: 'here' is not host:port (e.g. localhost:4317)"]
+    assert lint_with(write, section + "    http: [{address: 'localhost:70000'}]\n") == [
+        "stream.yaml:7:22: field http.0.address: 'localhost:70000': port 70000 is not "
+        "between 1 and 65535"
+    ]
+    assert lint_with(write, section + "    http: [{adress: x}]\n") == [
+        'stream.yaml:7:13: unknown field "adress" in tracer open_telemetry_collector.http.0, '
+        'did you mean "address"?'
+    ]
+    grpc = "    grpc: [{}]\n"
+    assert lint_with(write, section + grpc + "    sampling: {enabled: true}\n") == [
+        "stream.yaml:8:15: tracer open_telemetry_collector: sampling: enabled needs a ratio "
+        "(the share of traces kept, 0 to 1)"
+    ]
+    assert lint_with(write, section + grpc + "    sampling: {enabled: true, ratio: 2}\n") == [
+        "stream.yaml:8:38: field sampling.ratio: 2 is not a ratio between 0 and 1"
+    ]
+    assert lint_with(write, section + grpc + "    tags: {env: [a]}\n") == [
+        "stream.yaml:8:17: field tags.env: expected string, got array"
+    ]
 
 
 # -- shutdown, unknown sections, echo -----------------------------------------------------------
