@@ -81,10 +81,15 @@ class BrokerUrl:
 
 
 def parse_url(url: str) -> BrokerUrl:
-    """Parse `tcp://host:1883`, `ssl://`, `ws://host:8080/mqtt` ...; ValueError when bad."""
+    """Parse `tcp://host:1883`, `ssl://`, `ws://host:8080/mqtt` ...; ValueError when bad.
+
+    An address without a scheme (`localhost:1883`) is plain TCP, as in Benthos (whose MQTT
+    client adds `tcp://` itself)."""
     text = url.strip()
+    if not text:
+        raise ValueError("url '': empty, e.g. tcp://localhost:1883")
     if "://" not in text:
-        raise ValueError(f"url {url!r}: missing scheme, e.g. tcp://{text or 'localhost'}:1883")
+        text = "tcp://" + text
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:

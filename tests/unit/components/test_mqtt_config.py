@@ -116,7 +116,7 @@ def make_input(**conf: Any) -> MqttInput:
     [
         ({"qos": 3}, "qos: must be 0, 1 or 2"),
         ({"urls": ["http://x"]}, "scheme 'http' is not supported"),
-        ({"urls": ["localhost:1883"]}, "missing scheme"),
+        ({"urls": ["tcp://localhost:port"]}, "the port is not a number"),
         ({"urls": []}, "at least one broker URL"),
         ({"urls": ["tcp://a:1883", "ssl://b:8883"]}, "same kind of scheme"),
         ({"topics": []}, "at least one topic"),
@@ -224,3 +224,17 @@ def test_output_client_ids_differ_between_workers_and_cluster_processes() -> Non
         assert [_unique_client_id("gw-ids") for _ in range(2)] == ["gw-ids-p1", "gw-ids-p1-2"]
     finally:
         set_process(0)
+
+
+def test_an_address_without_a_scheme_is_plain_tcp_as_in_benthos() -> None:
+    from streamforge.connectors.mqtt import parse_url
+
+    url = parse_url("broker.plant.local:1884")
+    assert (url.host, url.port, url.transport, url.tls) == (
+        "broker.plant.local",
+        1884,
+        "tcp",
+        False,
+    )
+    assert parse_url("localhost").port == 1883
+    assert make_input(urls=["localhost:1883"]).settings.urls[0].url == "tcp://localhost:1883"

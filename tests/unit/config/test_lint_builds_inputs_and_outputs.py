@@ -64,9 +64,9 @@ CASES = [
         id="mqtt-input-topic-filter",
     ),
     pytest.param(
-        "input:\n  mqtt: {urls: [localhost:1883], topics: [a]}\n" + OK_OUTPUT,
-        "2:3: input 'mqtt' (input): url 'localhost:1883': missing scheme, "
-        "e.g. tcp://localhost:1883:1883",
+        "input:\n  mqtt: {urls: ['tcp://localhost:99999'], topics: [a]}\n" + OK_OUTPUT,
+        "2:3: input 'mqtt' (input): url 'tcp://localhost:99999': the port is not a number "
+        "in 1-65535",
         id="mqtt-input-url",
     ),
     pytest.param(
