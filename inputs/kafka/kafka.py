@@ -30,6 +30,7 @@ from streamforge.connectors.kafka import (
     sasl_field,
     split_addresses,
     tls_field,
+    version_and_rack_fields,
 )
 from streamforge.connectors.tls import check_tls_files
 from streamforge.plugin import (
@@ -41,6 +42,7 @@ from streamforge.plugin import (
     register_input,
 )
 from streamforge.plugin.batching import BatchPolicy, batching_field
+from streamforge.plugin.spec import ParsedField
 
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
@@ -97,6 +99,90 @@ def parse_topics(items: Any) -> list[TopicSpec]:
     return [TopicSpec(t, None if p is None else tuple(sorted(p))) for t, p in specs.items()]
 
 
+def _check_multi_header(value: Any) -> Any:
+    if value is True:
+        raise ValueError(
+            "multi_header: headers as arrays are not supported; each header is "
+            "one metadata value (the last one when a key repeats)"
+        )
+    return value
+
+
+def _benthos_consumer_fields() -> list[Field]:
+    """Benthos' consumer tuning fields: offsets here are committed after every written batch
+    and partitions are assigned by Bytewax, so these change nothing (`multi_header: true`,
+    which would change the metadata's shape, is refused)."""
+    return [
+        Field(
+            "checkpoint_limit",
+            "int",
+            default=1024,
+            advanced=True,
+            description="Accepted for Benthos compatibility: offsets are committed once the "
+            "outputs wrote each batch, however many are in flight.",
+        ),
+        Field(
+            "commit_period",
+            "duration",
+            default="1s",
+            advanced=True,
+            description="Accepted for Benthos compatibility: offsets are committed after each "
+            "written batch.",
+        ),
+        Field(
+            "max_processing_period",
+            "duration",
+            default="100ms",
+            advanced=True,
+            description="Accepted for Benthos compatibility (no group rebalancing here).",
+        ),
+        Field(
+            "group",
+            "object",
+            default={},
+            advanced=True,
+            description="Accepted for Benthos compatibility: Bytewax, not a consumer group, "
+            "assigns partitions, so there are no group sessions to time out.",
+            fields=(
+                Field("session_timeout", "duration", default="10s"),
+                Field("heartbeat_interval", "duration", default="3s"),
+                Field("rebalance_timeout", "duration", default="60s"),
+            ),
+        ),
+        Field(
+            "fetch_buffer_cap",
+            "int",
+            default=256,
+            advanced=True,
+            description="Accepted for Benthos compatibility: the client's own fetch queue applies.",
+        ),
+        ParsedField(
+            "multi_header",
+            "bool",
+            default=False,
+            advanced=True,
+            parser=_check_multi_header,
+            description="Only false: each header is one metadata value.",
+        ),
+        Field(
+            "extract_tracing_map",
+            "string",
+            default="",
+            advanced=True,
+            description="Accepted for Benthos compatibility; trace context is not read from "
+            "records.",
+        ),
+        Field(
+            "auto_replay_nacks",
+            "bool",
+            default=True,
+            advanced=True,
+            description="Accepted for Benthos compatibility: a batch that failed to be "
+            "written is never committed past (see above).",
+        ),
+    ]
+
+
 @register_input(
     "kafka",
     fields=[
@@ -134,6 +220,8 @@ def parse_topics(items: Any) -> list[TopicSpec]:
         tls_field(),
         sasl_field(),
         batching_field(),
+        *version_and_rack_fields(),
+        *_benthos_consumer_fields(),
     ],
     summary="Consumes Kafka topics; partitions spread over workers, offsets in recovery state.",
     description=(

@@ -17,13 +17,14 @@ from streamforge.connectors.kafka import (
     client_id_field,
     sasl_field,
     tls_field,
+    version_and_rack_fields,
 )
 from streamforge.connectors.tls import check_tls_files
 from streamforge.durations import parse_duration
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
-from streamforge.plugin.spec import offline_check
+from streamforge.plugin.spec import ParsedField, offline_check
 
 __all__ = ["PARTITIONERS", "check_kafka_output", "header_filter"]
 
@@ -66,6 +67,71 @@ def check_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) ->
         for proc in ctx.build_processors(list(batching.get("processors") or [])):
             proc.close()
     return settings
+
+
+def _check_topic_creation(value: Any) -> Any:
+    if isinstance(value, dict) and value.get("enabled"):
+        raise ValueError(
+            "custom_topic_creation: creating topics is not supported; create them "
+            "beforehand or let the brokers create them on first use"
+        )
+    return value
+
+
+def _benthos_producer_fields() -> list[Field]:
+    """Benthos' producer fields that the client here handles its own way."""
+    return [
+        ParsedField(
+            "custom_topic_creation",
+            "object",
+            default={},
+            advanced=True,
+            parser=_check_topic_creation,
+            description="Only disabled: topics are not created by the output.",
+            fields=(
+                Field("enabled", "bool", default=False),
+                Field("partitions", "int", default=-1),
+                Field("replication_factor", "int", default=-1),
+            ),
+        ),
+        Field(
+            "inject_tracing_map",
+            "string",
+            default="",
+            advanced=True,
+            description="Accepted for Benthos compatibility; trace context is not written "
+            "to records.",
+        ),
+        Field(
+            "retry_as_batch",
+            "bool",
+            default=False,
+            advanced=True,
+            description="Accepted for Benthos compatibility: undelivered records are returned "
+            "as errors one by one.",
+        ),
+        Field(
+            "max_retries",
+            "int",
+            default=0,
+            advanced=True,
+            description="Accepted for Benthos compatibility: the client retries sends until "
+            "`timeout`.",
+        ),
+        Field(
+            "backoff",
+            "object",
+            default={},
+            advanced=True,
+            description="Accepted for Benthos compatibility: the client retries sends until "
+            "`timeout`.",
+            fields=(
+                Field("initial_interval", "duration", default="3s"),
+                Field("max_interval", "duration", default="10s"),
+                Field("max_elapsed_time", "duration", default="30s"),
+            ),
+        ),
+    ]
 
 
 @register_output(
@@ -158,10 +224,19 @@ def check_kafka_output(conf: dict[str, Any], ctx: BuildContext | None = None) ->
             "pattern, minus keys with an excluded prefix. Nothing by default.",
             exclude=True,
         ),
+        Field(
+            "static_headers",
+            "map",
+            default={},
+            description="Headers every record carries (before those from `metadata`).",
+            examples=({"source": "plant-gateway"},),
+        ),
         client_id_field(),
         tls_field(),
         sasl_field(),
         batching_field(),
+        *version_and_rack_fields(),
+        *_benthos_producer_fields(),
     ],
     summary="Produces messages to Kafka and waits for delivery; failed records are errors.",
     examples=(

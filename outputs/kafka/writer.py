@@ -77,6 +77,9 @@ class KafkaWriter(ConfirmsLater, Output):
         compression = str(conf.get("compression") or "none")
         self.timeout = parse_duration(conf.get("timeout") or "5s")
         self.headers = header_filter(conf.get("metadata"))
+        self.static_headers: list[tuple[str, str | bytes | None]] = [
+            (str(k), str(v)) for k, v in (conf.get("static_headers") or {}).items()
+        ]
         self.health = ClientHealth(
             "kafka output", stream, self.label, ",".join(split_addresses(conf.get("addresses")))
         )
@@ -108,6 +111,7 @@ class KafkaWriter(ConfirmsLater, Output):
             and self.partition is None
             and self.partitioner != "round_robin"
             and self.headers is None
+            and not self.static_headers
         ):
             self._fixed_topic = self.topic.render(Message())
         self._pending = PendingWrites(self._timeout_error)
@@ -229,6 +233,8 @@ class KafkaWriter(ConfirmsLater, Output):
         if self.headers is not None and msg.metadata:
             wanted = self.headers
             headers = [(k, _header_value(v)) for k, v in msg.metadata.items() if wanted(k)]
+        if self.static_headers:
+            headers = [*self.static_headers, *(headers or [])]
         return topic, key, partition, headers
 
     def _next_round_robin(self, topic: str) -> int | None:

@@ -108,6 +108,29 @@ def split_addresses(addresses: Any) -> list[str]:
     return out
 
 
+def version_and_rack_fields() -> list[Field]:
+    """Benthos' `target_version` (librdkafka negotiates the protocol version itself) and
+    `rack_id` (consumers fetch from a replica in the same rack)."""
+    return [
+        Field(
+            "target_version",
+            "string",
+            default="",
+            advanced=True,
+            description="Accepted for Benthos compatibility: the client negotiates the "
+            "protocol version with the brokers.",
+        ),
+        Field(
+            "rack_id",
+            "string",
+            default="",
+            advanced=True,
+            description="The rack this client runs in; consumers fetch from a replica in the "
+            "same rack when the brokers allow it (`client.rack`).",
+        ),
+    ]
+
+
 def client_config(conf: dict[str, Any]) -> dict[str, Any]:
     """librdkafka settings for brokers, client id, TLS and SASL from a component config."""
     out: dict[str, Any] = {
@@ -120,6 +143,8 @@ def client_config(conf: dict[str, Any]) -> dict[str, Any]:
         "logger": client_log,
         "log_level": 2,
     }
+    if str(conf.get("rack_id") or ""):
+        out["client.rack"] = str(conf["rack_id"])
     tls = conf.get("tls") or {}
     sasl = conf.get("sasl") or {}
     mechanism = str(sasl.get("mechanism") or "none")

@@ -383,6 +383,8 @@ def test_output_writes_records_with_interpolated_topic_key_and_headers(
             key: 'id-${{! this.n }}'
             metadata:
               include_patterns: [ "^site$", "^ki" ]
+            static_headers:
+              gateway: gw-1
             compression: lz4
         http:
           enabled: false
@@ -400,7 +402,8 @@ def test_output_writes_records_with_interpolated_topic_key_and_headers(
     for n, (suffix, m) in got.items():
         assert suffix == ("even" if n % 2 == 0 else "odd")
         assert m.key() == f"id-{n}".encode()
-        assert dict(m.headers()) == {"site": b"plant-7", "kind": suffix.encode()}
+        headers = dict(m.headers())
+        assert headers == {"gateway": b"gw-1", "site": b"plant-7", "kind": suffix.encode()}
 
 
 def test_oversized_records_fail_and_are_routed_by_fallback(tmp_path: Path, tansu: Tansu) -> None:

@@ -208,3 +208,57 @@ def test_each_undeliverable_record_fails_once_when_records_are_alike() -> None:
         assert sorted(map(id, failed)) == sorted(map(id, batch))
     finally:
         out.close()
+
+
+def test_benthos_consumer_and_producer_tuning_fields_lint(tmp_path: Path) -> None:
+    """Fields Benthos users set for its own client: accepted where the client here does the
+    same its own way, refused where the meaning would change."""
+    assert (
+        lint(
+            tmp_path,
+            """
+            input:
+              kafka:
+                addresses: [ localhost:9092 ]
+                topics: [ readings ]
+                consumer_group: gateway
+                checkpoint_limit: 2048
+                commit_period: 5s
+                target_version: 3.6.0
+                rack_id: rack-a
+                group:
+                  session_timeout: 20s
+            output:
+              kafka:
+                addresses: [ localhost:9092 ]
+                topic: out
+                static_headers: { source: gateway }
+                max_retries: 5
+                backoff: { initial_interval: 1s }
+            """,
+        )
+        == []
+    )
+    problems = lint(
+        tmp_path,
+        """
+        input:
+          kafka:
+            addresses: [ localhost:9092 ]
+            topics: [ readings ]
+            multi_header: true
+        output:
+          kafka:
+            addresses: [ localhost:9092 ]
+            topic: out
+            custom_topic_creation: { enabled: true, partitions: 3 }
+        """,
+    )
+    assert len(problems) == 2, problems
+    assert ":5:19:" in problems[0] and "headers as arrays are not supported" in problems[0]
+    assert ":10:28:" in problems[1] and "creating topics is not supported" in problems[1]
+
+
+def test_rack_id_reaches_the_client() -> None:
+    settings = client_config({"addresses": ["b:9092"], "rack_id": "rack-a"})
+    assert settings["client.rack"] == "rack-a"
