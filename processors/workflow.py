@@ -252,20 +252,29 @@ class WorkflowProcessor(Processor):
             reads, _ = mapping_paths(str(bconf.get("request_map") or ""))
             _, writes = mapping_paths(str(bconf.get("result_map") or ""))
             needs[str(name)], gives[str(name)] = reads, writes
-        for label in conf.get("branch_resources") or []:
-            label = str(label)
+        order = [[str(n) for n in tier] for tier in conf.get("order") or []]
+        resources = [str(label) for label in conf.get("branch_resources") or []]
+        for label in resources:
             if label in self.branches:
                 raise ValueError(f"branch {label!r} is both a branch and a branch resource")
+        # a name in order that no branch has is a branch processor resource (as in Benthos)
+        from_order = [n for tier in order for n in tier if n not in self.branches]
+        unknown = sorted(
+            {n for n in from_order if n not in resources and not ctx.has_processor_resource(n)}
+        )
+        if unknown:
+            raise ValueError(
+                f"order names unknown branches: {', '.join(unknown)} (neither under `branches` "
+                "nor a branch processor under processor_resources)"
+            )
+        resources += [n for n in dict.fromkeys(from_order) if n not in resources]
+        for label in resources:
             branch = _resource_branch(ctx, label)
             self.branches[label] = branch
             needs[label] = mapping_paths(branch.request.text)[0] if branch.request else set()
             gives[label] = mapping_paths(branch.result.text)[1] if branch.result else set()
-        order = [[str(n) for n in tier] for tier in conf.get("order") or []]
         if order:
             listed = [n for tier in order for n in tier]
-            unknown = sorted(set(listed) - set(self.branches))
-            if unknown:
-                raise ValueError(f"order names unknown branches: {', '.join(unknown)}")
             missing = sorted(set(self.branches) - set(listed))
             if missing:
                 raise ValueError(f"branches missing from order: {', '.join(missing)}")

@@ -65,6 +65,9 @@ class ComponentContext:
         ref = ComponentConfig("processor", "resource", label, self.path, self.config.location)
         return self._builder.build_processor(ref)
 
+    def has_processor_resource(self, label: str) -> bool:
+        return label in self._builder.stream.resources.get("processor", {})
+
     def rate_limit(self, label: str) -> RateLimit:
         return self._builder.rate_limit(label)
 

@@ -65,6 +65,10 @@ class BuildContext(Protocol):
         builds it); LookupError-like build errors when there is none."""
         ...
 
+    def has_processor_resource(self, label: str) -> bool:
+        """Whether the stream declares a processor resource `label`."""
+        ...
+
     def rate_limit(self, label: str) -> RateLimit:
         """The stream's rate limit resource `label`: one instance shared by every worker."""
         ...

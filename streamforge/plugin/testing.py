@@ -81,6 +81,9 @@ class PluginTestContext:
         proc: Processor = self.build("processor", self.processor_resources[label])
         return proc
 
+    def has_processor_resource(self, label: str) -> bool:
+        return label in self.processor_resources
+
     def build_output(self, conf: Any) -> Output:
         output: Output = self.build("output", conf)
         return output

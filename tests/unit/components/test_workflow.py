@@ -179,7 +179,7 @@ def test_bad_workflows_are_config_errors(tmp_path: Path) -> None:
           a: { processors: [] }
     """
     [problem] = _problems(tmp_path, unknown)
-    assert "order names unknown branches: c" in problem
+    assert "order names unknown branches: c (neither under `branches` nor" in problem
     missing = """\
     - workflow:
         order: [ [ a ] ]
@@ -217,3 +217,36 @@ def test_branches_of_a_tier_run_at_the_same_time() -> None:
         proc.close()
     assert out.value["a"] == "met" and out.value["b"] == "met"
     assert out.value["meta"]["workflow"] == {"succeeded": ["a", "b"]}
+
+
+def test_order_may_name_branch_processor_resources(tmp_path: Path) -> None:
+    """As in Benthos: a name in `order` that no branch has is a branch processor resource."""
+    chain = chain_of(
+        tmp_path,
+        """\
+        - workflow:
+            meta_path: results
+            order: [ [ double, square ], [ total ] ]
+        """,
+        resources="""\
+        processor_resources:
+          - label: double
+            branch:
+              request_map: 'root = this.n'
+              processors: [ { mapping: 'root = this * 2' } ]
+              result_map: 'root.double = this'
+          - label: square
+            branch:
+              request_map: 'root = this.n'
+              processors: [ { mapping: 'root = this * this' } ]
+              result_map: 'root.square = this'
+          - label: total
+            branch:
+              request_map: 'root = this.double + this.square'
+              processors: [ { noop: {} } ]
+              result_map: 'root.total = this'
+        """,
+    )
+    [out] = chain.process_batch(messages('{"n": 3}'))
+    assert (out.value["double"], out.value["square"], out.value["total"]) == (6, 9, 15)
+    assert out.value["results"]["succeeded"] == ["double", "square", "total"]
