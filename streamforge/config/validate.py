@@ -261,7 +261,8 @@ class _Validator:
             if isinstance(value, bool):
                 value = "true" if value else "false"
             elif isinstance(value, (int, float)) and t == "string":
-                value = str(value)
+                # a number where text is wanted is the text as written (`007`, `1_000`)
+                value = self.doc.plain_text(path) or str(value)
             if not isinstance(value, str):
                 return self.wrong_type(path, name, "string", value)
             if t == "mapping":

@@ -45,7 +45,8 @@ class _CoreLoader(yaml.SafeLoader):
 
 for _tag, _regexp, _first in (
     (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    # digits may be grouped with underscores (5_000_000), as Benthos' YAML reader allows
+    (_INT, r"^(?:[-+]?[0-9][0-9_]*|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
     (
         _FLOAT,
         r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
@@ -99,6 +100,18 @@ class YamlDocument:
         if info is not None and info.key_location is not None:
             return info.key_location
         return self.location(path)
+
+    def plain_text(self, path: Path) -> str | None:
+        """The text of the plain (unquoted) scalar at `path` as written (`007`, `1_000`),
+        None when there is none."""
+        for prefix, (origin, there) in self.borrowed.items():
+            if path[: len(prefix)] == prefix:
+                return origin.plain_text(there + path[len(prefix) :])
+        info = self.nodes.get(path)
+        if info is None or info.style is not None:
+            return None
+        text = self.source[info.start : info.end].strip()
+        return text or None
 
     def index_location(self, index: int) -> Location:
         """Location of a source index."""

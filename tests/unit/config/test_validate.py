@@ -426,3 +426,34 @@ def test_echoed_config_loads_back_to_the_same_stream(write: Write) -> None:
     assert stream_to_dict(load_stream(again)) == first
     assert first["input"]["test_only_gen"]["mapping"] == 'root.a = 1\nroot.b = "two"\n'
     assert first["shutdown_timeout"] == "5s"
+
+
+def test_grouped_digits_are_numbers_and_numbers_in_text_fields_keep_their_text(
+    write: Write,
+) -> None:
+    """`byte_size: 5_000_000` is a number (as Benthos reads it); a topic or client id written
+    `007` or `0x1F` stays the text written, not the number it also reads as."""
+    path = write(
+        """
+        input:
+          generate:
+            count: 1_000
+            interval: ""
+            mapping: 'root = {}'
+        output:
+          mqtt:
+            urls: [ tcp://localhost:1883 ]
+            topic: 007
+            client_id: 0x1F
+        pipeline:
+          processors:
+            - split:
+                size: 5_000
+        """
+    )
+    assert problems(path) == []
+    stream = load_stream(path)
+    assert stream.input.conf["count"] == 1000
+    assert stream.output.conf["topic"] == "007"
+    assert stream.output.conf["client_id"] == "0x1F"
+    assert stream.processors[0].conf["size"] == 5000
