@@ -126,6 +126,17 @@ def _positive_interval_ms(value: Any) -> float:
     return ms
 
 
+def _poll_seconds(conf: dict[str, Any]) -> float:
+    """Seconds between reads without subscriptions: `pollRate` (ms) when set, else
+    `pollInterval`."""
+    rate = int(conf.get("pollRate") or 0)
+    if rate < 0:
+        raise ValueError("pollRate: must not be negative")
+    if rate:
+        return rate / 1000.0
+    return _positive_interval_ms(conf.get("pollInterval", "1s")) / 1000.0
+
+
 #: `deadbandType` values
 DEADBAND_TYPES = ("none", "absolute", "percent")
 
@@ -258,6 +269,15 @@ def _display(url: str) -> str:
             description="Without subscriptions: time between reads of all nodes.",
             examples=("1s", "250ms"),
         ),
+        Field(
+            "pollRate",
+            "int",
+            default=0,
+            advanced=True,
+            description="benthos-umh's name for `pollInterval`, in milliseconds; overrides it "
+            "when more than 0.",
+            examples=(1000,),
+        ),
         Field("username", "string", default="", description="User name; empty: anonymous."),
         Field("password", "string", default="", description="Password of `username`.", secret=True),
         Field(
@@ -381,6 +401,23 @@ def _display(url: str) -> str:
             advanced=True,
         ),
         Field(
+            "autoReconnect",
+            "bool",
+            default=False,
+            advanced=True,
+            description="Accepted for benthos-umh compatibility: the input always connects "
+            "again after losing the server (with backoff up to `maxReconnectDelay`).",
+        ),
+        Field(
+            "reconnectIntervalInSeconds",
+            "int",
+            default=0,
+            advanced=True,
+            description="The first wait, in seconds, before connecting again after losing "
+            "the server; later waits double up to `maxReconnectDelay`. 0: 0.2 s.",
+            examples=(5,),
+        ),
+        Field(
             "maxReconnectDelay",
             "duration",
             default="30s",
@@ -462,7 +499,7 @@ class OpcuaInput(Input):
             nodes=tuple(nodes),
             subscribe=subscribe,
             sampling_ms=parse_interval_ms(conf.get("samplingInterval", "1s")),
-            poll_seconds=_positive_interval_ms(conf.get("pollInterval", "1s")) / 1000.0,
+            poll_seconds=_poll_seconds(conf),
             username=username,
             password=password,
             mode=mode,
@@ -480,6 +517,7 @@ class OpcuaInput(Input):
             queue_size=_queue_size(conf.get("queueSize", 10)),
             deadband=deadband,
             user_certificate=user_cert,
+            first_reconnect_delay=float(conf.get("reconnectIntervalInSeconds") or 0) or 0.2,
         )
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:

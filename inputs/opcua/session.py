@@ -109,6 +109,8 @@ class SessionSettings:
     deadband: tuple[str, float] = ("none", 0.0)
     #: `userCertificate` + `userPrivateKey`: log in with an X.509 user identity
     user_certificate: UserCertificate | None = None
+    #: `reconnectIntervalInSeconds`: the first wait before connecting again
+    first_reconnect_delay: float = 0.2
 
 
 def describe_error(exc: BaseException, settings: SessionSettings) -> str:
@@ -212,7 +214,8 @@ class OpcuaSession:
         if self._halt.is_set():
             return
         s = self.settings
-        backoff = Backoff(initial=0.2, maximum=max(s.max_reconnect_delay, 0.2))
+        first = max(s.first_reconnect_delay, 0.05)
+        backoff = Backoff(initial=first, maximum=max(s.max_reconnect_delay, first))
         while not self._stop.is_set():
             client = self._client()
             try:

@@ -239,3 +239,32 @@ def test_benthos_umh_shaped_configs_lint(tmp_path: Path) -> None:
     ]
     for conf in configs:
         assert lint(tmp_path, conf) == [], conf
+
+
+def test_poll_rate_and_reconnect_interval() -> None:
+    """benthos-umh's pollRate (ms) and reconnectIntervalInSeconds reach the session;
+    autoReconnect is accepted (the input always reconnects)."""
+    assert build(pollRate=250).settings.poll_seconds == 0.25
+    assert build(pollInterval="2s").settings.poll_seconds == 2.0  # pollRate unset
+    assert build(pollRate=250, pollInterval="2s").settings.poll_seconds == 0.25
+    assert build(reconnectIntervalInSeconds=5).settings.first_reconnect_delay == 5.0
+    assert build().settings.first_reconnect_delay == 0.2
+    with pytest.raises(ValueError, match="pollRate: must not be negative"):
+        build(pollRate=-1)
+
+
+def test_the_documented_benthos_umh_connection_fields_lint(tmp_path: Path) -> None:
+    assert (
+        lint(
+            tmp_path,
+            """
+            endpoint: opc.tcp://plc-7.plant.local:4840
+            nodeIDs: [ 'ns=2;s=Line1' ]
+            subscribeEnabled: false
+            pollRate: 500
+            autoReconnect: true
+            reconnectIntervalInSeconds: 5
+            """,
+        )
+        == []
+    )
