@@ -4,8 +4,16 @@ including components the licence in effect does not allow."""
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Mapping
 from typing import Any
 
+from streamforge.commands._environment import (
+    EnvFileError,
+    add_env_file_option,
+    add_skip_env_check_option,
+    config_environment,
+)
 from streamforge.commands._plugins import (
     add_plugins_option,
     add_resources_option,
@@ -42,20 +50,24 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
     add_plugins_option(parser)
     add_templates_option(parser)
     add_resources_option(parser)
+    add_env_file_option(parser)
+    add_skip_env_check_option(parser)
     return parser
 
 
 def _load(
-    patterns: list[str], resource_patterns: list[str]
+    patterns: list[str],
+    resource_patterns: list[str],
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[list[StreamConfig], list[Problem]]:
     """The streams that validate, and the problems of those that do not (and of `-r` files)."""
-    resources, problems = load_resource_files(resource_patterns)
+    resources, problems = load_resource_files(resource_patterns, environ=environ)
     paths, found = expand_paths(patterns)
     problems.extend(found)
     streams: list[StreamConfig] = []
     for path, name in zip(paths, stream_names(paths)):
         try:
-            stream = load_stream(path, name=name, resources=resources)
+            stream = load_stream(path, name=name, resources=resources, environ=environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
@@ -75,7 +87,12 @@ def main(args: argparse.Namespace) -> int:
         return 1
     # templates first: a stream using one that does not load reports an unknown type
     loaded = template_problems(args, run_tests=True)
-    streams, problems = _load(args.files, list(args.resources))
+    try:
+        environ = config_environment(args)
+    except EnvFileError as exc:
+        print(f"streamforge lint: {exc}", file=sys.stderr)
+        return 1
+    streams, problems = _load(args.files, list(args.resources), environ)
     problems = list(dict.fromkeys(loaded + problems))
     if streams:
         try:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streamforge.commands._environment import (
+    EnvFileError,
+    add_env_file_option,
+    config_environment,
+)
 from streamforge.commands._plugins import (
     add_plugins_option,
     add_resources_option,
@@ -40,6 +46,7 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="stream configs (globs allowed)")
+    add_env_file_option(parser)
     parser.add_argument(
         "-w",
         "--workers",
@@ -181,6 +188,12 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _error(f"--http-address: {exc} (or 'off')")
 
+    try:
+        environ = config_environment(args)
+    except EnvFileError as exc:
+        return _error(str(exc))
+    if environ is not None:  # the env files' variables, also for Bloblang's env()
+        os.environ.update({k: v for k, v in environ.items() if os.environ.get(k) != v})
     if not load_cli_plugins(args) or not load_cli_templates(args):
         return 1
     resources = load_cli_resources(args)

@@ -13,10 +13,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["EnvResult", "has_env_reference", "interpolate_env"]
+__all__ = ["EnvResult", "LenientEnviron", "has_env_reference", "interpolate_env"]
 
 _ENV = re.compile(r"\$\{([0-9A-Za-z_.]+)(?::((?:\$\{[^}]+\}|[^}])*))?\}")
 _ESCAPED = re.compile(r"\$\{(\{[0-9A-Za-z_.]+(?::(?:\$\{[^}]+\}|[^}])*)?\})\}")
+
+
+class LenientEnviron(dict[str, str]):
+    """An environment in which an unset variable reads as empty text instead of being a
+    problem (`lint --skip-env-var-check`)."""
+
+    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
+        return super().get(key, "")
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from streamforge.config.env import has_env_reference, interpolate_env
+from streamforge.config.env import LenientEnviron, has_env_reference, interpolate_env
 from streamforge.config.model import Location, Problem
 
 __all__ = ["NodeInfo", "Path", "YamlDocument", "load_yaml", "path_str"]
@@ -266,6 +266,8 @@ class _Builder:
                 implicit = self.resolver.resolve(yaml.ScalarNode, value, (True, False))
                 if node.style is None and tag == implicit:
                     tag = self.resolver.resolve(yaml.ScalarNode, res.text, (True, False))
+                    if tag == _NULL and isinstance(self.environ, LenientEnviron):
+                        tag = _STR  # an unset variable left as empty text, not a null
                 value = res.text
         try:
             return _convert(tag, value)

@@ -1,0 +1,75 @@
+"""`streamforge lint -e FILE` and `--skip-env-var-check`, as Benthos' lint takes them; and
+`run -e FILE` whose variables Bloblang's env() sees too."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from streamforge.cli import main
+
+CONFIG = """\
+input:
+  generate:
+    count: 2
+    interval: ""
+    mapping: 'root = {"site": env("PLANT_SITE")}'
+output:
+  file:
+    path: ${OUT_DIR}/readings.jsonl
+    codec: lines
+  processors:
+    - mapping: 'root = this.merge({"topic": "${PLANT_TOPIC}"})'
+http:
+  enabled: false
+"""
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, (out.out + out.err).splitlines()
+
+
+def test_unset_variables_are_lint_problems_unless_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OUT_DIR", "PLANT_TOPIC", "PLANT_SITE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "s.yaml"
+    config.write_text(CONFIG)
+    code, lines = cli(capsys, "lint", str(config))
+    assert code == 1
+    assert any(":8:11:" in line and '"OUT_DIR" is not set' in line for line in lines), lines
+    assert any('"PLANT_TOPIC" is not set' in line for line in lines), lines
+    assert cli(capsys, "lint", "--skip-env-var-check", str(config)) == (0, [])
+
+
+def test_env_files_give_configs_their_variables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OUT_DIR", "PLANT_TOPIC", "PLANT_SITE"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "s.yaml"
+    config.write_text(CONFIG)
+    env = tmp_path / "plant.env"
+    env.write_text(
+        textwrap.dedent(
+            f"""\
+            # the north plant
+            OUT_DIR={tmp_path}
+            export PLANT_TOPIC="north/line-1"
+            PLANT_SITE=north
+            """
+        )
+    )
+    assert cli(capsys, "lint", "-e", str(env), str(config)) == (0, [])
+    code, lines = cli(capsys, "lint", "-e", str(tmp_path / "missing.env"), str(config))
+    assert code == 1 and "missing.env: no such env file" in lines[-1]
+
+    assert cli(capsys, "run", "-e", str(env), str(config))[0] == 0
+    rows = [json.loads(line) for line in (tmp_path / "readings.jsonl").read_text().splitlines()]
+    assert rows == [{"site": "north", "topic": "north/line-1"}] * 2
