@@ -434,8 +434,8 @@ class HttpServerReader(InputReader):
         return None
 
     def respond(self, batch: list[Message], messages: list[Message]) -> None:
-        """A `sync_response` output wrote `messages` of the request read as `batch`: they
-        become the answer's body (one message) or parts (several)."""
+        """A `sync_response` processor or output handed back `messages` of the request read as
+        `batch`: they become the answer's body (one message) or parts (several), in order."""
         for msg in messages:
             msg.payload  # noqa: B018 - serialise on the worker, not on the server's loop
         with self._lock:

@@ -23,7 +23,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from streamforge.config.model import ComponentConfig, StreamConfig
-from streamforge.engine.acks import AckBatch
+from streamforge.engine.acks import AckBatch, Acknowledgement
 from streamforge.engine.buffer import build_buffer, split_marked
 from streamforge.engine.controls import ControlSource
 from streamforge.engine.instantiate import (
@@ -51,6 +51,7 @@ from streamforge.observability.metrics import ComponentMetrics, component_metric
 from streamforge.plugin import Input, Output, Processor
 from streamforge.plugin.batches import Batches, parts_of
 from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.delivery import answering
 from streamforge.plugin.operator import (
     OperatorEndpoint,
     register_endpoint,
@@ -191,12 +192,11 @@ class FusedStage:
                 if tracing is not None:
                     observer.trace = tracing.take(batch)
                 observer.start(batch)
-                if self.split and len(batch) > 1:
-                    parts = [p for msg in batch for p in parts_of(chain.process_batch([msg]))]
-                    result = [m for p in parts for m in p]
+                if type(ack) is Acknowledgement and ack.answers:
+                    with answering(ack):  # a `sync_response` processor answers through it
+                        result, parts = self._process(chain, batch)
                 else:
-                    result = chain.process_batch(batch)
-                    parts = result.parts if type(result) is Batches else [result]
+                    result, parts = self._process(chain, batch)
                 if len(parts) > 1:  # a processor split the batch: each goes on its own
                     if ack is None:
                         out.extend(parts)
@@ -217,6 +217,16 @@ class FusedStage:
         finally:
             idle()
         return out
+
+    def _process(
+        self, chain: ProcessorChain, batch: list[Message]
+    ) -> tuple[list[Message], list[list[Message]]]:
+        """The chain's result for one input batch, and the batches it came out as."""
+        if self.split and len(batch) > 1:
+            parts = [p for msg in batch for p in parts_of(chain.process_batch([msg]))]
+            return [m for p in parts for m in p], parts
+        result = chain.process_batch(batch)
+        return result, (result.parts if type(result) is Batches else [result])
 
     def close(self) -> None:
         """Close every processor instance and log failures not yet reported."""

@@ -13,6 +13,7 @@ from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin import Cache, Input, InputReader, Output, Processor, RateLimit, registry
 from streamforge.plugin.chain import ProcessorChain
+from streamforge.plugin.delivery import answering
 from streamforge.plugin.spec import ComponentSpec, offline_check_of
 
 __all__ = [
@@ -171,7 +172,9 @@ class OutputWithProcessors(Output):
     """An output with output-level `processors:` that run right before it writes.
 
     They run on errored messages too: a dead-letter output's processors see what is
-    routed to it (e.g. to add `error()` to the document).
+    routed to it (e.g. to add `error()` to the document). Messages of inputs that answer
+    their peer (`http_server`) are processed per input batch, which the messages the
+    processors make stay marked with, so a `sync_response` after them still answers.
     """
 
     def __init__(self, processors: list[Processor], output: Output) -> None:
@@ -179,8 +182,22 @@ class OutputWithProcessors(Output):
         self.output = output
 
     def write_batch(self, batch: list[Message]) -> list[Message]:
-        batch = self.chain.process_batch(batch)
+        parts = _parts_by_origin(batch)
+        if parts is None:
+            batch = self.chain.process_batch(batch)
+        else:
+            batch = [m for origin, part in parts for m in self._answering(origin, part)]
         return self.output.write_batch(batch) if batch else []
+
+    def _answering(self, origin: object | None, part: list[Message]) -> list[Message]:
+        if origin is None:
+            return self.chain.process_batch(part)
+        with answering(origin):
+            out = self.chain.process_batch(part)
+        for msg in out:
+            if getattr(msg, "origin", None) is None:
+                msg.origin = origin
+        return out
 
     def flush(self) -> list[Message]:
         return self.output.flush()
@@ -194,6 +211,18 @@ class OutputWithProcessors(Output):
     def close(self) -> None:
         self.chain.close()
         self.output.close()
+
+
+def _parts_by_origin(batch: list[Message]) -> list[tuple[object | None, list[Message]]] | None:
+    """The batch's messages by the input batch they answer, in order of appearance; None when
+    none answers an input."""
+    parts: dict[int, tuple[object | None, list[Message]]] = {}
+    for msg in batch:
+        origin = getattr(msg, "origin", None)
+        parts.setdefault(id(origin), (origin, []))[1].append(msg)
+    if len(parts) == 1 and id(None) in parts:
+        return None
+    return list(parts.values())
 
 
 class StreamBuilder:

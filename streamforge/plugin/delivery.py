@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from streamforge.message import Message
 from streamforge.plugin import Output
@@ -11,6 +14,8 @@ from streamforge.plugin import Output
 __all__ = [
     "FALLBACK_ERROR",
     "OutputGroup",
+    "answering",
+    "current_origin",
     "dead_letter_count",
     "deliver",
     "is_dead_letter",
@@ -114,3 +119,24 @@ def respond_to_inputs(messages: list[Message]) -> int:
     for origin, mine in by_origin.values():
         origin.respond(mine)  # type: ignore[attr-defined]
     return sum(len(mine) for _, mine in by_origin.values())
+
+
+#: the input batch the processors of this thread are working on, when its input answers
+_answering: ContextVar[object | None] = ContextVar("streamforge_answering", default=None)
+
+
+@contextmanager
+def answering(origin: object | None) -> Iterator[None]:
+    """While processors run on an input batch whose input answers its peer: `origin` (with a
+    `respond(messages)` method) is what `current_origin()` returns, for messages that carry
+    none of their own (most processors make new messages)."""
+    token = _answering.set(origin)
+    try:
+        yield
+    finally:
+        _answering.reset(token)
+
+
+def current_origin() -> object | None:
+    """The origin `answering` set for the batch being processed on this thread, or None."""
+    return _answering.get()
