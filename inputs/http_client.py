@@ -40,6 +40,7 @@ from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.rate_limiting import RateLimited, rate_limit_field
 from streamforge.plugin.readers import QueuedReader
 from streamforge.plugin.spec import ParsedField
 
@@ -122,15 +123,19 @@ def _extract_headers_field() -> Field:
             description="A body to send with each request (empty: none).",
             advanced=True,
         ),
+        rate_limit_field(
+            "The label of a `rate_limit_resources` entry each request (a poll, a retry, a "
+            "stream opened again) waits for; empty requests at once."
+        ),
         ParsedField(
             "interval",
             "duration",
             parser=parse_interval,
             default="1s",
             description="Time from the start of one poll to the start of the next. Benthos "
-            "polls as fast as the server answers unless a `rate_limit` resource slows it down; "
-            'StreamForge has no rate limit resources and polls at this interval. "0s" asks '
-            "again as soon as an answer arrived (long polling). Not used in stream mode.",
+            "has no interval: it polls as fast as the server answers unless `rate_limit` "
+            'slows it down: "0s" does the same here (long polling; with a `rate_limit` the '
+            "limit alone paces the polls). Not used in stream mode.",
             examples=("1s", "500ms", "0s"),
         ),
         _extract_headers_field(),
@@ -226,6 +231,9 @@ class HttpClientInput(Input):
         }
         self.payload = str(conf.get("payload") or "").encode("utf-8") or None
         self.interval = parse_interval(conf.get("interval", "1s"))
+        self.rate_limit = RateLimited(
+            conf.get("rate_limit"), ctx, f"http_client input {self.label}"
+        )
         default_extract = {"include_patterns": [".*"]}
         self.extract = MetadataFilter(conf.get("extract_headers", default_extract))
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
@@ -297,6 +305,8 @@ class HttpClientReader(QueuedReader):
         attempt = 0
         stop = self.stopping
         while not stop.is_set():
+            if not src.rate_limit.wait(stop):
+                break
             started = time.monotonic()
             try:
                 outcome = self._stream() if src.streaming else self._poll()

@@ -35,6 +35,7 @@ from streamforge.plugin.batching import BatchPolicy, batching_field, with_batchi
 from streamforge.plugin.connection import Backoff, Connection, connection
 from streamforge.plugin.delivery import respond_to_inputs
 from streamforge.plugin.pending import ConfirmsLater, PendingWrite, PendingWrites
+from streamforge.plugin.rate_limiting import RateLimited, rate_limit_field
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["HttpClientWriter", "check_http_client_output"]
@@ -113,6 +114,10 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
                 ),
             ),
         ),
+        rate_limit_field(
+            "The label of a `rate_limit_resources` entry each request (and each retry) waits "
+            "for; empty sends at once."
+        ),
         Field(
             "max_in_flight",
             "int",
@@ -152,7 +157,7 @@ def build_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
     """Sends each message as an HTTP request; failed responses become message errors."""
     stream = getattr(ctx, "stream", "") or "stream"
     label = getattr(ctx, "label", "") or "http_client"
-    writer = HttpClientWriter(conf, stream=stream, label=label)
+    writer = HttpClientWriter(conf, stream=stream, label=label, ctx=ctx)
     return with_batching(writer, conf.get("batching"), ctx)
 
 
@@ -165,11 +170,19 @@ class HttpClientWriter(ConfirmsLater, Output):
     """
 
     def __init__(
-        self, conf: dict[str, Any], *, stream: str = "stream", label: str = "", connect: bool = True
+        self,
+        conf: dict[str, Any],
+        *,
+        stream: str = "stream",
+        label: str = "",
+        connect: bool = True,
+        ctx: BuildContext | None = None,
     ) -> None:
-        """`connect=False` makes every check without a client, a connection state or a probe."""
+        """`connect=False` makes every check without a client, a connection state or a probe;
+        `ctx` resolves the `rate_limit` resource (none without it)."""
         self.stream = stream
         self.label = label or "http_client"
+        self.rate_limit = RateLimited(conf.get("rate_limit"), ctx, f"http_client {self.label}")
         self.url = InterpolatedString(str(conf["url"]))
         self.verb = str(conf.get("verb") or "POST").upper()
         self.headers = {
@@ -358,6 +371,9 @@ class HttpClientWriter(ConfirmsLater, Output):
                     f"next trial in {self.breaker.retry_in():.1f}s"
                 )
             delay: float | None = None
+            if not self.rate_limit.wait(self._stop):
+                self.breaker.release()
+                return f"{where}: output closing"
             try:
                 resp = self.client.request(self.verb, url, content=msg.payload, headers=headers)
             except httpx.TimeoutException as exc:

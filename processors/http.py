@@ -36,6 +36,7 @@ from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 from streamforge.plugin.connection import Backoff
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.rate_limiting import RateLimited, rate_limit_field
 
 __all__ = ["HttpProcessor"]
 
@@ -43,17 +44,6 @@ __all__ = ["HttpProcessor"]
 BODY_EXCERPT = 200
 #: requests of one batch in flight at once with `parallel: true`
 PARALLEL_REQUESTS = 16
-
-
-def _rate_limit_of(label: str, ctx: BuildContext | None) -> Any:
-    """The `rate_limit` resource named `label` (None when empty); LookupError when the stream
-    defines none of that name."""
-    if not label:
-        return None
-    getter = getattr(ctx, "rate_limit", None)
-    if getter is None:
-        raise ValueError(f"rate_limit {label!r}: this build has no rate_limit resources")
-    return getter(label)
 
 
 @register_processor(
@@ -83,11 +73,9 @@ def _rate_limit_of(label: str, ctx: BuildContext | None) -> Any:
             "default.",
             advanced=True,
         ),
-        Field(
-            "rate_limit",
-            "string",
-            default="",
-            description="The label of a `rate_limit` resource each request waits for.",
+        rate_limit_field(
+            "The label of a `rate_limit_resources` entry each request (and each retry) waits "
+            "for; empty sends at once.",
             advanced=True,
         ),
         Field(
@@ -142,7 +130,7 @@ class HttpProcessor(Processor):
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
         self.retries, self.retry_period, self.max_retry_backoff = retry_settings(conf)
         self.statuses = StatusRules.from_conf(conf)
-        self.rate_limit = _rate_limit_of(str(conf.get("rate_limit") or ""), ctx)
+        self.rate_limit = RateLimited(conf.get("rate_limit"), ctx, f"http {self.label}")
         self.multipart = bool(conf.get("batch_as_multipart", False))
         self.parallel = bool(conf.get("parallel", False))
         connections = PARALLEL_REQUESTS if self.parallel else 1
@@ -246,18 +234,6 @@ class HttpProcessor(Processor):
             out.append(msg)
         return out + errored
 
-    def _wait_for_rate_limit(self) -> bool:
-        """Wait until the rate limit resource allows a request; False when the stream stops."""
-        while True:
-            try:
-                wait = float(self.rate_limit.access())
-            except Exception:  # noqa: BLE001 - a failing limit is asked again a moment later
-                wait = 1.0
-            if wait <= 0:
-                return True
-            if self._stop.wait(wait):
-                return False
-
     def _send(
         self, body: bytes, url: str, headers: dict[str, str]
     ) -> tuple[httpx.Response | None, str | None]:
@@ -268,7 +244,7 @@ class HttpProcessor(Processor):
         while True:
             resp: httpx.Response | None = None
             delay: float | None = None
-            if self.rate_limit is not None and not self._wait_for_rate_limit():
+            if not self.rate_limit.wait(self._stop):
                 return None, f"{where}: stream stopping"
             try:
                 resp = self.client.request(self.verb, url, content=body, headers=headers)

@@ -271,7 +271,7 @@ class _Validator:
                 self.check_bloblang(value, path, name, query=True)
             elif f.interpolable:
                 self.check_interpolation(value, path, name)
-            if f.references:
+            if f.references and (value or f.required):  # an optional empty label names none
                 self.label_refs.append((f.references, value, name, path))
         if f.options:
             self.check_option(f, value, path, name)
