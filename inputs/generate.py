@@ -1,4 +1,5 @@
-"""`generate` input: messages made by a Bloblang mapping, at an interval or as fast as possible."""
+"""`generate` input: messages made by a Bloblang mapping, at an interval, on a cron schedule or as
+fast as possible."""
 
 from __future__ import annotations
 
@@ -6,25 +7,21 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from streamforge.durations import parse_duration
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.spec import ParsedField
+from streamforge.schedules import CronSchedule, parse_schedule
 
 __all__ = ["GenerateInput", "GenerateReader", "parse_interval"]
 
 
-def parse_interval(text: str | float | None) -> float:
-    """Seconds between batches; 0 means as fast as possible. Accepts `@every <duration>`."""
-    s = "" if text is None else str(text).strip()
-    if s.startswith("@every "):
-        s = s[len("@every ") :].strip()
-    elif s.startswith("@") or " " in s:
-        raise ValueError(f"interval {text!r}: cron schedules are not supported, use a duration")
-    seconds = parse_duration(s)
-    if seconds < 0:
-        raise ValueError(f"interval {text!r} must not be negative")
-    return seconds
+def parse_interval(text: str | float | None) -> float | CronSchedule:
+    """Seconds between batches (0: as fast as possible) for a duration or `@every <duration>`,
+    or the cron schedule batches are generated on."""
+    try:
+        return parse_schedule(text)
+    except ValueError as exc:
+        raise ValueError(f"interval {str(text or '')!r}: {exc}") from None
 
 
 log = logging.getLogger("streamforge.inputs.generate")
@@ -41,11 +38,22 @@ log = logging.getLogger("streamforge.inputs.generate")
         ),
         ParsedField(
             "interval",
-            "duration",
+            "string",
             parser=parse_interval,
             default="1s",
-            description='Time between batches; "" or "0s" generates as fast as possible.',
-            examples=("5s", "1m", "", "@every 1s"),
+            description='Time between batches as a duration ("" or "0s" generates as fast as '
+            "possible), or a cron expression the batches follow: 5 fields (minute hour "
+            "day-of-month month day-of-week) or 6 with seconds first, a descriptor "
+            "(`@hourly`, `@daily` ...), optionally after `TZ=<IANA zone>` (UTC by default).",
+            examples=(
+                "5s",
+                "1m",
+                "",
+                "@every 1s",
+                "0,30 */2 * * * *",
+                "@hourly",
+                "TZ=Europe/Berlin 0 6 * * 1-5",
+            ),
         ),
         Field(
             "count",
@@ -67,11 +75,13 @@ log = logging.getLogger("streamforge.inputs.generate")
             advanced=True,
         ),
     ],
-    summary="Generates messages with a Bloblang mapping, at an interval or as fast as possible.",
+    summary="Generates messages with a Bloblang mapping, at an interval, on a cron schedule or "
+    "as fast as possible.",
     examples=('generate:\n  count: 100\n  interval: ""\n  mapping: root = {"id": counter()}',),
 )
 class GenerateInput(Input):
-    """Generates messages with a Bloblang mapping, at an interval or as fast as possible."""
+    """Generates messages with a Bloblang mapping, at an interval, on a cron schedule or as fast
+    as possible."""
 
     replays_from_snapshot = True
 
@@ -79,7 +89,9 @@ class GenerateInput(Input):
         from streamforge.bloblang import parse
 
         self.executor = parse(conf["mapping"])
-        self.interval = parse_interval(str(conf.get("interval", "1s") or ""))
+        schedule = parse_interval(str(conf.get("interval", "1s") or ""))
+        self.cron = schedule if isinstance(schedule, CronSchedule) else None
+        self.interval = 0.0 if isinstance(schedule, CronSchedule) else schedule
         self.count = int(conf.get("count", 0) or 0)
         self.batch_size = max(int(conf.get("batch_size", 1) or 1), 1)
         if self.count < 0:
@@ -114,7 +126,10 @@ class GenerateReader(InputReader):
         src = self.source
         if src.count and self.generated >= src.count:
             return None
-        if src.interval:
+        if src.cron is not None:
+            if not self._cron_due(src.cron):
+                return []
+        elif src.interval:
             now = datetime.now(timezone.utc)
             if self._due is not None and now < self._due:
                 return []
@@ -131,6 +146,20 @@ class GenerateReader(InputReader):
                 batch.append(msg)
         self.generated += n
         return batch
+
+    def _cron_due(self, cron: CronSchedule) -> bool:
+        """Whether the schedule fired since the last batch; notes when it fires next. The
+        first batch waits for the first time after the start, and times missed while the
+        stream was held up are skipped, not made up for."""
+        now = datetime.now(timezone.utc)
+        if self._due is None:
+            self._due = cron.next_after(now)
+            return False
+        if now < self._due:
+            return False
+        upcoming = cron.next_after(self._due)
+        self._due = upcoming if upcoming > now else cron.next_after(now)
+        return True
 
     def _generate_one(self) -> Message | None:
         from streamforge.bloblang import MappingError

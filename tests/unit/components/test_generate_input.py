@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from component_helpers import build
@@ -92,3 +93,30 @@ def test_empty_interval_is_as_fast_as_possible(interval: str) -> None:
     reader = inp.open("0", None)
     assert len(reader.read()) == 1
     assert reader.next_awake() is None
+
+
+def test_a_cron_interval_waits_for_its_first_time_and_then_follows_the_schedule() -> None:
+    inp = build("input", "generate", conf(interval="0 0 * * * *", count=3))
+    reader = inp.open("0", None)
+    assert reader.read() == []  # the first batch comes at the first time after the start
+    due = reader.next_awake()
+    now = datetime.now(timezone.utc)
+    assert due is not None and now < due <= now.replace(minute=0, second=0) + timedelta(hours=1)
+    assert (due.minute, due.second, due.microsecond) == (0, 0, 0)
+    assert reader.read() == []  # not yet
+
+
+def test_a_cron_interval_fires_every_second() -> None:
+    inp = build("input", "generate", conf(interval="* * * * * *", count=2))
+    reader = inp.open("0", None)
+    got: list[datetime] = []
+    deadline = time.monotonic() + 10
+    while len(got) < 2 and time.monotonic() < deadline:
+        if reader.read():
+            got.append(datetime.now(timezone.utc))
+        due = reader.next_awake()
+        if due is not None:
+            time.sleep(max((due - datetime.now(timezone.utc)).total_seconds(), 0))
+    assert len(got) == 2
+    assert [t.microsecond < 700_000 for t in got] == [True, True]  # at the top of a second
+    assert timedelta(seconds=0.5) < got[1] - got[0] < timedelta(seconds=2.5)

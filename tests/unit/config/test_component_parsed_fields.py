@@ -25,14 +25,21 @@ def generate_with_interval(interval: str) -> str:
         """
 
 
-@pytest.mark.parametrize("interval", ["@every 5m", "@every 250ms", "1s", ""])
+@pytest.mark.parametrize(
+    "interval",
+    ["@every 5m", "@every 250ms", "1s", "", "0 */5 * * * *", "0,30 */2 * * *", "@daily",
+     "TZ=Europe/Berlin 30 6 * * 1-5"],
+)  # fmt: skip
 def test_generate_intervals_the_input_accepts_lint_clean(write: Write, interval: str) -> None:
     path = write(generate_with_interval(interval))
     assert lint_paths([path]) == []
     load_stream(path)
 
 
-@pytest.mark.parametrize("interval", ["0 */5 * * * *", "@daily", "@every soon", "5 minutes"])
+@pytest.mark.parametrize(
+    "interval",
+    ["@every soon", "5 minutes", "61 * * * * *", "@fortnightly", "TZ=Mars/Olympus 0 * * * *"],
+)
 def test_generate_intervals_the_input_rejects_fail_lint(write: Write, interval: str) -> None:
     problems = lint_paths([write(generate_with_interval(interval))])
     assert [(p.location.line, p.location.column) for p in problems] == [(3, 15)]
