@@ -14,7 +14,12 @@ from typing import Any
 from streamforge.connectors.redpanda import client_fields
 from streamforge.connectors.redpanda_common import common_input_conf
 from streamforge.inputs.kafka import KafkaInput
-from streamforge.inputs.redpanda import START_OFFSETS, kafka_input_conf
+from streamforge.inputs.redpanda import (
+    START_OFFSETS,
+    kafka_input_conf,
+    regexp_topic_fields,
+    regexp_topics_field,
+)
 from streamforge.license.catalog import register_feature
 from streamforge.plugin import BuildContext, Field, Input, ParsedField, register_input
 from streamforge.plugin.batching import batching_field
@@ -48,12 +53,6 @@ _ACCEPTED: tuple[tuple[str, str, Any], ...] = (
 register_feature("input", "kafka_franz", "bindings", "kafka")
 
 
-def _no_regexp(value: Any) -> Any:
-    if value:
-        raise ValueError("topics chosen by regular expression are not supported: name the topics")
-    return value
-
-
 def _no_multi_header(value: Any) -> Any:
     if value:
         raise ValueError(
@@ -81,12 +80,11 @@ def _checkpoint_limit(value: Any) -> Any:
 
 def franz_input_conf(conf: dict[str, Any]) -> dict[str, Any]:
     """The `kafka` input config of a `kafka_franz` input config (checked)."""
-    for check, name in ((_no_regexp, "regexp_topics"), (_no_multi_header, "multi_header")):
-        try:
-            check(conf.get(name))
-        except ValueError as exc:
-            raise ValueError(f"{name}: {exc}") from None
-    topics = list(conf.get("topics") or [])
+    try:
+        _no_multi_header(conf.get("multi_header"))
+    except ValueError as exc:
+        raise ValueError(f"multi_header: {exc}") from None
+    topics = [] if conf.get("regexp_topics") else list(conf.get("topics") or [])
     for item in topics:
         try:
             _topic_item(item)
@@ -125,29 +123,8 @@ _SEED_BROKERS, *_CLIENT = client_fields(default_client_id="benthos")
             "consumer group).",
             examples=(["plant.telemetry"], ["foo:0", "bar:0-3"]),
         ),
-        ParsedField(
-            "regexp_topics",
-            "bool",
-            default=False,
-            parser=_no_regexp,
-            description="Not supported: name the topics in `topics`.",
-        ),
-        Field(
-            "regexp_topics_include",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported: name the topics in `topics`.",
-        ),
-        Field(
-            "regexp_topics_exclude",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported.",
-        ),
+        regexp_topics_field(),
+        *regexp_topic_fields(),
         Field(
             "consumer_group",
             "string",

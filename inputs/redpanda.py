@@ -12,12 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from streamforge.connectors.redpanda import client_fields, kafka_client_conf, tuning_fields
+from streamforge.connectors.redpanda_common import brokers_here_or_shared
 from streamforge.inputs.kafka import KafkaInput
-from streamforge.license.catalog import register_feature
+from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.plugin import BuildContext, Field, Input, register_input
 from streamforge.plugin.spec import offline_check
 
-__all__ = ["build_redpanda_input", "kafka_input_conf"]
+__all__ = [
+    "build_redpanda_input",
+    "kafka_input_conf",
+    "regexp_topic_fields",
+    "regexp_topics_field",
+]
 
 START_OFFSETS = ("earliest", "latest", "committed")
 
@@ -41,16 +47,16 @@ _ACCEPTED = (
 )
 
 register_feature("input", "redpanda", "bindings", "kafka")
+register_section_user("input", "redpanda", "redpanda")
 
 
 def kafka_input_conf(conf: dict[str, Any]) -> dict[str, Any]:
     """The `kafka` input config of a `redpanda` input config (checked)."""
-    for name in ("regexp_topics_include", "regexp_topics_exclude"):
-        if conf.get(name):
-            raise ValueError(f"{name}: topics chosen by regular expression are not supported")
+    include = [str(p) for p in conf.get("regexp_topics_include") or []]
+    exclude = [str(p) for p in conf.get("regexp_topics_exclude") or []]
     topics = list(conf.get("topics") or [])
-    if not topics:
-        raise ValueError("topics: at least one topic is needed")
+    if not topics and not include:
+        raise ValueError("topics: at least one topic is needed (or regexp_topics_include)")
     start = str(conf.get("start_offset") or "earliest")
     if start not in START_OFFSETS:
         raise ValueError(f"start_offset {start!r}: expected one of {', '.join(START_OFFSETS)}")
@@ -60,13 +66,48 @@ def kafka_input_conf(conf: dict[str, Any]) -> dict[str, Any]:
             "topics": topics,
             "consumer_group": str(conf.get("consumer_group") or ""),
             "start_from_oldest": start != "latest",
+            "topic_patterns": include,
+            "topic_excludes": exclude,
         }
     )
     return out
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
-    KafkaInput(kafka_input_conf(conf), ctx)
+    KafkaInput(kafka_input_conf(brokers_here_or_shared(ctx, conf)), ctx)
+
+
+def regexp_topics_field() -> Field:
+    """`regexp_topics` (kafka_franz, redpanda_common): the `topics` are regular expressions."""
+    return Field(
+        "regexp_topics",
+        "bool",
+        default=False,
+        description="Treat each item of `topics` as a regular expression found in topic "
+        "names (as `regexp_topics_include`); matched when the stream starts.",
+    )
+
+
+def regexp_topic_fields() -> list[Field]:
+    """`regexp_topics_include` and `regexp_topics_exclude` (Redpanda Connect)."""
+    return [
+        Field(
+            "regexp_topics_include",
+            "array",
+            default=[],
+            item=Field("pattern", "string"),
+            description="Also read every topic of the cluster (not internal `__` ones) a "
+            "regular expression finds in its name; matched when the stream starts.",
+            examples=(["^plant\\.line-[0-9]+\\.telemetry$"],),
+        ),
+        Field(
+            "regexp_topics_exclude",
+            "array",
+            default=[],
+            item=Field("pattern", "string"),
+            description="Leave out topics a regular expression finds in the name of.",
+        ),
+    ]
 
 
 @register_input(
@@ -81,22 +122,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             description="Topics to consume; `foo:0` and `foo:0-3` read only those partitions.",
             examples=(["plant.telemetry"],),
         ),
-        Field(
-            "regexp_topics_include",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported: name the topics in `topics`.",
-        ),
-        Field(
-            "regexp_topics_exclude",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported.",
-        ),
+        *regexp_topic_fields(),
         Field(
             "consumer_group",
             "string",
@@ -133,4 +159,4 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
 @offline_check(_check)
 def build_redpanda_input(conf: dict[str, Any], ctx: BuildContext | None = None) -> Input:
     """Consumes Kafka/Redpanda topics."""
-    return KafkaInput(kafka_input_conf(conf), ctx)
+    return KafkaInput(kafka_input_conf(brokers_here_or_shared(ctx, conf)), ctx)

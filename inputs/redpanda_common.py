@@ -12,7 +12,12 @@ from typing import Any
 
 from streamforge.connectors.redpanda_common import common_input_conf, shared_section
 from streamforge.inputs.kafka import KafkaInput
-from streamforge.inputs.redpanda import START_OFFSETS, kafka_input_conf
+from streamforge.inputs.redpanda import (
+    START_OFFSETS,
+    kafka_input_conf,
+    regexp_topic_fields,
+    regexp_topics_field,
+)
 from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.plugin import BuildContext, Field, Input, register_input
 from streamforge.plugin.spec import offline_check
@@ -63,29 +68,8 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             description="Topics to consume; `foo:0` and `foo:0-3` read only those partitions.",
             examples=(["plant.telemetry"],),
         ),
-        Field(
-            "regexp_topics",
-            "bool",
-            default=False,
-            advanced=True,
-            description="Not supported (the older form of regexp_topics_include).",
-        ),
-        Field(
-            "regexp_topics_include",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported: name the topics in `topics`.",
-        ),
-        Field(
-            "regexp_topics_exclude",
-            "array",
-            default=[],
-            item=Field("pattern", "string"),
-            advanced=True,
-            description="Not supported.",
-        ),
+        regexp_topics_field(),
+        *regexp_topic_fields(),
         Field(
             "consumer_group",
             "string",

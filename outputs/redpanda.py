@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from streamforge.connectors.redpanda import client_fields, kafka_client_conf, tuning_fields
-from streamforge.license.catalog import register_feature
+from streamforge.connectors.redpanda_common import brokers_here_or_shared
+from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
 from streamforge.plugin import BuildContext, Field, Output, register_output
@@ -30,6 +31,7 @@ PARTITIONERS = {
 COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
 
 register_feature("output", "redpanda", "bindings", "kafka")
+register_section_user("output", "redpanda", "redpanda")
 
 
 def kafka_output_conf(conf: dict[str, Any]) -> dict[str, Any]:
@@ -65,7 +67,7 @@ def kafka_output_conf(conf: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
-    check_kafka_output(kafka_output_conf(conf), ctx)
+    check_kafka_output(kafka_output_conf(brokers_here_or_shared(ctx, conf)), ctx)
 
 
 @register_output(
@@ -154,4 +156,4 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
 @offline_check(_check)
 def build_redpanda_output(conf: dict[str, Any], ctx: BuildContext | None = None) -> Output:
     """Produces to Kafka/Redpanda and waits for delivery."""
-    return build_kafka_output(kafka_output_conf(conf), ctx)
+    return build_kafka_output(kafka_output_conf(brokers_here_or_shared(ctx, conf)), ctx)

@@ -17,6 +17,7 @@ opened, not to register the input.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaInput", "TopicSpec", "parse_topics"]
 
+log = logging.getLogger("streamforge.inputs.kafka")
+
 #: how soon a consumer whose local queue is full (queued.min.messages) looks again; librdkafka
 #: waits 1 s, in which a stream reading 100k msg/s drains that queue and then waits idle
 FETCH_QUEUE_BACKOFF_MS = 50
@@ -60,6 +63,17 @@ METADATA_TIMEOUT = 3.0
 WHOLE_TOPIC = "*"
 
 _RANGE = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def _patterns(values: Any, field: str) -> list[re.Pattern[str]]:
+    """Compiled topic patterns; ValueError naming a pattern that does not compile."""
+    out: list[re.Pattern[str]] = []
+    for value in values or []:
+        try:
+            out.append(re.compile(str(value)))
+        except re.error as exc:
+            raise ValueError(f"{field}: {value!r} is not a regular expression: {exc}") from None
+    return out
 
 
 @dataclass(frozen=True)
@@ -244,7 +258,12 @@ class KafkaInput(Input):
         tls = conf.get("tls") or {}
         if tls.get("enabled"):
             check_tls_files(tls)  # librdkafka loads them when a consumer starts
-        self.topics = parse_topics(conf.get("topics"))
+        #: topics named by regular expression (Redpanda Connect's regexp_topics), matched
+        #: against the cluster's topics when the partitions are listed
+        self.patterns = _patterns(conf.get("topic_patterns"), "regexp_topics_include")
+        self.excludes = _patterns(conf.get("topic_excludes"), "regexp_topics_exclude")
+        topics = conf.get("topics")
+        self.topics = parse_topics(topics) if topics or not self.patterns else []
         self.group = str(conf.get("consumer_group") or "")
         self.start_from_oldest = bool(conf.get("start_from_oldest", True))
         policy = BatchPolicy.from_conf(conf.get("batching"))
@@ -298,7 +317,43 @@ class KafkaInput(Input):
             else:
                 for p in found:
                     parts[f"{spec.topic}-{p}"] = (spec.topic, p)
+        if self.patterns:
+            if admin is None:
+                admin = AdminClient(self._admin_config(self.health))
+            for topic, partitions in self._matching_topics(admin).items():
+                for p in partitions:
+                    parts.setdefault(f"{topic}-{p}", (topic, p))
         return parts
+
+    def _matching_topics(self, admin: AdminClient) -> dict[str, list[int]]:
+        """The cluster's topics (not internal ones) that a pattern matches and no exclude
+        does, with their partitions. ValueError when none match: the topics are matched when
+        the stream starts, so a stream of no topics would read nothing."""
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = admin.list_topics(timeout=METADATA_TIMEOUT)
+        except KafkaException as exc:
+            why = f"cannot list the cluster's topics to match regexp_topics: {exc.args[0].str()}"
+            log.error("kafka input %s: %s", self.label, why)
+            raise ValueError(why) from None
+        found: dict[str, list[int]] = {}
+        for name, tmeta in meta.topics.items():
+            if name.startswith("__") or tmeta.error is not None or not tmeta.partitions:
+                continue
+            if any(p.search(name) for p in self.patterns) and not any(
+                x.search(name) for x in self.excludes
+            ):
+                found[name] = sorted(tmeta.partitions)
+        if not found:
+            wanted = ", ".join(p.pattern for p in self.patterns)
+            why = (
+                f"no topic of the cluster matches {wanted} (regexp_topics are matched when "
+                "the stream starts)"
+            )
+            log.error("kafka input %s: %s", self.label, why)
+            raise ValueError(why)
+        return dict(sorted(found.items()))
 
     def _admin_config(self, health: ClientHealth) -> dict[str, Any]:
         conf = {k: v for k, v in self.settings.items() if k != "statistics.interval.ms"}

@@ -25,8 +25,11 @@ def client_fields(default_client_id: str = "redpanda-connect") -> list[Field]:
         Field(
             "seed_brokers",
             "array",
+            default=[],
             item=Field("broker", "string"),
-            description="Brokers to connect to first; an item may list several, comma separated.",
+            description="Brokers to connect to first; an item may list several, comma "
+            "separated. Without any, the `redpanda` input and output connect as the top-level "
+            "`redpanda:` section says.",
             examples=(["localhost:9092"],),
         ),
         Field(

@@ -18,6 +18,7 @@ from streamforge.plugin import BuildContext, Field
 __all__ = [
     "LOG_LEVELS",
     "SECTION",
+    "brokers_here_or_shared",
     "byte_size",
     "check_section",
     "common_input_conf",
@@ -146,6 +147,8 @@ def check_section(section: dict[str, Any]) -> tuple[str, str] | None:
     The TLS files are loaded here, as the client loads them, so a missing one is reported at
     the section rather than at every component using it.
     """
+    if not section.get("seed_brokers"):
+        return "seed_brokers", "the brokers to connect to are required"
     for key, why in (
         ("logs_topic", "sending logs to a topic is not supported; logs go where `logger` "
                        "sends them"),
@@ -182,12 +185,31 @@ def shared_section(ctx: BuildContext | None, component: str) -> dict[str, Any]:
     return section
 
 
+def brokers_here_or_shared(ctx: BuildContext | None, conf: dict[str, Any]) -> dict[str, Any]:
+    """A `redpanda` component's config; without `seed_brokers` of its own, it connects as the
+    top-level `redpanda:` section says (brokers, client id, TLS and SASL), as in Connect."""
+    if conf.get("seed_brokers"):
+        return conf
+    section = ctx.section(SECTION) if ctx is not None else None
+    if section is None:
+        raise ValueError(
+            f"seed_brokers: brokers are needed, here or in a top-level `{SECTION}:` section"
+        )
+    merged = dict(conf)
+    merged.update({key: section[key] for key in CLIENT_KEYS if key in section})
+    return merged
+
+
 def common_input_conf(section: dict[str, Any], conf: dict[str, Any]) -> dict[str, Any]:
     """A `redpanda` input config: the section's connection with the component's consumer."""
     merged = {key: section[key] for key in CLIENT_KEYS if key in section}
     merged.update(conf)
-    if conf.get("regexp_topics"):
-        raise ValueError("regexp_topics: topics chosen by regular expression are not supported")
+    if conf.get("regexp_topics"):  # the topics are regular expressions
+        merged["regexp_topics_include"] = [
+            *(conf.get("regexp_topics_include") or []),
+            *(conf.get("topics") or []),
+        ]
+        merged["topics"] = []
     oldest = conf.get("start_from_oldest")
     if oldest is False and str(conf.get("start_offset") or "earliest") == "earliest":
         merged["start_offset"] = "latest"

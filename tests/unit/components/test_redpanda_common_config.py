@@ -67,8 +67,8 @@ def test_start_from_oldest_false_starts_at_the_latest_offset() -> None:
         SECTION, {"topics": ["t"], "start_from_oldest": False, "start_offset": "committed"}
     )
     assert committed["start_offset"] == "committed"
-    with pytest.raises(ValueError, match="regexp_topics"):
-        common_input_conf(SECTION, {"topics": ["t.*"], "regexp_topics": True})
+    regexp = common_input_conf(SECTION, {"topics": ["t.*"], "regexp_topics": True})
+    assert (regexp["topics"], regexp["regexp_topics_include"]) == ([], ["t.*"])
 
 
 def test_the_output_produces_with_the_sections_producer_settings() -> None:

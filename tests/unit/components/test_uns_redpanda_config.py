@@ -66,8 +66,16 @@ def test_redpanda_input_translation() -> None:
     assert conf["consumer_group"] == "line4" and conf["start_from_oldest"] is False
     assert conf["sasl"] == {"mechanism": "SCRAM-SHA-256", "user": "u", "password": "p"}
     assert conf["tls"]["enabled"] is True and conf["client_id"] == "gw"
-    with pytest.raises(ValueError, match="regular expression are not supported"):
-        kafka_input_conf({"seed_brokers": ["a"], "topics": [], "regexp_topics_include": ["x.*"]})
+    regexp = kafka_input_conf(
+        {"seed_brokers": ["a"], "regexp_topics_include": ["x.*"], "regexp_topics_exclude": ["y"]}
+    )
+    assert (regexp["topics"], regexp["topic_patterns"], regexp["topic_excludes"]) == (
+        [],
+        ["x.*"],
+        ["y"],
+    )
+    with pytest.raises(ValueError, match="at least one topic is needed"):
+        kafka_input_conf({"seed_brokers": ["a"], "topics": []})
 
 
 def test_redpanda_output_translation() -> None:
