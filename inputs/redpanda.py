@@ -47,7 +47,7 @@ _ACCEPTED = (
 )
 
 register_feature("input", "redpanda", "bindings", "kafka")
-register_section_user("input", "redpanda", "redpanda")
+register_section_user("input", "redpanda", "redpanda", lambda conf: not conf.get("seed_brokers"))
 
 
 def kafka_input_conf(conf: dict[str, Any]) -> dict[str, Any]:

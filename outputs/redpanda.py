@@ -31,7 +31,7 @@ PARTITIONERS = {
 COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
 
 register_feature("output", "redpanda", "bindings", "kafka")
-register_section_user("output", "redpanda", "redpanda")
+register_section_user("output", "redpanda", "redpanda", lambda conf: not conf.get("seed_brokers"))
 
 
 def kafka_output_conf(conf: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ __all__ = [
 Feature = tuple[str, str]
 
 #: inputs and outputs that talk a licensed protocol -> the binding they need (the
-#: `http_client` input and output share their name, so one entry maps both)
+#: `http_server` and `http_client` inputs and outputs share their names, so one entry maps both)
 BINDINGS: dict[str, str] = {
     "mqtt": "mqtt",
     "http_server": "http",
@@ -175,21 +175,27 @@ def register_feature(kind: str, name: str, category: str, feature: str) -> None:
             features.append((category, feature))
 
 
-_section_users: dict[tuple[str, str], str] = {}
+_section_users: dict[tuple[str, str], tuple[str, Callable[[Any], bool] | None]] = {}
 
 
-def register_section_user(kind: str, name: str, section: str) -> None:
+def register_section_user(
+    kind: str, name: str, section: str, when: Callable[[Any], bool] | None = None
+) -> None:
     """Declare that component `name` of `kind` connects with the settings of the top-level
-    `section` (`redpanda_common` with `redpanda:`): the section's security methods (TLS,
-    SASL ...) count as the component's own."""
+    `section` (`redpanda_common` with `redpanda:`), always or `when` its config says so: the
+    section's security methods (TLS, SASL ...) then count as the component's own."""
     with _lock:
-        _section_users[(kind, name)] = section
+        _section_users[(kind, name)] = (section, when)
 
 
-def section_used(kind: str, name: str) -> str | None:
-    """The top-level section a component connects with, if it declared one."""
+def section_used(kind: str, name: str, conf: Any = None) -> str | None:
+    """The top-level section a component with config `conf` connects with, if any."""
     with _lock:
-        return _section_users.get((kind, name))
+        entry = _section_users.get((kind, name))
+    if entry is None:
+        return None
+    section, when = entry
+    return section if when is None or when(conf or {}) else None
 
 
 def registered_features() -> dict[tuple[str, str], list[Feature]]:

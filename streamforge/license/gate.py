@@ -118,7 +118,7 @@ def feature_uses(stream: StreamConfig) -> list[FeatureUse]:
     uses: list[FeatureUse] = []
     for conf in components(stream):
         features = feature_of(conf.kind, conf.type, conf.conf)
-        section = section_used(conf.kind, conf.type)
+        section = section_used(conf.kind, conf.type, conf.conf)
         if section is not None and section in stream.sections:
             shared = [("security", m) for m in security_methods(stream.sections[section])]
             features = list(dict.fromkeys([*features, *shared]))

@@ -165,6 +165,20 @@ def test_redpanda_sasl_lists_and_the_shared_redpanda_section(tmp_path: Path) -> 
         ("output", "redpanda", "bindings", "kafka"),
         ("output", "redpanda", "security", "sasl_plain"),
     ]
+    # a redpanda output naming no brokers connects as the section says
+    shared = _features(
+        tmp_path,
+        """
+        redpanda:
+          seed_brokers: [localhost:9092]
+          tls: {enabled: true}
+        input:
+          generate: {mapping: 'root = 1', count: 1}
+        output:
+          redpanda: {topic: out}
+        """,
+    )
+    assert ("output", "redpanda", "security", "tls") in shared
 
 
 def test_opcua_modes_and_http_client_basic_auth(tmp_path: Path) -> None:
