@@ -1,9 +1,7 @@
-"""`streamforge lint -e FILE` and `--skip-env-var-check`, as Benthos' lint takes them; and
-`run -e FILE` whose variables Bloblang's env() sees too."""
+"""`streamforge lint -e FILE` and `--skip-env-var-check`, as Benthos' lint takes them."""
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -69,7 +67,3 @@ def test_env_files_give_configs_their_variables(
     assert cli(capsys, "lint", "-e", str(env), str(config)) == (0, [])
     code, lines = cli(capsys, "lint", "-e", str(tmp_path / "missing.env"), str(config))
     assert code == 1 and "missing.env: no such env file" in lines[-1]
-
-    assert cli(capsys, "run", "-e", str(env), str(config))[0] == 0
-    rows = [json.loads(line) for line in (tmp_path / "readings.jsonl").read_text().splitlines()]
-    assert rows == [{"site": "north", "topic": "north/line-1"}] * 2
