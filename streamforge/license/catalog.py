@@ -91,10 +91,11 @@ def _has_client_cert(tls: Mapping[str, Any]) -> bool:
 
 def _basic_auth(conf: Any) -> bool:
     """HTTP basic auth enabled, or a user name to log in with (MQTT `user`, OPC UA
-    `username`)."""
-    return bool(_enabled(conf, "basic_auth")) or bool(
-        _text(conf, "user") or _text(conf, "username")
-    )
+    `username`, a `credentials.username`)."""
+    if _enabled(conf, "basic_auth") or _text(conf, "user") or _text(conf, "username"):
+        return True
+    # sparkplug_b's `mqtt.credentials.username`
+    return any(_text(block, "username") for block in _blocks(conf, "credentials"))
 
 
 def _tls(conf: Any) -> bool:

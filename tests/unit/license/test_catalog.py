@@ -84,6 +84,8 @@ def test_core_components_need_nothing(kind: str, name: str) -> None:
         ({"user": "bob", "password": "x"}, ["basic_auth"]),
         ({"user": "", "password": ""}, []),
         ({"username": "op", "password": "x"}, ["basic_auth"]),
+        ({"mqtt": {"credentials": {"username": "edge", "password": "x"}}}, ["basic_auth"]),
+        ({"credentials": {"id": "AKIA", "secret": "x"}}, []),
         ({"sasl": {"mechanism": "none", "user": "u"}}, []),
         ({"sasl": {"mechanism": "PLAIN", "user": "u"}}, ["sasl_plain"]),
         ({"sasl": {"mechanism": "SCRAM-SHA-256"}}, ["sasl_scram"]),
