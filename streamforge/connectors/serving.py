@@ -301,15 +301,19 @@ def serve(
     name: str,
     fields: dict[str, Any] | None = None,
     on_problem: Callable[[str], None] | None = None,
+    websockets: bool = False,
+    certfile: str = "",
+    keyfile: str = "",
 ) -> ListeningServer:
     """Bind `address` (raises OSError/ValueError when it cannot) and serve `app` on a thread.
 
     Connections made before the thread's loop runs wait in the listen backlog, so the
-    server can be used as soon as this returns.
+    server can be used as soon as this returns. With `websockets`, upgrade requests reach
+    the app as websocket connections when a websocket library (`websockets`, `wsproto`) is
+    installed; `certfile` and `keyfile` (PEM) serve HTTPS.
     """
     limits = limits or ServerLimits()
     host, port = parse_address(address)
-    sock = _bind(host, port, limits.backlog)
     problems = ProblemLog(logger, name, fields, on_problem)
     config = uvicorn.Config(
         app,
@@ -322,6 +326,11 @@ def serve(
         timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         timeout_graceful_shutdown=GRACEFUL_STOP,  # type: ignore[arg-type]
         backlog=limits.backlog,
-        ws="none",
+        ws="auto" if websockets else "none",
+        ssl_certfile=certfile or None,
+        ssl_keyfile=keyfile or None,
     )
+    if certfile or keyfile:
+        config.load()  # a certificate or key that cannot be read fails here, not on the thread
+    sock = _bind(host, port, limits.backlog)
     return ListeningServer(uvicorn.Server(config), sock, problems, name)

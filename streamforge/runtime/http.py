@@ -1,5 +1,6 @@
-"""The HTTP endpoint of a running StreamForge process: /metrics, /ready, /health/live, and
-/operator/ for operator actions (`streamforge.runtime.operator_http`).
+"""The HTTP endpoint of a running StreamForge process: /metrics, /ready, /health/live,
+/operator/ for operator actions (`streamforge.runtime.operator_http`), and the paths components
+registered (`streamforge.plugin.routes`: an `http_server` output without an address of its own).
 
 Served by uvicorn on a daemon thread (`streamforge.connectors.serving`). When its address is
 taken (e.g. several cluster processes on one host) a warning is logged and the streams run
@@ -19,6 +20,7 @@ from streamforge.connectors.http import parse_address
 from streamforge.connectors.serving import ListeningServer, serve
 from streamforge.observability.metrics import render_metrics
 from streamforge.plugin.connection import connections_down
+from streamforge.plugin.routes import reserved, route, set_shared_server
 from streamforge.runtime.operator_http import PREFIX as OPERATOR_PREFIX
 from streamforge.runtime.operator_http import serve_operator
 
@@ -58,9 +60,17 @@ class _EndpointApp:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             return
         path = scope["path"].rstrip("/") or "/"
+        # a component's route never shadows the endpoint's own paths
+        component = None if reserved(scope["path"]) else route(scope["path"])
+        if component is not None:
+            await component(scope, receive, send)
+            return
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if path.startswith(OPERATOR_PREFIX):
             await serve_operator(scope, receive, send, path)
         elif scope["method"] not in ("GET", "HEAD"):
@@ -101,6 +111,7 @@ class HttpServer:
         return self._server.address
 
     def stop(self) -> None:
+        set_shared_server(None)
         self._server.stop()
 
 
@@ -113,7 +124,7 @@ def start_http_server(
     """
     try:
         app = _EndpointApp(readiness, metrics)
-        server = serve(app, address, logger=log, name="http endpoint")
+        server = serve(app, address, logger=log, name="http endpoint", websockets=True)
     except ValueError as exc:
         log.warning("http endpoint disabled: %s", exc)
         return None
@@ -126,6 +137,7 @@ def start_http_server(
         )
         return None
     http = HttpServer(server)
+    set_shared_server(http.address)
     log.info(
         "http endpoint listening on %s",
         http.address,
