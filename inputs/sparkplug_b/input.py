@@ -55,6 +55,13 @@ log = logging.getLogger("streamforge.inputs.sparkplug_b")
 register_feature("input", "sparkplug_b", "bindings", "mqtt")
 
 ROLES = ("secondary_passive", "secondary_active", "primary")
+#: the role names of earlier benthos-umh releases -> the role they meant
+LEGACY_ROLES = {
+    "host": "secondary_passive",
+    "primary_host": "primary",
+    "hybrid": "primary",
+    "edge_node": "secondary_active",
+}
 #: most MQTT messages one read() decodes
 READ_BATCH = 500
 #: MQTT messages held between the network thread and read()
@@ -94,9 +101,11 @@ def _now_ms() -> int:
             "role",
             "string",
             default="secondary_passive",
-            options=ROLES,
+            options=(*ROLES, *LEGACY_ROLES),
             description="`secondary_passive` only listens; `secondary_active` also requests "
-            "rebirths; `primary` also publishes its STATE as the primary host.",
+            "rebirths; `primary` also publishes its STATE as the primary host. Earlier "
+            "benthos-umh names are read as these: `host` (secondary_passive), "
+            "`primary_host` and `hybrid` (primary), `edge_node` (secondary_active).",
         ),
         Field(
             "request_birth_on_connect",
@@ -163,9 +172,10 @@ class SparkplugInput(Input):
         self.host_id = check_id(
             identity.get("edge_node_id", ""), "identity.edge_node_id", required=False
         )
-        self.role = str(conf.get("role") or "secondary_passive")
+        role = str(conf.get("role") or "secondary_passive")
+        self.role = LEGACY_ROLES.get(role, role)
         if self.role not in ROLES:
-            raise ValueError(f"role {self.role!r}: expected one of {', '.join(ROLES)}")
+            raise ValueError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         if self.role == "primary" and not self.host_id:
             raise ValueError(
                 "role primary needs identity.edge_node_id: it is the host id of the STATE "

@@ -13,10 +13,10 @@ from google.protobuf import message_factory
 from streamforge.connectors.sparkplug_proto import Metric, Payload, decode_payload, encode_payload
 from streamforge.connectors.sparkplug_types import decode_value, encode_value, float32
 from streamforge.inputs.sparkplug_b.decoder import SparkplugDecoder
+from streamforge.license.catalog import feature_of
 from streamforge.outputs.sparkplug_b.node import EdgeNode
 from streamforge.outputs.sparkplug_b.output import check_sparkplug_output
 from streamforge.outputs.sparkplug_b.samples import samples_of
-from streamforge.license.catalog import feature_of
 from streamforge.plugin import Message
 from streamforge.processors.protobuf import compile_protos
 
@@ -239,7 +239,7 @@ def test_lint_points_at_bad_sparkplug_fields(tmp_path: Path) -> None:
           sparkplug_b:
             mqtt: { urls: [ tcp://localhost:1883 ] }
             identity: { group_id: g }
-            role: primary_host
+            role: primary_server
         output:
           sparkplug_b:
             mqtt: { urls: [ tcp://localhost:1883 ] }
@@ -249,7 +249,7 @@ def test_lint_points_at_bad_sparkplug_fields(tmp_path: Path) -> None:
         """,
     )
     text = "\n".join(problems)
-    assert "stream.yaml:5:11: " in text and "primary_host" in text and "secondary_active" in text
+    assert "stream.yaml:5:11: " in text and "primary_server" in text and "secondary_active" in text
     assert "stream.yaml:9:5: " in text and "identity.edge_node_id" in text, text
     assert "stream.yaml:11:36: " in text and "decimal" in text and "uint32" in text, text
 
@@ -291,3 +291,18 @@ def test_lint_reports_what_building_refuses_at_the_component(tmp_path: Path) -> 
                 "metrics": [{"name": "a", "alias": 1}, {"name": "b", "alias": 1}],
             }
         )
+
+
+def test_earlier_benthos_umh_role_names_are_read() -> None:
+    from streamforge.inputs.sparkplug_b.input import SparkplugInput
+
+    def role(name: str) -> str:
+        conf = {
+            "mqtt": {"urls": ["tcp://localhost:1883"]},
+            "identity": {"group_id": "g", "edge_node_id": "host-1"},
+            "role": name,
+        }
+        return str(SparkplugInput(conf).role)
+
+    assert role("primary_host") == "primary" and role("hybrid") == "primary"
+    assert role("edge_node") == "secondary_active" and role("host") == "secondary_passive"
