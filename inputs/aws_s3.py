@@ -19,7 +19,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.connectors.codecs import Splitter, parse_input_codec
+from streamforge.connectors.csv_rows import CsvRecord, CsvRows
 from streamforge.connectors.s3 import aws_fields, is_unreachable, make_client
+from streamforge.connectors.scanners import CSV_ROW, csv_scanner
 from streamforge.license.catalog import register_feature
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
@@ -73,7 +75,9 @@ class S3Input(Input):
             raise ValueError("bucket: a bucket name is required (or sqs.url)")
         self.prefix = str(conf.get("prefix") or "")
         codec = str(conf.get("codec") or "")
-        self.codec = codec or scanner_codec(conf.get("scanner") or {"to_the_end": {}})
+        scanner = conf.get("scanner") or {"to_the_end": {}}
+        self.csv = None if codec else csv_scanner(scanner)
+        self.codec = codec or ("lines" if self.csv else scanner_codec(scanner))
         parse_input_codec(self.codec)
         self.max_buffer = int(conf.get("max_buffer", 1_000_000) or 0)
         self.delete_objects = bool(conf.get("delete_objects", False))
@@ -125,13 +129,13 @@ class S3Reader(InputReader):
         self._keys: deque[NoticeObject] | None = None
         self._body: Any = None
         self._object: _Object | None = None
-        self._splitter: Splitter | None = None
+        self._splitter: Splitter | CsvRows | None = None
         self._meta: dict[str, Any] = {}
         self._backoff = Backoff(initial=0.2, maximum=10.0)
         self._awake: datetime | None = None
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[_Object, list[tuple[bytes, dict[str, Any]]]]] = {}
-        self._replays: deque[tuple[_Object, list[tuple[bytes, dict[str, Any]]]]] = deque()
+        self._pending: dict[int, tuple[_Object, list[tuple[Any, dict[str, Any]]]]] = {}
+        self._replays: deque[tuple[_Object, list[tuple[Any, dict[str, Any]]]]] = deque()
 
     # -- reading ----------------------------------------------------------------------------
     def read(self) -> list[Message] | None:
@@ -244,7 +248,12 @@ class S3Reader(InputReader):
         self._meta = meta
         self._body = resp["Body"]
         self._object = _Object(named)
-        self._splitter = Splitter(self.source.codec, self.source.max_buffer)
+        csv = self.source.csv
+        self._splitter = (
+            csv.open(f"{named.bucket}/{named.key}")
+            if csv is not None
+            else Splitter(self.source.codec, self.source.max_buffer)
+        )
         return True
 
     def _drop_body(self) -> None:
@@ -257,16 +266,23 @@ class S3Reader(InputReader):
     def _read_chunk(self) -> list[Message]:
         assert self._splitter is not None and self._object is not None
         split, obj = self._splitter, self._object
-        if split.delim is None:
+        if isinstance(split, Splitter) and split.delim is None:
             data = self._body.read()
             split.feed(data)
-            records, eof = split.finish(), True
+            records: list[Any] = split.finish()
+            eof = True
         else:
             data = self._body.read(_CHUNK)
             eof = not data
             records = split.feed(data) if data else split.finish()
+        failed = getattr(split, "failed", None)
+        if failed is not None:  # a CSV error ends reading the object, which is kept
+            log.error(
+                "aws_s3 %s: %s; the rest of the object is not read", self.source.label, failed
+            )
+            eof = True
         meta = self._meta
-        pairs = [(bytes(r), meta) for r in records]
+        pairs = [(r if isinstance(r, CsvRecord) else bytes(r), meta) for r in records]
         errors = list(split.overflows)
         split.overflows.clear()
         if eof:
@@ -274,7 +290,7 @@ class S3Reader(InputReader):
             self._body = None
             assert self._keys is not None
             self._keys.popleft()
-            obj.done_reading = True
+            obj.done_reading = failed is None
         self._awake = None
         batch = self._emit(obj, pairs) if pairs else []
         batch.extend(Message(b"", dict(meta), error=e) for e in errors)
@@ -282,8 +298,11 @@ class S3Reader(InputReader):
             self._maybe_delete(obj)
         return batch
 
-    def _emit(self, obj: _Object, records: list[tuple[bytes, dict[str, Any]]]) -> list[Message]:
-        batch = [Message(payload, dict(meta)) for payload, meta in records]
+    def _emit(self, obj: _Object, records: list[tuple[Any, dict[str, Any]]]) -> list[Message]:
+        batch = [
+            _csv_message(rec, meta) if isinstance(rec, CsvRecord) else Message(rec, dict(meta))
+            for rec, meta in records
+        ]
         with self._lock:
             self._pending[id(batch)] = (obj, records)
             obj.outstanding += 1
@@ -329,6 +348,10 @@ class S3Reader(InputReader):
         self.connection.close()
 
 
+def _csv_message(rec: CsvRecord, meta: dict[str, Any]) -> Message:
+    return Message.from_value(rec.value, {**meta, CSV_ROW: rec.index}, rec.error)
+
+
 def _is_missing(exc: BaseException) -> bool:
     """Whether a get failed because the object is not there (any more)."""
     response = getattr(exc, "response", None)
@@ -369,8 +392,9 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
             "any",
             default={"to_the_end": {}},
             description="How an object is split into messages: `{to_the_end: {}}` (one "
-            "message per object) or `{lines: {}}`.",
-            examples=({"lines": {}},),
+            "message per object), `{lines: {}}` or `{csv: {}}` (one message per row, with "
+            "the csv scanner's fields; metadata `csv_row`).",
+            examples=({"lines": {}}, {"csv": {"custom_delimiter": ";"}}),
         ),
         ParsedField(
             "codec",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import sys
 import threading
@@ -9,11 +10,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 from streamforge.connectors.codecs import Splitter, input_codec_fields, parse_input_codec
-from streamforge.connectors.scanners import scanner_codec, scanner_field
+from streamforge.connectors.csv_rows import CsvRows
+from streamforge.connectors.scanners import parse_scanner, scanner_field, scanner_messages
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Input, InputReader, register_input
 
 __all__ = ["StdinInput", "StreamReader"]
+
+log = logging.getLogger("streamforge.inputs.stdin")
 
 _POLL = timedelta(milliseconds=5)
 _CHUNK = 1 << 16
@@ -30,6 +34,7 @@ _MAX_BATCH = 1024
     examples=(
         "stdin:\n  codec: lines",
         "stdin:\n  scanner:\n    lines:\n      custom_delimiter: '|'",
+        "stdin:\n  scanner:\n    csv:\n      parse_header_row: false",
     ),
 )
 class StdinInput(Input):
@@ -44,24 +49,29 @@ class StdinInput(Input):
         *,
         stream: BinaryIO | None = None,
     ) -> None:
-        self.codec, self.max_buffer = scanner_codec(
+        self.scanner = parse_scanner(
             conf.get("scanner"),
             str(conf.get("codec") or "lines"),
             int(conf.get("max_buffer", 1_000_000) or 0),
         )
-        parse_input_codec(self.codec)
+        parse_input_codec(self.scanner.codec)
+        self.codec, self.max_buffer = self.scanner.codec, self.scanner.max_buffer
         self.stream = stream
+        self.log = ctx.logger if ctx is not None else log
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         stream = self.stream if self.stream is not None else sys.stdin.buffer
-        return StreamReader(stream, Splitter(self.codec, self.max_buffer))
+        return StreamReader(stream, self.scanner.open("stdin"), self.log)
 
 
 class StreamReader(InputReader):
     """Reads a byte stream on a background thread so `read` never blocks the worker."""
 
-    def __init__(self, stream: BinaryIO, splitter: Splitter) -> None:
+    def __init__(
+        self, stream: BinaryIO, splitter: Splitter | CsvRows, logger: logging.Logger = log
+    ) -> None:
         self.splitter = splitter
+        self.log = logger
         self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._pending: list[Message] = []
         self._eof = False
@@ -95,10 +105,13 @@ class StreamReader(InputReader):
                 break
             if chunk is None:
                 self._eof = True
-                batch.extend(Message(r) for r in split.feed(b""))
-                batch.extend(Message(r) for r in split.finish())
+                batch.extend(scanner_messages(split.finish(), {}))
             else:
-                batch.extend(Message(r) for r in split.feed(chunk))
+                batch.extend(scanner_messages(split.feed(chunk), {}))
+            failed = getattr(split, "failed", None)
+            if failed is not None:
+                self.log.error("stdin input: %s; the rest of stdin is not read", failed)
+                self._eof = True
         while split.overflows:
             batch.append(Message(b"", error=split.overflows.pop(0)))
         if len(batch) > _MAX_BATCH:

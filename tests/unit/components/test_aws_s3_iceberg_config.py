@@ -76,12 +76,12 @@ def test_unsupported_scanners_and_bad_sqs_fields_are_lint_errors(tmp_path: Path)
           aws_s3:
             bucket: plant
             scanner:
-              csv: {}
+              decompress: {}
         output:
           drop: {}
         """,
     )
-    assert any("'csv' is not supported" in p for p in problems), problems
+    assert any("'decompress' is not supported" in p for p in problems), problems
     problems = lint_stream(
         tmp_path,
         """

@@ -19,6 +19,8 @@ def _read_all(reader) -> list[bytes]:  # type: ignore[no-untyped-def]
         if batch is None:
             return out
         out.extend(m.payload for m in batch)
+        if batch:
+            reader.ack(batch, None)  # written, as the engine tells the file input
     raise AssertionError("the input did not end")
 
 
@@ -36,7 +38,9 @@ def test_scanner_codecs() -> None:
 @pytest.mark.parametrize(
     ("scanner", "problem"),
     [
-        ({"csv": {}}, "`csv` is a Benthos scanner StreamForge does not have (yet)"),
+        ({"decompress": {}}, "`decompress` is a Benthos scanner StreamForge does not have (yet)"),
+        ({"csv": {"custom_delimiter": ";;"}}, "csv: custom_delimiter: expected one character"),
+        ({"csv": {"header": True}}, 'csv: unknown field "header"'),
         ({"line": {}}, 'unknown scanner "line", did you mean "lines"?'),
         ({"lines": {}, "to_the_end": {}}, "one scanner per input, got lines, to_the_end"),
         ({"lines": {"delimiter": "|"}}, 'lines: unknown field "delimiter"'),
