@@ -236,10 +236,11 @@ def test_a_local_rate_limit_spaces_messages(tmp_path: Path) -> None:
     docs = [json.loads(line) for line in out_lines(out)]
     assert [d["id"] for d in docs] == list(range(1, 13))
     stamps = sorted(d["at"] / 1e9 for d in docs)
-    # a message is stamped after its access and before the next one's, so however late the
-    # stamps come, no window shorter than the interval holds more than count + 1 of them
+    # the limit grants `count` accesses per window of `interval`, so a span shorter than the
+    # interval overlaps at most two windows: never more than 2 x count stamps in it, however
+    # late a loaded machine stamps them (without the limit all 12 would be in one)
     window = interval * 0.95
     most = max(sum(1 for t in stamps if start <= t < start + window) for start in stamps)
-    assert most <= per + 1
+    assert most <= 2 * per
     # and the 12 messages needed 3 refills: the 2nd to the 12th access span 3 intervals
     assert stamps[-1] - stamps[0] >= 3 * interval * 0.95
