@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from streamforge.durations import parse_duration
+from streamforge.plugin.aws import aws_fields
 from streamforge.plugin.spec import Field, ParsedField
 
 __all__ = [
@@ -196,67 +197,7 @@ AWS_CLOUDWATCH = Field(
             advanced=True,
             description="How often to push what changed.",
         ),
-        Field(
-            "region",
-            "string",
-            default="",
-            description="The AWS region; empty uses the environment's (or us-east-1).",
-            examples=("eu-central-1",),
-        ),
-        Field(
-            "endpoint",
-            "string",
-            default="",
-            advanced=True,
-            description="A custom endpoint URL (a CloudWatch-compatible service).",
-            examples=("http://localhost:4566",),
-        ),
-        Field(
-            "tcp",
-            "map",
-            default={},
-            advanced=True,
-            description="Accepted for Benthos compatibility; TCP settings are the system's.",
-        ),
-        Field(
-            "credentials",
-            "object",
-            default={},
-            advanced=True,
-            description="Credentials; without any, the environment's (variables, profile, "
-            "instance role) are used.",
-            fields=(
-                Field("profile", "string", default="", description="A profile of ~/.aws."),
-                Field("id", "string", default="", description="The access key ID."),
-                Field(
-                    "secret",
-                    "string",
-                    default="",
-                    secret=True,
-                    description="The secret access key.",
-                ),
-                Field(
-                    "token",
-                    "string",
-                    default="",
-                    secret=True,
-                    description="A session token for temporary credentials.",
-                ),
-                Field(
-                    "from_ec2_role",
-                    "bool",
-                    default=False,
-                    description="Use the instance's role (the default chain does anyway).",
-                ),
-                Field("role", "string", default="", description="A role ARN to assume."),
-                Field(
-                    "role_external_id",
-                    "string",
-                    default="",
-                    description="The external ID when assuming `role`.",
-                ),
-            ),
-        ),  # fmt: skip
+        *aws_fields(path_style=False),
     ),
 )
 

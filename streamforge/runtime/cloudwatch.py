@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from streamforge.durations import parse_duration
+from streamforge.plugin.aws import make_client
 from streamforge.plugin.optional import require
 
 __all__ = ["CloudWatchPush", "Series", "metric_data", "metrics_push"]
@@ -246,41 +247,10 @@ class CloudWatchPush:
 
 
 def _client(conf: dict[str, Any]) -> Any:
-    """A boto3 CloudWatch client for the section's region, endpoint and credentials."""
-    boto3 = require("boto3", "aws", "metrics aws_cloudwatch")
-    from botocore.config import Config
-
-    creds = conf.get("credentials") or {}
-    session_args: dict[str, Any] = {}
-    if creds.get("profile"):
-        session_args["profile_name"] = str(creds["profile"])
-    if creds.get("id"):
-        session_args["aws_access_key_id"] = str(creds["id"])
-        session_args["aws_secret_access_key"] = str(creds.get("secret") or "")
-        if creds.get("token"):
-            session_args["aws_session_token"] = str(creds["token"])
-    session = boto3.session.Session(
-        region_name=str(conf.get("region") or "") or None, **session_args
-    )
-    if creds.get("role"):
-        args: dict[str, Any] = {"RoleArn": str(creds["role"]), "RoleSessionName": "streamforge"}
-        if creds.get("role_external_id"):
-            args["ExternalId"] = str(creds["role_external_id"])
-        assumed = session.client("sts").assume_role(**args)["Credentials"]
-        session = boto3.session.Session(
-            region_name=session.region_name,
-            aws_access_key_id=assumed["AccessKeyId"],
-            aws_secret_access_key=assumed["SecretAccessKey"],
-            aws_session_token=assumed["SessionToken"],
-        )
-    # one attempt per flush: the next flush is the retry
-    config = Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 1})
-    return session.client(
-        "cloudwatch",
-        endpoint_url=str(conf.get("endpoint") or "") or None,
-        region_name=session.region_name or "us-east-1",
-        config=config,
-    )
+    """A boto3 CloudWatch client for the section's region, endpoint and credentials; one
+    attempt per flush (the next flush is the retry)."""
+    require("boto3", "aws", "metrics aws_cloudwatch")
+    return make_client(conf, service="cloudwatch", timeout=10, connect_timeout=3, attempts=1)
 
 
 def metrics_push(
