@@ -20,6 +20,7 @@ from streamforge.plugin.spec import offline_check
 
 __all__ = [
     "build_redpanda_input",
+    "consumer_fields",
     "kafka_input_conf",
     "regexp_topic_fields",
     "regexp_topics_field",
@@ -110,10 +111,10 @@ def regexp_topic_fields() -> list[Field]:
     ]
 
 
-@register_input(
-    "redpanda",
-    fields=[
-        *client_fields(),
+def consumer_fields(*, regexp_topics: bool = False) -> list[Field]:
+    """`topics` (with `regexp_topics` when asked), the regexp fields, `consumer_group` and
+    `start_offset`, as the Redpanda Connect consumers declare them."""
+    return [
         Field(
             "topics",
             "array",
@@ -122,6 +123,7 @@ def regexp_topic_fields() -> list[Field]:
             description="Topics to consume; `foo:0` and `foo:0-3` read only those partitions.",
             examples=(["plant.telemetry"],),
         ),
+        *([regexp_topics_field()] if regexp_topics else []),
         *regexp_topic_fields(),
         Field(
             "consumer_group",
@@ -140,6 +142,14 @@ def regexp_topic_fields() -> list[Field]:
                 "the earliest."
             ),
         ),
+    ]
+
+
+@register_input(
+    "redpanda",
+    fields=[
+        *client_fields(),
+        *consumer_fields(),
         *tuning_fields(),
         *(
             Field(name, "any", default=None, advanced=True, description="Accepted; not used.")

@@ -12,12 +12,7 @@ from typing import Any
 
 from streamforge.connectors.redpanda_common import common_input_conf, shared_section
 from streamforge.inputs.kafka import KafkaInput
-from streamforge.inputs.redpanda import (
-    START_OFFSETS,
-    kafka_input_conf,
-    regexp_topic_fields,
-    regexp_topics_field,
-)
+from streamforge.inputs.redpanda import consumer_fields, kafka_input_conf
 from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.plugin import BuildContext, Field, Input, register_input
 from streamforge.plugin.spec import offline_check
@@ -60,33 +55,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
 @register_input(
     "redpanda_common",
     fields=[
-        Field(
-            "topics",
-            "array",
-            default=[],
-            item=Field("topic", "string"),
-            description="Topics to consume; `foo:0` and `foo:0-3` read only those partitions.",
-            examples=(["plant.telemetry"],),
-        ),
-        regexp_topics_field(),
-        *regexp_topic_fields(),
-        Field(
-            "consumer_group",
-            "string",
-            default="",
-            description="A consumer group to commit offsets to once the outputs wrote them.",
-        ),
-        Field(
-            "start_offset",
-            "string",
-            default="earliest",
-            options=START_OFFSETS,
-            description=(
-                "Where a partition without a committed offset (or recovery state) starts: "
-                "`earliest` or `latest`; `committed` starts from the group's offsets, else "
-                "the earliest."
-            ),
-        ),
+        *consumer_fields(regexp_topics=True),
         Field(
             "start_from_oldest",
             "bool",

@@ -15,7 +15,7 @@ from streamforge.connectors.redpanda_common import byte_size
 from streamforge.license.catalog import register_feature
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
-from streamforge.outputs.redpanda import PARTITIONERS, kafka_output_conf
+from streamforge.outputs.redpanda import PARTITIONERS, kafka_output_conf, record_fields
 from streamforge.plugin import BuildContext, Field, Output, ParsedField, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
@@ -93,21 +93,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
     "kafka_franz",
     fields=[
         *client_fields(default_client_id="benthos"),
-        Field(
-            "topic",
-            "string",
-            interpolable=True,
-            description="The topic to publish to; interpolated per message.",
-            examples=("plant.telemetry", "${! @site }.telemetry"),
-        ),
-        Field("key", "string", default="", interpolable=True, description="The record key."),
-        Field(
-            "partition",
-            "string",
-            default="",
-            interpolable=True,
-            description="An explicit partition (with `partitioner: manual`).",
-        ),
+        *record_fields(),
         Field(
             "partitioner",
             "string",

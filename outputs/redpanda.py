@@ -19,7 +19,7 @@ from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
 
-__all__ = ["build_redpanda_output", "kafka_output_conf"]
+__all__ = ["build_redpanda_output", "kafka_output_conf", "record_fields"]
 
 #: Redpanda Connect partitioners -> the kafka output's
 PARTITIONERS = {
@@ -70,16 +70,16 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
     check_kafka_output(kafka_output_conf(brokers_here_or_shared(ctx, conf)), ctx)
 
 
-@register_output(
-    "redpanda",
-    fields=[
-        *client_fields(),
+def record_fields() -> list[Field]:
+    """`topic`, `key` and `partition` of a produced record, as Redpanda Connect's producers
+    declare them."""
+    return [
         Field(
             "topic",
             "string",
             interpolable=True,
             description="The topic to publish to; interpolated per message.",
-            examples=("plant.telemetry",),
+            examples=("plant.telemetry", "${! @site }.telemetry"),
         ),
         Field("key", "string", default="", interpolable=True, description="The record key."),
         Field(
@@ -89,6 +89,14 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             interpolable=True,
             description="An explicit partition (with `partitioner: manual`).",
         ),
+    ]
+
+
+@register_output(
+    "redpanda",
+    fields=[
+        *client_fields(),
+        *record_fields(),
         Field(
             "partitioner",
             "string",

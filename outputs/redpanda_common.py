@@ -15,7 +15,7 @@ from streamforge.connectors.redpanda_common import common_output_conf, shared_se
 from streamforge.license.catalog import register_feature, register_section_user
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
-from streamforge.outputs.redpanda import kafka_output_conf
+from streamforge.outputs.redpanda import kafka_output_conf, record_fields
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
@@ -39,21 +39,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
 @register_output(
     "redpanda_common",
     fields=[
-        Field(
-            "topic",
-            "string",
-            interpolable=True,
-            description="The topic to publish to; interpolated per message.",
-            examples=("plant.telemetry",),
-        ),
-        Field("key", "string", default="", interpolable=True, description="The record key."),
-        Field(
-            "partition",
-            "string",
-            default="",
-            interpolable=True,
-            description="An explicit partition (with `partitioner: manual` in the section).",
-        ),
+        *record_fields(),
         metadata_filter_field("metadata", "Which metadata is sent as record headers."),
         Field(
             "timestamp_ms",
