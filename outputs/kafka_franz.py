@@ -15,7 +15,12 @@ from streamforge.connectors.redpanda_common import byte_size
 from streamforge.license.catalog import register_feature
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
-from streamforge.outputs.redpanda import PARTITIONERS, kafka_output_conf, record_fields
+from streamforge.outputs.redpanda import (
+    PARTITIONERS,
+    delivery_fields,
+    kafka_output_conf,
+    record_fields,
+)
 from streamforge.plugin import BuildContext, Field, Output, ParsedField, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
@@ -139,21 +144,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             description="Acknowledgements a write waits for: `all` in-sync replicas or the "
             "`leader` (with idempotent_write: false); `none` is not supported.",
         ),
-        Field(
-            "compression",
-            "string",
-            default="none",
-            options=COMPRESSIONS,
-            advanced=True,
-            description="Compression of produced batches.",
-        ),
-        Field(
-            "timeout",
-            "duration",
-            default="10s",
-            advanced=True,
-            description="How long a record may take to be delivered before it fails.",
-        ),
+        *delivery_fields(),
         ParsedField(
             "max_message_bytes",
             "any",

@@ -19,7 +19,7 @@ from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
 
-__all__ = ["build_redpanda_output", "kafka_output_conf", "record_fields"]
+__all__ = ["build_redpanda_output", "delivery_fields", "kafka_output_conf", "record_fields"]
 
 #: Redpanda Connect partitioners -> the kafka output's
 PARTITIONERS = {
@@ -68,6 +68,27 @@ def kafka_output_conf(conf: dict[str, Any]) -> dict[str, Any]:
 
 def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
     check_kafka_output(kafka_output_conf(brokers_here_or_shared(ctx, conf)), ctx)
+
+
+def delivery_fields() -> list[Field]:
+    """`compression` and `timeout` of Redpanda Connect's producers."""
+    return [
+        Field(
+            "compression",
+            "string",
+            default="none",
+            options=COMPRESSIONS,
+            advanced=True,
+            description="Compression of produced batches.",
+        ),
+        Field(
+            "timeout",
+            "duration",
+            default="10s",
+            advanced=True,
+            description="How long a record may take to be delivered before it fails.",
+        ),
+    ]
 
 
 def record_fields() -> list[Field]:
@@ -122,21 +143,7 @@ def record_fields() -> list[Field]:
             advanced=True,
             description="Kafka's idempotent producer (waits for all in-sync replicas).",
         ),
-        Field(
-            "compression",
-            "string",
-            default="none",
-            options=COMPRESSIONS,
-            advanced=True,
-            description="Compression of produced batches.",
-        ),
-        Field(
-            "timeout",
-            "duration",
-            default="10s",
-            advanced=True,
-            description="How long a record may take to be delivered before it fails.",
-        ),
+        *delivery_fields(),
         Field(
             "max_message_bytes",
             "int",
