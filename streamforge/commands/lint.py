@@ -24,12 +24,12 @@ from streamforge.commands._plugins import (
 from streamforge.config.loader import (
     empty,
     expand_paths,
+    lint_stream,
     load_resource_files,
-    load_stream,
     sort_problems,
     stream_names,
 )
-from streamforge.config.model import ConfigError, Problem, StreamConfig
+from streamforge.config.model import Problem, StreamConfig
 from streamforge.engine.instantiate import build_problems
 
 __all__ = ["add_parser", "main"]
@@ -44,7 +44,9 @@ def add_parser(subparsers: Any, name: str) -> argparse.ArgumentParser:
         "(the configs' `license:` section, else STREAMFORGE_LICENSE*), and the config templates "
         "of --templates with their own tests. Prints one "
         "`file:line:col: message` line per problem and exits 1 when there is any; prints "
-        "nothing and exits 0 when clean.",
+        "nothing and exits 0 when clean. A resource that neither the file nor a -r file "
+        "defines is a warning (`file:line:col: warning: ...`), as in Benthos' lint the files "
+        "are checked one by one: `run` refuses it.",
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files or globs")
     add_plugins_option(parser)
@@ -66,10 +68,9 @@ def _load(
     problems.extend(found)
     streams: list[StreamConfig] = []
     for path, name in zip(paths, stream_names(paths)):
-        try:
-            stream = load_stream(path, name=name, resources=resources, environ=environ)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+        stream, found = lint_stream(path, name=name, resources=resources, environ=environ)
+        problems.extend(found)
+        if stream is None:
             continue
         streams.append(stream)
         problems.extend(empty(stream))
@@ -107,4 +108,4 @@ def main(args: argparse.Namespace) -> int:
             return 1
     for problem in sort_problems(problems):
         print(problem)
-    return 1 if problems else 0
+    return 1 if any(not problem.warning for problem in problems) else 0

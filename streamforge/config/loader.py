@@ -15,6 +15,7 @@ from streamforge.config.yamlpos import YamlDocument, load_yaml
 __all__ = [
     "expand_paths",
     "lint_paths",
+    "lint_stream",
     "load_document",
     "load_resource_files",
     "load_stream",
@@ -110,11 +111,29 @@ def _validate(
     name: str,
     environ: Mapping[str, str] | None,
     resources: Sequence[YamlDocument] = (),
+    *,
+    resources_elsewhere: bool = False,
 ) -> tuple[StreamConfig | None, list[Problem]]:
     doc = load_document(path, environ=environ)
     if doc.data is None and doc.problems:
         return None, list(doc.problems)
-    return validate_document(with_resources(doc, resources), name, path)
+    return validate_document(
+        with_resources(doc, resources), name, path, resources_elsewhere=resources_elsewhere
+    )
+
+
+def lint_stream(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    resources: Sequence[YamlDocument] = (),
+) -> tuple[StreamConfig | None, list[Problem]]:
+    """Validate one stream file as `lint` does: the stream (None when it has errors) and its
+    problems, where a resource that neither the file nor `resources` defines is a warning, as
+    it may come from a resource file the stream runs with (Benthos lints file by file too)."""
+    p = Path(path)
+    return _validate(p, name or p.stem, environ, resources, resources_elsewhere=True)
 
 
 def load_stream(

@@ -25,12 +25,19 @@ class Location:
 
 @dataclass(frozen=True)
 class Problem:
-    """One config problem, printed as `file:line:col: message`."""
+    """One config problem, printed as `file:line:col: message`.
+
+    A warning (`file:line:col: warning: message`) does not stop `lint` from passing: it is
+    what only `run` can decide, such as a resource defined in a file lint was not given.
+    """
 
     location: Location
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
+        if self.warning:
+            return f"{self.location}: warning: {self.message}"
         return f"{self.location}: {self.message}"
 
 
@@ -99,6 +106,9 @@ class StreamConfig:
     raw: dict[str, Any] = field(default_factory=dict)
     #: registered top-level sections the file has (`license`, `redpanda` ...), defaults filled in
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (kind, label) of resources referenced but defined in no file lint was given: lint
+    #: warns and checks the rest (as Benthos' lint, file by file); `run` refuses them
+    defined_elsewhere: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def caches(self) -> dict[str, ComponentConfig]:

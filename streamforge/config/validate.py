@@ -570,12 +570,15 @@ def validate_document(
     file_path: FsPath,
     *,
     default_components: bool = True,
+    resources_elsewhere: bool = False,
 ) -> tuple[StreamConfig | None, list[Problem]]:
     """Validate a loaded YAML document as one stream; returns (config or None, problems).
 
     Built-in components are loaded first, then the document's `plugins:`. When
     `default_components` is true, a missing `input`/`output` means `stdin`/`stdout`
-    as in Benthos.
+    as in Benthos. With `resources_elsewhere` (lint of one file), a reference to a resource
+    the document does not define is a warning and the stream is still returned, its
+    `defined_elsewhere` naming those resources.
     """
     problems = list(doc.problems)
     v = _Validator(doc, file_path.parent if file_path.name else None)
@@ -629,22 +632,28 @@ def validate_document(
                 v.at((*base, i), f"{kind} resource needs a label to be referenced by")
                 continue
             resources[kind][cc.label] = cc
+    undefined: list[tuple[str, str, Location, str]] = []
     for ref, ref_path in v.references:
         target = str(ref.conf)
         if target not in resources[ref.kind] and target not in reported[ref.kind]:
-            v.report(
-                doc.location((*ref_path, "resource")),
-                _undefined(ref.kind, target, resources[ref.kind]),
-            )
+            message = _undefined(ref.kind, target, resources[ref.kind])
+            undefined.append((ref.kind, target, doc.location((*ref_path, "resource")), message))
     for ref_kind, target, field_name, ref_path in v.label_refs:
         table = resources.get(cast(Kind, ref_kind), {})
         if target not in table and target not in reported.get(ref_kind, ()):
-            v.at(ref_path, _name_problem(field_name, _undefined(ref_kind, target, table)))
+            message = _name_problem(field_name, _undefined(ref_kind, target, table))
+            undefined.append((ref_kind, target, doc.location(ref_path), message))
+    warnings: list[Problem] = []
+    for _, _, location, message in undefined:
+        if resources_elsewhere:
+            warnings.append(Problem(location, f"{message}; {_ELSEWHERE}", True))
+        else:
+            v.report(location, message)
 
     problems += v.problems
     inp, out = conf.get("input"), conf.get("output")
     if problems or not isinstance(inp, ComponentConfig) or not isinstance(out, ComponentConfig):
-        return None, problems
+        return None, problems + warnings
     pipeline = conf["pipeline"]
     stream = StreamConfig(
         name=name,
@@ -666,8 +675,9 @@ def validate_document(
         shutdown_delay=parse_duration(conf["shutdown_delay"]),
         raw=data,
         sections={name: value for name, value in owned.items() if name in body},
+        defined_elsewhere=frozenset((kind, target) for kind, target, _, _ in undefined),
     )
-    return stream, []
+    return stream, warnings
 
 
 def _check_sections(v: _Validator, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -707,6 +717,10 @@ def _raw_label(data: Any, path: Path) -> str | None:
             return None
     label = node.get("label") if isinstance(node, dict) else None
     return label if isinstance(label, str) else None
+
+
+#: where a resource lint did not find may still come from when the stream runs
+_ELSEWHERE = "`run` needs it in this file or in a resource file given with -r"
 
 
 def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:

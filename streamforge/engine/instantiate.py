@@ -67,7 +67,11 @@ class ComponentContext:
         return self._builder.build_processor(ref)
 
     def has_processor_resource(self, label: str) -> bool:
-        return label in self._builder.stream.resources.get("processor", {})
+        stream = self._builder.stream
+        return (
+            label in stream.resources.get("processor", {})
+            or ("processor", label) in stream.defined_elsewhere
+        )
 
     def rate_limit(self, label: str) -> RateLimit:
         return self._builder.rate_limit(label)
@@ -338,6 +342,36 @@ class _NotBuilt(Input):
         raise BuildError("an input lint did not build cannot be opened")
 
 
+class _ElsewhereProcessor(Processor):
+    """Stands in for a processor resource defined in a file lint was not given."""
+
+    def process_batch(self, batch: list[Message]) -> list[Message]:
+        return batch
+
+
+class _ElsewhereCache(Cache):
+    """Stands in for a cache resource defined in a file lint was not given; never used."""
+
+    def get(self, key: str) -> bytes | None:
+        raise BuildError("a cache resource lint did not find cannot be read")
+
+    def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        raise BuildError("a cache resource lint did not find cannot be written")
+
+    def add(self, key: str, value: bytes, ttl: float | None = None) -> bool:
+        raise BuildError("a cache resource lint did not find cannot be written")
+
+    def delete(self, key: str) -> None:
+        raise BuildError("a cache resource lint did not find cannot be written")
+
+
+class _ElsewhereRateLimit(RateLimit):
+    """Stands in for a rate limit resource defined in a file lint was not given."""
+
+    def access(self) -> float:
+        return 0.0
+
+
 def _problem(conf: ComponentConfig, exc: BuildError) -> Problem:
     """The problem at the place of the component that refused (`conf`'s when not known)."""
     location = exc.location or conf.location
@@ -360,7 +394,32 @@ class _CheckingBuilder(StreamBuilder):
         super().__init__(stream)
         self.problems: list[Problem] = []
 
+    def _elsewhere(self, conf: ComponentConfig) -> bool:
+        """Whether `conf` refers to a resource defined in a file lint was not given."""
+        try:
+            self._resolve(conf)
+        except BuildError:
+            return (conf.kind, str(conf.conf)) in self.stream.defined_elsewhere
+        return False
+
+    def cache(self, label: str) -> Cache:
+        if ("cache", label) in self.stream.defined_elsewhere:
+            return _ElsewhereCache()
+        return super().cache(label)
+
+    def rate_limit(self, label: str) -> RateLimit:
+        if ("rate_limit", label) in self.stream.defined_elsewhere:
+            return _ElsewhereRateLimit()
+        return super().rate_limit(label)
+
+    def build_processor(self, conf: ComponentConfig) -> Processor:
+        if conf.type == "resource" and self._elsewhere(conf):
+            return _ElsewhereProcessor()
+        return super().build_processor(conf)
+
     def _checked(self, conf: ComponentConfig) -> tuple[Any, ComponentConfig] | None:
+        if conf.type == "resource" and self._elsewhere(conf):
+            return None
         resolved = self._resolve(conf)
         spec = registry.get(resolved.kind, resolved.type)
         if spec is None:

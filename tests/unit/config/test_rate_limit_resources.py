@@ -141,5 +141,5 @@ def test_rate_limits_come_from_resource_files_too(write: Write) -> None:
         "rate_limit_resources:" + STREAM.split("rate_limit_resources:")[1], name="resources.yaml"
     )
     path = write(STREAM.split("rate_limit_resources:")[0])
-    assert main(["lint", str(path)]) == 1
+    assert main(["run", str(path)]) == 1
     assert main(["lint", "-r", str(resources), str(path)]) == 0
