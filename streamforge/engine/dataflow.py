@@ -45,6 +45,7 @@ from streamforge.engine.sinks import OutputSink, ResumableOutputSink
 from streamforge.engine.sources import InputSource, Item
 from streamforge.engine.tracing import BatchTrace, StageTracing, StreamTracing, stream_tracing
 from streamforge.message import ErrorSource, Message
+from streamforge.observability.benthos_names import describe_component
 from streamforge.observability.heartbeat import busy, idle
 from streamforge.observability.logging import RateLimitedErrorLogger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
@@ -499,6 +500,18 @@ def _output_guarantee(inp: Input, output: Output, recovery: Path | None, process
     return "exactly once"
 
 
+def _describe_components(
+    stream: str,
+    input_conf: ComponentConfig,
+    procs: Sequence[tuple[ComponentConfig, Processor]],
+    output_conf: ComponentConfig,
+) -> None:
+    """Tell the metrics what each labelled component is, for its series' Benthos names."""
+    parts = [("input", input_conf), *(("processor", c) for c, _ in procs), ("output", output_conf)]
+    for kind, conf in parts:
+        describe_component(stream, conf.display_label, kind, conf.label or "", conf.path)
+
+
 def _compile_one(
     flow: Dataflow,
     stream: StreamConfig,
@@ -524,6 +537,7 @@ def _compile_one(
         stage_list = _fuse(stream, proc_confs, procs, processes, inp.one_message_per_batch)
         output_conf = builder.resolve(stream.output)
         first_output = builder.build_output(stream.output)
+        _describe_components(stream.name, input_conf, procs, output_conf)
         try:
             tracing = stream_tracing(stream)
         except ValueError as exc:  # MissingExtra: the OpenTelemetry SDK is not installed

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from streamforge.durations import parse_duration
+from streamforge.observability.benthos_names import BENTHOS_COUNTERS
 from streamforge.plugin.aws import make_client
 from streamforge.plugin.optional import require
 
@@ -70,6 +71,8 @@ def read_registry(families: Iterable[Any]) -> dict[str, dict[Series, Any]]:
             if kind == "counter":
                 if sample.name == family.name + "_total":
                     counters[_series(family.name, sample.labels)] = value
+            elif family.name in BENTHOS_COUNTERS:
+                counters[_series(family.name, sample.labels)] = value
             elif kind in ("gauge", "unknown"):
                 if sample.name == family.name:
                     gauges[_series(family.name, sample.labels)] = value

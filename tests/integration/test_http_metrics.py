@@ -131,6 +131,20 @@ def test_running_stream_serves_metrics_per_stream_and_component(tmp_path: Path) 
         assert values[("streamforge_sent_total", "ticks", "sink")] > 0
         assert values[("streamforge_processing_seconds_count", "ticks", "odd_check")] > 0
         assert values[("streamforge_batch_size_sum", "ticks", "ticker")] == received
+        # the same series under Benthos' names, labels and units, for dashboards made for it
+        text = get(f"{base}/metrics")[2]
+        benthos = {
+            (s.name, s.labels.get("label"), s.labels.get("path")): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.labels.get("stream") == "ticks" and "component" not in s.labels
+        }
+        assert benthos[("input_received", "ticker", "root.input")] >= received
+        assert benthos[("processor_error", "odd_check", "root.pipeline.processors.0")] > 0
+        assert benthos[("output_sent", "sink", "root.output")] > 0
+        latency = benthos[("output_latency_ns_sum", "sink", "root.output")]
+        batches = benthos[("output_latency_ns_count", "sink", "root.output")]
+        assert 1_000 < latency / batches < 5e9  # nanoseconds per batch, not seconds
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
     finally:

@@ -123,10 +123,10 @@ def test_cache_resource_problems_have_positions(write: Write) -> None:
     )
     assert problems(path) == [
         'stream.yaml:7:5: unknown cache type "memroy", did you mean "memory"? '
-        "(valid: file, lru, memory, multilevel, redis, sql, ttlru)",
+        "(valid: file, lru, memcached, memory, multilevel, redis, sql, ttlru)",
         "stream.yaml:8:5: cache resource needs a label to be referenced by",
         'stream.yaml:10:5: unknown cache type "resource" '
-        "(valid: file, lru, memory, multilevel, redis, sql, ttlru)",
+        "(valid: file, lru, memcached, memory, multilevel, redis, sql, ttlru)",
         "stream.yaml:12:19: field cap: expected a whole number of at least 0, got -2",
         "stream.yaml:12:36: field default_ttl: invalid duration 'soon': expected a number "
         "with a unit such as 500ms, 1s, 1m30s",
