@@ -10,6 +10,7 @@ caller look up.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 from collections.abc import Iterator
@@ -65,6 +66,11 @@ class BinlogFollower:
         self._query = events.QueryEvent
         self._heartbeat = events.HeartbeatLogEvent
         self._gtids = (events.GtidEvent, events.MariadbGtidEvent)
+        # options of later 1.0 releases: quiet, and names from information_schema when the
+        # binlog has none (earlier releases leave such columns unnamed)
+        wanted = {"enable_logging": False, "use_column_name_cache": not names_in_binlog}
+        accepted = inspect.signature(replication.BinLogStreamReader).parameters
+        options = {k: v for k, v in wanted.items() if k in accepted}
         self.reader = replication.BinLogStreamReader(
             connection_settings=settings,
             server_id=random.randint(1 << 20, (1 << 31) - 1),
@@ -85,8 +91,7 @@ class BinlogFollower:
                 events.MariadbGtidEvent,
             ],  # fmt: skip
             slave_heartbeat=HEARTBEAT,
-            use_column_name_cache=not names_in_binlog,
-            enable_logging=False,
+            **options,
         )
 
     def steps(self) -> Iterator[Step]:

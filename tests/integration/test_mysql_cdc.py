@@ -284,6 +284,28 @@ def test_the_stream_survives_a_server_kill_and_loses_no_committed_row(
     assert stored[0].startswith("binlog.")
 
 
+def test_without_full_row_metadata_columns_are_named_from_the_schema(
+    server: PrivateMariaDB, tmp_path: Path
+) -> None:
+    """A binlog without column names (binlog_row_metadata = MINIMAL, MariaDB's default): the
+    input warns and names the columns from information_schema."""
+    server.sql("CREATE TABLE plant.minimal (id int PRIMARY KEY, name varchar(10), n decimal(5,1))")
+    server.sql("SET GLOBAL binlog_row_metadata = 'MINIMAL'")
+    try:
+        config = _cdc_stream(tmp_path / "min.yaml", server, "minimal", "stream_snapshot: false")
+        run = Run(config)
+        try:
+            run.wait_log("starting at the binlog's end", timeout=20)
+            server.sql("INSERT INTO plant.minimal VALUES (1, 'press', 2.5)")
+            wait_until(lambda: len(_lines(config)) >= 1, 20, "the row")
+        finally:
+            run.stop()
+    finally:
+        server.sql("SET GLOBAL binlog_row_metadata = 'FULL'")
+    assert [m["row"] for m in _lines(config)] == [{"id": 1, "name": "press", "n": "2.5"}]
+    assert "binlog_row_metadata is not FULL" in run.logs(), run.logs()
+
+
 def test_a_table_that_does_not_exist_is_named_and_the_stream_waits(
     server: PrivateMariaDB, tmp_path: Path
 ) -> None:
