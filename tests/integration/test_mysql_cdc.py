@@ -20,6 +20,11 @@ import pytest
 from peers.mariadb_binlog import PrivateMariaDB
 from peers.stream_run import Run, out_lines, stream_config, wait_until, write
 
+from streamforge.inputs.mysql_cdc.binlog import BinlogFollower
+from streamforge.inputs.mysql_cdc.server import ServerSession
+from streamforge.inputs.mysql_cdc.settings import connect_kwargs
+from streamforge.inputs.mysql_cdc.values import Column, TableSchema
+
 #: rows the writer threads insert, one transaction each
 ROWS = 300
 
@@ -209,6 +214,43 @@ def test_rows_written_while_the_snapshot_is_taken_arrive_exactly_once(
     assert read and inserted, run.logs()
     assert sorted(read + inserted) == list(range(1, ROWS + 1)), run.logs()
     assert max(read) < min(inserted)
+
+
+def test_the_mysql_way_to_a_consistent_snapshot_locks_the_tables_for_its_start(
+    server: PrivateMariaDB,
+) -> None:
+    """On MySQL, which does not report a snapshot's binlog position, the tables are locked
+    while the snapshot starts and the position is read (run here against MariaDB, which
+    takes the same statements): the snapshot holds exactly the rows before the position, and
+    the binlog from there exactly the rows after it."""
+    server.sql(
+        "CREATE TABLE plant.locked (id int PRIMARY KEY)",
+        "INSERT INTO plant.locked VALUES (1), (2), (3)",
+    )
+    snap, lock = server.connect(), server.connect()
+    session = ServerSession(snap)
+    session.is_mariadb = lambda: False  # type: ignore[method-assign]
+    try:
+        position = session.start_snapshot(lock, "plant", ["locked"])
+        server.sql("INSERT INTO plant.locked VALUES (4), (5)")  # the lock is gone by now
+        assert [r[0] for r in session.rows("SELECT id FROM plant.locked ORDER BY id")] == [1, 2, 3]
+    finally:
+        snap.close()
+        lock.close()
+    schemas = {"locked": TableSchema("locked", [Column("id", "int", "int")])}
+    follower = BinlogFollower(
+        connect_kwargs(server.dsn), "plant", schemas, position, names_in_binlog=True
+    )
+    rows: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        for step in follower.steps():
+            rows += [c.value["id"] for c in step.changes]
+            if len(rows) >= 2 or time.monotonic() > deadline:
+                break
+    finally:
+        follower.close()
+    assert rows == [4, 5]
 
 
 def test_a_stream_killed_mid_flow_resumes_from_the_cache_and_loses_nothing(
