@@ -151,10 +151,9 @@ class SqlQueryReader(InputReader):
             self._failed = True
             return False
         try:
+            self.db.initialise()
             conn = self.db.engine.connect()
             try:
-                with conn.begin():
-                    self.db.initialise(conn)
                 result = conn.execution_options(stream_results=True).exec_driver_sql(
                     src.stmt.text, params
                 )

@@ -29,6 +29,7 @@ from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
 from streamforge.plugin.errors import describe_error
+from streamforge.plugin.in_flight import InFlightBatches
 from streamforge.plugin.spec import offline_check
 
 __all__ = ["SqlInsertWriter", "SqlRawWriter"]
@@ -42,8 +43,9 @@ def _max_in_flight_field() -> Field:
         "max_in_flight",
         "int",
         default=64,
-        description="Accepted for Benthos compatibility; each worker writes its batches in "
-        "order, one transaction at a time.",
+        description="Batches written at once, each in its own transaction on its own "
+        "connection (at most the connection pool's size; SQLite writes one at a time). "
+        "Above 1, batches may commit out of order; 1 keeps their order.",
     )
 
 
@@ -59,8 +61,9 @@ def _check(factory: Any) -> Any:
     return check
 
 
-class _SqlWriter(Output):
-    """Writes batches in one transaction each, retrying while the database is away."""
+class _SqlWriter(InFlightBatches, Output):
+    """Writes batches in one transaction each, up to max_in_flight at once, retrying while
+    the database is away."""
 
     name = "sql"
 
@@ -76,8 +79,10 @@ class _SqlWriter(Output):
         )
         self.driver = self.db.driver
         self._stop = threading.Event()
+        limit = min(int(conf.get("max_in_flight", 64) or 1), self.db.concurrency)
+        self.start_in_flight(limit, f"{self.name} {self.label}")
 
-    def write_batch(self, batch: list[Message]) -> list[Message]:
+    def write_now(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
         rows: list[tuple[Message, Any]] = []
         for i, msg in enumerate(batch):
@@ -104,6 +109,7 @@ class _SqlWriter(Output):
 
     def close(self) -> None:
         self._stop.set()
+        self.stop_in_flight()
         self.db.close()
 
 

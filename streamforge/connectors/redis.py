@@ -26,6 +26,7 @@ from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Output
 from streamforge.plugin.connection import Backoff
+from streamforge.plugin.in_flight import InFlightBatches
 
 if TYPE_CHECKING:
     import redis
@@ -422,8 +423,8 @@ def max_in_flight_field(default: int = 64) -> Field:
         "int",
         default=default,
         description=(
-            "Accepted for Benthos compatibility: each worker writes one batch at a time, "
-            "as one pipeline of commands."
+            "Batches written at once, each as one pipeline of commands. Above 1, batches "
+            "may arrive out of order; 1 keeps their order."
         ),
         advanced=True,
     )
@@ -432,10 +433,10 @@ def max_in_flight_field(default: int = 64) -> Field:
 Command = Callable[[Any], None]
 
 
-class RedisOutput(Output):
-    """Base of the Redis outputs: each batch is one pipeline (no transaction); a message whose
-    command the server refused fails alone; while the server is away the batch is retried
-    with backoff up to `write_timeout`, then fails."""
+class RedisOutput(InFlightBatches, Output):
+    """Base of the Redis outputs: each batch is one pipeline (no transaction), up to
+    `max_in_flight` at once; a message whose command the server refused fails alone; while
+    the server is away the batch is retried with backoff up to `write_timeout`, then fails."""
 
     protocol_name = "redis"
 
@@ -459,6 +460,7 @@ class RedisOutput(Output):
         self._client_lock = threading.Lock()
         self._transient = transient_errors()
         self._closed = threading.Event()
+        self.start_in_flight(int(conf.get("max_in_flight", 64) or 1), name)
         threading.Thread(target=self._connect_early, name=f"redis-{name}", daemon=True).start()
 
     @property
@@ -487,7 +489,7 @@ class RedisOutput(Output):
         """What one message makes the pipeline do (raise ValueError to fail the message)."""
         raise NotImplementedError
 
-    def write_batch(self, batch: list[Message]) -> list[Message]:
+    def write_now(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
         todo: list[tuple[Message, Command]] = []
         for i, msg in enumerate(batch):
@@ -526,6 +528,7 @@ class RedisOutput(Output):
 
     def close(self) -> None:
         self._closed.set()
+        self.stop_in_flight()
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._client.close()

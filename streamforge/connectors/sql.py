@@ -576,6 +576,7 @@ class Database:
         self._engine: Any = None
         self._lock = threading.Lock()
         self._initialised = False
+        self._init_lock = threading.Lock()
         self._closed = threading.Event()
         self._register = register
         # registered on first use, so a component that fails to build leaves nothing behind
@@ -645,14 +646,29 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Any]:
         """A connection inside a transaction, committed when the block ends without error."""
+        self.initialise()
         with self.engine.begin() as conn:
-            self.initialise(conn)
             yield conn
 
-    def initialise(self, conn: Any) -> None:
-        """Run init_files and init_statement, once, on the first connection."""
+    @property
+    def concurrency(self) -> int:
+        """Transactions that can run at once: the connection pool's size (SQLite: one)."""
+        if self.driver == "sqlite":
+            return 1
+        idle = max(self.max_idle, 1)
+        return idle + (max(self.max_open - idle, 0) if self.max_open else 8)
+
+    def initialise(self) -> None:
+        """Run init_files and init_statement once, in a transaction of their own committed
+        before any other work (which may run on other connections at the same time)."""
         if self._initialised:
             return
+        with self._init_lock:
+            if not self._initialised:
+                with self.engine.begin() as conn:
+                    self._run_init_scripts(conn)
+
+    def _run_init_scripts(self, conn: Any) -> None:
         scripts: list[str] = []
         for pattern in self.init_files:
             for path in sorted(glob.glob(pattern)):
