@@ -253,6 +253,43 @@ def test_the_mysql_way_to_a_consistent_snapshot_locks_the_tables_for_its_start(
     assert rows == [4, 5]
 
 
+def test_a_stream_killed_during_the_snapshot_stores_nothing_and_snapshots_again(
+    server: PrivateMariaDB, tmp_path: Path
+) -> None:
+    """The snapshot's position is stored only once every snapshot row was written: killed
+    before, the next start reads every row again."""
+    values = ", ".join(f"({i}, 'x')" for i in range(1, 201))
+    server.sql(
+        "CREATE TABLE plant.stocked (id int PRIMARY KEY, note text)",
+        f"INSERT INTO plant.stocked VALUES {values}",
+    )
+    config = _cdc_stream(
+        tmp_path / "stocked.yaml", server, "stocked",
+        "stream_snapshot: true\n            snapshot_max_batch_size: 10\n"
+        "            checkpoint_limit: 20\n            batching: { count: 10 }",
+    )  # fmt: skip
+    config.write_text(config.read_text().replace(
+        "\n  processors:\n", "\n  processors:\n    - sleep: { duration: 20ms }\n", 1
+    ))  # fmt: skip
+    run = Run(config)
+    try:
+        wait_until(lambda: len(_lines(config)) >= 50, 20, "the first snapshot rows")
+    finally:
+        run.proc.kill()
+        run.stop()
+    first = len(_lines(config))
+    assert first < 200 and not _stored(config), run.logs()
+    again = Run(config, log=tmp_path / "again.log")
+    try:
+        wait_until(lambda: len(_lines(config)) >= first + 200, 40, "the snapshot again")
+        wait_until(lambda: bool(_stored(config)), 10, "the snapshot's position")
+    finally:
+        again.stop()
+    second = _lines(config)[first:]
+    assert sorted(m["row"]["id"] for m in second) == list(range(1, 201)), again.logs()
+    assert {m["op"] for m in second} == {"read"}
+
+
 def test_a_stream_killed_mid_flow_resumes_from_the_cache_and_loses_nothing(
     server: PrivateMariaDB, tmp_path: Path
 ) -> None:
