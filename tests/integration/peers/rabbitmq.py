@@ -1,5 +1,7 @@
 """A private RabbitMQ node for restart tests: its own node name, ports and data directory,
-started from the rabbitmq-server script (without the wrapper that switches users)."""
+started from the rabbitmq-server script (without the wrapper that switches users); optionally
+with plugins enabled in its own enabled-plugins file (`rabbitmq_amqp1_0` serves AMQP 1.0 on the
+node's AMQP port)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 from peers.ports import free_port, wait_listening
 from peers.process import PeerProcess
 
-__all__ = ["RabbitMq", "rabbitmq"]
+__all__ = ["RabbitMq", "rabbitmq", "rabbitmq_amqp1"]
 
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
 
@@ -27,6 +29,7 @@ class RabbitMq(PeerProcess):
     workdir: Path
     port: int
     dist_port: int
+    plugins: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -63,7 +66,7 @@ class RabbitMq(PeerProcess):
             return
         (self.workdir / "log").mkdir(parents=True, exist_ok=True)
         (self.workdir / "mnesia").mkdir(parents=True, exist_ok=True)
-        (self.workdir / "enabled_plugins").write_text("[].\n")
+        (self.workdir / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
             [SERVER],
@@ -86,13 +89,26 @@ class RabbitMq(PeerProcess):
         self.proc = None
 
 
-@pytest.fixture
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMq]:
-    """A RabbitMQ node of the test's own on free ports, killed at the end."""
+@contextlib.contextmanager
+def _node(tmp_path_factory: pytest.TempPathFactory, plugins: tuple[str, ...]) -> Iterator[RabbitMq]:
     assert shutil.which("erl") and os.path.exists(SERVER), "rabbitmq-server is not installed"
-    node = RabbitMq(tmp_path_factory.mktemp("rabbitmq"), free_port(), free_port())
+    node = RabbitMq(tmp_path_factory.mktemp("rabbitmq"), free_port(), free_port(), plugins)
     node.start()
     try:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMq]:
+    """A RabbitMQ node of the test's own on free ports, killed at the end."""
+    with _node(tmp_path_factory, ()) as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_amqp1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMq]:
+    """A RabbitMQ node with the AMQP 1.0 plugin, shared by the tests of one module."""
+    with _node(tmp_path_factory, ("rabbitmq_amqp1_0",)) as node:
+        yield node
