@@ -107,11 +107,12 @@ def _mtls(conf: Any) -> bool:
 
 
 def _sasl_mechanisms(conf: Any) -> set[str]:
-    """Mechanisms of `sasl` objects, and of `sasl` lists (Redpanda Connect's form)."""
+    """Mechanisms of `sasl` objects, and of `sasl` lists (Redpanda Connect's form), upper
+    case (Kafka's are written `PLAIN`, AMQP 1.0's `plain`)."""
     found = {str(block.get("mechanism") or "") for block in _blocks(conf, "sasl")}
     for listed in _lists(conf, "sasl"):
         found.update(str(b.get("mechanism") or "") for b in listed if isinstance(b, Mapping))
-    return found
+    return {mechanism.upper() for mechanism in found}
 
 
 def _lists(conf: Any, key: str) -> Iterator[list[Any]]:

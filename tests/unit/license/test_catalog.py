@@ -88,6 +88,8 @@ def test_core_components_need_nothing(kind: str, name: str) -> None:
         ({"credentials": {"id": "AKIA", "secret": "x"}}, []),
         ({"sasl": {"mechanism": "none", "user": "u"}}, []),
         ({"sasl": {"mechanism": "PLAIN", "user": "u"}}, ["sasl_plain"]),
+        # amqp_1 writes its mechanisms in lower case
+        ({"sasl": {"mechanism": "plain", "user": "u", "password": "x"}}, ["sasl_plain"]),
         ({"sasl": {"mechanism": "SCRAM-SHA-256"}}, ["sasl_scram"]),
         ({"sasl": {"mechanism": "SCRAM-SHA-512"}}, ["sasl_scram"]),
         ({"securityMode": "None"}, []),
