@@ -139,11 +139,11 @@ def test_an_unknown_cache_type_is_not_reported_again_at_its_users(write: Write) 
           test_only_sink: {path: x}
         cache_resources:
           - label: seen
-            memcached: {addresses: ["localhost:11211"]}
+            couchbase: {url: "couchbase://localhost", bucket: readings}
         """
     )
     assert problems(path) == [
         'stream.yaml:6:25: field resource: cache resource "unseen" is not defined '
         "(declare it under cache_resources)",
-        "stream.yaml:11:5: `memcached` is a Benthos cache StreamForge does not have (yet)",
+        "stream.yaml:11:5: `couchbase` is a Benthos cache StreamForge does not have (yet)",
     ]
