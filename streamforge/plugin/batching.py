@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +250,12 @@ class BatchingOutput(Output):
         with self._lock:
             failed, self._failed = self._failed, []
         return failed + self.output.take_failures()
+
+    def confirm_later(self, progress: Callable[[], None]) -> None:
+        # the output writes what was handed over, so it can count it; after batch
+        # processors it writes other messages (one file for a batch) and waits for each
+        if self.chain is None:
+            self.output.confirm_later(progress)
 
     def buffered(self) -> int:
         """Messages waiting for a trigger (and any its output still holds).
