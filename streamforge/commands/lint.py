@@ -21,6 +21,7 @@ from streamforge.commands._plugins import (
     load_cli_plugins,
     template_problems,
 )
+from streamforge.config.env import UNSET_VARIABLE
 from streamforge.config.loader import (
     empty,
     expand_paths,
@@ -106,6 +107,18 @@ def main(args: argparse.Namespace) -> int:
             for line in str(exc).splitlines():
                 print(line)
             return 1
+    problems = _without_follow_ons(problems)
+    if getattr(args, "skip_env_var_check", False):  # asked not to hear of them
+        problems = [p for p in problems if not p.message.startswith(UNSET_VARIABLE)]
     for problem in sort_problems(problems):
         print(problem)
     return 1 if any(not problem.warning for problem in problems) else 0
+
+
+def _without_follow_ons(problems: list[Problem]) -> list[Problem]:
+    """An unset variable is reported once: what else is wrong at its place (the empty text it
+    left, `dsn '' is not a URL`) follows from it."""
+    unset = {p.location for p in problems if p.message.startswith(UNSET_VARIABLE)}
+    if not unset:
+        return problems
+    return [p for p in problems if p.location not in unset or p.message.startswith(UNSET_VARIABLE)]

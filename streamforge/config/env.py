@@ -13,18 +13,36 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["EnvResult", "LenientEnviron", "has_env_reference", "interpolate_env"]
+__all__ = [
+    "UNSET_VARIABLE",
+    "EnvResult",
+    "LenientEnviron",
+    "has_env_reference",
+    "interpolate_env",
+    "unset_variable_problem",
+]
 
 _ENV = re.compile(r"\$\{([0-9A-Za-z_.]+)(?::((?:\$\{[^}]+\}|[^}])*))?\}")
 _ESCAPED = re.compile(r"\$\{(\{[0-9A-Za-z_.]+(?::(?:\$\{[^}]+\}|[^}])*)?\})\}")
 
 
 class LenientEnviron(dict[str, str]):
-    """An environment in which an unset variable reads as empty text instead of being a
-    problem (`lint --skip-env-var-check`)."""
+    """An environment in which an unset variable reads as empty text and is a warning, not
+    an error (`lint --skip-env-var-check`)."""
 
-    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
-        return super().get(key, "")
+
+#: how the problem of an unset variable begins (lint drops other problems at its place)
+UNSET_VARIABLE = "environment variable "
+
+
+def unset_variable_problem(name: str, lenient: bool) -> str:
+    """The message of `${name}` unset without a default (a warning when `lenient`)."""
+    if lenient:
+        return f'{UNSET_VARIABLE}"{name}" is not set and has no default; read as empty text'
+    return (
+        f'{UNSET_VARIABLE}"{name}" is not set and has no default '
+        f"(write ${{{name}:default}} to give one)"
+    )
 
 
 @dataclass

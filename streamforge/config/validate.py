@@ -580,7 +580,8 @@ def validate_document(
     the document does not define is a warning and the stream is still returned, its
     `defined_elsewhere` naming those resources.
     """
-    problems = list(doc.problems)
+    problems = [p for p in doc.problems if not p.warning]
+    warnings = [p for p in doc.problems if p.warning]
     v = _Validator(doc, file_path.parent if file_path.name else None)
     data = doc.data
     if data is None and not doc.problems:
@@ -588,7 +589,7 @@ def validate_document(
     if not isinstance(data, dict):
         if data is not None:
             v.at((), f"expected an object at the top of the config, got {_type_name(data)}")
-        return None, problems + v.problems
+        return None, problems + v.problems + warnings
     try:
         load_builtins()
     except PluginError as exc:
@@ -643,7 +644,6 @@ def validate_document(
         if target not in table and target not in reported.get(ref_kind, ()):
             message = _name_problem(field_name, _undefined(ref_kind, target, table))
             undefined.append((ref_kind, target, doc.location(ref_path), message))
-    warnings: list[Problem] = []
     for _, _, location, message in undefined:
         if resources_elsewhere:
             warnings.append(Problem(location, f"{message}; {_ELSEWHERE}", True))

@@ -20,7 +20,12 @@ from typing import Any
 
 import yaml
 
-from streamforge.config.env import LenientEnviron, has_env_reference, interpolate_env
+from streamforge.config.env import (
+    LenientEnviron,
+    has_env_reference,
+    interpolate_env,
+    unset_variable_problem,
+)
 from streamforge.config.model import Location, Problem
 
 __all__ = ["NodeInfo", "Path", "YamlDocument", "load_yaml", "path_str"]
@@ -195,8 +200,8 @@ class _Builder:
     def loc(self, mark: Any) -> Location:
         return Location(self.doc.file, mark.line + 1, mark.column + 1)
 
-    def problem(self, mark: Any, message: str) -> None:
-        self.doc.problems.append(Problem(self.loc(mark), message))
+    def problem(self, mark: Any, message: str, warning: bool = False) -> None:
+        self.doc.problems.append(Problem(self.loc(mark), message, warning))
 
     def build(self, node: yaml.Node, path: Path, key: yaml.Node | None) -> Any:
         style = getattr(node, "style", None) if isinstance(node, yaml.ScalarNode) else ""
@@ -256,18 +261,15 @@ class _Builder:
         tag = node.tag
         if self.swap_env and "${" in value and tag in (_STR, _INT, _FLOAT, _BOOL, _NULL):
             res = interpolate_env(value, self.environ)
+            lenient = isinstance(self.environ, LenientEnviron)
             for name in res.missing:
-                self.problem(
-                    node.start_mark,
-                    f'environment variable "{name}" is not set and has no default '
-                    f"(write ${{{name}:default}} to give one)",
-                )
+                self.problem(node.start_mark, unset_variable_problem(name, lenient), lenient)
             if res.text != value:
                 implicit = self.resolver.resolve(yaml.ScalarNode, value, (True, False))
                 if node.style is None and tag == implicit:
                     tag = self.resolver.resolve(yaml.ScalarNode, res.text, (True, False))
-                    if tag == _NULL and isinstance(self.environ, LenientEnviron):
-                        tag = _STR  # an unset variable left as empty text, not a null
+                    if tag == _NULL and res.missing:
+                        tag = _STR  # an unset variable reads as empty text (Benthos), not null
                 value = res.text
         try:
             return _convert(tag, value)
@@ -360,11 +362,12 @@ def _load_swapped(doc: YamlDocument, environ: Mapping[str, str] | None) -> bool:
         at = max(doc.source.find("${" + name), 0)
         line = doc.source.count("\n", 0, at)
         column = at - (doc.source.rfind("\n", 0, at) + 1)
+        lenient = isinstance(environ, LenientEnviron)
         doc.problems.append(
             Problem(
                 Location(doc.file, line + 1, column + 1),
-                f'environment variable "{name}" is not set and has no default '
-                f"(write ${{{name}:default}} to give one)",
+                unset_variable_problem(name, lenient),
+                lenient,
             )
         )
     if node is not None:

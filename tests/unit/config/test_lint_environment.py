@@ -46,6 +46,41 @@ def test_unset_variables_are_lint_problems_unless_skipped(
     assert cli(capsys, "lint", "--skip-env-var-check", str(config)) == (0, [])
 
 
+def test_an_unset_variable_is_one_problem_not_also_its_empty_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SF_TEST_REGION", "SF_TEST_DSN"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "s.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """\
+            input:
+              sql_select:
+                driver: postgres
+                dsn: ${SF_TEST_DSN}
+                table: readings
+                columns: [ "*" ]
+            output:
+              aws_s3:
+                bucket: plant
+                region: ${SF_TEST_REGION}
+                path: x
+            """
+        )
+    )
+    code, lines = cli(capsys, "lint", str(config))
+    assert code == 1
+    assert len(lines) == 2, lines  # not also `expected string, got null` or `dsn ''`
+    assert lines[0].endswith(
+        's.yaml:4:10: environment variable "SF_TEST_DSN" is not set and has no default '
+        "(write ${SF_TEST_DSN:default} to give one)"
+    )
+    assert '"SF_TEST_REGION" is not set' in lines[1]
+    # skipped, the empty values they leave are not reported either
+    assert cli(capsys, "lint", "--skip-env-var-check", str(config)) == (0, [])
+
+
 def test_env_files_give_configs_their_variables(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
