@@ -96,7 +96,8 @@ _TAG_FIELDS = (
         "int",
         default=None,
         description="For type BIT on a holding or input register: the bit of the register's "
-        "16-bit value (byte order applied), 0 (least significant, the default) to 15.",
+        "16-bit value (byte order applied), 0 (least significant, the default) to 15. On a coil "
+        "or discrete input, whose address names one bit already, it changes nothing.",
     ),
 )
 

@@ -171,9 +171,13 @@ def _tag(raw: Any) -> Tag:
         raise ValueError(f"slaveID {slave_id} is outside 0..255")
     bit = _int(raw, "bit", None)
     if bit is not None:
-        if tag_type != "BIT" or register in BIT_REGISTERS:
-            raise ValueError("bit applies to type BIT on a holding or input register")
-        if not 0 <= bit <= 15:
+        # as benthos-umh: `bit` needs type BIT; on coils and discrete inputs, whose address
+        # already names one bit, it changes nothing
+        if tag_type != "BIT":
+            raise ValueError("bit applies to type BIT")
+        if register in BIT_REGISTERS:
+            bit = None
+        elif not 0 <= bit <= 15:
             raise ValueError(f"bit {bit} is outside 0..15")
     return Tag(
         name=str(raw.get("name", "")),

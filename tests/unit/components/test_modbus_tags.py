@@ -62,6 +62,14 @@ def test_defaults_follow_the_register_kind() -> None:
     assert (text.length, text.output) == (5, "STRING")
 
 
+def test_a_bit_on_a_discrete_input_is_accepted_and_reads_its_address() -> None:
+    """benthos-umh configs write `motor.discrete.1.BIT:bit=3`: the address is the bit."""
+    (motor,) = tags(
+        {"name": "motor", "register": "discrete", "address": 1, "type": "BIT", "bit": 3}
+    )
+    assert (motor.register, motor.address, motor.bit, motor.output) == ("discrete", 1, 0, "BOOL")
+
+
 def test_scale_makes_numbers_float_unless_output_says_otherwise() -> None:
     scaled, as_int = tags(
         {"name": "a", "address": 0, "scale": 0.1},
@@ -103,7 +111,7 @@ def test_scale_makes_numbers_float_unless_output_says_otherwise() -> None:
         ),
         (
             {"name": "flag", "address": 0, "type": "INT16", "bit": 3},
-            "addresses[1] (flag): bit applies to type BIT on a holding or input register",
+            "addresses[1] (flag): bit applies to type BIT",
         ),
         (
             {"name": "flag", "address": 0, "type": "BIT", "bit": 16},
