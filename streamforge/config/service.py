@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from streamforge.config.telemetry import (
     AWS_CLOUDWATCH,
@@ -17,6 +18,7 @@ from streamforge.config.telemetry import (
     check_aws_cloudwatch,
     check_open_telemetry_collector,
 )
+from streamforge.durations import parse_duration
 from streamforge.plugin.benthos_names import missing_component
 from streamforge.plugin.similar import close_match
 from streamforge.plugin.spec import Field
@@ -158,18 +160,41 @@ METRICS_TYPES: dict[str, Field] = {
                 "string",
                 default="",
                 advanced=True,
-                description="Not supported yet: a Push Gateway to push metrics to.",
+                description="A Prometheus Pushgateway to push the metrics to (after the "
+                "mapping) at shutdown, and every push_interval when one is set. Without "
+                "the /metrics/job/... path.",
+                examples=("http://pushgateway:9091",),
             ),
-            Field("push_interval", "string", default="", advanced=True),
-            Field("push_job_name", "string", default="benthos_push", advanced=True),
+            Field(
+                "push_interval",
+                "duration",
+                default="",
+                advanced=True,
+                description="How often to push while the stream runs; empty: only at shutdown.",
+                examples=("15s",),
+            ),
+            Field(
+                "push_job_name",
+                "string",
+                default="benthos_push",
+                advanced=True,
+                description="The job the pushed metrics are grouped under (their `job` label).",
+            ),
             Field(
                 "push_basic_auth",
                 "object",
                 default={},
                 advanced=True,
+                description="HTTP Basic credentials for the Pushgateway; used when both are set.",
                 fields=(
-                    Field("username", "string", default=""),
-                    Field("password", "string", default="", secret=True),
+                    Field("username", "string", default="", description="The user name."),
+                    Field(
+                        "password",
+                        "string",
+                        default="",
+                        secret=True,
+                        description="The password.",
+                    ),
                 ),
             ),
             Field(
@@ -252,8 +277,25 @@ def _check_prometheus(conf: dict[str, Any]) -> None:
             "histogram_buckets: not supported: StreamForge's timing histograms have fixed "
             "buckets (leave it empty)"
         )
-    if conf.get("push_url"):
-        raise ValueError("push_url: pushing to a Prometheus Push Gateway is not supported (yet)")
+    url = str(conf.get("push_url") or "").strip()
+    if not url:
+        return
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"push_url: {url!r}: a Pushgateway URL is http:// or https://")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError(f"push_url: {url!r}: not a valid port") from None
+    if not parts.hostname:
+        raise ValueError(f"push_url: {url!r}: no host (e.g. http://pushgateway:9091)")
+    if "/metrics/job" in parts.path:
+        raise ValueError(f"push_url: {url!r}: leave out /metrics/job/...: the job is push_job_name")
+    job = str(conf.get("push_job_name") or "")
+    if not job:
+        raise ValueError("push_job_name: must not be empty when push_url is set")
+    if parse_duration(conf.get("push_interval")) < 0:
+        raise ValueError("push_interval: must not be negative")
 
 
 _CHECKS[("buffer", "system_window")] = _check_window

@@ -35,6 +35,7 @@ from streamforge.plugin.cluster import set_process
 from streamforge.runtime.cloudwatch import CloudWatchPush, metrics_push
 from streamforge.runtime.http import DEFAULT_ADDRESS, HttpServer, Readiness, start_http_server
 from streamforge.runtime.lock import recovery_lock
+from streamforge.runtime.pushgateway import GatewayPush, gateway_push
 
 if TYPE_CHECKING:
     from streamforge.license.watch import LicenseWatch
@@ -270,12 +271,23 @@ def run_compiled(
     return 0
 
 
-def _metrics_push(streams: Sequence[StreamConfig], collect: Any) -> CloudWatchPush | None:
-    """The started push of the metrics elsewhere (`metrics: aws_cloudwatch`), if any."""
+def _metrics_push(
+    streams: Sequence[StreamConfig], collect: Any, options: RunOptions
+) -> CloudWatchPush | GatewayPush | None:
+    """The started push of the metrics elsewhere (`metrics: aws_cloudwatch`, or a
+    Pushgateway's `push_url`), if any."""
+    pushed: CloudWatchPush | GatewayPush | None
     try:
         pushed = metrics_push((s.metrics for s in streams), collect)
     except ValueError as exc:  # MissingExtra: boto3 is not installed
         raise CompileError([f"{streams[0].path}: {exc}"]) from None
+    if pushed is None:
+        clustered = options.process_count > 1
+        pushed = gateway_push(
+            (s.metrics for s in streams),
+            collect,
+            process=(options.process_id or 0) if clustered else None,
+        )
     if pushed is not None:
         pushed.start()
     return pushed
@@ -332,9 +344,9 @@ def run_streams(
         http: HttpServer | None = None
         enabled, address = _http_settings(streams, options.http_address)
         metrics = exposition_for(s.metrics for s in streams)
-        pushed: CloudWatchPush | None = None
+        pushed: CloudWatchPush | GatewayPush | None = None
         try:
-            pushed = _metrics_push(streams, metrics.collect)
+            pushed = _metrics_push(streams, metrics.collect, options)
             if options.http and enabled:
                 http = start_http_server(address, readiness, metrics.render)
             if license_watch is not None:
