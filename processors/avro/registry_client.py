@@ -6,6 +6,7 @@ lookup after the period has passed makes the request, inline. When the registry 
 reached (connection error, timeout, 5xx) the last known schema is used (from memory, else from
 the disk cache written by an earlier run) and one warning is logged per outage. A failed
 lookup is remembered for `retry_period`, so a registry that is down costs no request per message.
+Schemas registered by the client are kept the same way: each is asked for once.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ class SchemaRegistryClient:
         self._disk = _DiskCache(cache_dir or default_cache_dir(), self.url)
         self._by_id: dict[int, RegisteredSchema] = {}
         self._latest: dict[str, tuple[float, RegisteredSchema]] = {}
+        self._registered: dict[str, RegisteredSchema] = {}
         self._failed: dict[tuple[str, str], tuple[float, RegistryError]] = {}
         self._offline_since: float | None = None
         self._lock = threading.Lock()
@@ -239,14 +241,80 @@ class SchemaRegistryClient:
             self._disk.store("ids", str(found.id), found)
             return found
 
+    def register(
+        self, subject: str, schema: str, schema_type: str = "AVRO", *, normalize: bool = False
+    ) -> RegisteredSchema:
+        """`schema` registered under `subject` (the registry's id for it; registering an
+        existing schema gives its id). Asked once per schema: kept in memory and on disk, so
+        it keeps serving while the registry is unreachable, also after a restart."""
+        key = hashlib.sha256(f"{subject}\n{schema_type}\n{schema}".encode()).hexdigest()
+        found = self._registered.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._registered.get(key) or self._disk.load("registered", key)
+            if found is None:
+                self._check_failed("register", key)
+                what = f"registering a schema under subject {subject!r}"
+                body: dict[str, Any] = {"schema": schema}
+                if schema_type != "AVRO":
+                    body["schemaType"] = schema_type
+                try:
+                    doc = self._request(
+                        "POST",
+                        f"subjects/{quote(subject, safe='')}/versions",
+                        what,
+                        body=body,
+                        params={"normalize": "true"} if normalize else None,
+                    )
+                    found = RegisteredSchema.from_json(
+                        {**doc, "schema": schema, "schemaType": schema_type}, subject=subject
+                    )
+                except _Unreachable as exc:
+                    raise self._remember(
+                        "register",
+                        key,
+                        RegistryUnavailable(
+                            f"{what}: the registry at {self.url} is unreachable and this "
+                            f"schema was not registered before: {exc}"
+                        ),
+                    ) from None
+                except (RegistryError, ValueError) as exc:
+                    raise self._remember("register", key, RegistryError(str(exc))) from None
+                self._disk.store("registered", key, found)
+                self._disk.store("ids", str(found.id), found)
+            self._registered[key] = found
+            self._by_id.setdefault(found.id, found)
+            return found
+
     def close(self) -> None:
         self._http.close()
 
     # -- HTTP -------------------------------------------------------------------------------
     def _get(self, path: str, what: str) -> dict[str, Any]:
+        return self._request("GET", path, what)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        body: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         self.requests += 1
         try:
-            resp = self._http.get(path)
+            if body is None:
+                resp = self._http.request(method, path, params=params)
+            else:
+                resp = self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=json.dumps(body).encode(),
+                    headers={"Content-Type": "application/vnd.schemaregistry.v1+json"},
+                )
         except httpx.HTTPError as exc:
             raise _Unreachable(_transport_reason(exc)) from None
         if resp.status_code >= 500:
@@ -259,6 +327,11 @@ class SchemaRegistryClient:
             )
         if resp.status_code == 404:
             raise RegistryError(f"{what} not found in the registry: {_registry_message(resp)}")
+        if resp.status_code == 409:
+            raise RegistryError(
+                f"{what}: the registry refused it as incompatible with the subject's earlier "
+                f"versions: {_registry_message(resp)}"
+            )
         if resp.status_code != 200:
             raise RegistryError(f"{what}: HTTP {resp.status_code}: {_registry_message(resp)}")
         try:
