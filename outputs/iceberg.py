@@ -1,17 +1,20 @@
-"""`iceberg` output: appends each batch of JSON documents to an Apache Iceberg table.
+"""`iceberg` output: writes each batch of JSON documents to Apache Iceberg tables.
 
 The catalog is a REST catalog (`catalog.url` is http(s)://..., as in Redpanda Connect) or a
 SQL catalog, whose `url` is a database URL (`sqlite:////var/lib/plant/catalog.db`,
 `postgresql://...`): the tables' metadata lives in that database and their files under
 `catalog.warehouse`. A table that does not exist is created from the first batch's schema
 (inferred from the documents); with `schema_evolution.enabled`, fields that appear later
-are added as columns, otherwise a batch with unknown fields fails. Each batch is one commit.
+are added as columns, otherwise a batch with unknown fields fails. `row_operation` makes a
+message an insert, an upsert or a delete by `identifier_fields`, written copy-on-write.
+Each batch is one commit per table.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from typing import Any
 
 from streamforge.interpolation import InterpolatedString
@@ -25,6 +28,19 @@ from streamforge.plugin.optional import require
 from streamforge.plugin.spec import ParsedField, offline_check
 
 from ._iceberg_partition import PartitionTerm, parse_partition_spec, to_transform
+from ._iceberg_rows import (
+    MERGE_STRATEGIES,
+    STRING_ENCODINGS,
+    CaseFolder,
+    Change,
+    check_merge_strategy,
+    check_row_operation,
+    check_string_encoding,
+    identifier_columns,
+    key_filter,
+    parse_row_operation,
+    row_key,
+)
 
 __all__ = ["IcebergWriter", "catalog_properties"]
 
@@ -34,6 +50,12 @@ log = logging.getLogger("streamforge.outputs.iceberg")
 CATALOG_NAME = "default"
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+#: the codecs of `parquet.compression` (pyiceberg's `write.parquet.compression-codec`)
+COMPRESSIONS = ("zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed")
+
+# a delete of keys no row has is expected (a delete of a missing key is harmless)
+warnings.filterwarnings("ignore", message="Delete operation did not match any records")
 
 
 def catalog_properties(conf: dict[str, Any]) -> dict[str, str]:
@@ -66,6 +88,22 @@ def catalog_properties(conf: dict[str, Any]) -> dict[str, str]:
         elif scheme in ("mysql", "mariadb") and "+" not in url.split(":", 1)[0]:
             url = "mysql+pymysql:" + url.split(":", 1)[1]
         props["uri"] = url
+        auth = cat.get("auth") or {}
+        rest_only = [
+            name
+            for name, given in (
+                ("auth.bearer", auth.get("bearer")),
+                ("auth.oauth2", (auth.get("oauth2") or {}).get("client_id")),
+                ("headers", cat.get("headers")),
+            )
+            if given
+        ]
+        if rest_only:
+            used = ", catalog.".join(rest_only)
+            raise ValueError(
+                f"catalog.{used}: only a REST catalog (http://, https://) takes these; a SQL "
+                "catalog authenticates with its database URL"
+            )
         if not str(cat.get("warehouse") or ""):
             raise ValueError("catalog.warehouse: a SQL catalog needs a warehouse location")
     else:
@@ -96,7 +134,8 @@ def catalog_properties(conf: dict[str, Any]) -> dict[str, str]:
 
 
 class IcebergWriter(Output):
-    """Appends batches to Iceberg tables, one commit per table and batch."""
+    """Writes batches to Iceberg tables, one commit per table and batch: rows appended, and
+    rows replaced or deleted by their identifier fields (copy-on-write)."""
 
     def __init__(
         self, conf: dict[str, Any], ctx: BuildContext | None = None, *, connect: bool = True
@@ -106,6 +145,21 @@ class IcebergWriter(Output):
         self.props = catalog_properties(conf)
         self.namespace = InterpolatedString(str(conf["namespace"]))
         self.table = InterpolatedString(str(conf["table"]))
+        self.case_sensitive = bool(conf.get("case_sensitive_columns", True))
+        self.operation = InterpolatedString(str(conf.get("row_operation") or "insert"))
+        self.static_operation = ""
+        if self.operation.is_static:
+            self.static_operation = parse_row_operation(self.operation.render(Message(b"")))
+        self.identifier_fields = [str(f) for f in conf.get("identifier_fields") or []]
+        if self.static_operation in ("upsert", "delete") and not self.identifier_fields:
+            raise ValueError(
+                f"row_operation {self.static_operation} needs identifier_fields, the columns "
+                "that identify a row"
+            )
+        check_merge_strategy(conf.get("merge_strategy") or "copy-on-write")
+        parquet = conf.get("parquet") or {}
+        check_string_encoding(parquet.get("string_encoding") or "plain")
+        self.compression = str(parquet.get("compression") or "zstd")
         evolution = conf.get("schema_evolution") or {}
         self.evolve = bool(evolution.get("enabled", False))
         self.location = str(evolution.get("table_location") or "")
@@ -137,25 +191,25 @@ class IcebergWriter(Output):
             self._catalog = load_catalog(CATALOG_NAME, **self.props)
         return self._catalog
 
-    def _table(self, namespace: str, name: str, schema: Any, partition: str) -> Any:
+    def _existing(self, namespace: str, name: str) -> Any | None:
+        """The table, or None when it does not exist yet."""
+        from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
         key = (namespace, name)
         table = self._tables.get(key)
         if table is None:
-            from pyiceberg.exceptions import NoSuchTableError
-
-            catalog = self.catalog
-            catalog.create_namespace_if_not_exists(namespace)
-            identifier = f"{namespace}.{name}"
             try:
-                table = catalog.load_table(identifier)
-            except NoSuchTableError:
-                table = self._create(identifier, schema, partition)
+                table = self.catalog.load_table(f"{namespace}.{name}")
+            except (NoSuchTableError, NoSuchNamespaceError):
+                return None
             self._tables[key] = table
         return table
 
-    def _create(self, identifier: str, schema: Any, partition: str) -> Any:
-        """Create a table, partitioned as `partition_spec` says, in one commit."""
+    def _create(self, namespace: str, name: str, arrow_schema: Any, partition: str) -> Any:
+        """Create a table, partitioned as `partition_spec` says, with the identifier fields
+        as its required identifier columns, in one commit."""
         from pyiceberg.exceptions import TableAlreadyExistsError
+        from pyiceberg.table.update.spec import UpdateSpec
 
         terms = self.static_partition
         if terms is None:
@@ -163,30 +217,62 @@ class IcebergWriter(Output):
                 terms = parse_partition_spec(partition)
             except ValueError as exc:
                 raise ValueError(f"schema_evolution.partition_spec: {exc}") from exc
-        kwargs: dict[str, Any] = {"schema": _storable(schema)}
+        self.catalog.create_namespace_if_not_exists(namespace)
+        identifier = f"{namespace}.{name}"
+        kwargs: dict[str, Any] = {
+            "schema": self._new_schema(arrow_schema),
+            "properties": {"write.parquet.compression-codec": self.compression},
+        }
         if self.location:
             kwargs["location"] = self.location
         try:
             if not terms:
-                return self.catalog.create_table(identifier, **kwargs)
-            txn = self.catalog.create_table_transaction(identifier, **kwargs)
-            with txn.update_spec() as update:
-                for term in terms:
-                    try:
-                        update.add_field(term.column, to_transform(term))
-                    except ValueError as exc:
-                        raise ValueError(
-                            f"schema_evolution.partition_spec: {term.transform}({term.column}): "
-                            f"{exc}"
-                        ) from exc
-            return txn.commit_transaction()
+                table = self.catalog.create_table(identifier, **kwargs)
+            else:
+                txn = self.catalog.create_table_transaction(identifier, **kwargs)
+                update: Any
+                with UpdateSpec(txn, case_sensitive=self.case_sensitive) as update:
+                    for term in terms:
+                        try:
+                            update.add_field(term.column, to_transform(term))
+                        except ValueError as exc:
+                            raise ValueError(
+                                f"schema_evolution.partition_spec: {term.transform}"
+                                f"({term.column}): {exc}"
+                            ) from exc
+                table = txn.commit_transaction()
         except TableAlreadyExistsError:
-            return self.catalog.load_table(identifier)
+            table = self.catalog.load_table(identifier)
+        self._tables[(namespace, name)] = table
+        return table
+
+    def _new_schema(self, arrow_schema: Any) -> Any:
+        """The Iceberg schema of a new table: the rows' columns, the identifier fields
+        required and registered as the table's identifier field IDs."""
+        from pyiceberg.catalog import Catalog
+        from pyiceberg.schema import Schema, assign_fresh_schema_ids
+        from pyiceberg.types import NestedField
+
+        schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(_storable(arrow_schema)))
+        if not self.identifier_fields:
+            return schema
+        try:
+            wanted = set(identifier_columns(schema, self.identifier_fields, self.case_sensitive))
+        except ValueError as exc:
+            raise ValueError(f"{exc} written first, so the table cannot be created") from exc
+        fields = [
+            NestedField(f.field_id, f.name, f.field_type, required=True, doc=f.doc)
+            if f.name in wanted
+            else f
+            for f in schema.fields
+        ]
+        ids = [f.field_id for f in fields if f.name in wanted]
+        return Schema(*fields, identifier_field_ids=ids)
 
     # -- writing ----------------------------------------------------------------------------
     def write_batch(self, batch: list[Message]) -> list[Message]:
         failed: list[Message] = []
-        groups: dict[tuple[str, str], list[tuple[Message, dict[str, Any]]]] = {}
+        groups: dict[tuple[str, str], list[Change]] = {}
         partitions: dict[tuple[str, str], str] = {}
         for i, msg in enumerate(batch):
             try:
@@ -195,20 +281,26 @@ class IcebergWriter(Output):
                 doc = msg.value
                 if not isinstance(doc, dict):
                     raise PayloadError("the message is not a JSON object")
+                op = self.static_operation or parse_row_operation(
+                    self.operation.render(msg, batch, i)
+                )
+                if op != "insert" and not self.identifier_fields:
+                    raise ValueError(f"row_operation {op} needs identifier_fields")
             except Exception as exc:  # noqa: BLE001 - a message that cannot be a row fails
                 failed.append(msg.fail(f"iceberg {self.label}: {describe_error(exc)}"))
                 continue
             key = (namespace, name)
             if key not in partitions and key not in self._tables:
                 partitions[key] = self._partition_text(msg, batch, i)
-            groups.setdefault(key, []).append((msg, doc))
-        for (namespace, name), rows in groups.items():
+            groups.setdefault(key, []).append(Change(msg, op, doc))
+        for (namespace, name), changes in groups.items():
             try:
                 spec = partitions.get((namespace, name), "()")
-                self._append(namespace, name, [doc for _, doc in rows], spec)
+                for msg, reason in self._write(namespace, name, changes, spec):
+                    failed.append(msg.fail(f"iceberg {self.label}: {namespace}.{name}: {reason}"))
             except Exception as exc:  # noqa: BLE001 - the table's rows fail with the reason
                 reason = f"iceberg {self.label}: {namespace}.{name}: {describe_error(exc)}"
-                failed.extend(msg.fail(reason) for msg, _ in rows)
+                failed.extend(change.msg.fail(reason) for change in changes)
         return failed
 
     def _partition_text(self, msg: Message, batch: list[Message], index: int) -> str:
@@ -220,31 +312,18 @@ class IcebergWriter(Output):
         except Exception as exc:  # noqa: BLE001 - the table's rows fail with the reason
             return f"<{describe_error(exc)}>"
 
-    def _append(
-        self, namespace: str, name: str, docs: list[dict[str, Any]], partition: str
-    ) -> None:
-        import pyarrow as pa
+    def _write(
+        self, namespace: str, name: str, changes: list[Change], partition: str
+    ) -> list[tuple[Message, str]]:
+        """Commit the changes to one table (retrying lost races); the messages that fail on
+        their own, with the reason."""
         from pyiceberg.exceptions import CommitFailedException
 
-        inferred = pa.Table.from_pylist(docs).schema
         backoff = Backoff(initial=0.1, maximum=10.0)
         tries = 0
         while True:
             try:
-                table = self._table(namespace, name, inferred, partition)
-                schema = table.schema().as_arrow()
-                extra = [f for f in inferred if schema.get_field_index(f.name) < 0]
-                if extra:
-                    if not self.evolve:
-                        names = ", ".join(f.name for f in extra)
-                        raise ValueError(
-                            f"field(s) {names} are not columns of the table; enable "
-                            "schema_evolution to add them"
-                        )
-                    with table.update_schema() as update:
-                        update.union_by_name(_storable(pa.schema(extra)))
-                    schema = table.schema().as_arrow()
-                table.append(pa.Table.from_pylist(docs, schema=schema))
+                refused = self._commit(namespace, name, changes, partition)
             except CommitFailedException:
                 tries += 1
                 self._tables.pop((namespace, name), None)
@@ -264,12 +343,102 @@ class IcebergWriter(Output):
                 raise
             if self.connection is not None:
                 self.connection.up()
-            return
+            return refused
+
+    def _commit(
+        self, namespace: str, name: str, changes: list[Change], partition: str
+    ) -> list[tuple[Message, str]]:
+        """Evolve the schema, delete the rows of every upserted or deleted key and append the
+        inserted and upserted rows, all in one transaction."""
+        import pyarrow as pa
+
+        refused: list[tuple[Message, str]] = []
+        table = self._existing(namespace, name)
+        folder = CaseFolder(
+            None if table is None else table.schema().as_arrow(), self.case_sensitive
+        )
+        rows: list[Change] = []
+        for change in changes:
+            try:
+                rows.append(Change(change.msg, change.op, folder.apply(change.doc)))
+            except ValueError as exc:
+                refused.append((change.msg, str(exc)))
+        written = [c.doc for c in rows if c.op != "delete"]
+        if table is None:
+            if not written:
+                return refused  # nothing to delete from a table that does not exist
+            table = self._create(namespace, name, _inferred(written), partition)
+
+        txn = table.transaction()
+        evolved = False
+        if written:
+            inferred = _inferred(written)
+            current = table.schema().as_arrow()
+            extra = [f for f in inferred if current.get_field_index(f.name) < 0]
+            if extra:
+                if not self.evolve:
+                    names = ", ".join(f.name for f in extra)
+                    raise ValueError(
+                        f"field(s) {names} are not columns of the table; enable "
+                        "schema_evolution to add them"
+                    )
+                with txn.update_schema() as update:
+                    update.union_by_name(_storable(pa.schema(extra)))
+                evolved = True
+        schema = txn.table_metadata.schema()
+
+        required = [f.name for f in schema.fields if f.required]
+        appended: list[Change] = []
+        keyed: list[Change] = []
+        for change in rows:
+            missing = [c for c in required if change.doc.get(c) is None]
+            if change.op != "delete" and missing:
+                refused.append(
+                    (change.msg, f"required column(s) {', '.join(missing)} missing or null")
+                )
+            else:
+                (appended if change.op == "insert" else keyed).append(change)
+        latest: dict[tuple[Any, ...], Change] = {}
+        if keyed:
+            try:
+                columns = identifier_columns(schema, self.identifier_fields, self.case_sensitive)
+            except ValueError as exc:
+                refused.extend((c.msg, str(exc)) for c in keyed)
+                keyed = []
+            for change in keyed:
+                try:
+                    key = row_key(change.doc, columns)
+                except ValueError as exc:
+                    refused.append((change.msg, str(exc)))
+                    continue
+                latest.pop(key, None)  # the last operation of a key wins
+                latest[key] = change
+            appended.extend(c for c in latest.values() if c.op == "upsert")
+
+        docs = [c.doc for c in appended]
+        if latest:
+            txn.delete(key_filter(columns, latest), case_sensitive=True)
+        if docs:
+            txn.append(pa.Table.from_pylist(docs, schema=schema.as_arrow()))
+        if latest or docs or evolved:
+            txn.commit_transaction()
+        return refused
 
     def close(self) -> None:
         self._stop.set()
         if self.connection is not None:
             self.connection.close()
+
+
+def _inferred(docs: list[dict[str, Any]]) -> Any:
+    """The Arrow schema of `docs`: every field any of them has (in the order they first
+    appear), each typed from all its values."""
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
+    for doc in docs:
+        names.update(dict.fromkeys(doc))
+    return pa.Table.from_pydict({n: [doc.get(n) for doc in docs] for n in names}).schema
 
 
 def _storable(schema: Any) -> Any:
@@ -448,6 +617,55 @@ _S3_STORAGE = Field(
             examples=("readings", "readings_${! @asset_type }"),
         ),
         Field(
+            "case_sensitive_columns",
+            "bool",
+            default=True,
+            advanced=True,
+            description="Whether message field names must match column names exactly. With "
+            "`false`, `Asset_ID` lands in an existing `asset_id` column (also inside struct "
+            "columns), `identifier_fields` and partition spec columns match without case, and "
+            "a message with two fields differing only in case fails.",
+        ),
+        ParsedField(
+            "row_operation",
+            "string",
+            parser=check_row_operation,
+            default="insert",
+            interpolable=True,
+            description="What each message does to its table: `insert` appends the row, "
+            "`upsert` replaces the rows with the same `identifier_fields` (or appends it), "
+            "`delete` removes them. Interpolated per message; empty means `insert`; a message "
+            "naming another operation fails on its own. Within a batch the last `upsert` or "
+            "`delete` of a key wins; `insert` is never de-duplicated.",
+            examples=(
+                "insert",
+                "${! @op }",
+                '${! if this.op == "d" { "delete" } else { "upsert" } }',
+            ),
+        ),
+        Field(
+            "identifier_fields",
+            "array",
+            default=[],
+            item=Field("column", "string"),
+            description="The columns identifying a row (its primary key), used by `upsert` and "
+            "`delete`; required when `row_operation` is one of them. Top-level columns of a "
+            "primitive type other than float and double. A table this output creates gets "
+            "them as required identifier columns.",
+            examples=(["id"], ["site", "asset_id"]),
+        ),
+        ParsedField(
+            "merge_strategy",
+            "string",
+            parser=check_merge_strategy,
+            default="copy-on-write",
+            options=MERGE_STRATEGIES,
+            description="How `upsert` and `delete` change the table: `copy-on-write` rewrites "
+            "the data files holding changed rows, leaving only plain data files every engine "
+            "reads. `merge-on-read` (equality-delete files) cannot be written by pyiceberg and "
+            "is refused.",
+        ),
+        Field(
             "storage",
             "object",
             default={},
@@ -508,6 +726,33 @@ _S3_STORAGE = Field(
             ),
         ),
         Field(
+            "parquet",
+            "object",
+            default={"string_encoding": "plain", "compression": "zstd"},
+            advanced=True,
+            description="How data files are written.",
+            fields=(
+                ParsedField(
+                    "string_encoding",
+                    "string",
+                    parser=check_string_encoding,
+                    default="plain",
+                    options=STRING_ENCODINGS,
+                    description="String and binary columns are written dictionary-encoded with "
+                    "a PLAIN fallback, which readers without DELTA_LENGTH_BYTE_ARRAY support "
+                    "read; `delta_length_byte_array` is refused.",
+                ),
+                Field(
+                    "compression",
+                    "string",
+                    default="zstd",
+                    options=COMPRESSIONS,
+                    description="The codec of the tables this output creates (their "
+                    "`write.parquet.compression-codec` property); tables that exist keep theirs.",
+                ),
+            ),
+        ),
+        Field(
             "max_in_flight",
             "int",
             default=4,
@@ -515,17 +760,25 @@ _S3_STORAGE = Field(
         ),
         batching_field(),
     ],
-    summary="Appends batches of JSON documents to Apache Iceberg tables (REST or SQL catalog).",
+    summary="Writes batches of JSON documents to Apache Iceberg tables (REST or SQL catalog): "
+    "appends, upserts and deletes by identifier fields.",
     description=(
-        "Each batch is one append commit per table. A missing namespace or table is created "
-        "from the batch's schema, inferred from the documents. Differences from Redpanda "
-        "Connect: a SQL catalog (pyiceberg's, tables filed under the catalog name `default`) "
-        "works besides REST."
+        "Each batch is one commit per table. A missing namespace or table is created from the "
+        "batch's schema, inferred from the documents. `row_operation` (interpolated) makes a "
+        "message an `insert`, an `upsert` or a `delete` of the rows with its "
+        "`identifier_fields`, written copy-on-write. Differences from Redpanda Connect: a SQL "
+        "catalog (pyiceberg's, tables filed under the catalog name `default`) works besides "
+        "REST; `merge_strategy` defaults to `copy-on-write` and `merge-on-read` is refused; a "
+        "message with an unknown operation fails alone."
     ),
     examples=(
         "iceberg:\n  catalog:\n    url: sqlite:////var/lib/plant/catalog.db\n"
         "    warehouse: /var/lib/plant/warehouse\n  namespace: plant\n  table: readings\n"
         "  schema_evolution:\n    enabled: true\n  batching:\n    count: 1000\n    period: 10s\n",
+        "iceberg:\n  catalog:\n    url: sqlite:////var/lib/plant/catalog.db\n"
+        "    warehouse: /var/lib/plant/warehouse\n  namespace: plant\n  table: assets\n"
+        "  row_operation: ${! @op }\n  identifier_fields: [ asset_id ]\n"
+        "  merge_strategy: copy-on-write\n  schema_evolution:\n    enabled: true\n",
     ),
 )
 @offline_check(check_iceberg_output)

@@ -5,6 +5,7 @@ become columns with schema evolution, and without it such a batch fails to a fal
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,141 @@ def test_an_interpolated_partition_spec_and_a_bad_column(tmp_path: Path) -> None
     dead = out_lines(tmp_path / "broken-dead.jsonl")
     assert len(dead) == 48  # no table without its partitioning: every row to the fallback
     assert "missing_col" in json.loads(dead[0])["why"]
+
+
+def _changes_stream(folder: Path, table: str, changes: list[dict[str, Any]], extra: str) -> Path:
+    """A stream reading change records (`{"op": ..., "row": {...}}`, one a line) into an
+    iceberg table, four messages a batch; failed messages go to `<table>-dead.jsonl`."""
+    source = folder / f"{table}-changes.jsonl"
+    source.write_text("".join(json.dumps(c) + "\n" for c in changes))
+    return write(
+        folder / f"{table}.yaml",
+        f"""
+        http: {{enabled: false}}
+        input:
+          file:
+            paths: [{source}]
+            codec: lines
+        pipeline:
+          processors:
+            - mapping: |
+                meta op = this.op
+                root = this.row
+        output:
+          fallback:
+            - iceberg:
+                catalog:
+                  url: sqlite:///{folder / "catalog.db"}
+                  warehouse: {folder / "warehouse"}
+                namespace: plant
+                table: {table}
+                row_operation: ${{! @op }}
+                schema_evolution:
+                  enabled: true
+                {textwrap.indent(textwrap.dedent(extra).strip(), " " * 16).lstrip()}
+                batching:
+                  count: 4
+            - file: {{path: {folder / (table + "-dead.jsonl")}}}
+              processors:
+                - mapping: 'root = this.merge({{"why": @fallback_error}})'
+        """,
+    )
+
+
+def _rows(table: Any, key: str) -> list[dict[str, Any]]:
+    return sorted(table.scan().to_arrow().to_pylist(), key=lambda r: r[key])
+
+
+def test_inserts_upserts_and_deletes_by_identifier_fields(tmp_path: Path) -> None:
+    def change(op: str, **row: Any) -> dict[str, Any]:
+        return {"op": op, "row": row}
+
+    changes = [
+        # batch 1: the table is created with `id` as its identifier column
+        change("insert", id=1, asset="press-01", temp=20.5),
+        change("insert", id=2, asset="oven-07", temp=180.0),
+        change("insert", id=3, asset="mill-03", temp=35.0),
+        change("insert", id=4, asset="saw-02", temp=22.0),
+        # batch 2: an update, a delete, an upsert of a new key, a delete of a missing key
+        change("upsert", id=2, asset="oven-07", temp=185.5),
+        change("delete", id=3),
+        change("upsert", id=5, asset="lathe-09", temp=41.0, note="new"),
+        change("delete", id=42),
+        # batch 3: the last operation of a key wins; a bad operation and a row without its
+        # identifier fail alone
+        change("upsert", id=2, asset="oven-07", temp=190.0),
+        change("update", id=4, asset="saw-02", temp=99.0),
+        change("delete", id=1),
+        change("upsert", id=1, asset="press-01", temp=21.0),
+        # batch 4
+        change("upsert", id=2, asset="oven-07", temp=191.5),
+        change("upsert", asset="nameless", temp=1.0),
+        change("insert", id=6, asset="drill-04", temp=30.0),
+    ]
+    stream = _changes_stream(tmp_path, "assets", changes, "identifier_fields: [id]")
+    done = run_to_end(stream)
+    assert done.returncode == 0, done.stderr
+
+    dead = [json.loads(line) for line in out_lines(tmp_path / "assets-dead.jsonl")]
+    assert [d.get("asset") for d in dead] == ["saw-02", "nameless"]
+    assert "row_operation: 'update' is not one of insert, upsert, delete" in dead[0]["why"]
+    assert "'upsert'" in dead[0]["why"]  # did you mean
+    assert "column(s) id missing or null" in dead[1]["why"]
+
+    table = _catalog(tmp_path).load_table("plant.assets")
+    assert table.schema().identifier_field_names() == {"id"}
+    assert table.schema().find_field("id").required
+    assert _rows(table, "id") == [
+        {"id": 1, "asset": "press-01", "temp": 21.0, "note": None},
+        {"id": 2, "asset": "oven-07", "temp": 191.5, "note": None},
+        {"id": 4, "asset": "saw-02", "temp": 22.0, "note": None},
+        {"id": 5, "asset": "lathe-09", "temp": 41.0, "note": "new"},
+        {"id": 6, "asset": "drill-04", "temp": 30.0, "note": None},
+    ]
+    # created, then one commit per batch (schema change, deletes and appends together)
+    assert len(table.metadata.metadata_log) == 4
+    # copy-on-write: only plain data files, which pyarrow reads back to the same rows
+    tasks = list(table.scan().plan_files())
+    assert all(not task.delete_files for task in tasks)
+    assert len(table.inspect.delete_files()) == 0
+    files = [pq.read_table(t.file.file_path.removeprefix("file://")) for t in tasks]
+    assert sorted(r["id"] for f in files for r in f.to_pylist()) == [1, 2, 4, 5, 6]
+
+
+def test_a_composite_key_matched_without_case(tmp_path: Path) -> None:
+    def change(op: str, **row: Any) -> dict[str, Any]:
+        return {"op": op, "row": row}
+
+    changes = [
+        change("upsert", Site="hamburg", Asset="press-01", Temp=20.0),
+        change("upsert", Site="bremen", Asset="press-01", Temp=21.0),
+        change("upsert", Site="hamburg", Asset="oven-07", Temp=180.0),
+        change("upsert", Site="hamburg", Asset="press-01", Temp=25.0),  # replaces the first
+        # the columns are site, asset, temp (first spelling): other spellings land in them
+        change("upsert", SITE="bremen", asset="press-01", TEMP=22.5),
+        change("", site="kiel", ASSET="mill-03", temp=30.0),  # empty: insert
+        change("delete", site="hamburg", asset="oven-07"),
+        change("upsert", site="kiel", Site="KIEL", asset="x", temp=0.0),  # ambiguous: fails
+    ]
+    extra = """
+        identifier_fields: [SITE, asset]
+        case_sensitive_columns: false
+        parquet:
+          compression: snappy
+    """
+    done = run_to_end(_changes_stream(tmp_path, "by_site", changes, extra))
+    assert done.returncode == 0, done.stderr
+    dead = [json.loads(line) for line in out_lines(tmp_path / "by_site-dead.jsonl")]
+    assert len(dead) == 1 and "differ only in case" in dead[0]["why"]
+
+    table = _catalog(tmp_path).load_table("plant.by_site")
+    assert [f.name for f in table.schema().fields] == ["Site", "Asset", "Temp"]
+    assert table.schema().identifier_field_names() == {"Site", "Asset"}
+    assert _rows(table, "Site") == [
+        {"Site": "bremen", "Asset": "press-01", "Temp": 22.5},
+        {"Site": "hamburg", "Asset": "press-01", "Temp": 25.0},
+        {"Site": "kiel", "Asset": "mill-03", "Temp": 30.0},
+    ]
+    for task in table.scan().plan_files():
+        meta = pq.ParquetFile(task.file.file_path.removeprefix("file://")).metadata
+        assert meta.row_group(0).column(0).compression == "SNAPPY"
