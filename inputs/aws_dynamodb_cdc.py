@@ -5,12 +5,17 @@ Each shard of each table's stream is read in turn. The last sequence number of a
 stored in the checkpoint table only once the output wrote the batch it ends, so a restarted
 stream resumes after what was written (at least once). Batches the output failed to write are
 sent again; a peer that cannot be reached is asked again with backoff.
+
+With `global_table`, the checkpoint table is a DynamoDB global table replicated to other
+regions, and a stream started in one of them after a failover carries on from the time the
+failed region had written up to (see `_failover_watermark`).
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -28,7 +33,7 @@ from streamforge.plugin.errors import describe_error
 from streamforge.plugin.optional import require
 from streamforge.plugin.spec import offline_check
 
-from ._dynamodb_checkpoints import Checkpoints
+from ._dynamodb_checkpoints import Checkpoint, Checkpoints
 
 __all__ = ["DynamoCdcInput", "DynamoCdcReader"]
 
@@ -38,6 +43,7 @@ _START = {"trim_horizon": "TRIM_HORIZON", "latest": "LATEST"}
 _THROTTLED = ("ProvisionedThroughputExceededException", "LimitExceededException",
               "ThrottlingException")  # fmt: skip
 _REFRESH_SECONDS = 10.0
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+\Z")
 
 
 class DynamoCdcInput(Input):
@@ -69,6 +75,21 @@ class DynamoCdcInput(Input):
         mode = str(conf.get("snapshot_mode") or "none")
         if mode != "none":
             raise ValueError(f"snapshot_mode: {mode!r} is not supported here; use none")
+        self.global_table = bool(conf.get("global_table", False))
+        replicas = conf.get("global_table_replicas") or []
+        if not isinstance(replicas, list):
+            raise ValueError("global_table_replicas: expected a list of region names")
+        self.replicas = tuple(str(r) for r in replicas)
+        if self.replicas and not self.global_table:
+            raise ValueError(
+                "global_table_replicas: only used with global_table: true (the checkpoint "
+                "table is replicated to these regions as a global table)"
+            )
+        for region in self.replicas:
+            if not _REGION.match(region):
+                raise ValueError(
+                    f"global_table_replicas: {region!r} is not an AWS region name such as eu-west-1"
+                )
         self.label = getattr(ctx, "label", "") or "aws_dynamodb_cdc"
         self.stream = getattr(ctx, "stream", "") or "stream"
 
@@ -91,7 +112,7 @@ class _Shard:
         self.id = shard_id
         self.iterator: str | None = None
         self.closed = False
-        #: batches read, in order: [sequence of its last record, written?]
+        #: batches read, in order: [sequence of its last record, written?, its time in ms]
         self.outstanding: deque[list[Any]] = deque()
 
 
@@ -103,7 +124,15 @@ class DynamoCdcReader(InputReader):
         self.dynamodb = dynamodb
         self.streams = streams
         self.connection = conn
-        self.checkpoints = Checkpoints(dynamodb, source.checkpoint_table)
+        self.checkpoints = Checkpoints(
+            dynamodb,
+            source.checkpoint_table,
+            global_table=source.global_table,
+            replicas=source.replicas,
+        )
+        #: per table, with global_table: changes older than this (unix ms) were written by
+        #: the region this one took over from, so they are skipped (None: no takeover)
+        self._watermarks: dict[str, int | None] = {}
         self._shards: dict[tuple[str, str], _Shard] = {}
         self._order: deque[tuple[str, str]] = deque()
         self._refreshed = 0.0
@@ -153,6 +182,8 @@ class DynamoCdcReader(InputReader):
             arn = desc.get("LatestStreamArn")
             if not arn or not desc.get("StreamSpecification", {}).get("StreamEnabled", True):
                 raise ValueError(f"table {table!r} has no stream enabled")
+            if self.source.global_table and table not in self._watermarks:
+                self._watermarks[table] = self._failover_watermark(table, arn)
             args: dict[str, Any] = {"StreamArn": arn}
             while True:
                 stream = self.streams.describe_stream(**args)["StreamDescription"]
@@ -176,15 +207,51 @@ class DynamoCdcReader(InputReader):
             )  # fmt: skip
             return
         shard = _Shard(table, arn, shard_id)
-        after = self.checkpoints.get(arn, shard_id)
         args: dict[str, Any] = {"StreamArn": arn, "ShardId": shard_id}
+        after = None
+        if self._watermarks.get(table) is None:  # no takeover: this region's own checkpoints
+            after = self.checkpoints.get(self.checkpoints.key(table, arn), shard_id)
+            if after is not None and after.stream_arn not in ("", arn):
+                after = None  # another region's shard of the same id
         if after is not None:
-            args.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+            args.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after.sequence)
+        elif self._watermarks.get(table) is not None:
+            args["ShardIteratorType"] = "TRIM_HORIZON"
         else:
             args["ShardIteratorType"] = self.source.start_from if self._first else "TRIM_HORIZON"
         shard.iterator = self.streams.get_shard_iterator(**args)["ShardIterator"]
         self._shards[key] = shard
         self._order.append(key)
+
+    def _failover_watermark(self, table: str, arn: str) -> int | None:
+        """The time written up to by the region this one takes over from, or None.
+
+        The checkpoint rows of a table replicate to every region. When the newest of them
+        belong to another region's stream (that region wrote after this one last did, or this
+        region never did), this region takes over: its shards are read from their oldest
+        record, and records older than the oldest of that stream's checkpoints are skipped,
+        as the other region wrote them (and replication copied them into this region's
+        stream). A record of that very millisecond (a second, on AWS) comes again.
+        """
+        rows = self.checkpoints.all(table)
+        by_stream: dict[str, list[Checkpoint]] = {}
+        for row in rows:
+            if row.stream_arn and row.record_ms:
+                by_stream.setdefault(row.stream_arn, []).append(row)
+        own = max((r.record_ms for r in by_stream.pop(arn, [])), default=0)
+        if not by_stream:
+            return None
+        latest = max(by_stream.values(), key=lambda rs: max(r.record_ms for r in rs))
+        if max(r.record_ms for r in latest) <= own:
+            return None
+        watermark = min(r.record_ms for r in latest)
+        log.warning(
+            "aws_dynamodb_cdc %s: table %r was last read from stream %s; carrying on from its "
+            "checkpoints (changes from %s on)",
+            self.source.label, table, latest[0].stream_arn,
+            datetime.fromtimestamp(watermark / 1000, timezone.utc).isoformat(),
+        )  # fmt: skip
+        return watermark
 
     def _poll_next(self) -> list[Message]:
         """Records of the next shard in turn; after a round with none, wait `poll_interval`."""
@@ -202,6 +269,11 @@ class DynamoCdcReader(InputReader):
             shard.closed = True
             self._order.remove(key)
         records = resp.get("Records") or []
+        watermark = self._watermarks.get(shard.table)
+        if watermark is not None and records:
+            records = [r for r in records if _record_ms(r) >= watermark]
+            if not records and resp.get("Records"):
+                return []  # all written by the region this one took over from
         if not records:
             self._idle += 1
             if self._idle >= len(self._order):
@@ -213,7 +285,7 @@ class DynamoCdcReader(InputReader):
         batch = [_message(shard.table, shard.id, r) for r in records]
         last = str(records[-1]["dynamodb"]["SequenceNumber"])
         with self._lock:
-            entry = [last, False]
+            entry = [last, False, _record_ms(records[-1])]
             shard.outstanding.append(entry)
             self._pending[id(batch)] = (shard, entry, batch)
         return batch
@@ -238,10 +310,11 @@ class DynamoCdcReader(InputReader):
             entry[1] = True
             written = None
             while shard.outstanding and shard.outstanding[0][1]:
-                written = shard.outstanding.popleft()[0]
+                written = shard.outstanding.popleft()
         if written is not None:
             try:
-                self.checkpoints.set(shard.arn, shard.id, written)
+                key = self.checkpoints.key(shard.table, shard.arn)
+                self.checkpoints.set(key, shard.id, written[0], shard.arn, written[2])
             except Exception as exc:  # noqa: BLE001 - a later checkpoint covers it
                 log.warning(
                     "aws_dynamodb_cdc %s: cannot store the checkpoint of %s: %s",
@@ -250,6 +323,16 @@ class DynamoCdcReader(InputReader):
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _record_ms(record: dict[str, Any]) -> int:
+    """A record's ApproximateCreationDateTime in unix milliseconds (0 when it has none)."""
+    at = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
+    if isinstance(at, datetime):
+        return int(at.timestamp() * 1000)
+    if isinstance(at, (int, float, Decimal)):
+        return int(float(at) * 1000)
+    return 0
 
 
 def _message(table: str, shard_id: str, record: dict[str, Any]) -> Message:
@@ -333,6 +416,27 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
             default="redpanda_dynamodb_checkpoints",
             description="The DynamoDB table holding the last written sequence number of each "
             "shard (keys StreamArn and ShardID); created when missing.",
+        ),
+        Field(
+            "global_table",
+            "bool",
+            default=False,
+            advanced=True,
+            description="Make the checkpoint table a DynamoDB global table (version "
+            "2019.11.21, with a stream) replicated to `global_table_replicas`, so that a "
+            "stream started in another region after a failover carries on where this one "
+            "stopped. Rows are then keyed by the source table's name, with the stream and the "
+            "time of the last written record.",
+        ),
+        Field(
+            "global_table_replicas",
+            "array",
+            default=[],
+            item=Field("", "string"),
+            advanced=True,
+            description="The regions the checkpoint table is replicated to (the input's own "
+            "region may be listed too). Missing replicas are added when the input starts.",
+            examples=(["us-west-2", "eu-west-1"],),
         ),
         Field(
             "batch_size",
