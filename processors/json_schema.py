@@ -23,6 +23,7 @@ from referencing.jsonschema import DRAFT7, specification_with
 
 from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.errors import MissingFileError
 
 __all__ = ["JsonSchemaProcessor", "compile_schema", "error_path"]
 
@@ -40,7 +41,8 @@ def _read_json_file(path: Path) -> Any:
     try:
         return json.loads(path.read_text("utf-8"))
     except OSError as exc:
-        raise ValueError(f"cannot read schema file {str(path)!r}: {exc.strerror or exc}") from None
+        error = MissingFileError if isinstance(exc, FileNotFoundError) else ValueError
+        raise error(f"cannot read schema file {str(path)!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise ValueError(f"schema file {str(path)!r} is not JSON: {exc}") from None
 

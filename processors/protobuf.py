@@ -17,6 +17,7 @@ from typing import Any
 
 from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
+from streamforge.plugin.errors import MissingFileError
 from streamforge.plugin.optional import require
 
 __all__ = ["ProtobufProcessor", "compile_protos"]
@@ -32,7 +33,7 @@ def _proto_files(import_paths: list[str]) -> list[str]:
     for root in import_paths:
         base = Path(root)
         if not base.is_dir():
-            raise ValueError(f"import path {root!r} is not a directory")
+            raise MissingFileError(f"import path {root!r} is not a directory")
         found += sorted(p.relative_to(base).as_posix() for p in base.rglob("*.proto"))
     if not found:
         raise ValueError(f"no .proto files found in import_paths {import_paths}")

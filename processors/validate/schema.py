@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from streamforge.plugin.errors import MissingFileError
+
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
@@ -74,7 +76,8 @@ def load_schema_file(path: Path) -> dict[str, Any] | bool:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+        error = MissingFileError if isinstance(exc, FileNotFoundError) else ValueError
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
         return parse_schema(text)
     except ValueError as exc:

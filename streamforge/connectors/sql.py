@@ -29,7 +29,7 @@ from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.plugin import REQUIRED, Field
 from streamforge.plugin.connection import Backoff, Connection, connection
-from streamforge.plugin.errors import describe_error
+from streamforge.plugin.errors import MissingFileError, describe_error
 from streamforge.plugin.optional import require
 
 __all__ = [
@@ -566,7 +566,7 @@ class Database:
         self.init_files = [str(p) for p in conf.get("init_files") or []]
         for pattern in self.init_files:
             if not glob.glob(pattern):
-                raise ValueError(f"init_files: nothing matches {pattern!r}")
+                raise MissingFileError(f"init_files: nothing matches {pattern!r}")
         self.max_idle = max(int(conf.get("conn_max_idle", 2) or 0), 0)
         self.max_open = max(int(conf.get("conn_max_open", 0) or 0), 0)
         self.life_time = parse_duration(conf.get("conn_max_life_time") or "")

@@ -373,11 +373,28 @@ class _ElsewhereRateLimit(RateLimit):
 
 
 def _problem(conf: ComponentConfig, exc: BuildError) -> Problem:
-    """The problem at the place of the component that refused (`conf`'s when not known)."""
+    """The problem at the place of the component that refused (`conf`'s when not known).
+
+    A file or directory that is not there is a warning: lint checks the config (as Benthos'
+    lint does), and the file may be there where and when the stream runs; `run` refuses it.
+    """
     location = exc.location or conf.location
     text = str(exc)
     prefix = f"{location}: "
-    return Problem(location, text[len(prefix) :] if text.startswith(prefix) else text)
+    text = text[len(prefix) :] if text.startswith(prefix) else text
+    if _missing_file(exc):
+        return Problem(location, f"{text}; `run` needs it", True)
+    return Problem(location, text)
+
+
+def _missing_file(exc: BaseException) -> bool:
+    """Whether a file or directory that is not there caused `exc`."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FileNotFoundError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class _CheckingBuilder(StreamBuilder):

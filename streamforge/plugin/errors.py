@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamforge.errors import MappingError
 
-__all__ = ["describe_error"]
+__all__ = ["MissingFileError", "describe_error"]
 
 
 def describe_error(exc: BaseException) -> str:
@@ -12,3 +12,8 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, MappingError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+class MissingFileError(FileNotFoundError, ValueError):
+    """A file or directory a component's config names is not there. `lint` warns of it (the
+    file may be there where and when the stream runs); `run` refuses the stream."""
