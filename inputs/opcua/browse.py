@@ -15,7 +15,8 @@ from typing import Any
 
 from asyncua import Client, ua
 
-from streamforge.inputs.opcua.values import NodeInfo, datatype_name, status_text
+from streamforge.connectors.opcua import datatype_name, status_text
+from streamforge.inputs.opcua.values import NodeInfo
 
 __all__ = ["MAX_DEPTH", "resolve"]
 

@@ -9,28 +9,21 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from typing import Any
 
-from streamforge.durations import parse_duration
-from streamforge.inputs.opcua.security import (
-    MODES,
-    POLICIES,
-    ClientCertificate,
-    check_security,
-    default_certificate_dir,
-    parse_client_certificate,
-    parse_fingerprint,
-    parse_user_certificate,
+from streamforge.connectors.opcua import (
+    connection_fields,
+    endpoint_field,
+    parse_connection,
+    parse_endpoint,
+    parse_node_id,
+    quiet_asyncua,
 )
+from streamforge.durations import parse_duration
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
 from streamforge.plugin.connection import connection
 from streamforge.plugin.readers import QueuedReader
 from streamforge.plugin.spec import ParsedField
-
-if TYPE_CHECKING:
-    from asyncua import ua
 
 __all__ = ["OpcuaInput", "OpcuaReader", "parse_endpoint", "parse_interval_ms", "parse_node_id"]
 
@@ -50,38 +43,6 @@ _METADATA = (
     "at most 10 levels deep, and every Variable found is read. After the server goes away the "
     "input reconnects with backoff, browses and subscribes again."
 )
-
-
-def parse_endpoint(text: Any) -> str:
-    """`opc.tcp://host[:port][/path]`; ValueError naming the field otherwise."""
-    raw = str(text or "").strip()
-    parts = urlsplit(raw)
-    if parts.scheme.lower() != "opc.tcp" or not parts.hostname:
-        raise ValueError(f"endpoint {raw!r}: expected opc.tcp://host:port[/path]")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ValueError(f"endpoint {raw!r}: the port is not a number in 1-65535") from None
-    return raw
-
-
-def parse_node_id(text: Any) -> ua.NodeId:
-    """A node id in the OPC UA string form (`ns=2;s=Plant.Temp`, `i=2258`, `nsu=<uri>;s=x`)."""
-    from asyncua import ua
-
-    raw = str(text).strip()
-    if not raw:
-        raise ValueError("node id is empty")
-    try:
-        node = ua.NodeId.from_string(raw)
-    except (ua.UaStringParsingError, ValueError) as exc:
-        raise ValueError(
-            f"{raw!r} is not a node id; expected e.g. ns=2;s=Plant.Temperature, ns=3;i=1001, "
-            f"i=85 or nsu=urn:plant;s=Temperature ({exc.args[0] if exc.args else exc})"
-        ) from None
-    if isinstance(node, ua.ExpandedNodeId) and node.ServerIndex:
-        raise ValueError(f"{raw!r}: node ids on other servers (srv=) are not supported")
-    return node
 
 
 def _optional_node_id(text: Any) -> str:
@@ -178,44 +139,10 @@ def _deadband(conf: dict[str, Any], subscribe: bool) -> tuple[str, float]:
     return kind, value
 
 
-def _security(conf: dict[str, Any]) -> tuple[str, str]:
-    """(securityMode, securityPolicy), `insecure` applied."""
-    mode = str(conf.get("securityMode") or "None")
-    policy = str(conf.get("securityPolicy") or "None")
-    if conf.get("insecure") and (mode != "None" or policy != "None"):
-        raise ValueError(
-            f"insecure: true connects without security; it contradicts securityMode {mode} "
-            f"/ securityPolicy {policy}"
-        )
-    return mode, policy
-
-
-def _quiet_asyncua() -> None:
-    """asyncua logs every handshake and, on a lost server, tracebacks of its own tasks; the input
-    reports connection problems itself, so those show only when StreamForge logs at DEBUG."""
-    library = logging.getLogger("asyncua")
-    if library.level == logging.NOTSET and logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        library.setLevel(logging.CRITICAL)
-
-
-def _display(url: str) -> str:
-    """The endpoint without credentials (for metadata and logs)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
 @register_input(
     "opcua",
     fields=[
-        ParsedField(
-            "endpoint",
-            "string",
-            parser=parse_endpoint,
-            description="The server's endpoint URL.",
-            examples=("opc.tcp://localhost:4840", "opc.tcp://plc1.plant.local:4840/server"),
-        ),
+        endpoint_field(),
         Field(
             "nodeIDs",
             "array",
@@ -278,75 +205,6 @@ def _display(url: str) -> str:
             "when more than 0.",
             examples=(1000,),
         ),
-        Field("username", "string", default="", description="User name; empty: anonymous."),
-        Field("password", "string", default="", description="Password of `username`.", secret=True),
-        Field(
-            "securityMode",
-            "string",
-            default="None",
-            options=tuple(MODES),
-            description="Message security: None, Sign or SignAndEncrypt.",
-        ),
-        Field(
-            "securityPolicy",
-            "string",
-            default="None",
-            options=tuple(POLICIES),
-            description=(
-                "Security policy of the channel; None with securityMode None, otherwise one of "
-                "Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss."
-            ),
-        ),
-        Field(
-            "certificateDir",
-            "string",
-            default="",
-            description=(
-                "Where the client certificate (client_cert.der) and key (client_key.pem) are "
-                "generated on first use and kept for later starts, so the server trusts them "
-                "once. Empty: `$STREAMFORGE_HOME/opcua`, else `~/.streamforge/opcua`."
-            ),
-            examples=("/var/lib/streamforge/opcua",),
-        ),
-        Field(
-            "insecure",
-            "bool",
-            default=False,
-            description=(
-                "Connect without security (securityMode and securityPolicy None), as benthos-umh's "
-                "deprecated flag does; contradicting securityMode/securityPolicy is an error."
-            ),
-        ),
-        Field(
-            "clientCertificate",
-            "string",
-            default="",
-            secret=True,
-            description=(
-                "The client's own certificate and RSA private key, one PEM bundle, base64-encoded "
-                "(as benthos-umh prints it) or as PEM text. Used for Sign/SignAndEncrypt instead "
-                "of the pair kept in `certificateDir`; the application URI is taken from it."
-            ),
-        ),
-        Field(
-            "userCertificate",
-            "string",
-            default="",
-            description=(
-                "User certificate authentication: the X.509 user certificate, base64 of PEM or "
-                "DER (or PEM text). Needs `userPrivateKey`; excludes `username`."
-            ),
-        ),
-        Field(
-            "userPrivateKey",
-            "string",
-            default="",
-            secret=True,
-            description=(
-                "The RSA private key of `userCertificate`: base64 of PEM (or PEM text). It signs "
-                "the session challenge; it never leaves the client."
-            ),
-        ),
         ParsedField(
             "queueSize",
             "int",
@@ -381,49 +239,7 @@ def _display(url: str) -> str:
                 "suppresses repeats of the same value."
             ),
         ),
-        ParsedField(
-            "serverCertificateFingerprint",
-            "string",
-            default="",
-            parser=parse_fingerprint,
-            description=(
-                "Pin the server certificate: its SHA-1 (40 hex digits) or SHA-256 (64) "
-                "fingerprint, colons allowed. Another certificate is refused before any secure "
-                "channel is opened. Needs securityMode Sign or SignAndEncrypt."
-            ),
-            examples=("3f:a1:...:9c (SHA-256, 32 bytes)",),
-        ),
-        Field(
-            "timeout",
-            "duration",
-            default="10s",
-            description="How long a request (and connecting) may take before it counts as failed.",
-            advanced=True,
-        ),
-        Field(
-            "autoReconnect",
-            "bool",
-            default=False,
-            advanced=True,
-            description="Accepted for benthos-umh compatibility: the input always connects "
-            "again after losing the server (with backoff up to `maxReconnectDelay`).",
-        ),
-        Field(
-            "reconnectIntervalInSeconds",
-            "int",
-            default=0,
-            advanced=True,
-            description="The first wait, in seconds, before connecting again after losing "
-            "the server; later waits double up to `maxReconnectDelay`. 0: 0.2 s.",
-            examples=(5,),
-        ),
-        Field(
-            "maxReconnectDelay",
-            "duration",
-            default="30s",
-            description="Longest wait between reconnection attempts (exponential backoff).",
-            advanced=True,
-        ),
+        *connection_fields(),
         Field(
             "useHeartbeat",
             "bool",
@@ -461,8 +277,8 @@ class OpcuaInput(Input):
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         from streamforge.inputs.opcua.session import SessionSettings
 
-        _quiet_asyncua()
-        url = parse_endpoint(conf.get("endpoint"))
+        quiet_asyncua()
+        parse_endpoint(conf.get("endpoint"))
         raw_nodes = node_id_list(conf)
         nodes = []
         for i, raw in enumerate(raw_nodes):
@@ -471,53 +287,23 @@ class OpcuaInput(Input):
             except ValueError as exc:
                 where = "nodeID" if conf.get("nodeID") else f"nodeIDs[{i}]"
                 raise ValueError(f"{where}: {exc}") from None
-        mode, policy = _security(conf)
-        fingerprint = parse_fingerprint(conf.get("serverCertificateFingerprint"))
-        check_security(mode, policy, fingerprint)
-        password = str(conf.get("password") or "")
-        username = str(conf.get("username") or "")
-        if password and not username:
-            raise ValueError("password: set username too")
-        user_cert = parse_user_certificate(conf.get("userCertificate"), conf.get("userPrivateKey"))
-        if user_cert is not None and username:
-            raise ValueError("userCertificate: choose one login, username or userCertificate")
-        inline = parse_client_certificate(conf.get("clientCertificate"))
-        if inline is not None and mode == "None":
-            raise ValueError(
-                "clientCertificate: it identifies the client on a secure channel; set "
-                "securityMode Sign or SignAndEncrypt and a securityPolicy"
-            )
+        link = parse_connection(conf)
         subscribe = bool(conf.get("subscribeEnabled", False))
         deadband = _deadband(conf, subscribe)
-        cert_dir = str(conf.get("certificateDir") or "")
         self.ctx = ctx
         self.label = ctx.label if ctx is not None else "opcua"
         self.stream = ctx.stream if ctx is not None else ""
         self.settings = SessionSettings(
-            url=url,
-            endpoint=_display(url),
+            **link.connection_kwargs(),
             nodes=tuple(nodes),
             subscribe=subscribe,
             sampling_ms=parse_interval_ms(conf.get("samplingInterval", "1s")),
             poll_seconds=_poll_seconds(conf),
-            username=username,
-            password=password,
-            mode=mode,
-            policy=policy,
-            certificate=inline
-            or ClientCertificate(
-                Path(cert_dir).expanduser() if cert_dir else default_certificate_dir()
-            ),
-            fingerprint=fingerprint,
-            timeout=max(parse_duration(conf.get("timeout", "10s")), 0.1),
-            max_reconnect_delay=parse_duration(conf.get("maxReconnectDelay", "30s")),
             label=self.label,
             heartbeat=bool(conf.get("useHeartbeat", False)),
             hierarchical=bool(conf.get("browseHierarchicalReferences", False)),
             queue_size=_queue_size(conf.get("queueSize", 10)),
             deadband=deadband,
-            user_certificate=user_cert,
-            first_reconnect_delay=float(conf.get("reconnectIntervalInSeconds") or 0) or 0.2,
         )
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:

@@ -20,20 +20,20 @@ from typing import Protocol
 
 from asyncua import Client, ua
 
-from streamforge.inputs.opcua.browse import CHUNK, resolve
-from streamforge.inputs.opcua.security import (
-    APPLICATION_URI,
-    CertificateMismatch,
-    ClientCertificate,
-    InlineCertificate,
-    UserCertificate,
-    secure,
+from streamforge.connectors.opcua import (
+    ConnectionSettings,
+    connect,
+    describe_error,
+    new_client,
+    status_name,
+    status_text,
 )
-from streamforge.inputs.opcua.values import NodeInfo, status_name, status_text
+from streamforge.inputs.opcua.browse import CHUNK, resolve
+from streamforge.inputs.opcua.values import NodeInfo
 from streamforge.message import Message
 from streamforge.plugin.connection import Backoff, Connection
 
-__all__ = ["OpcuaSession", "SessionSettings", "Sink", "describe_error"]
+__all__ = ["OpcuaSession", "SessionSettings", "Sink"]
 
 log = logging.getLogger("streamforge.inputs.opcua")
 
@@ -47,9 +47,6 @@ HEARTBEAT_CHECK = 1.0
 #: how long closing the session may take when the input stops
 CLOSE_TIMEOUT = 2.0
 
-_USER_ERRORS = frozenset(
-    {"BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid"}
-)
 #: declared data types a deadband applies to (the numeric ones)
 DEADBAND_TYPES = frozenset(
     {
@@ -62,15 +59,6 @@ FILTER_REFUSED = frozenset(
     {"BadFilterNotAllowed", "BadMonitoredItemFilterUnsupported", "BadDeadbandFilterInvalid"}
 )
 
-_CERT_ERRORS = frozenset(
-    {
-        "BadSecurityChecksFailed", "BadCertificateUntrusted", "BadCertificateInvalid",
-        "BadCertificateUriInvalid", "BadCertificateTimeInvalid", "BadCertificateUseNotAllowed",
-        "BadCertificateHostNameInvalid", "BadCertificateRevoked", "BadSecurityPolicyRejected",
-        "BadNoValidCertificates",
-    }
-)  # fmt: skip
-
 
 class Sink(Protocol):
     """Where the session delivers messages (the input's reader)."""
@@ -80,24 +68,15 @@ class Sink(Protocol):
     def full(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class SessionSettings:
-    """Everything a session needs, parsed from the input's config."""
+@dataclass(frozen=True, kw_only=True)
+class SessionSettings(ConnectionSettings):
+    """Everything a session needs, parsed from the input's config: the connection, and what
+    to read and how."""
 
-    url: str
-    endpoint: str
     nodes: tuple[ua.NodeId, ...]
     subscribe: bool
     sampling_ms: float
     poll_seconds: float
-    username: str
-    password: str
-    mode: str
-    policy: str
-    certificate: ClientCertificate | InlineCertificate
-    fingerprint: str
-    timeout: float
-    max_reconnect_delay: float
     label: str
     #: `useHeartbeat`: watch the server's CurrentTime; reconnect when it stops for a while
     heartbeat: bool = False
@@ -107,44 +86,6 @@ class SessionSettings:
     queue_size: int = 10
     #: `deadbandType`, `deadbandValue`: the DataChangeFilter of numeric monitored items
     deadband: tuple[str, float] = ("none", 0.0)
-    #: `userCertificate` + `userPrivateKey`: log in with an X.509 user identity
-    user_certificate: UserCertificate | None = None
-    #: `reconnectIntervalInSeconds`: the first wait before connecting again
-    first_reconnect_delay: float = 0.2
-
-
-def describe_error(exc: BaseException, settings: SessionSettings) -> str:
-    """A sentence naming the cause of a connection failure, with what to check."""
-    if isinstance(exc, CertificateMismatch):
-        return str(exc)
-    if isinstance(exc, ua.UaStatusCodeError):
-        name = status_name(exc.code)
-        if name in _USER_ERRORS:
-            if settings.user_certificate is not None:
-                return (
-                    f"the server rejected the user certificate "
-                    f"{settings.user_certificate.subject!r} ({name}): let the server trust it"
-                )
-            if settings.username:
-                return (
-                    f"the server rejected user {settings.username!r} ({name}): "
-                    "check username and password"
-                )
-            return f"the server refuses anonymous sessions ({name}): set username and password"
-        if name in _CERT_ERRORS:
-            return (
-                f"the server rejected the client certificate {settings.certificate.cert_path} "
-                f"({name}): trust it on the server"
-            )
-        return status_text(exc.code)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
-        return f"no answer within {settings.timeout:g}s"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the server running?)"
-    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
-        return f"cannot reach the server: {exc.strerror or exc}"
-    text = str(exc) or type(exc).__name__
-    return text if isinstance(exc, ConnectionError) else f"{type(exc).__name__}: {text}"
 
 
 class _Relog:
@@ -231,23 +172,7 @@ class OpcuaSession:
 
     def _client(self) -> Client:
         s = self.settings
-        client = Client(s.url, timeout=s.timeout, watchdog_intervall=1.0)
-        client.application_uri = APPLICATION_URI
-        client.name = client.description = "StreamForge"
-        client.product_uri = "urn:streamforge"
-        if isinstance(s.certificate, InlineCertificate) and s.certificate.uri:
-            client.application_uri = s.certificate.uri
-        if s.username:
-            client.set_user(s.username)
-            client.set_password(s.password)
-        if s.user_certificate is not None:
-            from asyncua.crypto import uacrypto
-            from cryptography.hazmat.primitives import serialization
-
-            client.user_certificate = uacrypto.x509_from_der(s.user_certificate.cert_der)
-            client.user_private_key = serialization.load_der_private_key(  # type: ignore[assignment]
-                s.user_certificate.key_der, password=None
-            )
+        client = new_client(s)
         self._lost = asyncio.Event()
         self._lost_reason = ""
 
@@ -264,10 +189,7 @@ class OpcuaSession:
 
     async def _session(self, client: Client, backoff: Backoff) -> None:
         s = self.settings
-        await asyncio.wait_for(
-            secure(client, s.mode, s.policy, s.certificate, s.fingerprint), s.timeout * 2
-        )
-        await asyncio.wait_for(client.connect(), s.timeout * 2)
+        await connect(client, s)
         wanted = s.nodes
         self._beat_emitted = HEARTBEAT_NODE in s.nodes
         if s.heartbeat and not self._beat_emitted:

@@ -18,6 +18,7 @@ from typing import Any
 
 from asyncua import ua
 
+from streamforge.connectors.opcua import datatype_name, status_name, status_text
 from streamforge.message import Message
 from streamforge.timefmt.gotime import format_rfc3339_nano
 
@@ -35,27 +36,6 @@ _STRING_TYPES = frozenset(
 )  # fmt: skip
 #: declared types too general to name the value; the value's own Variant type is reported
 _ABSTRACT_TYPES = frozenset({"BaseDataType", "Number", "Integer", "UInteger", ""})
-
-
-def status_name(code: ua.StatusCode | int) -> str:
-    """The symbolic name of a status code (info bits ignored), e.g. `BadNodeIdUnknown`."""
-    value = code.value if isinstance(code, ua.StatusCode) else int(code)
-    name, _ = ua.status_codes.get_name_and_doc(value & 0xFFFF0000)
-    return str(name)
-
-
-def status_text(code: ua.StatusCode | int) -> str:
-    """`Name (description)` of a status code, for error messages."""
-    value = code.value if isinstance(code, ua.StatusCode) else int(code)
-    name, doc = ua.status_codes.get_name_and_doc(value & 0xFFFF0000)
-    return f"{name} ({doc.rstrip('.')})" if doc else str(name)
-
-
-def datatype_name(nodeid: ua.NodeId) -> str:
-    """The name of a standard data type (ns=0), else the node id as a string."""
-    if nodeid.NamespaceIndex == 0 and isinstance(nodeid.Identifier, int):
-        return str(ua.ObjectIdNames.get(nodeid.Identifier, nodeid.to_string()))
-    return str(nodeid.to_string())
 
 
 def _utc(dt: datetime) -> datetime:

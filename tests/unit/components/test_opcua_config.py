@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from streamforge.config import lint_paths
+from streamforge.connectors.opcua_security import check_security, parse_fingerprint
 from streamforge.inputs.opcua.opcua import (
     OpcuaInput,
     parse_endpoint,
     parse_interval_ms,
     parse_node_id,
 )
-from streamforge.inputs.opcua.security import check_security, parse_fingerprint
 from streamforge.plugin import load_builtins, registry
 
 load_builtins()

@@ -19,15 +19,15 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from streamforge.config import lint_paths
 from streamforge.config.loader import load_stream
-from streamforge.engine.instantiate import build_problems
-from streamforge.inputs.opcua.opcua import OpcuaInput
-from streamforge.inputs.opcua.security import (
+from streamforge.connectors.opcua_security import (
     InlineCertificate,
     fingerprints,
     parse_client_certificate,
     parse_fingerprint,
     parse_user_certificate,
 )
+from streamforge.engine.instantiate import build_problems
+from streamforge.inputs.opcua.opcua import OpcuaInput
 from streamforge.plugin import load_builtins, registry
 
 load_builtins()
