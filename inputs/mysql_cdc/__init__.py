@@ -10,7 +10,8 @@ reads again from there.
 Modules: `position` writes binlog positions, `values` types column values, `changes` makes
 messages, `server` holds the SQL, `snapshot` reads the tables, `binlog` follows the binlog,
 `tracker` follows acknowledgements, `checkpoints` keeps the position in the cache, `worker`
-runs the session, `reader` hands batches to the stream.
+runs the session, `reader` hands batches to the stream. What it shares with `postgres_cdc` is
+in `streamforge.connectors.cdc`.
 """
 
 from __future__ import annotations

@@ -8,88 +8,15 @@ confirmed positions are stored in the checkpoint cache.
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-
+from streamforge.connectors.cdc.tracker import PositionTracker
 from streamforge.inputs.mysql_cdc.position import BinlogPosition
 
 __all__ = ["AckTracker"]
 
 
-class AckTracker:
-    """Message indexes handed out and acknowledged, and the positions they guard.
+class AckTracker(PositionTracker[BinlogPosition]):
+    """Message indexes handed out and acknowledged, and the binlog positions they guard.
 
     Thread-safe: the binlog thread issues indexes and notes positions, the stream's threads
     acknowledge, the checkpoint thread reads what is confirmed.
     """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._issued = 0
-        #: every index below this one was acknowledged
-        self._watermark = 0
-        self._done: set[int] = set()
-        #: (messages issued before it, position), oldest first
-        self._positions: deque[tuple[int, BinlogPosition]] = deque()
-        self._confirmed: BinlogPosition | None = None
-
-    def issue(self, n: int) -> int:
-        """Hand out `n` indexes; returns the first."""
-        with self._cond:
-            first = self._issued
-            self._issued += n
-            return first
-
-    def note_position(self, position: BinlogPosition) -> None:
-        """Everything issued so far belongs before `position`."""
-        with self._cond:
-            if self._issued == self._watermark and not self._positions:
-                self._confirm(position)
-                return
-            if self._positions and self._positions[-1][0] == self._issued:
-                self._positions[-1] = (self._issued, position)  # no message between them
-            else:
-                self._positions.append((self._issued, position))
-
-    def _confirm(self, position: BinlogPosition) -> None:
-        if self._confirmed is None or position > self._confirmed:
-            self._confirmed = position
-            self._cond.notify_all()
-
-    def done(self, indexes: list[int]) -> None:
-        """The messages with these indexes were written (or given up on)."""
-        with self._cond:
-            self._done.update(indexes)
-            mark = self._watermark
-            while mark in self._done:
-                self._done.discard(mark)
-                mark += 1
-            if mark == self._watermark:
-                return
-            self._watermark = mark
-            positions = self._positions
-            while positions and positions[0][0] <= mark:
-                self._confirm(positions.popleft()[1])
-            self._cond.notify_all()
-
-    def confirmed(self) -> BinlogPosition | None:
-        """The furthest position whose messages were all written (None: none yet)."""
-        with self._cond:
-            return self._confirmed
-
-    def in_flight(self) -> int:
-        """Messages handed out and not acknowledged yet."""
-        with self._cond:
-            return self._issued - self._watermark
-
-    def wait_beyond(self, position: BinlogPosition | None, timeout: float) -> None:
-        """Sleep until a position past `position` is confirmed or `timeout` passes."""
-        with self._cond:
-            if self._confirmed is not None and (position is None or self._confirmed > position):
-                return
-            self._cond.wait(timeout)
-
-    def wait(self, timeout: float) -> None:
-        """Sleep until an acknowledgement arrives or `timeout` passes."""
-        with self._cond:
-            self._cond.wait(timeout)

@@ -11,6 +11,7 @@ the snapshot the slot exported when it was created, so no change falls between t
 Modules: `pgoutput` decodes the server's messages, `values` types column values, `changes`
 turns transactions into messages, `tracker` follows acknowledgements, `server` holds the SQL,
 `snapshot` reads the tables, `worker` runs the session, `reader` hands batches to the stream.
+What it shares with `mysql_cdc` is in `streamforge.connectors.cdc`.
 """
 
 from __future__ import annotations
