@@ -1,20 +1,16 @@
-"""The partition reader: hands the worker's messages to the stream in batches (as `batching`
-asks) and tells the tracker which were written."""
+"""The partition reader of the binlog: starts the checkpoint thread and the worker and, once
+the stream is done with every batch, stops them (storing the last confirmed position). Batching
+and acknowledgements are the shared `ChangeReader`'s."""
 
 from __future__ import annotations
 
 import logging
-import time
-from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from streamforge.connectors.acked_reader import AckedReader
-from streamforge.inputs.mysql_cdc.changes import Change
+from streamforge.connectors.cdc.reader import CdcRecord, ChangeReader
 from streamforge.inputs.mysql_cdc.checkpoints import Checkpoints
 from streamforge.inputs.mysql_cdc.settings import CdcSettings
 from streamforge.inputs.mysql_cdc.tracker import AckTracker
 from streamforge.inputs.mysql_cdc.worker import CdcWorker
-from streamforge.message import Message, serialise_value
 from streamforge.plugin import Cache, Processor
 from streamforge.plugin.batching import BatchPolicy
 from streamforge.plugin.connection import connection
@@ -24,21 +20,7 @@ __all__ = ["CdcReader", "CdcRecord"]
 log = logging.getLogger("streamforge.inputs.mysql_cdc")
 
 
-class CdcRecord:
-    """One message as the worker made it, kept pristine for replays."""
-
-    __slots__ = ("index", "metadata", "payload")
-
-    def __init__(self, index: int, payload: bytes, metadata: dict[str, Any]) -> None:
-        self.index = index
-        self.payload = payload
-        self.metadata = metadata
-
-    def message(self) -> Message:
-        return Message(self.payload, dict(self.metadata))
-
-
-class CdcReader(AckedReader):
+class CdcReader(ChangeReader):
     """Reads the changes of the configured tables (see the package docs)."""
 
     def __init__(
@@ -52,105 +34,29 @@ class CdcReader(AckedReader):
         processors: Processor | None,
     ) -> None:
         name = f"mysql_cdc {label}"
-        super().__init__(name, log, replay_nacks=settings.auto_replay_nacks)
-        self.queue_limit = max(self.queue_limit, settings.checkpoint_limit)
-        self.policy = policy
-        self.processors = processors
-        self.tracker = AckTracker()
-        self.checkpoints = Checkpoints(cache, settings.checkpoint_key, self.tracker, name)
-        self._held: list[CdcRecord] = []
-        self._held_bytes = 0
-        self._held_since = 0.0
+        tracker = AckTracker()
+        super().__init__(
+            name,
+            log,
+            tracker=tracker,
+            replay_nacks=settings.auto_replay_nacks,
+            checkpoint_limit=settings.checkpoint_limit,
+            policy=policy,
+            processors=processors,
+        )
+        self.checkpoints = Checkpoints(cache, settings.checkpoint_key, tracker, name)
         self.connection = connection(stream, label, settings.display)
         self.worker = CdcWorker(
             settings,
             name=name,
-            tracker=self.tracker,
+            tracker=tracker,
             checkpoints=self.checkpoints,
-            put=self._put_changes,
+            put=self.put_changes,
             connection=self.connection,
             stopping=self.stopping,
         )
         self.checkpoints.start()
         self.worker.start()
-
-    def _put_changes(self, changes: list[Change], first: int) -> None:
-        self.put(
-            CdcRecord(first + i, serialise_value(c.value), c.metadata)
-            for i, c in enumerate(changes)
-        )
-
-    # -- reading --------------------------------------------------------------------------------
-
-    def read(self) -> list[Message] | None:
-        if self.policy is None:
-            batch = super().read()
-            return self._processed(batch) if batch else batch
-        if self._replays and self._replays[0][0] <= time.monotonic():
-            return super().read()
-        return self._read_batched(self.policy)
-
-    def _read_batched(self, policy: BatchPolicy) -> list[Message]:
-        """Hold messages until the policy's count, size, check or period ends a batch."""
-        now = time.monotonic()
-        cut = 0
-        with self._room:
-            taken = 0
-            while self._queue and not cut:
-                record = self._queue.popleft()
-                taken += 1
-                if not self._held:
-                    self._held_since = now
-                self._held.append(record)
-                self._held_bytes += len(record.payload)
-                if self._ends_batch(policy, record):
-                    cut = len(self._held)
-            if taken:
-                self._room.notify_all()
-        if not cut and self._held and policy.period and now - self._held_since >= policy.period:
-            cut = len(self._held)
-        if not cut:
-            wait = self.idle_poll.total_seconds()
-            if self._held and policy.period:
-                wait = max(min(wait, policy.period - (now - self._held_since)), 0.001)
-            self._awake = datetime.now(timezone.utc) + timedelta(seconds=wait)
-            return []
-        records, self._held = self._held[:cut], self._held[cut:]
-        self._held_bytes = sum(len(r.payload) for r in self._held)
-        self._held_since = now
-        self._awake = None
-        return self._processed(self._emit(records))
-
-    def _ends_batch(self, policy: BatchPolicy, record: CdcRecord) -> bool:
-        if policy.count and len(self._held) >= policy.count:
-            return True
-        if policy.byte_size and self._held_bytes >= policy.byte_size:
-            return True
-        if policy.check is not None:
-            try:
-                return policy.check.query_message(record.message()) is True
-            except Exception:  # noqa: BLE001 - a failing check does not end a batch
-                log.debug("%s: batching check failed", self.name)
-        return False
-
-    def _processed(self, batch: list[Message]) -> list[Message]:
-        """Run `batching.processors` on a batch; its acknowledgement follows the result."""
-        if self.processors is None:
-            return batch
-        out = self.processors.process_batch(list(batch))
-        with self._lock:
-            records = self._pending.pop(id(batch), [])
-            if out:
-                self._pending[id(out)] = records
-        if not out:
-            self._done(records)
-            self.settle(records, None)
-        return out
-
-    # -- acknowledging --------------------------------------------------------------------------
-
-    def settle(self, records: list[Any], error: str | None) -> None:
-        self.tracker.done([r.index for r in records])
 
     def shutdown(self) -> None:
         self.worker.join(timeout=5.0)
