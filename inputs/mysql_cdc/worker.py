@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from streamforge.connectors.cdc.session import SessionWorker
 from streamforge.inputs.mysql_cdc.binlog import BinlogFollower
 from streamforge.inputs.mysql_cdc.changes import Change
 from streamforge.inputs.mysql_cdc.checkpoints import Checkpoints
@@ -35,7 +36,7 @@ log = logging.getLogger("streamforge.inputs.mysql_cdc")
 _UNREACHABLE = {2002, 2003, 2006, 2013, 2055}
 
 
-class CdcWorker:
+class CdcWorker(SessionWorker[BinlogPosition]):
     """Runs the replication session on a thread of its own (see the module docs)."""
 
     def __init__(
@@ -49,29 +50,20 @@ class CdcWorker:
         connection: Connection,
         stopping: threading.Event,
     ) -> None:
+        super().__init__(
+            name=name,
+            thread_name=name,
+            logger=log,
+            tracker=tracker,
+            put=put,
+            connection=connection,
+            stopping=stopping,
+        )
         self.settings = settings
-        self.name = name
-        self.tracker = tracker
         self.checkpoints = checkpoints
-        self.put = put
-        self.connection = connection
-        self.stopping = stopping
-        #: set once the stream is done with every batch: stop reading and close
-        self.finish = threading.Event()
         #: the position after the last transaction handed on (None: not known yet)
         self.after: BinlogPosition | None = None
         self.schemas: dict[str, TableSchema] = {}
-        self._last_reason = ""
-        self._repeats = 0
-        self._thread = threading.Thread(target=self.run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def join(self, timeout: float) -> None:
-        self.finish.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
 
     def _done(self) -> bool:
         return self.finish.is_set() or self.stopping.is_set()
@@ -112,14 +104,8 @@ class CdcWorker:
         else:
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         reason = f"database {where} unreachable ({detail})" if unreachable else f"{where}: {detail}"
-        self.connection.down(reason)
-        self._repeats = self._repeats + 1 if reason == self._last_reason else 0
-        self._last_reason = reason
-        if self._repeats % 20:
+        if not self._report(reason, unreachable=unreachable):
             return
-        again = " (again)" if self._repeats else ""
-        level = logging.WARNING if unreachable else logging.ERROR
-        log.log(level, "%s: %s; trying again%s", self.name, reason, again)
         if not isinstance(exc, (SetupError, CacheError, ValueError, pymysql.err.MySQLError)):
             log.debug("%s: the session failed", self.name, exc_info=exc)
 
@@ -148,9 +134,7 @@ class CdcWorker:
                 "in information_schema, and ENUM and SET values need FULL",
                 self.name,
             )
-        self.connection.up()
-        backoff.reset()
-        self._last_reason = ""
+        self._up(backoff)
         if self.after is None and not self._snapshot():
             return
         self._stream(names_in_binlog)
@@ -186,10 +170,7 @@ class CdcWorker:
 
     def _hand_on(self, changes: list[Change]) -> None:
         """Give changes to the stream once fewer than `checkpoint_limit` wait for the output."""
-        limit = self.settings.checkpoint_limit
-        while self.tracker.in_flight() >= limit and not self._done():
-            self.tracker.wait(0.05)
-        self.put(changes, self.tracker.issue(len(changes)))
+        self._put_when_room(changes, self.settings.checkpoint_limit, 0.05, self._done)
 
     def _stream(self, names_in_binlog: bool) -> None:
         assert self.after is not None

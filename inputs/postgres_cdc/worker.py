@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from streamforge.connectors.cdc.session import SessionWorker
 from streamforge.inputs.postgres_cdc.changes import Change, ChangeAssembler
 from streamforge.inputs.postgres_cdc.metrics import REPLICATION_LAG, SNAPSHOT_PROGRESS
 from streamforge.inputs.postgres_cdc.pgoutput import format_lsn
@@ -35,7 +36,7 @@ IDLE_MAX = 0.5
 LAG_HEARTBEAT_BYTES = 1024 * 1024
 
 
-class CdcWorker:
+class CdcWorker(SessionWorker[int]):
     """Runs the replication session on a thread of its own (see the module docs)."""
 
     def __init__(
@@ -49,15 +50,18 @@ class CdcWorker:
         connection: Connection,
         stopping: threading.Event,
     ) -> None:
+        super().__init__(
+            name=f"postgres_cdc {label}",
+            thread_name=f"postgres-cdc-{label}",
+            logger=log,
+            tracker=tracker,
+            put=put,
+            connection=connection,
+            stopping=stopping,
+        )
         self.settings = settings
         self.label = label
         self.stream = stream
-        self.tracker = tracker
-        self.put = put
-        self.connection = connection
-        self.stopping = stopping
-        #: set once the stream is done with every batch: the last confirmation, then close
-        self.finish = threading.Event()
         self.params = ConnectParams(settings)
         self.types = TypeMap()
         self.assembler = ChangeAssembler(
@@ -72,21 +76,11 @@ class CdcWorker:
         #: rows of the last peek that belonged to transactions emitted before
         self._skipped = 0
         self._heartbeats = True
-        #: the last failure logged and how often it came again since
-        self._last_reason = ""
-        self._repeats = 0
-        self.name = f"postgres_cdc {label}"
         self._conn: Any = None
         self._lag = REPLICATION_LAG.labels(stream=stream, component=label)
-        self._thread = threading.Thread(target=self.run, name=f"postgres-cdc-{label}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def join(self, timeout: float) -> None:
-        self.finish.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        super().join(timeout)
         self.params.close()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -134,14 +128,7 @@ class CdcWorker:
             reason = f"database {where} unreachable ({text or type(exc).__name__})"
         else:
             reason = f"{where}: {text or type(exc).__name__}"
-        self.connection.down(reason)
-        self._repeats = self._repeats + 1 if reason == self._last_reason else 0
-        self._last_reason = reason
-        if self._repeats % 20:
-            return
-        again = " (again)" if self._repeats else ""
-        level = logging.WARNING if unreachable else logging.ERROR
-        log.log(level, "%s: %s; trying again%s", self.name, reason, again)
+        self._report(reason, unreachable=unreachable)
 
     def _session(self, backoff: Backoff) -> None:
         s = self.settings
@@ -173,9 +160,7 @@ class CdcWorker:
             self.advanced = point
             log.info("%s: replication slot %s created at %s", self.name, s.slot_name,
                      format_lsn(point))  # fmt: skip
-        self.connection.up()
-        backoff.reset()
-        self._last_reason = ""
+        self._up(backoff)
         self._stream(session)
 
     # -- snapshot -------------------------------------------------------------------------------
@@ -220,10 +205,7 @@ class CdcWorker:
 
     def _emit_waiting(self, changes: list[Change]) -> None:
         """Hand rows on once fewer than `checkpoint_limit` wait for the output."""
-        limit = self.settings.checkpoint_limit
-        while self.tracker.in_flight() >= limit and not self.stopping.is_set():
-            self.tracker.wait(0.1)
-        self.put(changes, self.tracker.issue(len(changes)))
+        self._put_when_room(changes, self.settings.checkpoint_limit, 0.1, self.stopping.is_set)
 
     # -- streaming ------------------------------------------------------------------------------
 
