@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamforge.connectors.cdc.input import CdcInput, offline_checker
 from streamforge.inputs.mysql_cdc.reader import CdcReader
 from streamforge.inputs.mysql_cdc.settings import CdcSettings, fields
 from streamforge.license.catalog import register_feature
-from streamforge.plugin import BuildContext, Cache, Input, InputReader, Processor, register_input
-from streamforge.plugin.batching import BatchPolicy
+from streamforge.plugin import BuildContext, Cache, Input, InputReader, register_input
 from streamforge.plugin.optional import require
 from streamforge.plugin.spec import offline_check
 
@@ -17,23 +17,15 @@ __all__ = ["MysqlCdcInput"]
 register_feature("input", "mysql_cdc", "bindings", "mysql_cdc")
 
 
-class MysqlCdcInput(Input):
+class MysqlCdcInput(CdcInput):
     """Streams the changes of MySQL or MariaDB tables from the server's binlog."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.settings = CdcSettings.from_conf(conf)
         if ctx is None:
             raise ValueError("mysql_cdc: needs a build context for its checkpoint_cache")
-        self.label = getattr(ctx, "label", "") or "mysql_cdc"
-        self.stream = getattr(ctx, "stream", "") or "stream"
         self.cache: Cache = ctx.cache(self.settings.checkpoint_cache)
-        batching = conf.get("batching") or {}
-        policy = BatchPolicy.from_conf(batching)
-        self.policy: BatchPolicy | None = policy if policy.active else None
-        procs = list(batching.get("processors") or [])
-        self.processors: Processor | None = ctx.build_chain(procs) if procs else None
-        # without a batching policy each row is a batch of its own, as in Redpanda Connect
-        self.one_message_per_batch = self.policy is None
+        super().__init__(conf, ctx, name="mysql_cdc")
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         require("pymysqlreplication", "mysql_cdc", "mysql_cdc input")
@@ -45,11 +37,6 @@ class MysqlCdcInput(Input):
             policy=self.policy,
             processors=self.processors,
         )
-
-
-def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-    CdcSettings.from_conf(conf)
-    BatchPolicy.from_conf(conf.get("batching"))
 
 
 @register_input(
@@ -72,7 +59,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         "  stream_snapshot: true\n",
     ),
 )
-@offline_check(_check)
+@offline_check(offline_checker(CdcSettings.from_conf))
 def build_mysql_cdc(conf: dict[str, Any], ctx: BuildContext | None = None) -> Input:
     """Streams the changes of MySQL or MariaDB tables from the binlog."""
     return MysqlCdcInput(conf, ctx)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamforge.connectors.cdc.input import CdcInput, offline_checker
 from streamforge.inputs.postgres_cdc.reader import CdcReader
 from streamforge.inputs.postgres_cdc.settings import CdcSettings, fields
 from streamforge.license.catalog import register_feature
-from streamforge.plugin import BuildContext, Input, InputReader, Processor, register_input
-from streamforge.plugin.batching import BatchPolicy
+from streamforge.plugin import BuildContext, Input, InputReader, register_input
 from streamforge.plugin.optional import require
 from streamforge.plugin.spec import offline_check
 
@@ -17,24 +17,12 @@ __all__ = ["PostgresCdcInput"]
 register_feature("input", "postgres_cdc", "bindings", "postgres_cdc")
 
 
-class PostgresCdcInput(Input):
+class PostgresCdcInput(CdcInput):
     """Streams the changes of PostgreSQL tables through a logical replication slot."""
 
     def __init__(self, conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         self.settings = CdcSettings.from_conf(conf)
-        self.label = getattr(ctx, "label", "") or "postgres_cdc"
-        self.stream = getattr(ctx, "stream", "") or "stream"
-        batching = conf.get("batching") or {}
-        policy = BatchPolicy.from_conf(batching)
-        self.policy: BatchPolicy | None = policy if policy.active else None
-        procs = list(batching.get("processors") or [])
-        self.processors: Processor | None = None
-        if procs:
-            if ctx is None:
-                raise ValueError("batching.processors: need a build context")
-            self.processors = ctx.build_chain(procs)
-        # without a batching policy each row is a batch of its own, as in Redpanda Connect
-        self.one_message_per_batch = self.policy is None
+        super().__init__(conf, ctx, name="postgres_cdc")
 
     def open(self, partition: str, resume_state: Any | None) -> InputReader:
         require("psycopg", "postgres", "postgres_cdc input")
@@ -45,11 +33,6 @@ class PostgresCdcInput(Input):
             policy=self.policy,
             processors=self.processors,
         )
-
-
-def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
-    CdcSettings.from_conf(conf)
-    BatchPolicy.from_conf(conf.get("batching"))
 
 
 @register_input(
@@ -72,7 +55,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext | None = None) -> None:
         "  stream_snapshot: true\n",
     ),
 )
-@offline_check(_check)
+@offline_check(offline_checker(CdcSettings.from_conf))
 def build_postgres_cdc(conf: dict[str, Any], ctx: BuildContext | None = None) -> Input:
     """Streams the changes of PostgreSQL tables through logical replication."""
     return PostgresCdcInput(conf, ctx)
