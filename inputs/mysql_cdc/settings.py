@@ -9,6 +9,11 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from streamforge.connectors.acked_reader import replay_nacks_field
+from streamforge.connectors.cdc.fields import (
+    at_least,
+    checkpoint_limit_field,
+    snapshot_batch_size_field,
+)
 from streamforge.connectors.sql import database_url
 from streamforge.plugin import Field
 from streamforge.plugin.batching import batching_field
@@ -83,15 +88,6 @@ def _check_flavor(value: Any) -> str:
     return text
 
 
-def _at_least(n: int) -> Any:
-    def check(value: Any) -> int:
-        if int(value) < n:
-            raise ValueError(f"must be at least {n}, got {value}")
-        return int(value)
-
-    return check
-
-
 def _check_key(value: Any) -> str:
     text = str(value)
     if not text:
@@ -147,13 +143,7 @@ def fields() -> list[Field]:
             description="The key of the position in `checkpoint_cache`; give each input "
             "sharing a cache a key of its own.",
         ),
-        ParsedField(
-            "snapshot_max_batch_size",
-            "int",
-            default=1000,
-            parser=_at_least(1),
-            description="Rows fetched at a time while reading the snapshot.",
-        ),
+        snapshot_batch_size_field("snapshot_max_batch_size"),
         Field(
             "stream_snapshot",
             "bool",
@@ -162,14 +152,7 @@ def fields() -> list[Field]:
             "after it. Otherwise the input starts at the binlog's current end.",
         ),
         replay_nacks_field("rows"),
-        ParsedField(
-            "checkpoint_limit",
-            "int",
-            default=1024,
-            parser=_at_least(1),
-            description="Most messages handed to the stream and not written yet; a position is "
-            "stored only once every message before it was written.",
-        ),
+        checkpoint_limit_field("stored"),
         batching_field(),
     ]
 
@@ -202,8 +185,8 @@ class CdcSettings:
             stream_snapshot=bool(conf.get("stream_snapshot", False)),
             flavor=_check_flavor(conf.get("flavor", "mysql")),
             checkpoint_key=_check_key(conf.get("checkpoint_key", "mysql_binlog_position")),
-            snapshot_max_batch_size=_at_least(1)(conf.get("snapshot_max_batch_size", 1000)),
-            checkpoint_limit=_at_least(1)(conf.get("checkpoint_limit", 1024)),
+            snapshot_max_batch_size=at_least(1)(conf.get("snapshot_max_batch_size", 1000)),
+            checkpoint_limit=at_least(1)(conf.get("checkpoint_limit", 1024)),
             auto_replay_nacks=bool(conf.get("auto_replay_nacks", True)),
             connect=connect_kwargs(dsn),
         )

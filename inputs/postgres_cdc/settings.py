@@ -10,6 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamforge.connectors.cdc.fields import (
+    at_least,
+    checkpoint_limit_field,
+    snapshot_batch_size_field,
+)
 from streamforge.connectors.sql import database_url
 from streamforge.connectors.tls import check_tls_files, tls_field
 from streamforge.durations import parse_duration
@@ -66,15 +71,6 @@ def _check_dsn(value: Any) -> str:
     return text
 
 
-def _at_least(n: int) -> Any:
-    def check(value: Any) -> int:
-        if int(value) < n:
-            raise ValueError(f"must be at least {n}, got {value}")
-        return int(value)
-
-    return check
-
-
 def fields() -> list[Field]:
     """The config fields, in the order Redpanda Connect documents them."""
     return [
@@ -103,14 +99,7 @@ def fields() -> list[Field]:
             description="When the replication slot is created, first emit every row the tables "
             "hold (operation `read`), as of the slot's first position, then the changes after it.",
         ),
-        ParsedField(
-            "snapshot_batch_size",
-            "int",
-            default=1000,
-            parser=_at_least(1),
-            description="Rows fetched at a time while reading the snapshot.",
-            examples=(10000,),
-        ),
+        snapshot_batch_size_field("snapshot_batch_size", examples=(10000,)),
         ParsedField(
             "schema",
             "string",
@@ -126,14 +115,7 @@ def fields() -> list[Field]:
             description="The tables whose changes are streamed (names in `schema`).",
             examples=(["readings", '"AssetEvents"'],),
         ),
-        ParsedField(
-            "checkpoint_limit",
-            "int",
-            default=1024,
-            parser=_at_least(1),
-            description="Most messages handed to the stream and not written yet; a position is "
-            "confirmed to the slot only once every message before it was written.",
-        ),
+        checkpoint_limit_field("confirmed to the slot"),
         Field(
             "temporary_slot",
             "bool",
@@ -169,7 +151,7 @@ def fields() -> list[Field]:
             "max_parallel_snapshot_tables",
             "int",
             default=1,
-            parser=_at_least(1),
+            parser=at_least(1),
             description="Tables read at the same time during the snapshot, each on a session of "
             "its own.",
         ),
@@ -241,12 +223,12 @@ class CdcSettings:
             slot_name=check_slot_name(conf["slot_name"]),
             temporary_slot=bool(conf.get("temporary_slot", False)),
             stream_snapshot=bool(conf.get("stream_snapshot", False)),
-            snapshot_batch_size=_at_least(1)(conf.get("snapshot_batch_size", 1000)),
+            snapshot_batch_size=at_least(1)(conf.get("snapshot_batch_size", 1000)),
             include_transaction_markers=bool(conf.get("include_transaction_markers", False)),
-            checkpoint_limit=_at_least(1)(conf.get("checkpoint_limit", 1024)),
+            checkpoint_limit=at_least(1)(conf.get("checkpoint_limit", 1024)),
             standby_timeout=parse_duration(conf.get("pg_standby_timeout", "10s")),
             wal_monitor_interval=parse_duration(conf.get("pg_wal_monitor_interval", "3s")),
-            max_parallel_snapshot_tables=_at_least(1)(conf.get("max_parallel_snapshot_tables", 1)),
+            max_parallel_snapshot_tables=at_least(1)(conf.get("max_parallel_snapshot_tables", 1)),
             unchanged_toast_value=conf.get("unchanged_toast_value"),
             heartbeat_interval=parse_duration(conf.get("heartbeat_interval", "1h")),
             auto_replay_nacks=bool(conf.get("auto_replay_nacks", True)),
