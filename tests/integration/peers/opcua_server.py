@@ -8,6 +8,9 @@ Known nodes in namespace `urn:streamforge:test` (index 2), string ids = dotted b
       Line1/Pump                  object: Speed (Int32)
       Counter                     Int32, for tests that write changes
       Deep/V0, Deep/L1/V1, ...    12 nested folders; Vk sits k+1 levels below Deep
+    Setpoints                     folder beside Plant: writable variables (SETPOINTS) whose
+                                  every accepted client write is kept in `OpcuaServer.writes`;
+                                  Limited clamps to 0..100, Slow shows a write 0.3 s later
 
 `opcua_server` is shared by a test module; `opcua_secure_server` offers only Basic256Sha256
 Sign and SignAndEncrypt endpoints and only user name logins (USERS). Both can be stopped and
@@ -40,6 +43,7 @@ from peers.ports import free_port, wait_listening
 __all__ = [
     "DEEP_LEVELS",
     "NS",
+    "SETPOINTS",
     "TYPE_VALUES",
     "USERS",
     "OpcuaServer",
@@ -77,6 +81,24 @@ TYPE_VALUES: dict[str, tuple[Any, ua.VariantType]] = {
     "Int32Array": ([1, 2, 3], V.Int32),
     "StringArray": (["a", "b"], V.String),
 }
+
+
+#: writable variables under Setpoints: name -> (initial value, variant type, data type);
+#: `Any` is declared BaseDataType and holds a Double
+SETPOINTS: dict[str, tuple[Any, ua.VariantType, int]] = {
+    "Double": (0.0, V.Double, ua.ObjectIds.Double),
+    "Float": (0.0, V.Float, ua.ObjectIds.Float),
+    "Int32": (0, V.Int32, ua.ObjectIds.Int32),
+    "Int16": (0, V.Int16, ua.ObjectIds.Int16),
+    "UInt64": (0, V.UInt64, ua.ObjectIds.UInt64),
+    "Boolean": (False, V.Boolean, ua.ObjectIds.Boolean),
+    "String": ("", V.String, ua.ObjectIds.String),
+    "DateTime": (datetime(2000, 1, 1, tzinfo=timezone.utc), V.DateTime, ua.ObjectIds.DateTime),
+    "Any": (0.0, V.Double, ua.ObjectIds.BaseDataType),
+    "Limited": (0.0, V.Double, ua.ObjectIds.Double),
+    "Slow": (0, V.Int32, ua.ObjectIds.Int32),
+}
+SLOW_SECONDS = 0.3
 
 
 def node(path: str) -> str:
@@ -118,6 +140,8 @@ class OpcuaServer:
 
     port: int = field(default_factory=free_port)
     certificate: ServerCertificate | None = None
+    #: Setpoints name -> the values clients wrote, in order (kept across restarts)
+    writes: dict[str, list[Any]] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _server: Server | None = field(default=None, repr=False)
@@ -174,6 +198,11 @@ class OpcuaServer:
         dv = ua.DataValue(variant, SourceTimestamp=now, ServerTimestamp=now)
         self._call(var.write_value(dv))
 
+    def read(self, path: str) -> Any:
+        """The value a node (by dotted path under ns=2) has now."""
+        assert self._server is not None, "server not running"
+        return self._call(self._server.get_node(node(path)).read_value())
+
     def write_status(self, path: str, code: int) -> None:
         """Give a node a status (e.g. UncertainLastUsableValue) keeping its value."""
         assert self._server is not None, "server not running"
@@ -207,8 +236,46 @@ class OpcuaServer:
         ns = await server.register_namespace(NS_URI)
         assert ns == NS
         await _address_space(server)
+        await self._setpoints(server)
         await server.start()
         return server
+
+    async def _setpoints(self, server: Server) -> None:
+        folder = await server.nodes.objects.add_folder(
+            ua.NodeId("Setpoints", NS), ua.QualifiedName("Setpoints", NS)
+        )
+        aspace = server.iserver.aspace
+        loop = asyncio.get_running_loop()
+        for name, (value, vtype, dtype) in SETPOINTS.items():
+            nodeid = ua.NodeId(f"Setpoints.{name}", NS)
+            var = await folder.add_variable(
+                nodeid, ua.QualifiedName(name, NS), value, vtype, datatype=ua.NodeId(dtype)
+            )
+            await var.set_writable()
+            status = aspace.set_attribute_value_setter(
+                nodeid, ua.AttributeIds.Value, self._setter(name, loop)
+            )
+            assert status.is_good(), status
+
+    def _setter(self, name: str, loop: asyncio.AbstractEventLoop) -> Any:
+        """Keep what a client wrote (Limited clamps it, Slow shows it later) and record it."""
+
+        def store(attval: Any, dv: ua.DataValue) -> None:
+            attval.value = dv
+            attval.value_callback = None
+
+        def setter(node_data: Any, attr: ua.AttributeIds, dv: ua.DataValue) -> None:
+            attval = node_data.attributes[attr]
+            written = dv.Value.Value if dv.Value is not None else None
+            self.writes.setdefault(name, []).append(written)
+            if name == "Limited" and isinstance(written, float):
+                dv = ua.DataValue(ua.Variant(min(max(written, 0.0), 100.0), V.Double))
+            if name == "Slow":
+                loop.call_later(SLOW_SECONDS, store, attval, dv)
+            else:
+                store(attval, dv)
+
+        return setter
 
 
 async def _cancel_others() -> None:
