@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,6 +23,7 @@ from streamforge.durations import parse_duration
 from streamforge.observability.benthos_names import BENTHOS_COUNTERS
 from streamforge.plugin.aws import make_client
 from streamforge.plugin.optional import require
+from streamforge.runtime.periodic_push import PeriodicPush
 
 __all__ = ["CloudWatchPush", "Series", "metric_data", "metrics_push"]
 
@@ -34,8 +33,6 @@ log = logging.getLogger("streamforge.metrics")
 _PER_REQUEST = 500
 #: dimensions per datum CloudWatch takes
 _MAX_DIMENSIONS = 30
-#: while pushes keep failing, a warning at most this often (seconds)
-_WARN_EVERY = 60.0
 
 #: (metric name, sorted label pairs): one series
 Series = tuple[str, tuple[tuple[str, str], ...]]
@@ -151,9 +148,12 @@ def _datum(series: Series, at: datetime, unit: str, **value: Any) -> dict[str, A
     }
 
 
-class CloudWatchPush:
+class CloudWatchPush(PeriodicPush):
     """Pushes what `collect()` yields to CloudWatch every `period` seconds on a thread of its
-    own, and once more at `stop()`."""
+    own, and once more at `stop()`; a failed push leaves the changes for the next one."""
+
+    target = "CloudWatch"
+    recovered_note = "; what accumulated was pushed"
 
     def __init__(
         self,
@@ -162,91 +162,27 @@ class CloudWatchPush:
         period: float,
         collect: Callable[[], Iterable[Any]],
     ) -> None:
+        super().__init__(period, join_timeout=30)
         self.client = client
         self.namespace = namespace
-        self.period = period
         self.collect = collect
-        empty: dict[str, dict[Series, Any]] = {"counter": {}, "gauge": {}, "histogram": {}}
         #: the registry as it was at the last push that CloudWatch accepted
-        self._sent = empty
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._failing_since: float | None = None
-        self._warned = 0.0
-        #: pushes CloudWatch accepted, and failed ones (for tests and the logs)
-        self.pushes = 0
-        self.failures = 0
+        self._sent: dict[str, dict[Series, Any]] = {"counter": {}, "gauge": {}, "histogram": {}}
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._loop, name="streamforge-cloudwatch", daemon=True
-        )
-        self._thread.start()
+    def log_fields(self) -> dict[str, Any]:
+        return {"namespace": self.namespace}
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.period):
-            self.flush()
-
-    def flush(self) -> bool:
-        """Push what changed since the last accepted push; False when CloudWatch refused or
-        could not be reached (the changes wait for the next flush)."""
-        with self._lock:
-            try:
-                now = read_registry(self.collect())
-            except Exception as exc:  # noqa: BLE001 - a bad mapping must not end the pushes
-                log.warning("cannot read the metrics to push to CloudWatch: %s", exc)
-                return False
-            data = metric_data(now, self._sent, datetime.now(timezone.utc))
-            try:
-                self._put(data)
-            except Exception as exc:  # noqa: BLE001 - any failure waits for the next flush
-                self._failed(exc)
-                return False
-            self._sent = now
-            self._recovered()
-            return True
-
-    def _put(self, data: Sequence[dict[str, Any]]) -> None:
+    def push_once(self) -> None:
+        """Push what changed since the last accepted push."""
+        now = read_registry(self.collect())
+        data = metric_data(now, self._sent, datetime.now(timezone.utc))
         for start in range(0, len(data), _PER_REQUEST):
             self.client.put_metric_data(
                 Namespace=self.namespace, MetricData=list(data[start : start + _PER_REQUEST])
             )
         if data:
             self.pushes += 1
-
-    def _failed(self, exc: Exception) -> None:
-        self.failures += 1
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        if now - self._warned >= _WARN_EVERY:
-            self._warned = now
-            log.warning(
-                "pushing metrics to CloudWatch failed (retrying every %.3gs): %s: %s",
-                self.period,
-                type(exc).__name__,
-                exc,
-                extra={"fields": {"namespace": self.namespace}},
-            )
-
-    def _recovered(self) -> None:
-        if self._failing_since is not None:
-            down = time.monotonic() - self._failing_since
-            self._failing_since = None
-            self._warned = 0.0
-            log.info(
-                "metrics reach CloudWatch again after %.1fs; what accumulated was pushed",
-                down,
-                extra={"fields": {"namespace": self.namespace}},
-            )
-
-    def stop(self) -> None:
-        """End the periodic pushes and push once more (the run's last counts)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self.flush()
+        self._sent = now
 
 
 def _client(conf: dict[str, Any]) -> Any:

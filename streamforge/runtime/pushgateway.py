@@ -13,8 +13,6 @@ it goes on; the next push sends the values of that moment. The stream never wait
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.error import HTTPError
@@ -25,13 +23,12 @@ from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.registry import Collector
 
 from streamforge.durations import parse_duration
+from streamforge.runtime.periodic_push import PeriodicPush
 
 __all__ = ["GatewayPush", "gateway_push", "shown_url"]
 
 log = logging.getLogger("streamforge.metrics")
 
-#: while pushes keep failing, a warning at most this often (seconds)
-_WARN_EVERY = 60.0
 #: seconds one push may take before it counts as failed
 _TIMEOUT = 10.0
 
@@ -68,9 +65,11 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class GatewayPush:
+class GatewayPush(PeriodicPush):
     """PUTs what `collect()` yields to a Pushgateway every `interval` seconds (never when it is
     0) on a thread of its own, and once more at `stop()`."""
+
+    target = "the Pushgateway"
 
     def __init__(
         self,
@@ -84,33 +83,13 @@ class GatewayPush:
         password: str = "",
         timeout: float = _TIMEOUT,
     ) -> None:
+        super().__init__(interval, join_timeout=timeout + 5)
         self.url = url
         self.job = job
-        self.interval = interval
         self.grouping_key = dict(grouping_key or {})
         self.timeout = timeout
         self._view = _View(collect)
         self._auth = (username, password) if username and password else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._failing_since: float | None = None
-        self._warned = 0.0
-        #: pushes the gateway accepted, and failed ones (for tests and the logs)
-        self.pushes = 0
-        self.failures = 0
-
-    def start(self) -> None:
-        if self.interval <= 0:
-            return
-        self._thread = threading.Thread(
-            target=self._loop, name="streamforge-pushgateway", daemon=True
-        )
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.push()
 
     def _handler(
         self,
@@ -125,60 +104,23 @@ class GatewayPush:
         username, password = self._auth
         return basic_auth_handler(url, method, timeout, headers, data, username, password)
 
-    def push(self) -> bool:
-        """PUT the current metrics; False when the gateway refused or could not be reached."""
-        with self._lock:
-            try:
-                push_to_gateway(
-                    self.url,
-                    job=self.job,
-                    registry=self._view,
-                    grouping_key=self.grouping_key or None,
-                    timeout=self.timeout,
-                    handler=self._handler,
-                )
-            except Exception as exc:  # noqa: BLE001 - any failure waits for the next push
-                self._failed(exc)
-                return False
-            self.pushes += 1
-            self._recovered()
-            return True
+    def push_once(self) -> None:
+        """PUT the current metrics."""
+        push_to_gateway(
+            self.url,
+            job=self.job,
+            registry=self._view,
+            grouping_key=self.grouping_key or None,
+            timeout=self.timeout,
+            handler=self._handler,
+        )
+        self.pushes += 1
 
-    def _fields(self) -> dict[str, Any]:
-        return {"fields": {"push_url": shown_url(self.url), "job": self.job}}
+    def describe(self, exc: BaseException) -> str:
+        return _reason(exc)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
-        now = time.monotonic()
-        if self._failing_since is None:
-            self._failing_since = now
-        if now - self._warned >= _WARN_EVERY or self._stop.is_set():
-            self._warned = now
-            retry = f" (retrying every {self.interval:.3g}s)" if not self._stop.is_set() else ""
-            log.warning(
-                "pushing metrics to the Pushgateway failed%s: %s",
-                retry,
-                _reason(exc),
-                extra=self._fields(),
-            )
-
-    def _recovered(self) -> None:
-        if self._failing_since is not None:
-            down = time.monotonic() - self._failing_since
-            self._failing_since = None
-            self._warned = 0.0
-            log.info(
-                "metrics reach the Pushgateway again after %.1fs",
-                down,
-                extra=self._fields(),
-            )
-
-    def stop(self) -> None:
-        """End the periodic pushes and push once more (the run's last counts)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout + 5)
-        self.push()
+    def log_fields(self) -> dict[str, Any]:
+        return {"push_url": shown_url(self.url), "job": self.job}
 
 
 def gateway_push(
