@@ -202,6 +202,7 @@ def test_list_round_trip(r: redis.Redis, tmp_path: Path) -> None:
           url: {SHARED}
           key: {lst}
           batching: {{ count: 100 }}
+          max_in_flight: 1    # batches one after another: the list keeps the order
         """,
         mapping='root = "item-" + counter().string()',
     )
