@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
 
+from peers.ports import free_port
+
 CLI = [sys.executable, "-m", "streamforge", "run"]
 
 
 def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    return [free_port() for _ in range(n)]
 
 
 def run_cluster(cfg: Path, processes: int = 2) -> None:

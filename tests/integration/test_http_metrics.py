@@ -12,18 +12,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from peers.ports import free_port
 from peers.stream_run import run_to_end
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamforge.runtime.http import Readiness, start_http_server
 
 CLI = [sys.executable, "-m", "streamforge", "run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str) -> tuple[int, str, str]:
