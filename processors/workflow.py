@@ -20,7 +20,7 @@ from streamforge.bloblang import ast
 from streamforge.message import Message, PayloadError
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
 from streamforge.plugin.batches import Batches
-from streamforge.plugin.errors import describe_error
+from streamforge.plugin.errors import UndefinedResourceError, describe_error
 from streamforge.processors.branch import BRANCH_FIELDS, BranchProcessor
 
 __all__ = ["WorkflowProcessor", "infer_order", "mapping_paths"]
@@ -263,9 +263,11 @@ class WorkflowProcessor(Processor):
             {n for n in from_order if n not in resources and not ctx.has_processor_resource(n)}
         )
         if unknown:
-            raise ValueError(
+            raise UndefinedResourceError(
                 f"order names unknown branches: {', '.join(unknown)} (neither under `branches` "
-                "nor a branch processor under processor_resources)"
+                "nor a branch processor under processor_resources)",
+                "processor",
+                unknown,
             )
         resources += [n for n in dict.fromkeys(from_order) if n not in resources]
         for label in resources:

@@ -11,6 +11,10 @@ from streamforge.plugin import Kind
 __all__ = ["ComponentConfig", "ConfigError", "Location", "Problem", "StreamConfig"]
 
 
+#: what a warning of a resource defined in no file lint was given adds
+ELSEWHERE_HINT = "`run` needs it in this file or in a resource file given with -r"
+
+
 @dataclass(frozen=True)
 class Location:
     """A place in a config file; line and column are 1-based."""
@@ -109,6 +113,8 @@ class StreamConfig:
     #: (kind, label) of resources referenced but defined in no file lint was given: lint
     #: warns and checks the rest (as Benthos' lint, file by file); `run` refuses them
     defined_elsewhere: frozenset[tuple[str, str]] = frozenset()
+    #: linted file by file: a resource a component names but no file given defines is a warning
+    resources_elsewhere: bool = False
 
     @property
     def caches(self) -> dict[str, ComponentConfig]:

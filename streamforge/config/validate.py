@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Any, cast
 
-from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
+from streamforge.config.model import (
+    ELSEWHERE_HINT,
+    ComponentConfig,
+    Location,
+    Problem,
+    StreamConfig,
+)
 from streamforge.config.sections import SectionError, sections
 from streamforge.config.service import SERVICE_FIELDS, SERVICE_SECTIONS, check_service_sections
 from streamforge.config.yamlpos import NodeInfo, Path, YamlDocument, path_str
@@ -646,7 +652,7 @@ def validate_document(
             undefined.append((ref_kind, target, doc.location(ref_path), message))
     for _, _, location, message in undefined:
         if resources_elsewhere:
-            warnings.append(Problem(location, f"{message}; {_ELSEWHERE}", True))
+            warnings.append(Problem(location, f"{message}; {ELSEWHERE_HINT}", True))
         else:
             v.report(location, message)
 
@@ -676,6 +682,7 @@ def validate_document(
         raw=data,
         sections={name: value for name, value in owned.items() if name in body},
         defined_elsewhere=frozenset((kind, target) for kind, target, _, _ in undefined),
+        resources_elsewhere=resources_elsewhere,
     )
     return stream, warnings
 
@@ -720,7 +727,6 @@ def _raw_label(data: Any, path: Path) -> str | None:
 
 
 #: where a resource lint did not find may still come from when the stream runs
-_ELSEWHERE = "`run` needs it in this file or in a resource file given with -r"
 
 
 def _undefined(kind: str, target: str, defined: dict[str, ComponentConfig]) -> str:

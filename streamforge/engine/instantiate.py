@@ -7,13 +7,20 @@ import threading
 import weakref
 from typing import Any
 
-from streamforge.config.model import ComponentConfig, Location, Problem, StreamConfig
+from streamforge.config.model import (
+    ELSEWHERE_HINT,
+    ComponentConfig,
+    Location,
+    Problem,
+    StreamConfig,
+)
 from streamforge.message import Message
 from streamforge.observability.logging import component_logger
 from streamforge.observability.metrics import ComponentMetrics, component_metrics
 from streamforge.plugin import Cache, Input, InputReader, Output, Processor, RateLimit, registry
 from streamforge.plugin.chain import ProcessorChain
 from streamforge.plugin.delivery import answering
+from streamforge.plugin.errors import UndefinedResourceError
 from streamforge.plugin.spec import ComponentSpec, offline_check_of
 
 __all__ = [
@@ -372,26 +379,29 @@ class _ElsewhereRateLimit(RateLimit):
         return 0.0
 
 
-def _problem(conf: ComponentConfig, exc: BuildError) -> Problem:
+def _problem(conf: ComponentConfig, exc: BuildError, stream: StreamConfig) -> Problem:
     """The problem at the place of the component that refused (`conf`'s when not known).
 
     A file or directory that is not there is a warning: lint checks the config (as Benthos'
     lint does), and the file may be there where and when the stream runs; `run` refuses it.
+    So is a resource named by label when lint checks one file: another file may define it.
     """
     location = exc.location or conf.location
     text = str(exc)
     prefix = f"{location}: "
     text = text[len(prefix) :] if text.startswith(prefix) else text
-    if _missing_file(exc):
+    if _caused_by(exc, FileNotFoundError):
         return Problem(location, f"{text}; `run` needs it", True)
+    if stream.resources_elsewhere and _caused_by(exc, UndefinedResourceError):
+        return Problem(location, f"{text}; {ELSEWHERE_HINT}", True)
     return Problem(location, text)
 
 
-def _missing_file(exc: BaseException) -> bool:
-    """Whether a file or directory that is not there caused `exc`."""
+def _caused_by(exc: BaseException, cause: type[BaseException]) -> bool:
+    """Whether an exception of type `cause` is `exc` or led to it."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, FileNotFoundError):
+        if isinstance(seen, cause):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -475,7 +485,7 @@ class _CheckingBuilder(StreamBuilder):
                 return OutputWithProcessors(self.build_processors(procs), out)
             return out  # type: ignore[no-any-return]
         except BuildError as exc:
-            self.problems.append(_problem(conf, exc))
+            self.problems.append(_problem(conf, exc, self.stream))
             return _Unbuilt()
 
 
@@ -518,7 +528,7 @@ def build_problems(stream: StreamConfig) -> list[Problem]:
             try:
                 built = build(conf)
             except BuildError as exc:
-                problems.append(_problem(conf, exc))
+                problems.append(_problem(conf, exc, stream))
                 continue
             close = getattr(built, "close", None)
             if callable(close):

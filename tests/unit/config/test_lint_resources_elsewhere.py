@@ -3,6 +3,8 @@ define is a warning (it may come from `-r` at run time), and everything else is 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -136,5 +138,59 @@ def test_resource_files_given_to_lint_leave_no_warning(
         """,
     )
     stream = _write(tmp_path, "stream.yaml", STREAM)
+    assert cli_main(["lint", "-r", str(resources), str(stream)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+WORKFLOW = """\
+input:
+  generate:
+    count: 1
+    mapping: 'root = {"id": 1}'
+pipeline:
+  processors:
+    - workflow:
+        order: [ [ local_lookup, shared_lookup ] ]
+        branches:
+          local_lookup:
+            request_map: root = this.id
+            processors:
+              - mapping: root = this + 1
+            result_map: root.next = this
+output:
+  drop: {}
+"""
+
+
+def test_a_workflow_ordering_branch_resources_of_another_file_is_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = _write(tmp_path, "workflow.yaml", WORKFLOW)
+    assert cli_main(["lint", str(stream)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{stream}:7:7: warning: ")
+    assert "shared_lookup" in out and "`run` needs it" in out
+    assert "local_lookup" not in out
+    run = subprocess.run(
+        [sys.executable, "-m", "streamforge", "run", str(stream)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1 and "shared_lookup" in run.stderr
+
+    resources = _write(
+        tmp_path,
+        "branches.yaml",
+        """\
+        processor_resources:
+          - label: shared_lookup
+            branch:
+              request_map: root = this.id
+              processors:
+                - mapping: root = this * 10
+              result_map: root.tenfold = this
+        """,
+    )
     assert cli_main(["lint", "-r", str(resources), str(stream)]) == 0
     assert capsys.readouterr().out == ""
