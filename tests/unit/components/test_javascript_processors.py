@@ -270,7 +270,7 @@ def test_stage_errors_name_the_stage_and_line() -> None:
     proc = tagger(defaults=HISTORIAN, advancedProcessing="var a = 1;\nundefinedFn();\nreturn msg;")
     [out] = proc.process_batch([Message(b"1")])
     assert out.error == (
-        "tag_processor: advancedProcessing: ReferenceError: 'undefinedFn' is not defined (line 2)"
+        "tag_processor: advancedProcessing: ReferenceError: undefinedFn is not defined (line 2)"
     )
 
 
