@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from streamforge.durations import parse_duration
+from streamforge.caches._retrying import (
+    RetryingCache,
+    non_negative_duration,
+    retries_field,
+    retries_of,
+)
 from streamforge.license.catalog import register_feature
 from streamforge.plugin import (
-    Backoff,
     BuildContext,
-    Cache,
     CacheError,
     Field,
     ParsedField,
@@ -42,15 +45,10 @@ _KEY_MAX = 250
 #: seconds to connect and to wait for an answer (Benthos' client uses 500ms)
 _TIMEOUT = 1.0
 _DEFAULT_PORT = 11211
+#: `initial_interval`, `max_interval` and `max_elapsed_time` of `retries`, as in Benthos
+_RETRY_DEFAULTS = ("1s", "5s", "30s")
 
 register_feature("cache", "memcached", "bindings", "memcached")
-
-
-def _non_negative_duration(value: Any) -> float:
-    seconds = parse_duration(value) if value not in ("", None) else 0.0
-    if seconds < 0:
-        raise ValueError(f"{value!r} must not be negative")
-    return seconds
 
 
 def _address(text: str) -> str:
@@ -106,7 +104,7 @@ def _check_key(key: bytes) -> None:
         raise CacheError("key contains a space or a control character, which memcached refuses")
 
 
-class MemcachedCache(Cache):
+class MemcachedCache(RetryingCache):
     """A Cache over memcached servers: `prefix` before every key, TTLs in whole seconds.
 
     A command whose server cannot be reached is retried with backoff until `max_elapsed`
@@ -132,13 +130,17 @@ class MemcachedCache(Cache):
         from pymemcache.client.base import PooledClient
         from pymemcache.exceptions import MemcacheError, MemcacheUnexpectedCloseError
 
+        super().__init__(
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+            max_elapsed=max_elapsed,
+            transient=(OSError, MemcacheUnexpectedCloseError),
+            watch=watch,
+        )
         self.addresses = list(addresses)
         self.prefix = prefix
         self._prefix = prefix.encode("utf-8")
         self.default_ttl = default_ttl
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
-        self.max_elapsed = max_elapsed
         self._clients = [
             PooledClient(
                 _server_spec(address),
@@ -150,12 +152,8 @@ class MemcachedCache(Cache):
             )
             for address in self.addresses
         ]
-        self.conn: Connection | None = None
-        self._watch = watch
         self._lock = threading.Lock()
         self._failing: set[int] = set()
-        self._closed = threading.Event()
-        self._transient: tuple[type[Exception], ...] = (OSError, MemcacheUnexpectedCloseError)
         self._errors: tuple[type[Exception], ...] = (MemcacheError,)
 
     # -- Cache ----------------------------------------------------------------------------
@@ -208,28 +206,16 @@ class MemcachedCache(Cache):
         _check_key(full)
         index = self._pick(full)
         client = self._clients[index]
-        if self._watch is not None:
-            with self._lock:
-                if self._watch is not None:
-                    self.conn, self._watch = self._watch(), None
-        backoff = Backoff(initial=self.retry_initial, maximum=self.retry_max)
-        deadline = time.monotonic() + self.max_elapsed
-        while True:
-            try:
-                result = op(client, full)
-            except self._transient as exc:
-                self._failed(index, exc)
-                delay = backoff.next_delay()
-                if time.monotonic() + delay > deadline or self._closed.is_set():
-                    raise CacheError(
-                        f"memcached {self.addresses[index]} unreachable: {describe_error(exc)}"
-                    ) from exc
-                self._closed.wait(delay)
-                continue
-            except self._errors as exc:
-                raise CacheError(f"memcached {self.addresses[index]}: {exc}") from exc
-            self._reached(index)
-            return result
+        try:
+            result = self._retrying(
+                lambda: op(client, full),
+                partial(self._failed, index),
+                lambda exc: f"memcached {self.addresses[index]} unreachable: {describe_error(exc)}",
+            )
+        except self._errors as exc:
+            raise CacheError(f"memcached {self.addresses[index]}: {exc}") from exc
+        self._reached(index)
+        return result
 
     def _failed(self, index: int, exc: Exception) -> None:
         with self._lock:
@@ -246,15 +232,6 @@ class MemcachedCache(Cache):
             healthy = not self._failing
         if healthy:
             conn.up()
-
-
-def _retries(conf: dict[str, Any]) -> tuple[float, float, float]:
-    retries = conf.get("retries") or {}
-    return (
-        _non_negative_duration(retries.get("initial_interval", "1s")),
-        _non_negative_duration(retries.get("max_interval", "5s")),
-        _non_negative_duration(retries.get("max_elapsed_time", "30s")),
-    )
 
 
 @register_cache(
@@ -280,46 +257,17 @@ def _retries(conf: dict[str, Any]) -> tuple[float, float, float]:
         ParsedField(
             "default_ttl",
             "duration",
-            parser=_non_negative_duration,
+            parser=non_negative_duration,
             default="300s",
             description="How long a key lives after it was written, unless the writer gives "
             "its own TTL; `0s` keeps keys until memcached evicts them. Rounded up to whole "
             "seconds.",
             examples=("10m", "24h"),
         ),
-        Field(
-            "retries",
-            "object",
-            default={},
-            advanced=True,
-            description="How a command whose server cannot be reached is retried.",
-            fields=(
-                ParsedField(
-                    "initial_interval",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="1s",
-                    description="The first wait between attempts (doubling each time).",
-                    examples=("50ms", "1s"),
-                ),
-                ParsedField(
-                    "max_interval",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="5s",
-                    description="The longest wait between attempts.",
-                    examples=("5s", "1m"),
-                ),
-                ParsedField(
-                    "max_elapsed_time",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="30s",
-                    description="After this long the command fails (the message gets the "
-                    "error); `0s` tries once.",
-                    examples=("1m", "1h"),
-                ),
-            ),
+        retries_field(
+            "How a command whose server cannot be reached is retried.",
+            _RETRY_DEFAULTS,
+            examples=(("50ms", "1s"), ("5s", "1m"), ("1m", "1h")),
         ),
     ],
     summary="Keys and values on memcached servers, shared by every process that uses them.",
@@ -340,16 +288,16 @@ def memcached_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> Me
     """Keys and values on memcached servers, shared by every process that uses them."""
     conf = conf or {}
     addresses = server_addresses(conf.get("addresses"))
-    initial, maximum, elapsed = _retries(conf)
+    initial, maximum, elapsed = retries_of(conf, _RETRY_DEFAULTS)
     watch = None
     if ctx is not None:
         watch = partial(connection, ctx.stream, ctx.label, ",".join(addresses))
     return MemcachedCache(
         addresses,
         prefix=str(conf.get("prefix") or ""),
-        default_ttl=_non_negative_duration(conf.get("default_ttl", "300s")),
-        retry_initial=initial or 0.001,
-        retry_max=max(maximum, initial or 0.001),
+        default_ttl=non_negative_duration(conf.get("default_ttl", "300s")),
+        retry_initial=initial,
+        retry_max=maximum,
         max_elapsed=elapsed,
         watch=watch,
     )

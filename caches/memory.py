@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from streamforge.durations import parse_duration
+from streamforge.caches._retrying import non_negative_duration
 from streamforge.plugin import BuildContext, Cache, Field, register_cache
 from streamforge.plugin.spec import ParsedField
 
@@ -17,14 +17,6 @@ __all__ = ["MemoryCache", "init_values_of", "optimistic_field", "positive_int"]
 
 _NEVER = math.inf
 T = TypeVar("T")
-
-
-def _non_negative_duration(value: Any) -> float:
-    """Seconds in a duration that must not be negative ("" is 0)."""
-    seconds = parse_duration(value)
-    if seconds < 0:
-        raise ValueError(f"{value!r} must not be negative")
-    return seconds
 
 
 def _non_negative_int(value: Any) -> int:
@@ -191,7 +183,7 @@ class MemoryCache(Cache):
         ParsedField(
             "default_ttl",
             "duration",
-            parser=_non_negative_duration,
+            parser=non_negative_duration,
             default="5m",
             description=(
                 "How long an entry lives after it was last written, unless the writer gives "
@@ -202,7 +194,7 @@ class MemoryCache(Cache):
         ParsedField(
             "compaction_interval",
             "duration",
-            parser=_non_negative_duration,
+            parser=non_negative_duration,
             default="60s",
             description=(
                 "How often writes also sweep out expired entries (an expired entry is never "
@@ -258,8 +250,8 @@ def memory_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> Memor
     conf = conf or {}
     init = init_values_of(conf)
     return MemoryCache(
-        _option(conf, "default_ttl", "5m", _non_negative_duration),
+        _option(conf, "default_ttl", "5m", non_negative_duration),
         cap=_option(conf, "cap", 0, _non_negative_int),
-        compaction_interval=_option(conf, "compaction_interval", "60s", _non_negative_duration),
+        compaction_interval=_option(conf, "compaction_interval", "60s", non_negative_duration),
         init_values=init,
     )

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from streamforge.caches._retrying import (
+    RetryingCache,
+    non_negative_duration,
+    retries_field,
+    retries_of,
+)
 from streamforge.connectors.tls import check_tls_files, tls_field
-from streamforge.durations import parse_duration
 from streamforge.license.catalog import register_feature
 from streamforge.plugin import (
-    Backoff,
     BuildContext,
-    Cache,
     CacheError,
     Field,
     ParsedField,
@@ -29,15 +30,10 @@ __all__ = ["KINDS", "RedisCache", "redis_cache"]
 
 KINDS = ("simple", "cluster", "failover")
 T = TypeVar("T")
+#: `initial_interval`, `max_interval` and `max_elapsed_time` of `retries`, as in Benthos
+_RETRY_DEFAULTS = ("500ms", "1s", "5s")
 
 register_feature("cache", "redis", "bindings", "redis")
-
-
-def _non_negative_duration(value: Any) -> float:
-    seconds = parse_duration(value) if value not in ("", None) else 0.0
-    if seconds < 0:
-        raise ValueError(f"{value!r} must not be negative")
-    return seconds
 
 
 def _urls(value: Any) -> list[str]:
@@ -58,7 +54,7 @@ def _urls(value: Any) -> list[str]:
     return out
 
 
-class RedisCache(Cache):
+class RedisCache(RetryingCache):
     """A Cache over a Redis client: `prefix` before every key, TTLs in milliseconds.
 
     A command that fails to reach the server is retried with backoff until `max_elapsed`
@@ -79,21 +75,16 @@ class RedisCache(Cache):
     ) -> None:
         import redis
 
+        super().__init__(
+            retry_initial=retry_initial,
+            retry_max=retry_max,
+            max_elapsed=max_elapsed,
+            transient=(redis.ConnectionError, redis.TimeoutError, OSError),
+            watch=watch,
+        )
         self.client = client
         self.prefix = prefix
         self.default_ttl = default_ttl
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
-        self.max_elapsed = max_elapsed
-        self.conn: Connection | None = None
-        self._watch = watch
-        self._watch_lock = threading.Lock()
-        self._closed = threading.Event()
-        self._transient: tuple[type[Exception], ...] = (
-            redis.ConnectionError,
-            redis.TimeoutError,
-            OSError,
-        )
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
 
     # -- Cache ----------------------------------------------------------------------------
@@ -139,28 +130,21 @@ class RedisCache(Cache):
         return max(1, int(seconds * 1000)) if seconds > 0 else None
 
     def _call(self, op: Callable[[Any], T]) -> T:
-        if self._watch is not None:
-            with self._watch_lock:
-                if self._watch is not None:
-                    self.conn, self._watch = self._watch(), None
-        backoff = Backoff(initial=self.retry_initial, maximum=self.retry_max)
-        deadline = time.monotonic() + self.max_elapsed
-        while True:
-            try:
-                result = op(self.client)
-            except self._transient as exc:
-                if self.conn is not None:
-                    self.conn.down(describe_error(exc))
-                delay = backoff.next_delay()
-                if time.monotonic() + delay > deadline or self._closed.is_set():
-                    raise CacheError(f"redis unreachable: {describe_error(exc)}") from exc
-                self._closed.wait(delay)
-                continue
-            except self._errors as exc:
-                raise CacheError(describe_error(exc)) from exc
-            if self.conn is not None and not self.conn.connected:
-                self.conn.up()
-            return result
+        try:
+            result = self._retrying(lambda: op(self.client), self._failed, _unreachable)
+        except self._errors as exc:
+            raise CacheError(describe_error(exc)) from exc
+        if self.conn is not None and not self.conn.connected:
+            self.conn.up()
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        if self.conn is not None:
+            self.conn.down(describe_error(exc))
+
+
+def _unreachable(exc: Exception) -> str:
+    return f"redis unreachable: {describe_error(exc)}"
 
 
 def _tls_options(tls: dict[str, Any]) -> dict[str, Any]:
@@ -212,15 +196,6 @@ def _client(conf: dict[str, Any], urls: list[str]) -> Any:
     return redis.Redis.from_url(urls[0], retry=Retry(NoBackoff(), 0), **options)
 
 
-def _retries(conf: dict[str, Any]) -> tuple[float, float, float]:
-    retries = conf.get("retries") or {}
-    return (
-        _non_negative_duration(retries.get("initial_interval", "500ms")),
-        _non_negative_duration(retries.get("max_interval", "1s")),
-        _non_negative_duration(retries.get("max_elapsed_time", "5s")),
-    )
-
-
 @register_cache(
     "redis",
     fields=[
@@ -267,43 +242,13 @@ def _retries(conf: dict[str, Any]) -> tuple[float, float, float]:
         ParsedField(
             "default_ttl",
             "duration",
-            parser=_non_negative_duration,
+            parser=non_negative_duration,
             default="",
             description="How long a key lives after it was written, unless the writer gives "
             "its own TTL; empty or `0s` keeps keys until deleted.",
             examples=("10m", "24h"),
         ),
-        Field(
-            "retries",
-            "object",
-            default={},
-            advanced=True,
-            description="How a command that cannot reach the server is retried.",
-            fields=(
-                ParsedField(
-                    "initial_interval",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="500ms",
-                    description="The first wait between attempts (doubling each time).",
-                ),
-                ParsedField(
-                    "max_interval",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="1s",
-                    description="The longest wait between attempts.",
-                ),
-                ParsedField(
-                    "max_elapsed_time",
-                    "duration",
-                    parser=_non_negative_duration,
-                    default="5s",
-                    description="After this long the command fails (the message gets the "
-                    "error); `0s` tries once.",
-                ),
-            ),
-        ),
+        retries_field("How a command that cannot reach the server is retried.", _RETRY_DEFAULTS),
     ],
     summary="Keys and values in a Redis server, shared by every process that uses it.",
     description=(
@@ -325,7 +270,7 @@ def redis_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisC
     tls = dict(conf.get("tls") or {})
     if tls.get("enabled"):
         check_tls_files(tls)
-    initial, maximum, elapsed = _retries(conf)
+    initial, maximum, elapsed = retries_of(conf, _RETRY_DEFAULTS)
     client = _client(conf, urls)
     watch = None
     if ctx is not None:
@@ -335,9 +280,9 @@ def redis_cache(conf: dict[str, Any], ctx: BuildContext | None = None) -> RedisC
     return RedisCache(
         client,
         prefix=str(conf.get("prefix") or ""),
-        default_ttl=_non_negative_duration(conf.get("default_ttl", "")),
-        retry_initial=initial or 0.001,
-        retry_max=max(maximum, initial or 0.001),
+        default_ttl=non_negative_duration(conf.get("default_ttl", "")),
+        retry_initial=initial,
+        retry_max=maximum,
         max_elapsed=elapsed,
         watch=watch,
     )
