@@ -21,10 +21,15 @@ import httpx
 from streamforge.connectors.circuit_breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, State
 from streamforge.connectors.http import (
     StatusRules,
-    describe_transport_error,
     http_client_fields,
     open_client,
     retry_settings,
+)
+from streamforge.connectors.http_send import (
+    HEADERS_DESCRIPTION,
+    RETRY_PERIOD_DESCRIPTION,
+    RetryingSender,
+    request_headers,
 )
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
@@ -32,7 +37,7 @@ from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import BatchPolicy, batching_field, with_batching
-from streamforge.plugin.connection import Backoff, Connection, connection
+from streamforge.plugin.connection import Connection, connection
 from streamforge.plugin.delivery import respond_to_inputs
 from streamforge.plugin.pending import ConfirmsLater, PendingWrite, PendingWrites
 from streamforge.plugin.rate_limiting import RateLimited, rate_limit_field
@@ -44,8 +49,6 @@ log = logging.getLogger("streamforge.outputs.http_client")
 # httpx logs every request at INFO; a stream's log should not carry one line per message
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-#: characters of a failed response's body quoted in the message's error
-BODY_EXCERPT = 200
 #: seconds a start-up reachability probe of the URL's host may take
 PROBE_TIMEOUT = 2.0
 
@@ -75,10 +78,9 @@ def check_http_client_output(conf: dict[str, Any], ctx: BuildContext | None = No
                 ("http://localhost:8080/ingest", "http://api/${! @asset_id }/values"),
             ),
             verb=("POST", ("POST", "PUT", "PATCH")),
-            headers="Request headers; values are interpolated per message. Content-Type "
-            "defaults to application/octet-stream.",
+            headers=HEADERS_DESCRIPTION,
             retries="Attempts after the first one before a message fails; 0 never retries.",
-            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
+            retry_period=RETRY_PERIOD_DESCRIPTION,
             backoff_on="Statuses that fail the attempt and are retried with exponential "
             "backoff (a Retry-After header is honoured).",
             drop_on="Statuses that fail the message at once, without retries.",
@@ -185,19 +187,12 @@ class HttpClientWriter(ConfirmsLater, Output):
         self.rate_limit = RateLimited(conf.get("rate_limit"), ctx, f"http_client {self.label}")
         self.url = InterpolatedString(str(conf["url"]))
         self.verb = str(conf.get("verb") or "POST").upper()
-        self.headers = {
-            str(k): InterpolatedString(str(v)) for k, v in (conf.get("headers") or {}).items()
-        }
-        if not any(k.lower() == "content-type" for k in self.headers):
-            self.headers["Content-Type"] = InterpolatedString("application/octet-stream")
+        self.headers = request_headers(conf)
         meta = conf.get("metadata") or {}
         self.meta_filter = MetadataFilter(meta)
         self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
-        settings = retry_settings(conf, min_period=0.0)
-        self.retries, self.retry_period, self.max_retry_backoff = settings
-        self.statuses = StatusRules.from_conf(conf)
-        self.backoff_on = self.statuses.backoff_on
-        self.drop_on = self.statuses.drop_on
+        retry = retry_settings(conf, min_period=0.0)
+        statuses = StatusRules.from_conf(conf)
         self.max_in_flight = max(int(conf.get("max_in_flight", 64) or 1), 1)
         self.propagate = bool(conf.get("propagate_response", False))
         breaker = conf.get("circuit_breaker") or {}
@@ -224,6 +219,11 @@ class HttpClientWriter(ConfirmsLater, Output):
             return
         self.client = client
         self.conn: Connection = connection(self.stream, self.label, self.peer)
+        self._sender = RetryingSender(
+            client, self.verb, self.timeout, retry, statuses, self.rate_limit, self._stop,
+            name=f"http_client {self.label}", stopping="output closing",
+            health=_BreakerHealth(self.breaker, self.conn),
+        )  # fmt: skip
         self._probe()
 
     # -- connection state ------------------------------------------------------------------------
@@ -359,66 +359,10 @@ class HttpClientWriter(ConfirmsLater, Output):
 
     def _send(self, msg: Message, url: str, headers: dict[str, str]) -> str | None:
         """Send one message with retries; None on success, else the reason it failed."""
-        backoff = Backoff(initial=max(self.retry_period, 0.001), maximum=self.max_retry_backoff)
-        request = f"{self.verb} {url}"
-        where = f"http_client {self.label}: {request}"
-        attempt = 0
-        while True:
-            if not self.breaker.allow():
-                return (
-                    f"{where}: circuit breaker open after {self.breaker.threshold} consecutive "
-                    f"failures (last: {self.breaker.last_error}); "
-                    f"next trial in {self.breaker.retry_in():.1f}s"
-                )
-            delay: float | None = None
-            if not self.rate_limit.wait(self._stop):
-                self.breaker.release()
-                return f"{where}: output closing"
-            try:
-                resp = self.client.request(self.verb, url, content=msg.payload, headers=headers)
-            except httpx.TimeoutException as exc:
-                cause = f"timed out after {self.timeout:g}s ({describe_transport_error(exc)})"
-                self._peer_failed(f"{request}: {cause}")
-            except httpx.HTTPError as exc:
-                cause = describe_transport_error(exc)
-                self._peer_failed(f"{request}: {cause}")
-            except Exception as exc:  # noqa: BLE001 - e.g. an invalid URL fails only this message
-                self.breaker.release()
-                return f"{where}: {type(exc).__name__}: {exc}"
-            else:
-                status = resp.status_code
-                if self.statuses.successful(status):
-                    self.breaker.success()
-                    self.conn.up()
-                    if self.propagate:
-                        _propagate(msg, resp)
-                    return None
-                excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
-                cause = f"HTTP {status} {resp.reason_phrase}" + (f": {excerpt}" if excerpt else "")
-                if status >= 500:
-                    self._peer_failed(f"{request}: HTTP {status} {resp.reason_phrase}")
-                else:
-                    self.breaker.success()
-                    self.conn.up()
-                if status in self.drop_on:
-                    return f"{where}: {cause}"
-                if status in self.backoff_on:
-                    delay = backoff.next_delay()
-                    retry_after = resp.headers.get("Retry-After", "")
-                    if retry_after.isdigit():
-                        delay = min(max(delay, float(retry_after)), self.max_retry_backoff)
-            if attempt >= self.retries:
-                retried = f" (after {self.retries} retries)" if self.retries else ""
-                return f"{where}: {cause}{retried}"
-            attempt += 1
-            if delay is None:
-                delay = backoff.next_delay()
-            if self._stop.wait(delay):
-                return f"{where}: {cause} (output closing)"
-
-    def _peer_failed(self, error: str) -> None:
-        self.breaker.failure(error)
-        self.conn.down(error)
+        resp, error = self._sender.send(msg.payload, url, headers)
+        if error is None and resp is not None and self.propagate:
+            _propagate(msg, resp)
+        return error
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -429,6 +373,33 @@ class HttpClientWriter(ConfirmsLater, Output):
             pool.shutdown(wait=True)
         self.client.close()
         self.conn.close()
+
+
+class _BreakerHealth:
+    """The peer's health as the circuit breaker and the connection state (`/ready`) see it."""
+
+    def __init__(self, breaker: CircuitBreaker, conn: Connection) -> None:
+        self.breaker = breaker
+        self.conn = conn
+
+    def admit(self) -> str | None:
+        if self.breaker.allow():
+            return None
+        return (
+            f"circuit breaker open after {self.breaker.threshold} consecutive failures "
+            f"(last: {self.breaker.last_error}); next trial in {self.breaker.retry_in():.1f}s"
+        )
+
+    def release(self) -> None:
+        self.breaker.release()
+
+    def succeeded(self) -> None:
+        self.breaker.success()
+        self.conn.up()
+
+    def failed(self, error: str) -> None:
+        self.breaker.failure(error)
+        self.conn.down(error)
 
 
 def _propagate(msg: Message, resp: httpx.Response) -> None:

@@ -23,25 +23,27 @@ import httpx
 from streamforge.connectors.http import (
     StatusRules,
     check_http_url,
-    describe_transport_error,
     http_client_fields,
     open_client,
     parse_verb,
     retry_settings,
+)
+from streamforge.connectors.http_send import (
+    HEADERS_DESCRIPTION,
+    RETRY_PERIOD_DESCRIPTION,
+    RetryingSender,
+    request_headers,
 )
 from streamforge.durations import parse_duration
 from streamforge.interpolation import InterpolatedString
 from streamforge.message import Message
 from streamforge.metadata_filter import MetadataFilter, metadata_filter_field
 from streamforge.plugin import BuildContext, Field, Processor, register_processor
-from streamforge.plugin.connection import Backoff
 from streamforge.plugin.errors import describe_error
 from streamforge.plugin.rate_limiting import RateLimited, rate_limit_field
 
 __all__ = ["HttpProcessor"]
 
-#: characters of a failed response's body quoted in the message's error
-BODY_EXCERPT = 200
 #: requests of one batch in flight at once with `parallel: true`
 PARALLEL_REQUESTS = 16
 
@@ -55,10 +57,9 @@ PARALLEL_REQUESTS = 16
                 ("http://enricher:8080/lookup", "http://api/assets/${! @asset_id }"),
             ),
             verb=("POST", ("POST", "GET", "PUT")),
-            headers="Request headers; values are interpolated per message. Content-Type "
-            "defaults to application/octet-stream.",
+            headers=HEADERS_DESCRIPTION,
             retries="Attempts after the first one before the message is flagged; 0 never retries.",
-            retry_period="Pause before the first retry; it doubles (with jitter) on each retry.",
+            retry_period=RETRY_PERIOD_DESCRIPTION,
             backoff_on="Statuses that are retried with backoff (a Retry-After header in "
             "seconds is honoured).",
             drop_on="Statuses that flag the message at once, without retries.",
@@ -115,11 +116,7 @@ class HttpProcessor(Processor):
         self.label = getattr(ctx, "label", "") or "http"
         self.url = InterpolatedString(check_http_url(conf["url"]))
         self.verb = parse_verb(conf.get("verb") or "POST")
-        self.headers = {
-            str(k): InterpolatedString(str(v)) for k, v in (conf.get("headers") or {}).items()
-        }
-        if not any(k.lower() == "content-type" for k in self.headers):
-            self.headers["Content-Type"] = InterpolatedString("application/octet-stream")
+        self.headers = request_headers(conf)
         self.static_headers = (
             {k: v.render(Message(b"")) for k, v in self.headers.items()}
             if all(v.is_static for v in self.headers.values())
@@ -127,17 +124,21 @@ class HttpProcessor(Processor):
         )
         self.send_meta = MetadataFilter(conf.get("metadata"))
         self.extract = MetadataFilter(conf.get("extract_headers"))
-        self.timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
-        self.retries, self.retry_period, self.max_retry_backoff = retry_settings(conf)
-        self.statuses = StatusRules.from_conf(conf)
-        self.rate_limit = RateLimited(conf.get("rate_limit"), ctx, f"http {self.label}")
+        timeout = parse_duration(conf.get("timeout", "5s")) or 5.0
+        retry = retry_settings(conf)
+        statuses = StatusRules.from_conf(conf)
+        rate_limit = RateLimited(conf.get("rate_limit"), ctx, f"http {self.label}")
         self.multipart = bool(conf.get("batch_as_multipart", False))
         self.parallel = bool(conf.get("parallel", False))
         connections = PARALLEL_REQUESTS if self.parallel else 1
-        client = open_client(conf, timeout=self.timeout, connections=connections)
+        client = open_client(conf, timeout=timeout, connections=connections)
         assert client is not None
         self.client = client
         self._stop = threading.Event()
+        self._sender = RetryingSender(
+            client, self.verb, timeout, retry, statuses, rate_limit, self._stop,
+            name=f"http {self.label}", stopping="stream stopping",
+        )  # fmt: skip
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -182,7 +183,7 @@ class HttpProcessor(Processor):
                 describe_error(exc)
             )
             return
-        resp, error = self._send(msg.payload, url, headers)
+        resp, error = self._sender.send(msg.payload, url, headers)
         if resp is not None:
             self._add_response_metadata(msg.metadata, resp)
         if error is not None:
@@ -218,7 +219,7 @@ class HttpProcessor(Processor):
         for name in [k for k in headers if k.lower() == "content-type"]:
             del headers[name]
         headers["Content-Type"] = content_type
-        resp, error = self._send(body, url, headers)
+        resp, error = self._sender.send(body, url, headers)
         if error is not None or resp is None:
             for msg in healthy:
                 if resp is not None:
@@ -233,46 +234,6 @@ class HttpProcessor(Processor):
             self._add_response_metadata(msg.metadata, resp)
             out.append(msg)
         return out + errored
-
-    def _send(
-        self, body: bytes, url: str, headers: dict[str, str]
-    ) -> tuple[httpx.Response | None, str | None]:
-        """One message's request with retries: (the last answer, None or why it failed)."""
-        backoff = Backoff(initial=self.retry_period, maximum=self.max_retry_backoff)
-        where = f"http {self.label}: {self.verb} {url}"
-        attempt = 0
-        while True:
-            resp: httpx.Response | None = None
-            delay: float | None = None
-            if not self.rate_limit.wait(self._stop):
-                return None, f"{where}: stream stopping"
-            try:
-                resp = self.client.request(self.verb, url, content=body, headers=headers)
-            except httpx.TimeoutException as exc:
-                cause = f"timed out after {self.timeout:g}s ({describe_transport_error(exc)})"
-            except httpx.HTTPError as exc:
-                cause = describe_transport_error(exc)
-            except Exception as exc:  # noqa: BLE001 - e.g. an invalid URL flags only this message
-                return None, f"{where}: {type(exc).__name__}: {exc}"
-            else:
-                status = resp.status_code
-                if self.statuses.successful(status):
-                    return resp, None
-                excerpt = " ".join(resp.text[:BODY_EXCERPT].split())
-                cause = f"HTTP {status} {resp.reason_phrase}" + (f": {excerpt}" if excerpt else "")
-                if status in self.statuses.drop_on:
-                    return resp, f"{where}: {cause}"
-                if status in self.statuses.backoff_on:
-                    delay = backoff.next_delay()
-                    retry_after = resp.headers.get("Retry-After", "")
-                    if retry_after.isdigit():
-                        delay = min(max(delay, float(retry_after)), self.max_retry_backoff)
-            if attempt >= self.retries:
-                retried = f" (after {self.retries} retries)" if self.retries else ""
-                return resp, f"{where}: {cause}{retried}"
-            attempt += 1
-            if self._stop.wait(backoff.next_delay() if delay is None else delay):
-                return resp, f"{where}: {cause} (stream stopping)"
 
     def close(self) -> None:
         self._stop.set()
