@@ -16,9 +16,10 @@ from streamforge.license.catalog import register_feature
 from streamforge.metadata_filter import metadata_filter_field
 from streamforge.outputs.kafka.kafka import build_kafka_output, check_kafka_output
 from streamforge.outputs.redpanda import (
-    PARTITIONERS,
     delivery_fields,
+    idempotent_write_field,
     kafka_output_conf,
+    partitioner_field,
     record_fields,
 )
 from streamforge.plugin import BuildContext, Field, Output, ParsedField, register_output
@@ -27,7 +28,6 @@ from streamforge.plugin.spec import offline_check
 
 __all__ = ["build_kafka_franz_output", "franz_output_conf"]
 
-COMPRESSIONS = ("none", "snappy", "lz4", "gzip", "zstd")
 ACKS = ("all", "leader", "none")
 
 #: franz-go producer tuning, accepted so configs port, left to librdkafka: (name, type, default)
@@ -99,14 +99,9 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
     fields=[
         *client_fields(default_client_id="benthos"),
         *record_fields(),
-        Field(
-            "partitioner",
-            "string",
-            default="murmur2_hash",
-            options=tuple(PARTITIONERS),
-            advanced=True,
-            description="How a partition is chosen: murmur2_hash hashes the key, "
-            "round_robin, least_backup (a partition at random) or manual (`partition`).",
+        partitioner_field(
+            "How a partition is chosen: murmur2_hash hashes the key, round_robin, least_backup "
+            "(a partition at random) or manual (`partition`)."
         ),
         metadata_filter_field("metadata", "Which metadata is sent as record headers."),
         ParsedField(
@@ -128,13 +123,7 @@ def _check(conf: dict[str, Any], ctx: BuildContext) -> None:
             description="The older name of `timestamp_ms`; not supported.",
         ),
         Field("max_in_flight", "int", default=10, description="Most requests in flight."),
-        Field(
-            "idempotent_write",
-            "bool",
-            default=True,
-            advanced=True,
-            description="Kafka's idempotent producer (waits for all in-sync replicas).",
-        ),
+        idempotent_write_field(),
         Field(
             "acks",
             "string",

@@ -19,7 +19,14 @@ from streamforge.plugin import BuildContext, Field, Output, register_output
 from streamforge.plugin.batching import batching_field
 from streamforge.plugin.spec import offline_check
 
-__all__ = ["build_redpanda_output", "delivery_fields", "kafka_output_conf", "record_fields"]
+__all__ = [
+    "build_redpanda_output",
+    "delivery_fields",
+    "idempotent_write_field",
+    "kafka_output_conf",
+    "partitioner_field",
+    "record_fields",
+]
 
 #: Redpanda Connect partitioners -> the kafka output's
 PARTITIONERS = {
@@ -91,6 +98,30 @@ def delivery_fields() -> list[Field]:
     ]
 
 
+def partitioner_field(description: str) -> Field:
+    """`partitioner`, one of PARTITIONERS (`kafka_output_conf` maps it onto the kafka
+    output's); each producer words what the choices mean."""
+    return Field(
+        "partitioner",
+        "string",
+        default="murmur2_hash",
+        options=tuple(PARTITIONERS),
+        advanced=True,
+        description=description,
+    )
+
+
+def idempotent_write_field() -> Field:
+    """`idempotent_write` of Redpanda Connect's producers."""
+    return Field(
+        "idempotent_write",
+        "bool",
+        default=True,
+        advanced=True,
+        description="Kafka's idempotent producer (waits for all in-sync replicas).",
+    )
+
+
 def record_fields() -> list[Field]:
     """`topic`, `key` and `partition` of a produced record, as Redpanda Connect's producers
     declare them."""
@@ -118,14 +149,7 @@ def record_fields() -> list[Field]:
     fields=[
         *client_fields(),
         *record_fields(),
-        Field(
-            "partitioner",
-            "string",
-            default="murmur2_hash",
-            options=tuple(PARTITIONERS),
-            advanced=True,
-            description="How a partition is chosen (least_backup picks one at random).",
-        ),
+        partitioner_field("How a partition is chosen (least_backup picks one at random)."),
         metadata_filter_field("metadata", "Which metadata is sent as record headers."),
         Field(
             "timestamp_ms",
@@ -136,13 +160,7 @@ def record_fields() -> list[Field]:
             description="Not supported: records carry the time they were produced.",
         ),
         Field("max_in_flight", "int", default=256, description="Most requests in flight."),
-        Field(
-            "idempotent_write",
-            "bool",
-            default=True,
-            advanced=True,
-            description="Kafka's idempotent producer (waits for all in-sync replicas).",
-        ),
+        idempotent_write_field(),
         *delivery_fields(),
         Field(
             "max_message_bytes",
