@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings, check_qos, connection_fields
-from streamforge.connectors.mqtt_frames import Publish
+from streamforge.connectors.mqtt_frames import Publish, publish_of
 from streamforge.connectors.tls import check_tls_files
 from streamforge.message import Message
 from streamforge.plugin import BuildContext, Field, Input, InputReader, register_input
@@ -204,15 +204,7 @@ class MqttReader(InputReader):
 
     def _received(self, message: Any) -> None:
         """A PUBLISH paho decoded (QoS 2, or a paho without the bulk frame path)."""
-        frame = (
-            message.topic,
-            int(message.qos),
-            bool(message.retain),
-            bool(message.dup),
-            int(message.mid),
-            bytes(message.payload),
-        )
-        self._received_frames([frame])
+        self._received_frames([publish_of(message)])
 
     def _received_frames(self, frames: list[Publish]) -> None:
         """PUBLISH frames of one read, decoded in bulk."""
@@ -288,11 +280,7 @@ class MqttReader(InputReader):
             self._warn_nack(len(records), error, "dropping them")
         else:
             self._replay_backoff.reset()
-        current = self.client.generation
-        self.client.puback([r.mid for r in records if r.qos == 1 and r.generation == current])
-        for r in records:
-            if r.qos == 2 and r.generation == current:
-                self.client.client.ack(r.mid, 2)
+        self.client.acknowledge(records)
 
     def _warn_nack(self, n: int, error: str, action: str) -> None:
         now = time.monotonic()

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from streamforge.connectors.mqtt import MqttClient, MqttSettings
-from streamforge.connectors.mqtt_frames import Publish
+from streamforge.connectors.mqtt_frames import Publish, publish_of
 from streamforge.connectors.sparkplug_mqtt import (
     NAMESPACE,
     SparkplugTopic,
@@ -296,15 +296,7 @@ class SparkplugReader(InputReader):
             self._set_state_will(self._state_stamp)
 
     def _received(self, message: Any) -> None:
-        frame = (
-            message.topic,
-            int(message.qos),
-            bool(message.retain),
-            bool(message.dup),
-            int(message.mid),
-            bytes(message.payload),
-        )
-        self._received_frames([frame])
+        self._received_frames([publish_of(message)])
 
     def _received_frames(self, frames: list[Publish]) -> None:
         queue = self._queue
@@ -337,7 +329,7 @@ class SparkplugReader(InputReader):
             batch.extend(self._decode(record))
         acked = [r for r in records if r.qos]
         if not batch:
-            self._acknowledge(acked)
+            self.client.acknowledge(acked)
             return []
         if acked:
             with self._lock:
@@ -410,7 +402,7 @@ class SparkplugReader(InputReader):
             records, saved = entry
             if error is None:
                 self._replay_backoff.reset()
-                self._acknowledge(records)
+                self.client.acknowledge(records)
             elif not self._closing:
                 delay = self._replay_backoff.next_delay()
                 self._replays.append((time.monotonic() + delay, records, saved))
@@ -425,13 +417,6 @@ class SparkplugReader(InputReader):
                 )
         if drained and self._closing:
             self._drained.set()
-
-    def _acknowledge(self, records: list[_Received]) -> None:
-        current = self.client.generation
-        self.client.puback([r.mid for r in records if r.qos == 1 and r.generation == current])
-        for r in records:
-            if r.qos == 2 and r.generation == current:
-                self.client.client.ack(r.mid, 2)
 
     def close(self) -> None:
         """Stop reading; a primary host says it goes offline; disconnect once batches still

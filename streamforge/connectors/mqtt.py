@@ -16,9 +16,9 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from streamforge.connectors.mqtt_frames import (
@@ -35,6 +35,7 @@ from streamforge.plugin.connection import Backoff, Connection, connection
 
 __all__ = [
     "BrokerUrl",
+    "Delivered",
     "MqttClient",
     "MqttSettings",
     "connection_fields",
@@ -441,6 +442,15 @@ class _BufferedReads:
             self.on_pubacks(acks)
 
 
+class Delivered(Protocol):
+    """A received message as far as acknowledging it goes."""
+
+    qos: int
+    mid: int
+    #: the `MqttClient.generation` of the connection it came on
+    generation: int
+
+
 class MqttClient:
     """One paho client with its network thread, reconnects, state and failure logs.
 
@@ -651,6 +661,15 @@ class MqttClient:
         except TypeError:  # another paho version: acknowledge one by one, its public way
             for mid in mids:
                 self.client.ack(mid, 1)
+
+    def acknowledge(self, received: Sequence[Delivered]) -> None:
+        """Acknowledge the QoS 1 and 2 messages (manual_ack) that came on the current
+        connection; those of an earlier one are stale: the broker sends them again."""
+        current = self.generation
+        self.puback([r.mid for r in received if r.qos == 1 and r.generation == current])
+        for r in received:
+            if r.qos == 2 and r.generation == current:
+                self.client.ack(r.mid, 2)
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""

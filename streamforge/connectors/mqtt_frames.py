@@ -11,6 +11,8 @@ and encode a batch of PUBLISH frames for one write.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "PUBACK",
     "PUBLISH",
@@ -18,6 +20,7 @@ __all__ = [
     "TopicCache",
     "decode_publish",
     "publish_frame",
+    "publish_of",
     "remaining_length",
     "scan_frames",
 ]
@@ -27,6 +30,18 @@ PUBACK = 0x40
 
 #: (topic, qos, retain, dup, packet id, payload) of one received PUBLISH
 Publish = tuple[str, int, bool, bool, int, bytes]
+
+
+def publish_of(message: Any) -> Publish:
+    """The Publish of a message paho decoded itself (QoS 2, or a paho without the bulk path)."""
+    return (
+        message.topic,
+        int(message.qos),
+        bool(message.retain),
+        bool(message.dup),
+        int(message.mid),
+        bytes(message.payload),
+    )
 
 
 def remaining_length(n: int) -> bytes:
