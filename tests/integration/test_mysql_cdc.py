@@ -5,28 +5,37 @@ started again mid-stream loses none; bad configs and missing tables are named pl
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pymysql
 import pytest
+from peers.cdc_checks import (
+    ROWS,
+    Writer,
+    cdc_stream,
+    inserted_ids,
+    kill_during_snapshot,
+    kill_while_writing,
+    lint_good_and_bad,
+    messages,
+    resume_until_every_row,
+    snapshot_again,
+    snapshot_and_changes_once,
+    survive_server_kill,
+)
 from peers.mariadb_binlog import PrivateMariaDB
-from peers.stream_run import Run, out_lines, stream_config, wait_until, write
+from peers.stream_run import Run, wait_until, write
 
 from streamforge.inputs.mysql_cdc.binlog import BinlogFollower
 from streamforge.inputs.mysql_cdc.server import ServerSession
 from streamforge.inputs.mysql_cdc.settings import connect_kwargs
 from streamforge.inputs.mysql_cdc.values import Column, TableSchema
 
-#: rows the writer threads insert, one transaction each
-ROWS = 300
+#: what the input logs when it starts without a snapshot
+BINLOG_END = "starting at the binlog's end"
 
 
 @pytest.fixture(scope="module")
@@ -39,42 +48,28 @@ def server() -> Iterator[PrivateMariaDB]:
 
 
 def _cdc_stream(
-    path: Path, db: PrivateMariaDB, table: str, extra: str = "", cache: str = ""
+    path: Path, db: PrivateMariaDB, table: str, *, cache: str = "", sleep: str = "", **extra: str
 ) -> Path:
     """A stream of `table`'s changes into `path`.jsonl, a line per message: its operation,
-    table, binlog position and row. The position is kept in a file cache beside the config."""
-    out = path.with_suffix(".jsonl")
-    cache = cache or f"file:\n              directory: {path.with_suffix('.positions')}"
-    return stream_config(
+    table, binlog position and row. The position is kept in a file cache beside the config
+    unless `cache` (YAML, one line) says otherwise."""
+    cache = cache or f"file: {{ directory: {path.with_suffix('.positions')} }}"
+    return cdc_stream(
         path,
-        f"""
-        input:
-          mysql_cdc:
-            dsn: {db.dsn}
-            tables: [ {table} ]
-            checkpoint_cache: positions
-            {extra}
-        cache_resources:
-          - label: positions
-            {cache}
-        pipeline:
-          processors:
-            - mapping: |
-                root.op = @operation
-                root.table = @table
-                root.pos = @binlog_position
-                root.row = this
-        """,
-        out,
+        "mysql_cdc",
+        {"dsn": db.dsn, "tables": f"[ {table} ]", "checkpoint_cache": "positions", **extra},
+        {"pos": "binlog_position"},
+        resources=f"cache_resources:\n  - label: positions\n    {cache}",
+        sleep=sleep,
     )
 
 
-def _lines(config: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out_lines(config.with_suffix(".jsonl"))]
-
-
-def _ids(config: Path, op: str = "insert") -> list[int]:
-    return [m["row"]["id"] for m in _lines(config) if m["op"] == op]
+def _writer(db: PrivateMariaDB, table: str, pause: float = 0.005) -> Writer:
+    """A `Writer` into plant.`table`."""
+    return Writer(
+        lambda: db.connect(connect_timeout=2), db.sql, pymysql.err.MySQLError, f"plant.{table}",
+        pause,
+    )  # fmt: skip
 
 
 def _stored(config: Path) -> str:
@@ -105,20 +100,20 @@ def test_snapshot_then_changes_arrive_typed_with_their_metadata(
         f"INSERT INTO plant.assets VALUES (1, {PRESS})",
         "INSERT INTO plant.assets (id, name, rating, attrs) VALUES (2, 'oven', -0.75, '[]')",
     )
-    config = _cdc_stream(tmp_path / "round.yaml", server, "assets", "stream_snapshot: true")
+    config = _cdc_stream(tmp_path / "round.yaml", server, "assets", stream_snapshot="true")
     run = Run(config)
     try:
-        wait_until(lambda: len(_lines(config)) >= 2, 20, "the snapshot rows")
+        wait_until(lambda: len(messages(config)) >= 2, 20, "the snapshot rows")
         server.sql(
             f"INSERT INTO plant.assets VALUES (3, {PRESS})",
             "UPDATE plant.assets SET note = 'serviced', rating = 99.99 WHERE id = 2",
             "DELETE FROM plant.assets WHERE id = 1",
         )
-        wait_until(lambda: len(_lines(config)) >= 5, 20, "the changes")
+        wait_until(lambda: len(messages(config)) >= 5, 20, "the changes")
         wait_until(lambda: bool(_stored(config)), 10, "a stored position")
     finally:
         run.stop()
-    lines = _lines(config)
+    lines = messages(config)
     assert len(lines) == 5, run.logs()
     snapshot, changes = lines[:2], lines[2:]
     assert [m["op"] for m in snapshot] == ["read", "read"], run.logs()
@@ -142,78 +137,16 @@ def test_snapshot_then_changes_arrive_typed_with_their_metadata(
     assert _stored(config) >= positions[-1], (_stored(config), positions)
 
 
-class Writer:
-    """Inserts ids 1..ROWS into a table, one transaction each, through server restarts: an
-    id counts as committed once its COMMIT returned (or it is found after a broken one)."""
-
-    def __init__(self, db: PrivateMariaDB, table: str, pause: float = 0.005) -> None:
-        self.db = db
-        self.table = table
-        self.pause = pause
-        self.committed: list[int] = []
-        self.failures = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        conn = None
-        next_id = 1
-        while next_id <= ROWS:
-            try:
-                if conn is None:
-                    conn = self.db.connect(connect_timeout=2)
-                with conn.cursor() as cur:
-                    cur.execute(f"INSERT INTO {self.table} VALUES ({next_id}, 'x')")
-            except pymysql.err.MySQLError:
-                self.failures += 1
-                conn = None
-                time.sleep(0.1)
-                if self._exists(next_id):  # it may have committed before the break
-                    self.committed.append(next_id)
-                    next_id += 1
-                continue
-            self.committed.append(next_id)
-            next_id += 1
-            time.sleep(self.pause)
-        if conn is not None:
-            conn.close()
-
-    def _exists(self, row_id: int) -> bool:
-        try:
-            return bool(self.db.sql(f"SELECT 1 FROM plant.{self.table} WHERE id = {row_id}"))
-        except pymysql.err.MySQLError:
-            return False
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the writer did not finish"
-
-
 def test_rows_written_while_the_snapshot_is_taken_arrive_exactly_once(
     server: PrivateMariaDB, tmp_path: Path
 ) -> None:
     """The snapshot is the tables as of one binlog position: a row committed while the input
     starts is either a snapshot row or a change after it, never both or neither."""
     server.sql("CREATE TABLE plant.busy (id int PRIMARY KEY, note text)")
-    writer = Writer(server, "busy", pause=0.01)
-    wait_until(lambda: len(writer.committed) >= 20, 10, "rows before the stream starts")
     config = _cdc_stream(
-        tmp_path / "busy.yaml", server, "busy",
-        "stream_snapshot: true\n            snapshot_max_batch_size: 7",
-    )  # fmt: skip
-    run = Run(config)
-    try:
-        writer.join(30)
-        wait_until(lambda: len(_lines(config)) >= ROWS, 30, "every row")
-        time.sleep(0.3)
-    finally:
-        run.stop()
-    lines = _lines(config)
-    read = [m["row"]["id"] for m in lines if m["op"] == "read"]
-    inserted = [m["row"]["id"] for m in lines if m["op"] == "insert"]
-    assert read and inserted, run.logs()
-    assert sorted(read + inserted) == list(range(1, ROWS + 1)), run.logs()
-    assert max(read) < min(inserted)
+        tmp_path / "busy.yaml", server, "busy", stream_snapshot="true", snapshot_max_batch_size="7"
+    )
+    snapshot_and_changes_once(config, lambda: _writer(server, "busy", pause=0.01))
 
 
 def test_the_mysql_way_to_a_consistent_snapshot_locks_the_tables_for_its_start(
@@ -264,60 +197,26 @@ def test_a_stream_killed_during_the_snapshot_stores_nothing_and_snapshots_again(
         f"INSERT INTO plant.stocked VALUES {values}",
     )
     config = _cdc_stream(
-        tmp_path / "stocked.yaml", server, "stocked",
-        "stream_snapshot: true\n            snapshot_max_batch_size: 10\n"
-        "            checkpoint_limit: 20\n            batching: { count: 10 }",
+        tmp_path / "stocked.yaml", server, "stocked", sleep="20ms", stream_snapshot="true",
+        snapshot_max_batch_size="10", checkpoint_limit="20", batching="{ count: 10 }",
     )  # fmt: skip
-    config.write_text(config.read_text().replace(
-        "\n  processors:\n", "\n  processors:\n    - sleep: { duration: 20ms }\n", 1
-    ))  # fmt: skip
-    run = Run(config)
-    try:
-        wait_until(lambda: len(_lines(config)) >= 50, 20, "the first snapshot rows")
-    finally:
-        run.proc.kill()
-        run.stop()
-    first = len(_lines(config))
-    assert first < 200 and not _stored(config), run.logs()
-    again = Run(config, log=tmp_path / "again.log")
-    try:
-        wait_until(lambda: len(_lines(config)) >= first + 200, 40, "the snapshot again")
-        wait_until(lambda: bool(_stored(config)), 10, "the snapshot's position")
-    finally:
-        again.stop()
-    second = _lines(config)[first:]
-    assert sorted(m["row"]["id"] for m in second) == list(range(1, 201)), again.logs()
-    assert {m["op"] for m in second} == {"read"}
+    run, first = kill_during_snapshot(config, 200)
+    assert not _stored(config), run.logs()
+    snapshot_again(config, tmp_path / "again.log", first, 200, lambda: bool(_stored(config)))
 
 
 def test_a_stream_killed_mid_flow_resumes_from_the_cache_and_loses_nothing(
     server: PrivateMariaDB, tmp_path: Path
 ) -> None:
     server.sql("CREATE TABLE plant.restarted (id int PRIMARY KEY, note text)")
-    config = _cdc_stream(tmp_path / "restart.yaml", server, "restarted", "stream_snapshot: false")
-    run = Run(config)
-    try:
-        run.wait_log("starting at the binlog's end", timeout=20)
-        writer = Writer(server, "restarted")
-        wait_until(lambda: len(_ids(config)) >= 60, 20, "the first rows")
-        time.sleep(0.1)
-    finally:
-        run.proc.kill()  # no goodbye: what was written after the last stored position comes again
-        run.stop()
-    before = len(_ids(config))
+    config = _cdc_stream(tmp_path / "restart.yaml", server, "restarted", stream_snapshot="false")
+    run, writer, before = kill_while_writing(
+        config, BINLOG_END, lambda: _writer(server, "restarted"), lambda: time.sleep(0.1)
+    )
     stored = _stored(config)
     assert stored, run.logs()
-    again = Run(config, log=tmp_path / "again.log")
-    try:
-        writer.join(30)
-        wait_until(lambda: set(_ids(config)) >= set(writer.committed), 30, "every row")
-        time.sleep(0.3)
-    finally:
-        again.stop()
+    again, duplicates = resume_until_every_row(config, writer, tmp_path / "again.log")
     assert f"resuming from binlog position {stored}" in again.logs(), again.logs()
-    ids = _ids(config)
-    assert set(ids) == set(range(1, ROWS + 1)), again.logs()
-    duplicates = len(ids) - ROWS
     # at most what the first run wrote after its last stored position comes twice
     assert 0 <= duplicates < before, (duplicates, before)
     assert _stored(config) > stored
@@ -332,31 +231,17 @@ def test_the_stream_survives_a_server_kill_and_loses_no_committed_row(
     with sqlite3.connect(cache_db) as conn:
         conn.execute("CREATE TABLE positions (k TEXT PRIMARY KEY, v TEXT)")
     config = _cdc_stream(
-        tmp_path / "crash.yaml", server, "crashed", "stream_snapshot: false",
+        tmp_path / "crash.yaml", server, "crashed", stream_snapshot="false",
         cache=(
-            f"sql:\n              driver: sqlite\n              dsn: {cache_db}\n"
-            "              table: positions\n              key_column: k\n"
-            "              value_column: v"
+            f"sql: {{ driver: sqlite, dsn: {cache_db}, table: positions, key_column: k, "
+            "value_column: v }"
         ),
     )  # fmt: skip
-    run = Run(config)
-    try:
-        run.wait_log("starting at the binlog's end", timeout=20)
-        writer = Writer(server, "crashed")
-        wait_until(lambda: len(_ids(config)) >= 50, 20, "the first rows")
-        server.kill()
-        time.sleep(0.5)
-        server.start()
-        writer.join(40)
-        wait_until(lambda: set(_ids(config)) >= set(writer.committed), 30, "every committed row")
-        time.sleep(0.3)
-        assert run.proc.poll() is None, run.logs()
-    finally:
-        run.stop()
-    assert writer.failures > 0, "the server kill did not interrupt the writer"
-    assert "unreachable" in run.logs(), run.logs()
+    run, writer = survive_server_kill(
+        config, server, BINLOG_END, lambda: _writer(server, "crashed")
+    )
     assert "Traceback" not in run.logs(), run.logs()
-    ids = _ids(config)
+    ids = inserted_ids(config)
     assert sorted(ids) == sorted(writer.committed) == list(range(1, ROWS + 1)), run.logs()
     with sqlite3.connect(cache_db) as conn:
         (stored,) = conn.execute("SELECT v FROM positions WHERE k = 'mysql_binlog_position'")
@@ -371,24 +256,24 @@ def test_without_full_row_metadata_columns_are_named_from_the_schema(
     server.sql("CREATE TABLE plant.minimal (id int PRIMARY KEY, name varchar(10), n decimal(5,1))")
     server.sql("SET GLOBAL binlog_row_metadata = 'MINIMAL'")
     try:
-        config = _cdc_stream(tmp_path / "min.yaml", server, "minimal", "stream_snapshot: false")
+        config = _cdc_stream(tmp_path / "min.yaml", server, "minimal", stream_snapshot="false")
         run = Run(config)
         try:
-            run.wait_log("starting at the binlog's end", timeout=20)
+            run.wait_log(BINLOG_END, timeout=20)
             server.sql("INSERT INTO plant.minimal VALUES (1, 'press', 2.5)")
-            wait_until(lambda: len(_lines(config)) >= 1, 20, "the row")
+            wait_until(lambda: len(messages(config)) >= 1, 20, "the row")
         finally:
             run.stop()
     finally:
         server.sql("SET GLOBAL binlog_row_metadata = 'FULL'")
-    assert [m["row"] for m in _lines(config)] == [{"id": 1, "name": "press", "n": "2.5"}]
+    assert [m["row"] for m in messages(config)] == [{"id": 1, "name": "press", "n": "2.5"}]
     assert "binlog_row_metadata is not FULL" in run.logs(), run.logs()
 
 
 def test_a_table_that_does_not_exist_is_named_and_the_stream_waits(
     server: PrivateMariaDB, tmp_path: Path
 ) -> None:
-    config = _cdc_stream(tmp_path / "missing.yaml", server, "nowhere", "stream_snapshot: true")
+    config = _cdc_stream(tmp_path / "missing.yaml", server, "nowhere", stream_snapshot="true")
     run = Run(config)
     try:
         run.wait_log("does not exist", timeout=20)
@@ -447,12 +332,7 @@ def test_lint_points_at_bad_fields_of_a_connect_shaped_config(tmp_path: Path) ->
           drop: {}
         """,
     )
-    lint = [sys.executable, "-m", "streamforge", "lint"]
-    ok = subprocess.run([*lint, str(good)], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    done = subprocess.run([*lint, str(bad)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    text = done.stdout + done.stderr
+    text = lint_good_and_bad(good, bad)
     assert f"{bad}:3:10: " in text and "names no database" in text, text
     assert f"{bad}:2:3: " in text and 'missing required field "tables"' in text, text
     assert f"{bad}:4:5: " in text and 'did you mean "tables"' in text, text

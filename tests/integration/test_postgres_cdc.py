@@ -4,10 +4,6 @@ mid-flow and started again, and a server killed (SIGKILL) and started again, los
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +11,22 @@ from typing import Any
 
 import psycopg
 import pytest
+from peers.cdc_checks import (
+    ROWS,
+    Writer,
+    cdc_stream,
+    inserted_ids,
+    kill_during_snapshot,
+    kill_while_writing,
+    lint_good_and_bad,
+    messages,
+    resume_until_every_row,
+    snapshot_again,
+    snapshot_and_changes_once,
+    survive_server_kill,
+)
 from peers.sql import PrivatePostgres
-from peers.stream_run import Run, out_lines, stream_config, wait_until, write
-
-#: rows the writer threads insert, one transaction each
-ROWS = 300
+from peers.stream_run import Run, stream_config, wait_until, write
 
 
 @pytest.fixture(scope="module")
@@ -44,35 +51,29 @@ def _sql(pg: PrivatePostgres, *statements: str) -> list[tuple[Any, ...]]:
         return rows
 
 
-def _cdc_stream(path: Path, pg: PrivatePostgres, table: str, slot: str, extra: str = "") -> Path:
+def _cdc_stream(
+    path: Path, pg: PrivatePostgres, table: str, slot: str, *, sleep: str = "", **extra: str
+) -> Path:
     """A stream of `table`'s changes into `path`.jsonl, a line per message: its operation,
-    table, LSN and row."""
-    out = path.with_suffix(".jsonl")
-    return stream_config(
+    table, LSN, row and the row before."""
+    return cdc_stream(
         path,
-        f"""
-        input:
-          postgres_cdc:
-            dsn: {pg.db.dsn}
-            schema: public
-            tables: [ {table} ]
-            slot_name: {slot}
-            {extra}
-        pipeline:
-          processors:
-            - mapping: |
-                root.op = @operation
-                root.table = @table
-                root.lsn = @lsn
-                root.before = @before
-                root.row = this
-        """,
-        out,
+        "postgres_cdc",
+        {"dsn": pg.db.dsn, "schema": "public", "tables": f"[ {table} ]", "slot_name": slot} | extra,
+        {"lsn": "lsn", "before": "before"},
+        sleep=sleep,
     )
 
 
-def _lines(config: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out_lines(config.with_suffix(".jsonl"))]
+def _writer(pg: PrivatePostgres, table: str, pause: float = 0.005) -> Writer:
+    """A `Writer` into `table`."""
+    return Writer(
+        lambda: psycopg.connect(_url(pg), autocommit=True, connect_timeout=2),
+        lambda statement: _sql(pg, statement),
+        psycopg.Error,
+        table,
+        pause,
+    )
 
 
 def test_snapshot_then_changes_arrive_typed_with_their_metadata(
@@ -92,21 +93,22 @@ def test_snapshot_then_changes_arrive_typed_with_their_metadata(
         server,
         "assets",
         "round_trip",
-        "stream_snapshot: true\n            include_transaction_markers: true",
+        stream_snapshot="true",
+        include_transaction_markers="true",
     )
     run = Run(config)
     try:
-        wait_until(lambda: len(_lines(config)) >= 2, 20, "the snapshot rows")
+        wait_until(lambda: len(messages(config)) >= 2, 20, "the snapshot rows")
         _sql(
             server,
             "INSERT INTO assets (id, name, rating, active) VALUES (3, 'saw', 1, true)",
             "UPDATE assets SET note = 'serviced', rating = 99.99 WHERE id = 2",
             "DELETE FROM assets WHERE id = 1",
         )
-        wait_until(lambda: len(_lines(config)) >= 2 + 3 * 3, 20, "the changes")
+        wait_until(lambda: len(messages(config)) >= 2 + 3 * 3, 20, "the changes")
     finally:
         run.stop()
-    lines = _lines(config)
+    lines = messages(config)
     snapshot, changes = lines[:2], lines[2:]
     assert [m["op"] for m in snapshot] == ["read", "read"], run.logs()
     assert all(m["table"] == "assets" and m["lsn"] is None for m in snapshot)
@@ -146,79 +148,14 @@ def test_snapshot_then_changes_arrive_typed_with_their_metadata(
     assert lsns == sorted(lsns)
 
 
-class Writer:
-    """Inserts ids 1..ROWS into a table, one transaction each, through server restarts: an
-    id counts as committed once its COMMIT returned."""
-
-    def __init__(self, pg: PrivatePostgres, table: str, pause: float = 0.005) -> None:
-        self.pg = pg
-        self.table = table
-        self.pause = pause
-        self.committed: list[int] = []
-        self.failures = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        conn = None
-        next_id = 1
-        while next_id <= ROWS:
-            try:
-                if conn is None:
-                    conn = psycopg.connect(_url(self.pg), autocommit=True, connect_timeout=2)
-                conn.execute(f"INSERT INTO {self.table} VALUES ({next_id}, 'x')")
-            except psycopg.Error:
-                self.failures += 1
-                conn = None
-                time.sleep(0.1)
-                # the row may have committed before the connection broke
-                if self._exists(next_id):
-                    self.committed.append(next_id)
-                    next_id += 1
-                continue
-            self.committed.append(next_id)
-            next_id += 1
-            time.sleep(self.pause)
-        if conn is not None:
-            conn.close()
-
-    def _exists(self, row_id: int) -> bool:
-        try:
-            return bool(_sql(self.pg, f"SELECT 1 FROM {self.table} WHERE id = {row_id}"))
-        except psycopg.Error:
-            return False
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the writer did not finish"
-
-
-def _ids(config: Path, op: str = "insert") -> list[int]:
-    return [m["row"]["id"] for m in _lines(config) if m["op"] == op]
-
-
 def test_rows_written_while_the_snapshot_is_taken_arrive_exactly_once(
     server: PrivatePostgres, tmp_path: Path
 ) -> None:
     """The snapshot is the database as of the slot's first position: a row committed while
     the input starts is either in the snapshot or a change after it, never both or neither."""
     _sql(server, "CREATE TABLE busy (id integer PRIMARY KEY, note text)")
-    writer = Writer(server, "busy", pause=0.01)
-    wait_until(lambda: len(writer.committed) >= 20, 10, "rows before the stream starts")
-    config = _cdc_stream(tmp_path / "busy.yaml", server, "busy", "busy", "stream_snapshot: true")
-    run = Run(config)
-    try:
-        writer.join(30)
-        wait_until(lambda: len(_lines(config)) >= ROWS, 30, "every row")
-        time.sleep(0.3)
-    finally:
-        run.stop()
-    lines = _lines(config)
-    read = [m["row"]["id"] for m in lines if m["op"] == "read"]
-    inserted = [m["row"]["id"] for m in lines if m["op"] == "insert"]
-    assert read and inserted, run.logs()
-    assert sorted(read + inserted) == list(range(1, ROWS + 1)), run.logs()
-    assert max(read) < min(inserted)
+    config = _cdc_stream(tmp_path / "busy.yaml", server, "busy", "busy", stream_snapshot="true")
+    snapshot_and_changes_once(config, lambda: _writer(server, "busy", pause=0.01))
 
 
 def test_a_stream_killed_during_the_snapshot_leaves_no_slot_and_snapshots_again(
@@ -232,35 +169,14 @@ def test_a_stream_killed_during_the_snapshot_leaves_no_slot_and_snapshots_again(
         "INSERT INTO stocked SELECT g, 'x' FROM generate_series(1, 400) g",
     )
     config = _cdc_stream(
-        tmp_path / "stocked.yaml",
-        server,
-        "stocked",
-        "stocked",
-        "stream_snapshot: true\n            snapshot_batch_size: 10\n"
-        "            checkpoint_limit: 20\n            batching: { count: 10 }",
-    )
-    config.write_text(config.read_text().replace(
-        "    processors:\n", "    processors:\n      - sleep: { duration: 50ms }\n", 1
-    ))  # fmt: skip
-    run = Run(config)
-    try:
-        wait_until(lambda: len(_lines(config)) >= 50, 20, "the first snapshot rows")
-    finally:
-        run.proc.kill()
-        run.stop()
-    first = len(_lines(config))
-    assert first < 400
+        tmp_path / "stocked.yaml", server, "stocked", "stocked", sleep="50ms",
+        stream_snapshot="true", snapshot_batch_size="10", checkpoint_limit="20",
+        batching="{ count: 10 }",
+    )  # fmt: skip
+    _, first = kill_during_snapshot(config, 400)
     slots = "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'stocked%'"
     wait_until(lambda: not _sql(server, slots), 10, "the temporary slot to go")
-    again = Run(config, log=tmp_path / "again.log")
-    try:
-        wait_until(lambda: len(_lines(config)) >= first + 400, 30, "the snapshot again")
-        wait_until(lambda: bool(_sql(server, slots)), 10, "the slot")
-    finally:
-        again.stop()
-    second = _lines(config)[first:]
-    assert sorted(m["row"]["id"] for m in second) == list(range(1, 401)), again.logs()
-    assert {m["op"] for m in second} == {"read"}
+    snapshot_again(config, tmp_path / "again.log", first, 400, lambda: bool(_sql(server, slots)))
     assert [r[0] for r in _sql(server, slots)] == ["stocked"]
 
 
@@ -277,26 +193,14 @@ def test_a_stream_killed_mid_flow_resumes_from_the_slot_and_loses_nothing(
 ) -> None:
     _sql(server, "CREATE TABLE restarted (id integer PRIMARY KEY, note text)")
     config = _cdc_stream(tmp_path / "restart.yaml", server, "restarted", "restarted")
-    run = Run(config)
-    try:
-        run.wait_log("replication slot restarted created", timeout=20)
-        writer = Writer(server, "restarted")
-        wait_until(lambda: len(_ids(config)) >= 60, 20, "the first rows")
-        wait_until(lambda: _confirmed(server, "restarted") > 0, 10, "a confirmed position")
-    finally:
-        run.proc.kill()  # no goodbye: what was written but not confirmed comes again
-        run.stop()
-    before = len(_ids(config))
+    _, writer, before = kill_while_writing(
+        config,
+        "replication slot restarted created",
+        lambda: _writer(server, "restarted"),
+        lambda: wait_until(lambda: _confirmed(server, "restarted") > 0, 10, "a confirmed position"),
+    )
     confirmed = _confirmed(server, "restarted")
-    again = Run(config, log=tmp_path / "again.log")
-    try:
-        writer.join(30)
-        wait_until(lambda: set(_ids(config)) >= set(writer.committed), 30, "every row")
-    finally:
-        again.stop()
-    ids = _ids(config)
-    assert set(ids) == set(range(1, ROWS + 1)), again.logs()
-    duplicates = len(ids) - ROWS
+    _, duplicates = resume_until_every_row(config, writer, tmp_path / "again.log")
     # the second run started from the confirmed position: at most what the first run had
     # written after its last confirmation comes twice
     assert duplicates < before, (duplicates, before)
@@ -308,22 +212,10 @@ def test_the_stream_survives_a_server_kill_and_loses_no_committed_row(
 ) -> None:
     _sql(server, "CREATE TABLE crashed (id integer PRIMARY KEY, note text)")
     config = _cdc_stream(tmp_path / "crash.yaml", server, "crashed", "crashed")
-    run = Run(config)
-    try:
-        run.wait_log("replication slot crashed created", timeout=20)
-        writer = Writer(server, "crashed")
-        wait_until(lambda: len(_ids(config)) >= 50, 20, "the first rows")
-        server.kill()
-        time.sleep(0.5)
-        server.start()
-        writer.join(40)
-        wait_until(lambda: set(_ids(config)) >= set(writer.committed), 30, "every committed row")
-        assert run.proc.poll() is None, run.logs()
-    finally:
-        run.stop()
-    assert writer.failures > 0, "the server kill did not interrupt the writer"
-    assert "unreachable" in run.logs(), run.logs()
-    assert set(_ids(config)) == set(writer.committed) == set(range(1, ROWS + 1))
+    _, writer = survive_server_kill(
+        config, server, "replication slot crashed created", lambda: _writer(server, "crashed")
+    )
+    assert set(inserted_ids(config)) == set(writer.committed) == set(range(1, ROWS + 1))
 
 
 def test_a_server_without_logical_decoding_is_named_and_the_stream_waits(
@@ -398,12 +290,7 @@ def test_lint_points_at_bad_fields_of_a_connect_shaped_config(tmp_path: Path) ->
           drop: {}
         """,
     )
-    lint = [sys.executable, "-m", "streamforge", "lint"]
-    ok = subprocess.run([*lint, str(good)], capture_output=True, text=True, timeout=60)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    done = subprocess.run([*lint, str(bad)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    text = done.stdout + done.stderr
+    text = lint_good_and_bad(good, bad)
     assert f"{bad}:5:5: " in text and "tabels" in text and "tables" in text, text
     assert f"{bad}:6:16: " in text and "not a replication slot name" in text, text
     assert f"{bad}:7:25: " in text, text
