@@ -64,11 +64,11 @@ def _cdc_stream(
     )
 
 
-def _writer(db: PrivateMariaDB, table: str, pause: float = 0.005) -> Writer:
+def _writer(db: PrivateMariaDB, table: str, pause: float = 0.005, rows: int = ROWS) -> Writer:
     """A `Writer` into plant.`table`."""
     return Writer(
         lambda: db.connect(connect_timeout=2), db.sql, pymysql.err.MySQLError, f"plant.{table}",
-        pause,
+        pause, rows,
     )  # fmt: skip
 
 
@@ -146,7 +146,7 @@ def test_rows_written_while_the_snapshot_is_taken_arrive_exactly_once(
     config = _cdc_stream(
         tmp_path / "busy.yaml", server, "busy", stream_snapshot="true", snapshot_max_batch_size="7"
     )
-    snapshot_and_changes_once(config, lambda: _writer(server, "busy", pause=0.01))
+    snapshot_and_changes_once(config, lambda rows: _writer(server, "busy", 0.01, rows))
 
 
 def test_the_mysql_way_to_a_consistent_snapshot_locks_the_tables_for_its_start(

@@ -65,7 +65,7 @@ def _cdc_stream(
     )
 
 
-def _writer(pg: PrivatePostgres, table: str, pause: float = 0.005) -> Writer:
+def _writer(pg: PrivatePostgres, table: str, pause: float = 0.005, rows: int = ROWS) -> Writer:
     """A `Writer` into `table`."""
     return Writer(
         lambda: psycopg.connect(_url(pg), autocommit=True, connect_timeout=2),
@@ -73,6 +73,7 @@ def _writer(pg: PrivatePostgres, table: str, pause: float = 0.005) -> Writer:
         psycopg.Error,
         table,
         pause,
+        rows,
     )
 
 
@@ -155,7 +156,7 @@ def test_rows_written_while_the_snapshot_is_taken_arrive_exactly_once(
     the input starts is either in the snapshot or a change after it, never both or neither."""
     _sql(server, "CREATE TABLE busy (id integer PRIMARY KEY, note text)")
     config = _cdc_stream(tmp_path / "busy.yaml", server, "busy", "busy", stream_snapshot="true")
-    snapshot_and_changes_once(config, lambda: _writer(server, "busy", pause=0.01))
+    snapshot_and_changes_once(config, lambda rows: _writer(server, "busy", 0.01, rows))
 
 
 def test_a_stream_killed_during_the_snapshot_leaves_no_slot_and_snapshots_again(

@@ -68,10 +68,14 @@ def inserted_ids(config: Path) -> list[int]:
     return [m["row"]["id"] for m in messages(config) if m["op"] == "insert"]
 
 
+#: the most rows a writer keeps adding while a stream starts its snapshot
+BUSY_ROWS_AT_MOST = 20_000
+
+
 class Writer:
-    """Inserts ids 1..ROWS into `table` (named as both statements need it), one transaction
-    each, through server restarts: an id counts as committed once its COMMIT returned (or it
-    is found after a broken one).
+    """Inserts ids 1..`rows` into `table` (named as both statements need it), one transaction
+    each, through server restarts, until `stop()`: an id counts as committed once its COMMIT
+    returned (or it is found after a broken one).
 
     `connect` opens a DB-API connection in autocommit that gives up within seconds, `sql` runs
     a statement on a connection of its own and returns its rows, and the driver raises
@@ -84,13 +88,16 @@ class Writer:
         errors: type[Exception],
         table: str,
         pause: float = 0.005,
+        rows: int = ROWS,
     ) -> None:
         self.connect = connect
         self.sql = sql
         self.errors = errors
         self.table = table
         self.pause = pause
+        self.rows = rows
         self.committed: list[int] = []
+        self._stop = threading.Event()
         self.failures = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -98,7 +105,7 @@ class Writer:
     def _run(self) -> None:
         conn = None
         next_id = 1
-        while next_id <= ROWS:
+        while next_id <= self.rows and not self._stop.is_set():
             try:
                 if conn is None:
                     conn = self.connect()
@@ -124,29 +131,37 @@ class Writer:
         except self.errors:
             return False
 
+    def stop(self) -> None:
+        """Write no further row (the one under way is finished)."""
+        self._stop.set()
+
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
         assert not self._thread.is_alive(), "the writer did not finish"
 
 
-def snapshot_and_changes_once(config: Path, start_writer: Callable[[], Writer]) -> None:
-    """Start `config` (a snapshot, then the changes) once the writer committed 20 rows: every
-    row arrives once, those before the snapshot's position as snapshot rows, the rest as
-    inserts after them."""
-    writer = start_writer()
+def snapshot_and_changes_once(config: Path, start_writer: Callable[[int], Writer]) -> None:
+    """Start `config` (a snapshot, then the changes) once the writer committed 20 rows, and
+    keep writing until the first change after the snapshot arrived: every row arrives once,
+    those before the snapshot's position as snapshot rows, the rest as inserts after them."""
+    writer = start_writer(BUSY_ROWS_AT_MOST)
     wait_until(lambda: len(writer.committed) >= 20, 10, "rows before the stream starts")
     run = Run(config)
     try:
+        wait_until(lambda: any(m["op"] == "insert" for m in messages(config)), 60, "a change")
+        writer.stop()
         writer.join(30)
-        wait_until(lambda: len(messages(config)) >= ROWS, 30, "every row")
+        total = len(writer.committed)
+        wait_until(lambda: len(messages(config)) >= total, 30, "every row")
         time.sleep(0.3)
     finally:
+        writer.stop()
         run.stop()
     lines = messages(config)
     read = [m["row"]["id"] for m in lines if m["op"] == "read"]
     inserted = [m["row"]["id"] for m in lines if m["op"] == "insert"]
     assert read and inserted, run.logs()
-    assert sorted(read + inserted) == list(range(1, ROWS + 1)), run.logs()
+    assert sorted(read + inserted) == list(range(1, total + 1)), run.logs()
     assert max(read) < min(inserted)
 
 

@@ -32,15 +32,21 @@ class PrivateMariaDB:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="sf-mariadb-"))
         self.data = self.dir / "data"
+        # a temporary directory of its own: installs running at once name their temporary
+        # tables alike in a shared /tmp and fail ("Unknown table 'mysql.tmp_user_sys'")
+        self.tmp = self.dir / "tmp"
+        self.tmp.mkdir()
         self.proc: subprocess.Popen[bytes] | None = None
-        subprocess.run(
+        install = subprocess.run(
             ["mariadb-install-db", "--no-defaults", f"--datadir={self.data}",
              "--auth-root-authentication-method=normal", "--skip-test-db",
              "--skip-name-resolve", *self._user()],
-            check=True,
             capture_output=True,
+            text=True,
             timeout=120,
+            env={**os.environ, "TMPDIR": str(self.tmp)},
         )  # fmt: skip
+        assert install.returncode == 0, f"mariadb-install-db failed:\n{install.stdout[-2000:]}"
         self.start()
         self.sql("CREATE DATABASE plant")
 
@@ -59,6 +65,7 @@ class PrivateMariaDB:
             [binary, "--no-defaults", f"--datadir={self.data}", f"--port={self.port}",
              "--bind-address=127.0.0.1", f"--socket={self.dir / 'mysqld.sock'}",
              f"--pid-file={self.dir / 'mysqld.pid'}", f"--log-error={self.dir / 'server.log'}",
+             f"--tmpdir={self.tmp}",
              "--log-bin=binlog", "--binlog-format=ROW", "--binlog-row-image=FULL",
              "--binlog-row-metadata=FULL", "--server-id=1", "--skip-name-resolve",
              "--innodb-buffer-pool-size=32M", "--innodb-log-file-size=16M",
