@@ -217,7 +217,7 @@ def client_stream(url: str, tls: str, auth: str, dead_letters: Path, count: int)
             url: "{url}"
             verb: POST
             retries: 0
-            timeout: 2s
+            timeout: 10s
             {tls}
             {auth}
         - file:
