@@ -3,12 +3,14 @@
 The first SIGINT/SIGTERM ends every input at its next read so outputs flush and close
 (graceful); a second one aborts the dataflow. As in Benthos, `shutdown_delay` waits (reporting
 not ready) before the graceful stop begins, and `shutdown_timeout` aborts a graceful stop that
-takes longer.
+takes longer. SIGUSR1 prints every Python thread's stack to stderr and goes on (a stream that
+seems stuck tells where it waits).
 """
 
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import fcntl
 import logging
 import os
@@ -132,6 +134,7 @@ class _Signals:
         self.delay = delay
         self.readiness = readiness
         self._previous: dict[int, Any] = {}
+        self._dumps_stacks = False
         self._timers: list[threading.Timer] = []
         self._signalled = False
         #: the stop took longer than `timeout` and was aborted
@@ -175,6 +178,8 @@ class _Signals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
+            self._dumps_stacks = True
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -182,6 +187,8 @@ class _Signals:
             timer.cancel()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self._dumps_stacks:
+            faulthandler.unregister(signal.SIGUSR1)
         KEEP_STATE_AT_STOP.clear()
 
 

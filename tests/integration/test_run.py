@@ -315,6 +315,36 @@ def test_sigterm_stops_a_stream_whose_input_waits_an_hour(tmp_path: Path) -> Non
     assert time.monotonic() - stopped < 5
 
 
+def test_sigusr1_prints_where_every_thread_waits_and_the_stream_goes_on(tmp_path: Path) -> None:
+    out = tmp_path / "ticks.txt"
+    cfg = write(
+        tmp_path / "ticks.yaml",
+        f"""
+        input:
+          generate: {{ interval: 50ms, mapping: 'root = "tick"' }}
+        output:
+          file: {{ path: "{out}" }}
+        http:
+          enabled: false
+        """,
+    )
+    proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not out_lines(out):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    before = len(out_lines(out))
+    while len(out_lines(out)) < before + 5:  # still ticking after printing its stacks
+        assert time.monotonic() < deadline + 10 and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Current thread" in err or "Thread 0x" in err, err
+    assert 'File "' in err and "run.py" in err
+
+
 def test_failing_input_stops_the_run_with_exit_one_and_its_cause(
     tmp_path: Path, plugin: Path
 ) -> None:

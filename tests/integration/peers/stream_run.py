@@ -56,15 +56,35 @@ def run_to_end(
     timeout: float = 60,
 ) -> subprocess.CompletedProcess[str]:
     """`streamforge run ARGS` until it exits (its inputs ended, or it refused to start), with
-    `env` on top of this process's environment; stdout and stderr captured as text."""
-    return subprocess.run(
-        [*CLI, *map(str, args)],
+    `env` on top of this process's environment; stdout and stderr captured as text. A run still
+    going after `timeout` seconds fails the test with its logs and its threads' stacks."""
+    command = [*CLI, *map(str, args)]
+    proc = subprocess.Popen(
+        command,
         env={**os.environ, **(env or {})},
         cwd=cwd,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = _stacks_then_kill(proc)
+        raise AssertionError(
+            f"streamforge run did not end within {timeout}s; its logs and stacks:\n{err[-6000:]}"
+        ) from None
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def _stacks_then_kill(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Ask a stuck run for its threads' stacks (SIGUSR1), then kill it; what it printed."""
+    proc.send_signal(signal.SIGUSR1)
+    try:
+        return proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
 
 
 class Run:
@@ -116,6 +136,8 @@ class Run:
             rc = self.proc.wait(timeout=timeout)
         finally:
             if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGUSR1)  # its stacks go to the log
+                time.sleep(1)
                 self.proc.kill()
             self._fh.close()
         return rc
