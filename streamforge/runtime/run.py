@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,8 +179,7 @@ class _Signals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
-            faulthandler.register(signal.SIGUSR1, all_threads=True)
-            self._dumps_stacks = True
+            self._dumps_stacks = _dump_stacks_on(signal.SIGUSR1)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -190,6 +190,16 @@ class _Signals:
         if self._dumps_stacks:
             faulthandler.unregister(signal.SIGUSR1)
         KEEP_STATE_AT_STOP.clear()
+
+
+def _dump_stacks_on(sig: int) -> bool:
+    """Print every thread's stack to stderr on `sig`; False when stderr is no file (an
+    embedding application's stand-in), which leaves `sig` as it was."""
+    try:
+        faulthandler.register(sig, file=sys.stderr, all_threads=True)
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True
 
 
 def _http_settings(
