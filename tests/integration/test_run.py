@@ -290,24 +290,35 @@ def test_sigterm_stops_an_endless_stream_gracefully(tmp_path: Path) -> None:
     assert len(written) >= 20
 
 
-def test_sigterm_stops_a_stream_whose_input_waits_an_hour(tmp_path: Path) -> None:
-    out = tmp_path / "hourly.txt"
+def _ticking(tmp_path: Path, interval: str) -> tuple[subprocess.Popen[str], Path]:
+    """A running stream writing "tick" to a file every `interval` (the first at once)."""
+    out = tmp_path / "ticks.txt"
     cfg = write(
-        tmp_path / "hourly.yaml",
+        tmp_path / "ticks.yaml",
         f"""
         input:
-          generate: {{ interval: 1h, mapping: 'root = "tick"' }}
+          generate: {{ interval: {interval}, mapping: 'root = "tick"' }}
         output:
           file: {{ path: "{out}" }}
         http:
           enabled: false
         """,
     )
-    proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while out_lines(out) != ["tick"]:  # the first tick comes at once, the next in an hour
+    return subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True), out
+
+
+def _wait_for_lines(proc: subprocess.Popen[str], out: Path, n: int, timeout: float = 20) -> None:
+    """Until `out` has `n` lines or more, the stream running all the while."""
+    deadline = time.monotonic() + timeout
+    while len(out_lines(out)) < n:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
+
+
+def test_sigterm_stops_a_stream_whose_input_waits_an_hour(tmp_path: Path) -> None:
+    proc, out = _ticking(tmp_path, "1h")
+    _wait_for_lines(proc, out, 1)  # the first tick comes at once, the next in an hour
+    assert out_lines(out) == ["tick"]
     stopped = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
@@ -316,28 +327,10 @@ def test_sigterm_stops_a_stream_whose_input_waits_an_hour(tmp_path: Path) -> Non
 
 
 def test_sigusr1_prints_where_every_thread_waits_and_the_stream_goes_on(tmp_path: Path) -> None:
-    out = tmp_path / "ticks.txt"
-    cfg = write(
-        tmp_path / "ticks.yaml",
-        f"""
-        input:
-          generate: {{ interval: 50ms, mapping: 'root = "tick"' }}
-        output:
-          file: {{ path: "{out}" }}
-        http:
-          enabled: false
-        """,
-    )
-    proc = subprocess.Popen([*CLI, str(cfg)], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while not out_lines(out):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    proc, out = _ticking(tmp_path, "50ms")
+    _wait_for_lines(proc, out, 1)
     proc.send_signal(signal.SIGUSR1)
-    before = len(out_lines(out))
-    while len(out_lines(out)) < before + 5:  # still ticking after printing its stacks
-        assert time.monotonic() < deadline + 10 and proc.poll() is None
-        time.sleep(0.05)
+    _wait_for_lines(proc, out, len(out_lines(out)) + 5)  # still ticking after its stacks
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
