@@ -6,6 +6,7 @@ for them. A gateway that goes away costs the stream nothing; pushes resume when 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from peers.ports import free_port
@@ -43,21 +44,29 @@ def _stream(url: str, job: str, count: int, interval: str, extra: str = "") -> s
     return STREAM.format(url=url, job=job, count=count, interval=interval) + extra
 
 
-def test_pushes_grow_while_running_and_the_last_one_has_the_final_counts(
-    pushgateway: Pushgateway,  # noqa: F811 - the fixture
-    tmp_path: Path,
-) -> None:
+def _endless(
+    gateway: Pushgateway, tmp_path: Path, job: str
+) -> tuple[Run, Path, Callable[[], float]]:
+    """An endless stream pushing every 200 ms under `job`, started; its run, its output file
+    and how many messages its input received by the gateway's last push."""
     out = tmp_path / "out.jsonl"
     config = stream_config(
         tmp_path / "stream.yaml",
-        _stream(pushgateway.url, "press_line", 0, "20ms", "    push_interval: 200ms\n"),
+        _stream(gateway.url, job, 0, "20ms", "    push_interval: 200ms\n"),
         out,
     )
 
     def received() -> float:
-        return pushgateway.value("input_received", job="press_line", label="readings") or 0.0
+        return gateway.value("input_received", job=job, label="readings") or 0.0
 
-    run = Run(config)
+    return Run(config), out, received
+
+
+def test_pushes_grow_while_running_and_the_last_one_has_the_final_counts(
+    pushgateway: Pushgateway,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    run, out, received = _endless(pushgateway, tmp_path, "press_line")
     try:
         wait_until(lambda: received() >= 5, 20, "the first periodic push")
         first = received()
@@ -114,17 +123,7 @@ def test_gateway_down_mid_run_costs_the_stream_nothing(
     pushgateway: Pushgateway,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "out.jsonl"
-    config = stream_config(
-        tmp_path / "stream.yaml",
-        _stream(pushgateway.url, "outage", 0, "20ms", "    push_interval: 200ms\n"),
-        out,
-    )
-
-    def received() -> float:
-        return pushgateway.value("input_received", job="outage", label="readings") or 0.0
-
-    run = Run(config)
+    run, out, received = _endless(pushgateway, tmp_path, "outage")
     try:
         wait_until(lambda: received() >= 5, 20, "the first periodic push")
         pushgateway.stop()
