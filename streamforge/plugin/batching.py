@@ -144,7 +144,9 @@ class BatchingOutput(Output):
         self.output = output
         self.policy = policy
         self.chain = ProcessorChain(processors) if processors else None
-        self._lock = threading.Lock()
+        # re-entrant: an output that confirms a write while writing (kafka's delivery reports)
+        # asks, through the sink, how much is buffered on the thread that holds the lock
+        self._lock = threading.RLock()
         self._buffer: list[Message] = []
         self._bytes = 0
         self._failed: list[Message] = []
